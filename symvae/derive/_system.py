@@ -1,0 +1,124 @@
+"""``DerivedSystem``: a derived system F(x; p) with its symbols, observables and lazily computed derivatives.
+
+The same object serves the online-SGD ODEs (dx/dt = F) and, later, saddle-point systems (F = 0).
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Mapping
+
+import numpy as np
+import sympy as sp
+
+from ..errors import InvalidInputError
+from ..model import Model, SymbolTable, t
+
+__all__ = ["DerivedSystem"]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class DerivedSystem:
+    """A derived system of equations.
+
+    Attributes:
+        kind: ``"ode"`` (rhs is dx/dt) or ``"saddle"`` (rhs = 0 at a solution).
+        model: the model definition it was derived from.
+        state: the unknowns, in vector order.
+        rhs: one SymPy expression per state symbol.
+        params: runtime parameters (all other free symbols except ``t``), sorted by name.
+        observables: named expressions of state and parameters (``eg``, ``rate``, ``distortion`` ...).
+        blocks: order-parameter name -> the state symbols it consists of.
+    """
+
+    kind: str
+    model: Model
+    state: tuple[sp.Symbol, ...]
+    rhs: tuple[sp.Expr, ...]
+    params: tuple[sp.Symbol, ...]
+    observables: Mapping[str, sp.Expr]
+    blocks: Mapping[str, tuple[sp.Symbol, ...]]
+
+    @functools.cached_property
+    def table(self) -> SymbolTable:
+        return SymbolTable(self.model)
+
+    @property
+    def time_dependent(self) -> bool:
+        return any(t in e.free_symbols for e in self.rhs)
+
+    @functools.cached_property
+    def jacobian(self) -> sp.Matrix:
+        """dF_i/dx_j, symbolic."""
+        return sp.Matrix(self.rhs).jacobian(sp.Matrix(self.state))
+
+    @functools.cached_property
+    def param_jacobian(self) -> sp.Matrix:
+        """dF_i/dp_k, symbolic."""
+        return sp.Matrix(self.rhs).jacobian(sp.Matrix(self.params)) if self.params else sp.zeros(len(self.rhs), 0)
+
+    def equations(self) -> dict[sp.Symbol, sp.Expr]:
+        return dict(zip(self.state, self.rhs))
+
+    # ------------------------------------------------------------------ packing between arrays and named blocks
+    def param_vector(self, values: Mapping[str, float], *, dtype=float) -> np.ndarray:
+        """Order a {name: value} mapping as the parameter vector; every parameter must be given."""
+        missing = [p.name for p in self.params if p.name not in values]
+        if missing:
+            raise InvalidInputError(f"missing parameter value(s): {', '.join(missing)}")
+        return np.array([values[p.name] for p in self.params], dtype=dtype)
+
+    def pack(self, named: Mapping[str, object], *, dtype=float) -> np.ndarray:
+        """Build the state vector from order parameters given as nested lists/arrays (shapes as in ``unpack``)."""
+        T = self.table
+        mats = T.matrices()
+        values: dict[sp.Symbol, float] = {}
+        for name, symbols in self.blocks.items():
+            if name not in named:
+                raise InvalidInputError(f"initial state lacks {name!r}")
+            template = mats[name]
+            arr = np.asarray(named[name], dtype=object)
+            if name == "sigma2":
+                arr = arr.reshape(())
+                values[symbols[0]] = arr.item()
+                continue
+            shape = (len(template),) if isinstance(template, tuple) else template.shape
+            if arr.shape != shape:
+                raise InvalidInputError(f"{name} must have shape {list(shape)}, got {list(arr.shape)}")
+            for idx in np.ndindex(*shape):
+                sym = template[idx] if not isinstance(template, tuple) else template[idx[0]]
+                if sym in values and name in ("Q", "Q_tilde") and values[sym] != arr[idx]:
+                    raise InvalidInputError(f"{name} must be symmetric")
+                values[sym] = arr[idx]
+        return np.array([values[s] for s in self.state], dtype=dtype)
+
+    def unpack(self, y: np.ndarray, param_values: Mapping[str, float] | None = None) -> dict[str, np.ndarray]:
+        """Order parameters as arrays (m: MxM*, m_tilde: MxM*, Q, Q_tilde, R: MxM, D: M; sigma2 scalar if present).
+
+        ``y`` may carry trailing axes (e.g. time). Aliased blocks (tied weights) and fixed parameters (fixed D) are
+        filled in; the latter need ``param_values``.
+        """
+        y = np.asarray(y)
+        lookup = {s: y[i] for i, s in enumerate(self.state)}
+        pv = dict(param_values or {})
+        T = self.table
+        out: dict[str, np.ndarray] = {}
+
+        def value(sym):
+            if sym in lookup:
+                return lookup[sym]
+            if isinstance(sym, sp.Symbol) and sym.name in pv:
+                return np.full(y.shape[1:], float(pv[sym.name]))
+            return np.full(y.shape[1:], float(sym))  # a number (sigma^2 = 1)
+
+        for name, template in T.matrices().items():
+            if name == "sigma2":
+                if T.sigma2 in lookup or T.model.vae.decoder_variance != "unit":
+                    out[name] = value(T.sigma2)
+                continue
+            if isinstance(template, tuple):
+                out[name] = np.stack([value(s) for s in template])
+            else:
+                out[name] = np.stack([np.stack([value(template[i, j]) for j in range(template.shape[1])])
+                                      for i in range(template.shape[0])])
+        return out

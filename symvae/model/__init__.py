@@ -1,0 +1,12 @@
+"""Model definitions: data model, linear VAE, training protocol, and the named variants shipped with symvae."""
+from ._model import LinearVAE as LinearVAE
+from ._model import Model as Model
+from ._model import N as N
+from ._model import OnlineSGD as OnlineSGD
+from ._model import SpikedCovariance as SpikedCovariance
+from ._model import t as t
+from ._symbols import ORDER_PARAMETERS as ORDER_PARAMETERS
+from ._symbols import SymbolTable as SymbolTable
+from ._symbols import Vector as Vector
+from ._variants import VARIANTS as VARIANTS
+from ._variants import make_model as make_model
