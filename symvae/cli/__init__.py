@@ -1,0 +1,3 @@
+"""Command-line interface (``symvae ...``)."""
+from ._main import build_parser as build_parser
+from ._main import main as main

@@ -1,0 +1,95 @@
+"""On-disk cache of derivations and generated modules, keyed by content hash.
+
+Layout: ``<cache>/<key>/`` holds the artefacts and ``manifest.json`` with the SHA-256 of each. Writes are atomic
+(temporary file + ``os.replace``); an entry whose files do not match its manifest is treated as absent and rebuilt.
+The cache root is ``$SYMVAE_CACHE`` or ``~/.cache/symvae``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pathlib
+import pickle
+import tempfile
+
+__all__ = ["cache_root", "CacheEntry", "content_key"]
+
+#: Bump when the derivation or the generated code changes meaning, so old entries are not reused.
+FORMAT_VERSION = "3"
+
+
+def cache_root() -> pathlib.Path:
+    root = os.environ.get("SYMVAE_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "symvae")
+    return pathlib.Path(root)
+
+
+def content_key(*parts: str) -> str:
+    h = hashlib.sha256(FORMAT_VERSION.encode())
+    for p in parts:
+        h.update(b"\0" + p.encode())
+    return h.hexdigest()[:24]
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _atomic_write(path: pathlib.Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+class CacheEntry:
+    """One cache directory; ``get``/``put`` artefacts by file name, verified against the manifest."""
+
+    def __init__(self, key: str, root: pathlib.Path | None = None):
+        self.key = key
+        self.dir = (root or cache_root()) / key
+
+    def _manifest(self) -> dict[str, str]:
+        try:
+            return json.loads((self.dir / "manifest.json").read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def read_bytes(self, name: str) -> bytes | None:
+        """The artefact's bytes if present and matching the manifest, else None (a corrupt entry reads as absent)."""
+        expected = self._manifest().get(name)
+        if expected is None:
+            return None
+        try:
+            data = (self.dir / name).read_bytes()
+        except OSError:
+            return None
+        return data if _sha(data) == expected else None
+
+    def write_bytes(self, name: str, data: bytes) -> pathlib.Path:
+        path = self.dir / name
+        _atomic_write(path, data)
+        manifest = self._manifest()
+        manifest[name] = _sha(data)
+        _atomic_write(self.dir / "manifest.json", json.dumps(manifest, indent=1, sort_keys=True).encode())
+        return path
+
+    def get_pickle(self, name: str):
+        data = self.read_bytes(name)
+        if data is None:
+            return None
+        try:
+            return pickle.loads(data)
+        except Exception:  # a corrupt pickle is a cache miss
+            return None
+
+    def put_pickle(self, name: str, obj) -> None:
+        self.write_bytes(name, pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))

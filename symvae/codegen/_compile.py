@@ -1,0 +1,128 @@
+"""The build chain ``DerivedSystem -> generated module file (cached) -> CompiledSystem``."""
+from __future__ import annotations
+
+import importlib.util
+import sys
+import threading
+from typing import Mapping
+
+import numpy as np
+import sympy as sp
+
+from ..derive import DerivedSystem
+from ._cache import CacheEntry, content_key
+from ._generate import FunctionSpec, generate_source
+
+__all__ = ["CompiledSystem", "compile_system", "system_key"]
+
+_LOCK = threading.Lock()
+_LOADED: dict[str, "CompiledSystem"] = {}
+
+
+def system_key(system: DerivedSystem) -> str:
+    """Content hash of the derived expressions (state, rhs, params, observables)."""
+    text = sp.srepr((system.kind, system.state, system.rhs, system.params,
+                     tuple(sorted(system.observables.items()))))
+    return content_key("system", text)
+
+
+def _specs(system: DerivedSystem) -> list[FunctionSpec]:
+    specs = [FunctionSpec("rhs", system.rhs), FunctionSpec("jac", system.jacobian)]
+    if system.params:
+        specs.append(FunctionSpec("dparams", system.param_jacobian))
+    specs.append(FunctionSpec("observables", list(system.observables.values())))
+    return specs
+
+
+class CompiledSystem:
+    """A derived system with its generated functions (numba, numpy, mpmath). Build with ``compile_system``.
+
+    Attributes:
+        system: the ``DerivedSystem``.
+        module: the generated module (``rhs_into``, ``jac_into``, ``rhs_numpy``, ``rhs_mp``, ``integrate`` ...).
+        path: the generated file.
+    """
+
+    def __init__(self, system: DerivedSystem, module, path):
+        self.system = system
+        self.module = module
+        self.path = path
+        self.observable_names = tuple(system.observables)
+
+    # float64, compiled
+    def rhs(self, t: float, y: np.ndarray, p: np.ndarray) -> np.ndarray:
+        return self.module.rhs(float(t), np.ascontiguousarray(y, dtype=float), np.ascontiguousarray(p, dtype=float))
+
+    def jac(self, t: float, y: np.ndarray, p: np.ndarray) -> np.ndarray:
+        return self.module.jac(float(t), np.ascontiguousarray(y, dtype=float), np.ascontiguousarray(p, dtype=float))
+
+    def dparams(self, t: float, y: np.ndarray, p: np.ndarray) -> np.ndarray:
+        if not self.system.params:
+            return np.zeros((len(self.system.state), 0))
+        return self.module.dparams(float(t), np.ascontiguousarray(y, dtype=float),
+                                   np.ascontiguousarray(p, dtype=float))
+
+    # numpy, vectorised over trailing axes
+    def rhs_numpy(self, t, y, p) -> np.ndarray:
+        return self.module.rhs_numpy(t, y, p)
+
+    def observables(self, t, y, p) -> dict[str, np.ndarray]:
+        """Observables at states ``y`` of shape (n_state, ...); returns {name: array of shape y.shape[1:]}."""
+        values = self.module.observables_numpy(t, y, p)
+        return dict(zip(self.observable_names, values))
+
+    # mpmath
+    def rhs_mp(self, t, y, p):
+        return self.module.rhs_mp(t, y, p)
+
+    def jac_mp(self, t, y, p):
+        return self.module.jac_mp(t, y, p)
+
+    def observables_mp(self, t, y, p) -> dict[str, object]:
+        values = self.module.observables_mp(t, y, p)
+        return {name: values[k] for k, name in enumerate(self.observable_names)}
+
+    def param_vector(self, values: Mapping[str, float]) -> np.ndarray:
+        return self.system.param_vector(values)
+
+
+def _load(path, name: str):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    return module
+
+
+def compile_system(system: DerivedSystem) -> CompiledSystem:
+    """Generate (or reuse from the on-disk cache) the module of ``system`` and load it.
+
+    The file lives in ``<cache>/<content hash>/generated.py`` so numba's own cache (``cache=True``) works across
+    processes. A cache entry whose file does not match its manifest, or that fails to import, is rebuilt.
+    """
+    key = system_key(system)
+    with _LOCK:
+        if key in _LOADED:
+            return _LOADED[key]
+        entry = CacheEntry(key)
+        name = f"symvae_generated_{key}"
+        for attempt in range(2):
+            if entry.read_bytes("generated.py") is None or attempt == 1:
+                header = f"kind: {system.kind}\nmodel: {dict(system.model.describe())}\nkey: {key}"
+                source = generate_source(_specs(system), system.state, system.params, header=header,
+                                         templates=("dop853",) if system.kind == "ode" else ())
+                entry.write_bytes("generated.py", source.encode())
+            try:
+                module = _load(entry.dir / "generated.py", name)
+                break
+            except (SyntaxError, ImportError, NameError, AttributeError):
+                if attempt == 1:
+                    raise
+        compiled = CompiledSystem(system, module, entry.dir / "generated.py")
+        _LOADED[key] = compiled
+        return compiled
+

@@ -1,0 +1,141 @@
+"""Code generation: one SymPy source -> a Python module with numba, numpy and mpmath functions.
+
+For a ``DerivedSystem`` with state y, parameters p and time t the generated module defines
+
+* ``rhs_into(t, y, p, out)``, ``rhs(t, y, p)`` -- numba, scalar code after common-subexpression elimination;
+* ``jac_into(t, y, p, out)`` (dF/dy) and ``dparams_into(t, y, p, out)`` (dF/dp) -- numba;
+* ``rhs_numpy(t, y, p)``, ``jac_numpy``, ``observables_numpy`` -- numpy, vectorised over trailing axes of ``y``;
+* ``rhs_mp``, ``jac_mp``, ``dparams_mp``, ``observables_mp`` -- mpmath, at the caller's ``mpmath.mp.dps``;
+* ``integrate(...)`` -- the DOP853 template of ``templates/dop853.py``, compiled against ``rhs_into``.
+
+Parameters are runtime arguments, so a new parameter value never triggers code generation or compilation.
+"""
+from __future__ import annotations
+
+import keyword
+import pathlib
+from typing import Iterable, Sequence
+
+import sympy as sp
+from sympy.printing.numpy import NumPyPrinter
+from sympy.printing.pycode import MpmathPrinter, PythonCodePrinter
+
+from ..errors import DerivationError
+from ..model import t as t_sym
+
+__all__ = ["generate_source", "FunctionSpec"]
+
+_TEMPLATES = pathlib.Path(__file__).with_name("templates")
+
+
+class FunctionSpec:
+    """A function to generate: ``name(t, y, p[, out])`` returning/filling the given expressions.
+
+    Arguments:
+        name: function name.
+        exprs: expressions (flat sequence, or a Matrix written row-major into ``out`` of that shape).
+        backends: subset of ``("numba", "numpy", "mpmath")``.
+    """
+
+    def __init__(self, name: str, exprs, backends: Iterable[str] = ("numba", "numpy", "mpmath")):
+        self.name = name
+        if isinstance(exprs, sp.MatrixBase):
+            self.shape = exprs.shape
+            self.exprs = list(exprs)
+        else:
+            self.exprs = list(exprs)
+            self.shape = (len(self.exprs),)
+        self.backends = tuple(backends)
+
+
+def _check_names(symbols: Sequence[sp.Symbol]) -> None:
+    for s in symbols:
+        if not s.name.isidentifier() or keyword.iskeyword(s.name) or s.name.startswith("_"):
+            raise DerivationError(f"symbol name {s.name!r} cannot be used as a variable in generated code")
+
+
+def _bindings(state, params, indent: str) -> list[str]:
+    lines = [f"{indent}{s.name} = y[{i}]" for i, s in enumerate(state)]
+    lines += [f"{indent}{s.name} = p[{i}]" for i, s in enumerate(params)]
+    return lines
+
+
+def _body(exprs, printer, indent: str, assign) -> list[str]:
+    """CSE + printing; ``assign(k, code)`` returns the line storing expression k."""
+    nonzero = [(k, e) for k, e in enumerate(exprs) if e != 0]
+    replacements, reduced = sp.cse([e for _, e in nonzero], symbols=sp.numbered_symbols("_c"), order="none")
+    lines = [f"{indent}{s.name} = {printer.doprint(v)}" for s, v in replacements]
+    lines += [f"{indent}{assign(k, printer.doprint(e))}" for (k, _), e in zip(nonzero, reduced)]
+    return lines
+
+
+def _numba_function(spec: FunctionSpec, state, params) -> str:
+    printer = PythonCodePrinter({"fully_qualified_modules": True})
+    head = [f"@njit(cache=True)", f"def {spec.name}_into(t, y, p, out):"]
+    body = _bindings(state, params, "    ")
+    if len(spec.shape) == 2:
+        ncol = spec.shape[1]
+        body.append("    out[:, :] = 0.0")
+        body += _body(spec.exprs, printer, "    ", lambda k, c: f"out[{k // ncol}, {k % ncol}] = {c}")
+    else:
+        body.append("    out[:] = 0.0")
+        body += _body(spec.exprs, printer, "    ", lambda k, c: f"out[{k}] = {c}")
+    shape = ", ".join(str(d) for d in spec.shape)
+    wrapper = [f"@njit(cache=True)", f"def {spec.name}(t, y, p):", f"    out = numpy.empty(({shape},))",
+               f"    {spec.name}_into(t, y, p, out)", "    return out"]
+    return "\n".join(head + body + ["    return out", "", ""] + wrapper)
+
+
+def _numpy_function(spec: FunctionSpec, state, params) -> str:
+    printer = NumPyPrinter({"fully_qualified_modules": True})
+    shape = ", ".join(str(d) for d in spec.shape)
+    lines = [f"def {spec.name}_numpy(t, y, p):",
+             f'    """Vectorised over trailing axes of y (and of p): returns shape ({shape},) + y.shape[1:]."""',
+             "    y = numpy.asarray(y, dtype=float)", "    p = numpy.asarray(p, dtype=float)",
+             f"    out = numpy.zeros(({shape},) + numpy.broadcast_shapes(y.shape[1:], p.shape[1:]))"]
+    lines += _bindings(state, params, "    ")
+    if len(spec.shape) == 2:
+        ncol = spec.shape[1]
+        lines += _body(spec.exprs, printer, "    ", lambda k, c: f"out[{k // ncol}, {k % ncol}] = {c}")
+    else:
+        lines += _body(spec.exprs, printer, "    ", lambda k, c: f"out[{k}] = {c}")
+    return "\n".join(lines + ["    return out"])
+
+
+def _mpmath_function(spec: FunctionSpec, state, params) -> str:
+    printer = MpmathPrinter({"fully_qualified_modules": True})
+    shape = spec.shape
+    lines = [f"def {spec.name}_mp(t, y, p):",
+             f'    """mpmath evaluation at the current mpmath.mp precision; returns an mpmath.matrix."""',
+             "    y = [mpmath.mpf(v) for v in y]", "    p = [mpmath.mpf(v) for v in p]", "    t = mpmath.mpf(t)",
+             f"    out = mpmath.matrix({shape[0]}, {shape[1] if len(shape) == 2 else 1})"]
+    lines += _bindings(state, params, "    ")
+    ncol = shape[1] if len(shape) == 2 else 1
+    lines += _body(spec.exprs, printer, "    ", lambda k, c: f"out[{k // ncol}, {k % ncol}] = {c}")
+    return "\n".join(lines + ["    return out"])
+
+
+def generate_source(specs: Sequence[FunctionSpec], state, params, *, header: str = "",
+                    templates: Sequence[str] = ()) -> str:
+    """The text of a self-contained module computing ``specs`` (see the module docstring)."""
+    _check_names(list(state) + list(params))
+    for e in (e for spec in specs for e in spec.exprs):
+        extra = e.free_symbols - set(state) - set(params) - {t_sym}
+        if extra:
+            raise DerivationError(f"expression depends on undeclared symbols {sorted(map(str, extra))}")
+    parts = [f'"""Generated by symvae.codegen -- do not edit.\n\n{header}\n"""',
+             "import functools  # noqa: F401", "import math  # noqa: F401", "",
+             "import mpmath  # noqa: F401", "import numpy", "from numba import njit", "",
+             f"N_STATE = {len(state)}", f"N_PARAM = {len(params)}",
+             f"STATE_NAMES = {tuple(s.name for s in state)!r}", f"PARAM_NAMES = {tuple(s.name for s in params)!r}",
+             "", ""]
+    for spec in specs:
+        if "numba" in spec.backends:
+            parts += [_numba_function(spec, state, params), "", ""]
+        if "numpy" in spec.backends:
+            parts += [_numpy_function(spec, state, params), "", ""]
+        if "mpmath" in spec.backends:
+            parts += [_mpmath_function(spec, state, params), "", ""]
+    for name in templates:
+        parts.append((_TEMPLATES / f"{name}.py").read_text())
+    return "\n".join(parts).rstrip() + "\n"

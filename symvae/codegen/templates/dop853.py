@@ -1,0 +1,150 @@
+# --- integrator template (symvae.codegen): appended to every generated ODE module; uses its rhs_into ---
+# Dormand-Prince 8(5,3) with the tableau of scipy.integrate.DOP853 and scipy's error norm and step control
+# (Hairer, Norsett & Wanner, Solving ODEs I, sec. II.10). Steps are shortened to land exactly on each t_eval.
+import scipy.integrate as _si
+
+_A = numpy.ascontiguousarray(_si.DOP853.A[:12, :12])
+_B = numpy.ascontiguousarray(_si.DOP853.B)
+_C = numpy.ascontiguousarray(_si.DOP853.C[:12])
+_E3 = numpy.ascontiguousarray(_si.DOP853.E3)
+_E5 = numpy.ascontiguousarray(_si.DOP853.E5)
+
+STATUS_OK, STATUS_DIVERGED, STATUS_STEP_TOO_SMALL, STATUS_MAX_STEPS = 0, 1, 2, 3
+
+
+@njit(cache=True)
+def _rms(x):
+    return math.sqrt(numpy.sum(x * x) / x.shape[0])
+
+
+@njit(cache=True)
+def _initial_step(t0, y0, f0, p, rtol, atol):
+    n = y0.shape[0]
+    scale = atol + numpy.abs(y0) * rtol
+    d0 = _rms(y0 / scale)
+    d1 = _rms(f0 / scale)
+    h0 = 1e-6 if (d0 < 1e-5 or d1 < 1e-5) else 0.01 * d0 / d1
+    y1 = y0 + h0 * f0
+    f1 = numpy.empty(n)
+    rhs_into(t0 + h0, y1, p, f1)
+    d2 = _rms((f1 - f0) / scale) / h0
+    if d1 <= 1e-15 and d2 <= 1e-15:
+        h1 = max(1e-6, h0 * 1e-3)
+    else:
+        h1 = (0.01 / max(d1, d2)) ** (1.0 / 8.0)
+    return min(100.0 * h0, h1)
+
+
+@njit(cache=True)
+def integrate(t0, y0, p, t_eval, rtol, atol, h0, max_steps, blowup):
+    """Integrate from (t0, y0) through the sorted times t_eval (all >= t0).
+
+    Returns (status, t_reached, y_eval, n_eval_done, t_steps, y_steps, nfev, n_accepted, n_rejected).
+    status: 0 ok, 1 diverged (non-finite or |y| > blowup), 2 step size underflow, 3 max_steps reached.
+    """
+    n = y0.shape[0]
+    n_eval = t_eval.shape[0]
+    y_eval = numpy.full((n_eval, n), numpy.nan)
+    cap = 256
+    t_rec = numpy.empty(cap)
+    y_rec = numpy.empty((cap, n))
+    K = numpy.empty((13, n))
+    f = numpy.empty(n)
+    ytmp = numpy.empty(n)
+    t = t0
+    y = y0.copy()
+    rhs_into(t, y, p, f)
+    nfev = 1
+    n_acc = 0
+    n_rej = 0
+    t_rec[0] = t
+    y_rec[0] = y
+    n_rec = 1
+    k_eval = 0
+    while k_eval < n_eval and t_eval[k_eval] <= t:
+        y_eval[k_eval] = y
+        k_eval += 1
+    if k_eval == n_eval:
+        return STATUS_OK, t, y_eval, k_eval, t_rec[:n_rec], y_rec[:n_rec], nfev, n_acc, n_rej
+    for i in range(n):
+        if not math.isfinite(y[i]) or not math.isfinite(f[i]):
+            return STATUS_DIVERGED, t, y_eval, k_eval, t_rec[:n_rec], y_rec[:n_rec], nfev, n_acc, n_rej
+    h = h0 if h0 > 0 else _initial_step(t, y, f, p, rtol, atol)
+    nfev += 1
+    while True:
+        if n_acc >= max_steps:
+            return STATUS_MAX_STEPS, t, y_eval, k_eval, t_rec[:n_rec], y_rec[:n_rec], nfev, n_acc, n_rej
+        min_step = 10.0 * (numpy.nextafter(t, numpy.inf) - t)
+        if h < min_step:
+            return STATUS_STEP_TOO_SMALL, t, y_eval, k_eval, t_rec[:n_rec], y_rec[:n_rec], nfev, n_acc, n_rej
+        t_target = t_eval[k_eval]
+        landing = t + h >= t_target
+        hh = t_target - t if landing else h
+        # stages
+        K[0] = f
+        for s in range(1, 12):
+            for i in range(n):
+                acc = 0.0
+                for j in range(s):
+                    acc += _A[s, j] * K[j, i]
+                ytmp[i] = y[i] + hh * acc
+            rhs_into(t + _C[s] * hh, ytmp, p, K[s])
+        y_new = numpy.empty(n)
+        for i in range(n):
+            acc = 0.0
+            for j in range(12):
+                acc += _B[j] * K[j, i]
+            y_new[i] = y[i] + hh * acc
+        rhs_into(t + hh, y_new, p, K[12])
+        nfev += 12
+        err5 = 0.0
+        err3 = 0.0
+        for i in range(n):
+            scale = atol + max(abs(y[i]), abs(y_new[i])) * rtol
+            e5 = 0.0
+            e3 = 0.0
+            for j in range(13):
+                e5 += _E5[j] * K[j, i]
+                e3 += _E3[j] * K[j, i]
+            err5 += (e5 / scale) ** 2
+            err3 += (e3 / scale) ** 2
+        if err5 == 0.0 and err3 == 0.0:
+            err = 0.0
+        else:
+            err = hh * err5 / math.sqrt((err5 + 0.01 * err3) * n)
+        if not math.isfinite(err):
+            n_rej += 1
+            h = 0.2 * hh
+            continue
+        if err < 1.0:
+            factor = 10.0 if err == 0.0 else min(10.0, 0.9 * err ** (-1.0 / 8.0))
+            t = t_target if landing else t + hh
+            y = y_new
+            for i in range(n):
+                f[i] = K[12, i]
+            n_acc += 1
+            if n_rec == cap:
+                cap *= 2
+                t_new_rec = numpy.empty(cap)
+                y_new_rec = numpy.empty((cap, n))
+                t_new_rec[:n_rec] = t_rec[:n_rec]
+                y_new_rec[:n_rec] = y_rec[:n_rec]
+                t_rec = t_new_rec
+                y_rec = y_new_rec
+            t_rec[n_rec] = t
+            y_rec[n_rec] = y
+            n_rec += 1
+            for i in range(n):
+                if not math.isfinite(y[i]) or abs(y[i]) > blowup or not math.isfinite(f[i]):
+                    return STATUS_DIVERGED, t, y_eval, k_eval, t_rec[:n_rec], y_rec[:n_rec], nfev, n_acc, n_rej
+            while k_eval < n_eval and t_eval[k_eval] <= t:
+                y_eval[k_eval] = y
+                k_eval += 1
+            if k_eval == n_eval:
+                return STATUS_OK, t, y_eval, k_eval, t_rec[:n_rec], y_rec[:n_rec], nfev, n_acc, n_rej
+            # after a step shortened to land on t_eval, resume with the step size proposed before it
+            if not (landing and hh < h):
+                h = hh * factor
+        else:
+            n_rej += 1
+            h = hh * max(0.2, 0.9 * err ** (-1.0 / 8.0))
