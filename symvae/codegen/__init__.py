@@ -1,6 +1,6 @@
 """Code generation from derived SymPy systems: numba / numpy / mpmath functions, cached as real module files."""
-from ._cache import CacheEntry as CacheEntry
-from ._cache import cache_root as cache_root
+from .._cache import CacheEntry as CacheEntry
+from .._cache import cache_root as cache_root
 from ._compile import CompiledSystem as CompiledSystem
 from ._compile import compile_system as compile_system
 from ._compile import system_key as system_key

@@ -10,7 +10,7 @@ import numpy as np
 import sympy as sp
 
 from ..derive import DerivedSystem
-from ._cache import CacheEntry, content_key
+from .._cache import CacheEntry, content_key
 from ._generate import FunctionSpec, generate_source
 
 __all__ = ["CompiledSystem", "compile_system", "system_key"]

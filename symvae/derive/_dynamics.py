@@ -16,6 +16,7 @@ from collections import defaultdict
 
 import sympy as sp
 
+from .._cache import CacheEntry, content_key
 from ..errors import DerivationError
 from ..model import Model, SymbolTable, t
 from ..model import N as N_sym
@@ -69,8 +70,40 @@ def _leading_order(expr: sp.Expr, what: str) -> sp.Expr:
     return sp.Add(*groups.get(0, []))
 
 
-def derive_dynamics(model: Model) -> DerivedSystem:
-    """Derive the online-SGD ODE system dx/dt = F(x, t; p) of a model. See the module docstring for the steps."""
+_MEMO: dict[str, DerivedSystem] = {}
+
+
+def derive_dynamics(model: Model, *, cache: bool = True) -> DerivedSystem:
+    """Derive the online-SGD ODE system dx/dt = F(x, t; p) of a model. See the module docstring for the steps.
+
+    Arguments:
+        model: the model definition.
+        cache: reuse a previous derivation of the same model (in memory, then on disk under ``cache_root()``).
+
+    Returns:
+        A ``DerivedSystem`` of kind ``"ode"``.
+
+    Raises:
+        DerivationError: the model has no N -> infinity ODE limit (e.g. a step size scaled too large).
+    """
+    if not cache:
+        return _derive_dynamics(model)
+    key = content_key("dynamics", model.key)
+    if key in _MEMO:
+        return _MEMO[key]
+    entry = CacheEntry(key)
+    system = entry.get_pickle("system.pickle")
+    if not isinstance(system, DerivedSystem) or system.model != model:
+        system = _derive_dynamics(model)
+        try:
+            entry.put_pickle("system.pickle", system)
+        except OSError:  # a read-only cache only costs speed
+            pass
+    _MEMO[key] = system
+    return system
+
+
+def _derive_dynamics(model: Model) -> DerivedSystem:
     T = SymbolTable(model)
     a, c, scalars = gradient_coefficients(T)
     fields = T.fields

@@ -10,3 +10,7 @@ from ._symbols import SymbolTable as SymbolTable
 from ._symbols import Vector as Vector
 from ._variants import VARIANTS as VARIANTS
 from ._variants import make_model as make_model
+from ._state import default_init as default_init
+from ._state import gram_matrix as gram_matrix
+from ._state import parse_init_json as parse_init_json
+from ._state import validate_state as validate_state

@@ -176,4 +176,10 @@ class SymbolTable:
         for name, seq in (("ell", self.ell), ("mu", self.mu), ("s", self.s)):
             for k, s in enumerate(seq):
                 out.setdefault(s, f"{_LATEX[name]}_{{{k + 1}}}")
+        params = {"lam": r"\lambda", "lam_W": r"\lambda_{W}", "lam_W_tilde": r"\lambda_{\tilde{W}}",
+                  "tau_W": r"\tau_{W}", "tau_W_tilde": r"\tau_{\tilde{W}}", "tau_D": r"\tau_{D}",
+                  "tau_sigma2": r"\tau_{\sigma^2}", "sigma2": r"\sigma^{2}", "x_sq": r"\|x\|^{2}"}
+        out.update({_sym(k) if k != "sigma2" else self.sigma2: v for k, v in params.items()
+                    if k != "sigma2" or isinstance(self.sigma2, sp.Symbol)})
+        out[self.x_sq] = params["x_sq"]
         return out

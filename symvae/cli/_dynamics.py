@@ -1,0 +1,134 @@
+"""``symvae dynamics`` (integrate the derived ODEs) and ``symvae simulate`` (finite-N online SGD)."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+from ..derive import derive_dynamics
+from ..errors import InvalidInputError
+from ..model import default_init, parse_init_json, validate_state
+from ..numerics import integrate
+from ._common import add_model_options, model_from_args, param_values_from_args, parse_float_list, print_json
+
+_KEYS = ("m", "m_tilde", "Q", "Q_tilde", "R", "D", "sigma2")
+
+
+def _time_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--t-max", type=float, required=True, help="final time (t = steps / N)")
+    p.add_argument("--t-eval", default=None, help="comma-separated output times (default: 11 points up to t-max)")
+    p.add_argument("--init", default=None, metavar="JSON",
+                   help='initial order parameters, e.g. \'{"m": [[0.1]], "m_tilde": [[0.1]], "Q": [[1]], '
+                        '"Q_tilde": [[1]], "R": [[0]], "D": [1]}\' (default: Q = Q~ = I, R = 0, D = 1, m = m~ = 0.01)')
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("dynamics", help="integrate the derived online-SGD ODEs",
+                       description="Integrate the N -> infinity online-SGD ODEs of a model from an initial state.")
+    add_model_options(p)
+    _time_options(p)
+    p.add_argument("--rtol", type=float, default=1e-10, help="relative tolerance (default 1e-10)")
+    p.set_defaults(func=run_dynamics)
+
+    s = sub.add_parser("simulate", help="finite-N online SGD of the same model (ground truth)",
+                       description="Run finite-N online SGD of the model over several seeds.")
+    add_model_options(s)
+    _time_options(s)
+    s.add_argument("--N", type=int, required=True, help="input dimension")
+    s.add_argument("--seeds", type=int, default=8, help="number of independent runs (default 8)")
+    s.add_argument("--seed", type=int, default=0, help="base random seed")
+    s.set_defaults(func=run_simulate)
+
+
+def _setup(args):
+    model = model_from_args(args)
+    system = derive_dynamics(model)
+    T = system.table
+    init = default_init(T) if args.init is None else parse_init_json(args.init)
+    state = validate_state(T, init)
+    if args.t_max is None or not np.isfinite(args.t_max) or args.t_max <= 0:
+        raise InvalidInputError(f"--t-max must be a positive finite number, got {args.t_max}")
+    t_eval = (np.linspace(0, args.t_max, 11) if args.t_eval is None
+              else np.asarray(parse_float_list(args.t_eval, "--t-eval")))
+    if np.any(t_eval < 0) or np.any(t_eval > args.t_max) or np.any(np.diff(t_eval) < 0):
+        raise InvalidInputError("--t-eval times must be non-decreasing and lie in [0, t-max]")
+    # a fixed encoder variance is a parameter: take it from the initial state unless given with --param
+    if model.vae.encoder_variance == "fixed" and "D" in state:
+        for k, d in enumerate(state["D"]):
+            if not any(item.startswith(f"D_{k + 1}=") for item in args.param):
+                args.param.append(f"D_{k + 1}={d}")
+    params = param_values_from_args(args, system.params)
+    return model, system, state, params, t_eval
+
+
+def _entry_lists(named: dict, k: int) -> dict:
+    return {key: [np.asarray(named[key][i]).tolist() for i in range(k)] for key in _KEYS if key in named}
+
+
+def _table(t, named, extra) -> str:
+    cols = ["t"] + list(extra)
+    flat = {}
+    for key in _KEYS:
+        if key not in named:
+            continue
+        arr = np.asarray(named[key])
+        for idx in np.ndindex(*arr.shape[1:]):
+            flat[key + "".join(f"_{i + 1}" for i in idx)] = arr[(slice(None),) + idx]
+    cols += list(flat)
+    rows = ["  ".join(f"{c:>12}" for c in cols)]
+    for i in range(len(t)):
+        vals = [t[i]] + [extra[c][i] for c in extra] + [flat[c][i] for c in flat]
+        rows.append("  ".join(f"{v:12.6g}" for v in vals))
+    return "\n".join(rows) + "\n"
+
+
+def run_dynamics(args: argparse.Namespace) -> int:
+    model, system, state, params, t_eval = _setup(args)
+    init = {k: v for k, v in state.items() if k in system.blocks}
+    traj = integrate(system, init, params, t_eval, rtol=args.rtol)
+    named = traj.order_parameters()
+    obs = traj.observables()
+    k = len(traj.t)
+    if args.json:
+        out = {"t": traj.t.tolist(), **_entry_lists(named, k), "eg": obs["eg"].tolist(),
+               "rate": obs["rate"].tolist(), "distortion": obs["distortion"].tolist(),
+               "status": traj.status, "message": traj.message}
+        if traj.status != "ok":
+            out["t_stop"] = traj.t_stop
+        print_json(out)
+    else:
+        sys.stdout.write(_table(traj.t, named, {"eg": obs["eg"], "rate": obs["rate"],
+                                                "distortion": obs["distortion"]}))
+        sys.stdout.write(f"# status: {traj.status} ({traj.message})\n")
+    if traj.status != "ok":
+        sys.stderr.write(f"symvae: {traj.message}\n")
+        return 1
+    return 0
+
+
+def run_simulate(args: argparse.Namespace) -> int:
+    from ..simulate import simulate
+
+    model, system, state, params, t_eval = _setup(args)
+    if args.N < 2:
+        raise InvalidInputError(f"--N must be >= 2, got {args.N}")
+    if args.seeds < 1:
+        raise InvalidInputError(f"--seeds must be >= 1, got {args.seeds}")
+    init = {k: np.asarray(v).tolist() for k, v in state.items()}
+    res = simulate(model, params, init, t_eval, N=args.N, seeds=args.seeds, seed=args.seed)
+    k = len(res.t)
+    if args.json:
+        out = {"t": np.asarray(res.t).tolist(), "mean": _entry_lists(res.mean, k), "std": _entry_lists(res.std, k),
+               "status": res.status, "message": res.message}
+        if hasattr(res, "eg"):
+            eg = np.asarray(res.eg)
+            out["mean"]["eg"] = eg.mean(axis=0).tolist()
+            out["std"]["eg"] = eg.std(axis=0).tolist()
+        print_json(out)
+    else:
+        extra = {"eg": np.asarray(res.eg).mean(axis=0)} if hasattr(res, "eg") else {}
+        sys.stdout.write(_table(np.asarray(res.t), res.mean, extra))
+        sys.stdout.write(f"# mean over {args.seeds} seeds at N = {args.N}; status: {res.status} ({res.message})\n")
+    return 0 if res.status == "ok" else 1
