@@ -164,6 +164,11 @@ class OnlineSGD:
     tau_sigma2: object = None
     batch: object = 1
 
+    def __post_init__(self):
+        self.batch_expr  # validates
+        for which in ("W", "W_tilde", "D", "sigma2"):
+            self.step(which)
+
     def step(self, which: str) -> sp.Expr:
         value = getattr(self, f"tau_{which}")
         return _sym("tau") if value is None else _as_expr(value, f"tau_{which}")

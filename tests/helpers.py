@@ -1,0 +1,37 @@
+"""Shared helpers for the tests: random admissible states and parameters."""
+import numpy as np
+
+import symvae
+from symvae.model import gram_matrix
+
+BASE_PARAMS = dict(beta=1.0, eta=1.0, lam=0.0, rho=1.0, tau=0.01)
+
+
+def random_state(system, rng, scale=1.0):
+    """A state whose Gram matrix is PSD: overlaps of random vectors (plus random D > 0, sigma2 > 0)."""
+    T = system.table
+    M, Ms = T.M, T.M_star
+    K = Ms + 2 * M
+    V = rng.normal(size=(K, K + 3)) * scale
+    V[:Ms] = np.linalg.qr(rng.normal(size=(K + 3, Ms)))[0].T  # orthonormal teacher
+    if T.tied:
+        V[Ms + M:] = V[Ms:Ms + M]
+    G = V @ V.T
+    named = {"m": G[Ms:Ms + M, :Ms], "m_tilde": G[Ms + M:, :Ms], "Q": G[Ms:Ms + M, Ms:Ms + M],
+             "Q_tilde": G[Ms + M:, Ms + M:], "R": G[Ms:Ms + M, Ms + M:], "D": rng.uniform(0.2, 2.0, size=M),
+             "sigma2": rng.uniform(0.5, 2.0)}
+    assert np.linalg.eigvalsh(gram_matrix(M, Ms, named))[0] > -1e-9
+    return system.pack(named), named
+
+
+def random_params(system, rng):
+    values = {}
+    for p in system.params:
+        values[p.name] = rng.uniform(0.05, 2.0) if not p.name.startswith("tau") else rng.uniform(0.01, 0.5)
+        if p.name == "b":
+            values[p.name] = float(rng.integers(1, 6))
+    return values
+
+
+def model(variant="base", M=1, M_star=1, **kw):
+    return symvae.make_model(variant, M=M, M_star=M_star, **kw)
