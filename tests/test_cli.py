@@ -1,0 +1,104 @@
+"""The CLI contract: JSON shapes, exit codes, one-line errors."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import sympy as sp
+
+import symvae
+from symvae.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def run_exit(capsys, *argv):
+    try:
+        code = main(list(argv))
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("fmt", ["markdown", "latex", "python", "json"])
+def test_derive_formats(capsys, fmt):
+    code, out, _ = run(capsys, "derive", "--variant", "tied", "--M", "2", "--format", fmt)
+    assert code == 0 and out
+    system = symvae.derive_dynamics(symvae.make_model("tied", M=2))
+    if fmt == "json":
+        data = json.loads(out)
+        assert data["state"] == [s.name for s in system.state]
+        for s, e in system.equations().items():
+            assert sp.expand(sp.sympify(data["equations"][s.name], locals={x.name: x for x in e.free_symbols})
+                             - e) == 0
+    if fmt == "python":
+        ns = {}
+        exec(out, ns)
+        for s, e in system.equations().items():
+            assert sp.expand(ns["EQUATIONS"][s.name] - e) == 0
+
+
+def test_dynamics_json_contract(capsys):
+    init = {"m": [[0.1], [0.05]], "m_tilde": [[0.1], [0.0]], "Q": [[1, 0], [0, 1]], "Q_tilde": [[1, 0], [0, 1]],
+            "R": [[0, 0], [0, 0]], "D": [1, 1]}
+    code, out, err = run(capsys, "dynamics", "--rho", "1", "--eta", "1", "--beta", "1", "--lam", "0", "--tau",
+                         "0.01", "--M", "2", "--M-star", "1", "--t-max", "100", "--t-eval", "0,50,100",
+                         "--init", json.dumps(init), "--json")
+    assert code == 0
+    assert out.count("\n") == 1
+    data = json.loads(out)
+    assert data["status"] == "ok" and data["t"] == [0, 50, 100]
+    for key, shape in {"m": (2, 1), "m_tilde": (2, 1), "Q": (2, 2), "Q_tilde": (2, 2), "R": (2, 2),
+                       "D": (2,)}.items():
+        assert np.asarray(data[key]).shape == (3,) + shape, key
+    assert np.allclose(data["m"][0], init["m"])
+    assert len(data["eg"]) == 3
+
+
+def test_dynamics_divergence_exit_code_and_status(capsys):
+    code, out, err = run(capsys, "dynamics", "--tau", "3", "--t-max", "50", "--json")
+    data = json.loads(out)
+    assert code == 1 and data["status"] == "diverged" and "t_stop" in data
+    assert all(np.isfinite(np.asarray(data["Q"], dtype=float)).ravel())
+    assert "diverged at t =" in err
+
+
+def test_dynamics_table_output(capsys):
+    code, out, _ = run(capsys, "dynamics", "--t-max", "10")
+    assert code == 0 and out.splitlines()[0].split()[:2] == ["t", "eg"]
+
+
+@pytest.mark.parametrize("argv", [
+    ["dynamics", "--rho", "-1", "--t-max", "1"],
+    ["dynamics", "--eta", "inf", "--t-max", "1"],
+    ["dynamics", "--tau", "-0.1", "--t-max", "1"],
+    ["dynamics", "--beta", "nan", "--t-max", "1"],
+    ["dynamics", "--M", "0", "--t-max", "1"],
+    ["dynamics", "--variant", "nope", "--t-max", "1"],
+    ["dynamics", "--init", "{oops", "--t-max", "1"],
+    ["dynamics", "--init", '{"m": [[0]], "m_tilde": [[0]], "Q": [[1]], "Q_tilde": [[1]], "R": [[0]], "D": [0]}',
+     "--t-max", "1"],
+    ["dynamics", "--init", '{"m": [[3]], "m_tilde": [[0]], "Q": [[1]], "Q_tilde": [[1]], "R": [[0]], "D": [1]}',
+     "--t-max", "1"],
+    ["dynamics", "--beta-schedule", "tanh(", "--t-max", "1"],
+    ["dynamics", "--t-max", "1", "--t-eval", "0,a"],
+    ["derive", "--variant", "nope"],
+    ["derive", "--M", "0"],
+])
+def test_bad_input_one_line_exit_2(capsys, argv):
+    code, out, err = run_exit(capsys, *argv)
+    assert code == 2
+    assert out == ""
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_console_script_has_no_traceback():
+    proc = subprocess.run([sys.executable, "-m", "symvae", "dynamics", "--rho", "-1", "--t-max", "1"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
