@@ -6,3 +6,4 @@ from ._compile import compile_system as compile_system
 from ._compile import system_key as system_key
 from ._generate import FunctionSpec as FunctionSpec
 from ._generate import generate_source as generate_source
+from ._compile import load_cached_module as load_cached_module

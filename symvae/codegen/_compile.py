@@ -4,7 +4,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 import threading
-from typing import Mapping
+from typing import Callable, Mapping
 
 import numpy as np
 import sympy as sp
@@ -13,7 +13,7 @@ from ..derive import DerivedSystem
 from .._cache import CacheEntry, content_key
 from ._generate import FunctionSpec, generate_source
 
-__all__ = ["CompiledSystem", "compile_system", "system_key"]
+__all__ = ["CompiledSystem", "compile_system", "system_key", "load_cached_module"]
 
 _LOCK = threading.Lock()
 _LOADED: dict[str, "CompiledSystem"] = {}
@@ -98,6 +98,26 @@ def _load(path, name: str):
     return module
 
 
+def load_cached_module(key: str, make_source: Callable[[], str], *, prefix: str = "symvae_generated"):
+    """Import the generated module ``<cache>/<key>/generated.py``, writing it with ``make_source()`` first if it is
+    absent or does not match its manifest; a file that fails to import is regenerated once.
+
+    Returns:
+        (module, path)
+    """
+    entry = CacheEntry(key)
+    name = f"{prefix}_{key}"
+    for attempt in range(2):
+        if attempt == 1 or entry.read_bytes("generated.py") is None:
+            entry.write_bytes("generated.py", make_source().encode())
+        try:
+            return _load(entry.dir / "generated.py", name), entry.dir / "generated.py"
+        except (SyntaxError, ImportError, NameError, AttributeError):
+            if attempt == 1:
+                raise
+    raise AssertionError("unreachable")
+
+
 def compile_system(system: DerivedSystem) -> CompiledSystem:
     """Generate (or reuse from the on-disk cache) the module of ``system`` and load it.
 
@@ -108,21 +128,11 @@ def compile_system(system: DerivedSystem) -> CompiledSystem:
     with _LOCK:
         if key in _LOADED:
             return _LOADED[key]
-        entry = CacheEntry(key)
-        name = f"symvae_generated_{key}"
-        for attempt in range(2):
-            if entry.read_bytes("generated.py") is None or attempt == 1:
-                header = f"kind: {system.kind}\nmodel: {dict(system.model.describe())}\nkey: {key}"
-                source = generate_source(_specs(system), system.state, system.params, header=header,
-                                         templates=("dop853",) if system.kind == "ode" else ())
-                entry.write_bytes("generated.py", source.encode())
-            try:
-                module = _load(entry.dir / "generated.py", name)
-                break
-            except (SyntaxError, ImportError, NameError, AttributeError):
-                if attempt == 1:
-                    raise
-        compiled = CompiledSystem(system, module, entry.dir / "generated.py")
+        header = f"kind: {system.kind}\nmodel: {dict(system.model.describe())}\nkey: {key}"
+        module, path = load_cached_module(key, lambda: generate_source(
+            _specs(system), system.state, system.params, header=header,
+            templates=("dop853",) if system.kind == "ode" else ()))
+        compiled = CompiledSystem(system, module, path)
         _LOADED[key] = compiled
         return compiled
 
