@@ -1,0 +1,510 @@
+"""Reading a hand-derivation file (LaTeX in Markdown/.tex, or Python with SymPy) into symvae's symbols.
+
+LaTeX files: a header (YAML front matter between ``---`` lines, or leading ``%`` comment lines), then display blocks
+(``$$ ... $$``, ``\\[ ... \\]``, ``\\begin{equation}``, ``align``, ``gather``, ``multline``, starred or not), one
+equation per block or per ``\\\\``-separated line. Prose, inline ``$...$`` math, code blocks and HTML comments are
+ignored.
+
+Python files: a ``HEADER`` dict (or the header lines in the module docstring, starting at ``setting:``) and
+``EQUATIONS``: a dict from an unknown (``"Q"``, ``"dQ/dt"``, ``"Q_12"``, a Symbol, ``Derivative(Q, t)``) to its
+right-hand side (expression, ``sp.Matrix`` or list for a whole block), or a list of ``sp.Eq``. Symbols are matched by
+name (their assumptions do not matter). Module-level SymPy expressions (e.g. ``C = rho*mt**2 + eta*Qt``) are used
+to express differences in the user's terms.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import runpy
+import sys
+import traceback
+from pathlib import Path
+from typing import Mapping
+
+import sympy as sp
+
+from ..errors import InvalidInputError
+from ..model import Model, make_model, t
+from ._evaluate import Evaluator
+from ._header import Header, header_from_mapping, parse_header_lines
+from ._latex import ParsedEquation, parse_block
+from ._namespace import NameResolutionError, Namespace, Resolved
+from ._settings import Setting, TargetSystem, get_setting
+from ._source import CheckInputError, Source
+
+__all__ = ["HandEquation", "HandDerivation", "read_hand_derivation", "LATEX_SUFFIXES", "PYTHON_SUFFIXES"]
+
+LATEX_SUFFIXES = (".md", ".markdown", ".tex", ".latex")
+PYTHON_SUFFIXES = (".py",)
+_ENVIRONMENTS = r"equation\*?|align\*?|gather\*?|multline\*?|displaymath|eqnarray\*?|flalign\*?"
+
+
+@dataclasses.dataclass(frozen=True)
+class HandEquation:
+    """One equation of a hand derivation for one unknown (a matrix equation gives one per entry).
+
+    Attributes:
+        name: report name (``dQ/dt``, ``dQ_12/dt``; for an extra equation, the user's quantity).
+        target: symvae's unknown it states the right-hand side of; None for an extra equation.
+        rhs: the user's right-hand side in symvae's symbols (None for an extra equation that could not be read).
+        line, column: where its left-hand side starts in the file (None if unknown).
+        source: the left-hand side as written.
+        note: why an equation is extra.
+    """
+
+    name: str
+    target: sp.Symbol | None
+    rhs: sp.Expr | None
+    line: int | None
+    column: int | None
+    source: str
+    note: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class HandDerivation:
+    """A hand-derivation file, read and resolved against the model it declares.
+
+    Attributes:
+        path: the file.
+        header: its header (after command-line overrides of M, M*).
+        setting, model, system: the setting, the model and symvae's equations for it.
+        namespace: the name resolution used (and the user's spelling of each symbol, for reports).
+        equations: the user's equations, one per unknown entry, in file order.
+        definitions: the user's intermediate symbols that are scalars, name -> value in symvae's symbols.
+    """
+
+    path: str
+    header: Header
+    setting: Setting
+    model: Model
+    system: TargetSystem
+    namespace: Namespace
+    equations: tuple[HandEquation, ...]
+    definitions: Mapping[str, sp.Expr]
+
+
+# ---------------------------------------------------------------------------------------------------- common steps
+def _resolve_setup(header: Header, path: str) -> tuple[Setting, Model, TargetSystem]:
+    try:
+        setting = get_setting(header.setting)
+    except InvalidInputError as exc:
+        raise CheckInputError(str(exc), path, header.lines.get("setting")) from None
+    try:
+        model = make_model(header.variant, M=header.M, M_star=header.M_star, beta_schedule=header.beta_schedule)
+    except InvalidInputError as exc:
+        key = "beta_schedule" if "schedule" in str(exc) else "variant"
+        raise CheckInputError(str(exc), path, header.lines.get(key)) from None
+    try:
+        system = setting.system(model)
+    except InvalidInputError as exc:
+        raise CheckInputError(str(exc), path, header.lines.get("setting")) from None
+    return setting, model, system
+
+
+def _alias_note(namespace: Namespace, block: str) -> str | None:
+    if namespace.tied and block in ("m_tilde", "Q_tilde", "R"):
+        original = {"m_tilde": "m", "Q_tilde": "Q", "R": "Q"}[block]
+        return f"{block} is {original} in a tied model (W~ = W^T): it has no equation of its own"
+    return None
+
+
+def _entries(system: TargetSystem, namespace: Namespace, resolved: Resolved | None, label: str,
+             value, where, make) -> list[HandEquation]:
+    """Split a left-hand side and right-hand side into per-unknown ``HandEquation``s (``make`` builds one)."""
+    setting = system.setting
+    if resolved is None:
+        return [make(setting.equation_name(label), None, value, f"{label} is not an order parameter of the model "
+                                                                  f"({namespace.known_names()})")]
+    if resolved.block is None:
+        return [make(setting.equation_name(label), None, value, f"{label} is a parameter of the model, not an order "
+                                                                  f"parameter")]
+    note = _alias_note(namespace, resolved.block)
+    if note is not None:
+        return [make(setting.equation_name(label), None, value, note)]
+    target = resolved.value
+    if isinstance(value, sp.MatrixBase) and not isinstance(target, sp.MatrixBase):
+        raise where(f"the right-hand side is a {value.rows}x{value.cols} matrix, but {label} is a scalar")
+    if isinstance(target, sp.MatrixBase):
+        if not isinstance(value, sp.MatrixBase):
+            raise where(f"the right-hand side is a scalar, but {label} is a {target.rows}x{target.cols} matrix "
+                        f"(M={namespace.M}, M*={namespace.M_star})")
+        if value.shape != target.shape and value.T.shape == target.shape and 1 in target.shape:
+            value = value.T
+        if value.shape != target.shape:
+            raise where(f"the right-hand side is a {value.rows}x{value.cols} matrix, but {label} is "
+                        f"{target.rows}x{target.cols} (M={namespace.M}, M*={namespace.M_star})")
+        out = []
+        for i in range(target.rows):
+            for j in range(target.cols):
+                idx = f"{i + 1}" if resolved.block == "D" else f"{i + 1}{j + 1}"
+                out.extend(_entries(system, namespace, Resolved(target[i, j], resolved.block, idx),
+                                    f"{resolved.block}_{idx}", value[i, j], where, make))
+        return out
+    if not isinstance(target, sp.Symbol) or target not in system.equations:
+        what = f"{label} = {target}" if not isinstance(target, sp.Symbol) else f"{target.name}"
+        return [make(setting.equation_name(label), None, value,
+                     f"{what} is fixed in variant {system.model.name!r}: it is not an unknown of the model")]
+    if system.scalar_notation:
+        name = setting.equation_name(resolved.block)
+    else:
+        name = setting.equation_name(f"{resolved.block}_{resolved.index}" if resolved.index else resolved.block)
+    return [make(name, target, value, None)]
+
+
+def _rationalize(expr):
+    if isinstance(expr, sp.Basic) and expr.has(sp.Float):
+        return expr.xreplace({f: sp.Rational(str(f)) for f in expr.atoms(sp.Float)})
+    return expr
+
+
+def _check_duplicates(equations: list[HandEquation], path: str) -> None:
+    seen: dict[str, HandEquation] = {}
+    for eq in equations:
+        if eq.name in seen:
+            first = seen[eq.name]
+            raise CheckInputError(f"two equations for {eq.name} (the first on line {first.line})", path, eq.line,
+                                  eq.column)
+        seen[eq.name] = eq
+
+
+# ---------------------------------------------------------------------------------------------------- LaTeX
+def _front_matter(source: Source) -> tuple[list[tuple[int, str]], int]:
+    """Header lines (line number, text) and the offset where the body starts."""
+    lines = source.text.split("\n")
+    if lines and lines[0].strip() == "---":
+        for k in range(1, len(lines)):
+            if lines[k].strip() in ("---", "..."):
+                body = sum(len(x) + 1 for x in lines[:k + 1])
+                return [(n + 1, lines[n]) for n in range(1, k)], body
+        raise source.error(0, "the header's front matter opened by '---' is never closed by a second '---'")
+    header, offset = [], 0
+    for n, line in enumerate(lines):
+        if line.strip().startswith("%"):
+            header.append((n + 1, line.strip()[1:].lstrip(" ") if line.strip() != "%" else ""))
+            offset += len(line) + 1
+        elif not line.strip() and not header:
+            offset += len(line) + 1
+        else:
+            break
+    return header, offset
+
+
+def _display_blocks(source: Source, start: int, markdown: bool) -> list[tuple[int, int]]:
+    """(start, end) offsets of the contents of display-math blocks after ``start``."""
+    text = source.text
+    openers = [r"(?P<dollar>\$\$)", r"(?P<bracket>\\\[)", rf"(?P<env>\\begin\{{(?P<name>{_ENVIRONMENTS})\}})"]
+    if markdown:
+        openers += [r"(?P<fence>^[ \t]*(?:```|~~~))", r"(?P<html><!--)"]
+    else:
+        openers += [r"(?P<comment>(?<!\\)%)"]
+    pattern = re.compile("|".join(openers), re.M)
+    blocks = []
+    pos = start
+    while True:
+        match = pattern.search(text, pos)
+        if not match:
+            return blocks
+        kind = "env" if match.group("env") else match.lastgroup
+        if kind == "comment":
+            end = text.find("\n", match.end())
+            pos = len(text) if end < 0 else end
+            continue
+        closer = {"dollar": "$$", "bracket": "\\]", "fence": match.group().strip()[:3], "html": "-->"}.get(kind)
+        if kind == "env":
+            closer = f"\\end{{{match.group('name')}}}"
+        end = text.find(closer, match.end())
+        if end < 0:
+            what = {"fence": "code block", "html": "HTML comment"}.get(kind, "display block")
+            raise source.error(match.start(), f"{what} opened by {match.group().strip()!r} is never closed "
+                                              f"(expected {closer!r})")
+        if kind in ("dollar", "bracket", "env"):
+            blocks.append((match.end(), end))
+        pos = end + len(closer)
+
+
+def _read_latex(path: str, text: str, M: int | None, M_star: int | None) -> HandDerivation:
+    source = Source(text, path)
+    header_lines, body = _front_matter(source)
+    if not header_lines:
+        raise CheckInputError("no header: start the file with front matter ('---', 'setting: dynamics', "
+                              "'variant: base', 'M: 1', 'M_star: 1', '---') or '%' comment lines", path, 1)
+    header = _override(parse_header_lines(header_lines, path), M, M_star)
+    setting, model, system = _resolve_setup(header, path)
+    namespace = Namespace(system, header.symbols, path, header.lines.get("symbols"))
+
+    parsed: list[ParsedEquation] = []
+    markdown = Path(path).suffix.lower() in (".md", ".markdown")
+    for start, end in _display_blocks(source, body, markdown):
+        parsed.extend(parse_block(source, start, end))
+    if not parsed:
+        raise CheckInputError("no equations found: write each in a display block ($$ ... $$, \\[ ... \\] or "
+                              "\\begin{equation} ... \\end{equation})", path)
+
+    definitions: dict[str, ParsedEquation] = {}
+    statements: list[ParsedEquation] = []
+    for eq in parsed:
+        name = eq.lhs.name
+        is_equation = eq.lhs.kind == "derivative"
+        if eq.lhs.kind == "name":
+            try:
+                taken = namespace.resolve(name.base, name.sub, builtins=False)
+            except NameResolutionError as exc:
+                raise source.error(eq.lhs.offset, str(exc)) from None
+            if taken is not None and setting.lhs_kind == "value" and taken.block is not None:
+                is_equation = True
+            elif taken is not None and taken.block is not None:
+                hint = (f": its equation is written \\frac{{d{name.text}}}{{dt}} = ...; "
+                        if setting.lhs_kind == "derivative" else ": ")
+                raise source.error(eq.lhs.offset, f"{name.text} is an order parameter of the model{hint}choose "
+                                                  f"another name for a definition")
+            elif taken is not None:
+                raise source.error(eq.lhs.offset, f"{name.text} is already {taken.value} in this model and cannot be "
+                                                  f"redefined")
+        if is_equation:
+            statements.append(eq)
+        elif name.full in definitions:
+            first = source.location(definitions[name.full].offset)[0]
+            raise source.error(eq.lhs.offset, f"{name.text} is defined twice (first on line {first})")
+        else:
+            definitions[name.full] = eq
+
+    evaluator = Evaluator(source, namespace, definitions)
+    equations: list[HandEquation] = []
+    for eq in statements:
+        name = eq.lhs.name
+        line, col = source.location(eq.lhs.offset)
+        try:
+            resolved = namespace.resolve(name.base, name.sub, builtins=False)
+        except NameResolutionError as exc:
+            raise source.error(name.offset, str(exc)) from None
+        if resolved is not None and resolved.block is not None and _alias_note(namespace, resolved.block) is None:
+            value = evaluator.value(eq.rhs)
+        else:  # an extra equation: its right-hand side may use symbols this model does not have
+            try:
+                value = evaluator.value(eq.rhs)
+            except CheckInputError:
+                value = None
+        if resolved is not None:
+            namespace.record(resolved, name.full, name.text)
+
+        def make(nm, target, rhs, note, _line=line, _col=col, _src=eq.lhs.text):
+            return HandEquation(nm, target, rhs, _line, _col, _src, note)
+
+        def where(message, _eq=eq):
+            return source.error(_eq.offset, f"{_eq.lhs.text}: {message}")
+
+        equations.extend(_entries(system, namespace, resolved, name.full, value, where, make))
+    _check_duplicates(equations, path)
+    scalars = {}
+    for name in definitions:
+        value = evaluator.definition(name)
+        if not isinstance(value, sp.MatrixBase):
+            scalars[name] = value
+    return HandDerivation(path, header, setting, model, system, namespace, tuple(equations), scalars)
+
+
+def _override(header: Header, M: int | None, M_star: int | None) -> Header:
+    changes = {}
+    if M is not None:
+        changes["M"] = M
+    if M_star is not None:
+        changes["M_star"] = M_star
+    return dataclasses.replace(header, **changes) if changes else header
+
+
+# ---------------------------------------------------------------------------------------------------- Python
+def _exec_python(path: str) -> dict:
+    sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
+    try:
+        return runpy.run_path(path, run_name="symvae_hand_derivation")
+    except SyntaxError as exc:
+        raise CheckInputError(f"Python syntax error: {exc.msg}", path, exc.lineno, exc.offset) from None
+    except Exception as exc:  # the user's module failed: report where in their file
+        line = None
+        for frame in traceback.extract_tb(exc.__traceback__):
+            if os.path.abspath(frame.filename) == os.path.abspath(path):
+                line = frame.lineno
+        raise CheckInputError(f"running the file failed: {type(exc).__name__}: {exc}".splitlines()[0], path,
+                              line) from None
+    finally:
+        sys.path.pop(0)
+
+
+def _python_header(module: dict, text: str, path: str) -> Header:
+    if "HEADER" in module:
+        raw = module["HEADER"]
+        if not isinstance(raw, Mapping):
+            raise CheckInputError("HEADER must be a dict", path, _line_of(text, "HEADER"))
+        return header_from_mapping(raw, path, {})
+    doc = module.get("__doc__") or ""
+    lines = doc.split("\n")
+    for k, line in enumerate(lines):
+        if line.strip().startswith("setting:"):
+            block = []
+            indent = len(line) - len(line.lstrip())
+            for later in lines[k:]:
+                if not later.strip():
+                    break
+                block.append(later[indent:] if later[:indent].isspace() or not later[:indent] else later.lstrip())
+            file_lines = text.split("\n")
+            numbered = []
+            for entry in block:
+                number = next((n + 1 for n, fl in enumerate(file_lines) if fl.strip() == entry.strip()), None)
+                numbered.append((number or 1, entry))
+            return parse_header_lines(numbered, path)
+    raise CheckInputError("no header: define HEADER = {'setting': 'dynamics', 'variant': 'base', 'M': 1, "
+                          "'M_star': 1} or put 'setting: ...' lines in the module docstring", path, 1)
+
+
+def _line_of(text: str, needle: str) -> int | None:
+    for n, line in enumerate(text.split("\n")):
+        if needle in line:
+            return n + 1
+    return None
+
+
+_DERIVATIVE_KEY = re.compile(r"^\s*d\s*(.+?)\s*/\s*dt\s*$")
+
+
+def _python_lhs_name(key) -> str | None:
+    if isinstance(key, str):
+        match = _DERIVATIVE_KEY.match(key)
+        return (match.group(1) if match else key).strip()
+    if isinstance(key, sp.Derivative) and len(key.variables) == 1:
+        return _python_lhs_name(key.expr)
+    if isinstance(key, sp.Symbol):
+        return _python_lhs_name(key.name)
+    if isinstance(key, sp.core.function.AppliedUndef):
+        return key.func.__name__
+    return None
+
+
+def _read_python(path: str, text: str, M: int | None, M_star: int | None) -> HandDerivation:
+    module = _exec_python(path)
+    header = _override(_python_header(module, text, path), M, M_star)
+    setting, model, system = _resolve_setup(header, path)
+    namespace = Namespace(system, header.symbols, path, header.lines.get("symbols"))
+    if "EQUATIONS" not in module:
+        raise CheckInputError("a Python hand derivation defines EQUATIONS: a dict {'dQ/dt': expression, ...} or a "
+                              "list of sp.Eq", path)
+    raw = module["EQUATIONS"]
+    if isinstance(raw, Mapping):
+        items = list(raw.items())
+    elif isinstance(raw, (list, tuple)) and all(isinstance(e, sp.Eq) for e in raw):
+        items = [(e.lhs, e.rhs) for e in raw]
+    else:
+        raise CheckInputError("EQUATIONS must be a dict or a list of sp.Eq", path, _line_of(text, "EQUATIONS"))
+
+    def to_canonical(value, where_text, line):
+        def fail(message):
+            return CheckInputError(f"EQUATIONS[{where_text!r}]: {message}", path, line)
+
+        if isinstance(value, str):
+            try:
+                from ..model._model import parse_expression
+                value = parse_expression(value, f"EQUATIONS[{where_text!r}]")
+            except InvalidInputError as exc:
+                raise fail(str(exc)) from None
+        if isinstance(value, (list, tuple)):
+            value = sp.Matrix(value)
+        try:
+            value = sp.sympify(value)
+        except (sp.SympifyError, TypeError):
+            raise fail(f"not a SymPy expression: {value!r}") from None
+        value = _rationalize(value)
+        if isinstance(value, sp.MatrixBase):
+            return sp.ImmutableMatrix(value.applyfunc(lambda e: to_canonical(e, where_text, line)))
+        undef = {f: sp.Symbol(f.func.__name__) for f in value.atoms(sp.core.function.AppliedUndef)}
+        value = value.xreplace(undef)
+        subs = {}
+        for sym in value.free_symbols:
+            if sym.name == "t":
+                subs[sym] = t
+                continue
+            try:
+                resolved = namespace.resolve_plain(sym.name)
+            except NameResolutionError as exc:
+                raise fail(str(exc)) from None
+            if resolved is None:
+                raise fail(f"unknown symbol {sym.name!r}: map it in HEADER['symbols'] ({namespace.known_names()})")
+            if isinstance(resolved.value, sp.MatrixBase):
+                raise fail(f"{sym.name!r} is a {resolved.value.rows}x{resolved.value.cols} matrix for M={namespace.M}, "
+                           f"M*={namespace.M_star}: use its entries ({sym.name}_12) or an sp.Matrix")
+            namespace.record(resolved, sym.name, sp.latex(sp.Symbol(sym.name)))
+            subs[sym] = resolved.value
+        return value.xreplace(subs)
+
+    equations: list[HandEquation] = []
+    for key, value in items:
+        label = _python_lhs_name(key)
+        shown = key if isinstance(key, str) else str(key)
+        line = _line_of(text, repr(key)[1:-1] if isinstance(key, str) else shown) or _line_of(text, "EQUATIONS")
+        if label is None:
+            raise CheckInputError(f"EQUATIONS key {shown!r}: expected an unknown such as 'dQ/dt', 'Q' or 'Q_12'",
+                                  path, line)
+        try:
+            resolved = namespace.resolve_plain(label, builtins=False)
+        except NameResolutionError as exc:
+            raise CheckInputError(f"EQUATIONS[{shown!r}]: {exc}", path, line) from None
+        extra = resolved is None or resolved.block is None or _alias_note(namespace, resolved.block) is not None
+        try:
+            rhs = to_canonical(value, shown, line)
+        except CheckInputError:
+            if not extra:
+                raise
+            rhs = None
+        if resolved is not None:
+            namespace.record(resolved, label, sp.latex(sp.Symbol(label)))
+
+        def make(nm, target, r, note, _line=line, _src=shown):
+            return HandEquation(nm, target, r, _line, None, _src, note)
+
+        def where(message, _shown=shown, _line=line):
+            return CheckInputError(f"EQUATIONS[{_shown!r}]: {message}", path, _line)
+
+        equations.extend(_entries(system, namespace, resolved, label, rhs, where, make))
+    _check_duplicates(equations, path)
+
+    definitions = {}
+    for name, value in module.items():
+        if name.startswith("_") or name in ("EQUATIONS", "HEADER") or not isinstance(value, sp.Expr):
+            continue
+        if isinstance(value, (sp.Symbol, sp.Number)) or not value.free_symbols:
+            continue
+        try:
+            definitions[name] = to_canonical(value, name, None)
+        except CheckInputError:
+            continue
+    return HandDerivation(path, header, setting, model, system, namespace, tuple(equations), definitions)
+
+
+# ---------------------------------------------------------------------------------------------------- entry point
+def read_hand_derivation(path: str | os.PathLike, *, M: int | None = None, M_star: int | None = None
+                         ) -> HandDerivation:
+    """Read a hand-derivation file and resolve it against the model its header declares.
+
+    Arguments:
+        path: a ``.md``/``.markdown``/``.tex`` (LaTeX) or ``.py`` (SymPy) file.
+        M, M_star: override the header's sizes (to check a matrix-notation derivation at several sizes).
+
+    Returns:
+        The ``HandDerivation``: header, model, symvae's system and the user's equations in symvae's symbols.
+
+    Raises:
+        CheckInputError: the file is unusable: missing/unreadable, unknown file type, parse error (with line and
+            column), unknown symbol, undeclared or unknown variant or setting, shape mismatch, duplicate equation.
+    """
+    path = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CheckInputError(f"cannot read the file: {exc.strerror if isinstance(exc, OSError) else exc}",
+                              path) from None
+    suffix = Path(path).suffix.lower()
+    if suffix in PYTHON_SUFFIXES:
+        return _read_python(path, text, M, M_star)
+    if suffix in LATEX_SUFFIXES:
+        return _read_latex(path, text, M, M_star)
+    raise CheckInputError(f"unknown file type {suffix or '(none)'!r}: use .md, .tex (LaTeX) or .py (SymPy)", path)
