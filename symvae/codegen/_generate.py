@@ -71,7 +71,7 @@ def _body(exprs, printer, indent: str, assign) -> list[str]:
 
 def _numba_function(spec: FunctionSpec, state, params) -> str:
     printer = PythonCodePrinter({"fully_qualified_modules": True})
-    head = [f"@njit(cache=True)", f"def {spec.name}_into(t, y, p, out):"]
+    head = ["@njit(cache=True)", f"def {spec.name}_into(t, y, p, out):"]
     body = _bindings(state, params, "    ")
     if len(spec.shape) == 2:
         ncol = spec.shape[1]
@@ -81,7 +81,7 @@ def _numba_function(spec: FunctionSpec, state, params) -> str:
         body.append("    out[:] = 0.0")
         body += _body(spec.exprs, printer, "    ", lambda k, c: f"out[{k}] = {c}")
     shape = ", ".join(str(d) for d in spec.shape)
-    wrapper = [f"@njit(cache=True)", f"def {spec.name}(t, y, p):", f"    out = numpy.empty(({shape},))",
+    wrapper = ["@njit(cache=True)", f"def {spec.name}(t, y, p):", f"    out = numpy.empty(({shape},))",
                f"    {spec.name}_into(t, y, p, out)", "    return out"]
     return "\n".join(head + body + ["    return out", "", ""] + wrapper)
 
@@ -106,7 +106,7 @@ def _mpmath_function(spec: FunctionSpec, state, params) -> str:
     printer = MpmathPrinter({"fully_qualified_modules": True})
     shape = spec.shape
     lines = [f"def {spec.name}_mp(t, y, p):",
-             f'    """mpmath evaluation at the current mpmath.mp precision; returns an mpmath.matrix."""',
+             '    """mpmath evaluation at the current mpmath.mp precision; returns an mpmath.matrix."""',
              "    y = [mpmath.mpf(v) for v in y]", "    p = [mpmath.mpf(v) for v in p]", "    t = mpmath.mpf(t)",
              f"    out = mpmath.matrix({shape[0]}, {shape[1] if len(shape) == 2 else 1})"]
     lines += _bindings(state, params, "    ")

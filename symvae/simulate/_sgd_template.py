@@ -105,9 +105,28 @@ def standard_normal(st):
 
 @_njit(cache=True)
 def fill_standard_normal(st, out):
-    """Fill ``out`` with N(0, 1) draws (a test hook for the generator)."""
+    """Fill ``out`` with N(0, 1) draws; the same stream as repeated ``standard_normal(st)``, about twice as fast."""
+    # the state lives in registers here: through the array, each draw would wait on a store-to-load round trip
+    a, b, c, w = st[0], st[1], st[2], st[3]
     for i in range(out.shape[0]):
-        out[i] = standard_normal(st)
+        r = a + b + w
+        w = w + _U1
+        a = b ^ (b >> _U11)
+        b = c + (c << _U3)
+        c = ((c << _U24) | (c >> _U40)) + r
+        idx = _np.int64(r & _UFF)
+        r = r >> _U8
+        rabs = (r >> _U1) & _M52
+        x = _np.float64(rabs) * ZIG_WI[idx]
+        if (r & _U1) == _U1:
+            x = -x
+        if rabs < ZIG_KI[idx]:
+            out[i] = x
+        else:
+            st[0], st[1], st[2], st[3] = a, b, c, w
+            out[i] = _normal_slow(st, idx, rabs, x)
+            a, b, c, w = st[0], st[1], st[2], st[3]
+    st[0], st[1], st[2], st[3] = a, b, c, w
 
 
 # ------------------------------------------------------------------ linear algebra on rows
@@ -201,7 +220,22 @@ def sgd_step(t, V, V_new, X, z, p, out, A, C, G):
     return STATUS_OK
 
 
-# ------------------------------------------------------------------ one run
+# ------------------------------------------------------------------ data and one run
+@_njit(cache=True)
+def sample_batch(V, st, signal_scale, sqrt_eta, X, c):
+    """Fill the rows of X with fresh samples x = sum_k sqrt(rho_k/N) W*_k c_k + sqrt(eta) n (W*_k = V[k])."""
+    N = X.shape[1]
+    for s in range(X.shape[0]):
+        for k in range(M_STAR):
+            c[k] = signal_scale[k] * standard_normal(st)
+        x = X[s]
+        fill_standard_normal(st, x)
+        for i in range(N):
+            x[i] *= sqrt_eta
+        for k in range(M_STAR):
+            _axpy(c[k], V[k], x)
+
+
 @_njit(cache=True)
 def run_seed(V, z, p, st, signal_scale, sqrt_eta, b, record_steps, check_every, blowup, gram_out, scal_out):
     """Online SGD of one seed from the vectors ``V`` (K, N) and scalar slots of ``z``, fresh samples from ``st``.
@@ -237,15 +271,7 @@ def run_seed(V, z, p, st, signal_scale, sqrt_eta, b, record_steps, check_every, 
                 k_rec += 1
         if k_rec == n_rec:
             return STATUS_OK, step, k_rec
-        for s in range(b):
-            for k in range(M_STAR):
-                c[k] = signal_scale[k] * standard_normal(st)
-            x = X[s]
-            for i in range(N):
-                value = sqrt_eta * standard_normal(st)
-                for k in range(M_STAR):
-                    value += c[k] * V[k, i]
-                x[i] = value
+        sample_batch(V, st, signal_scale, sqrt_eta, X, c)
         status = sgd_step(step / N, V, V_new, X, z, p, out, A, C, G)
         if status != STATUS_OK:
             return status, step, k_rec
@@ -257,21 +283,17 @@ def run_seed(V, z, p, st, signal_scale, sqrt_eta, b, record_steps, check_every, 
 
 @_njit(cache=True)
 def run_seeds(Vs, zs, p, states, signal_scale, sqrt_eta, b, record_steps, check_every, blowup, gram_out, scal_out,
-              status, stop):
-    """``run_seed`` for each seed in turn (arrays with a leading seed axis)."""
+              status, stop, written):
+    """``run_seed`` for each seed in turn (arrays with a leading seed axis; results in status, stop, written)."""
     for s in range(Vs.shape[0]):
-        code, reached, _ = run_seed(Vs[s], zs[s], p, states[s], signal_scale, sqrt_eta, b, record_steps,
-                                    check_every, blowup, gram_out[s], scal_out[s])
-        status[s] = code
-        stop[s] = reached
+        status[s], stop[s], written[s] = run_seed(Vs[s], zs[s], p, states[s], signal_scale, sqrt_eta, b,
+                                                  record_steps, check_every, blowup, gram_out[s], scal_out[s])
 
 
 @_njit(cache=True, parallel=True)
 def run_seeds_parallel(Vs, zs, p, states, signal_scale, sqrt_eta, b, record_steps, check_every, blowup, gram_out,
-                       scal_out, status, stop):
+                       scal_out, status, stop, written):
     """``run_seeds`` with the seeds spread over numba's threads."""
     for s in _prange(Vs.shape[0]):
-        code, reached, _ = run_seed(Vs[s], zs[s], p, states[s], signal_scale, sqrt_eta, b, record_steps,
-                                    check_every, blowup, gram_out[s], scal_out[s])
-        status[s] = code
-        stop[s] = reached
+        status[s], stop[s], written[s] = run_seed(Vs[s], zs[s], p, states[s], signal_scale, sqrt_eta, b,
+                                                  record_steps, check_every, blowup, gram_out[s], scal_out[s])
