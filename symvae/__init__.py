@@ -12,3 +12,5 @@ from .model import SpikedCovariance as SpikedCovariance
 from .model import make_model as make_model
 
 __version__ = "0.1.0"
+from .codegen import compile_system as compile_system
+from .numerics import integrate as integrate

@@ -10,7 +10,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import sympy as sp
 
-from ..derive._dynamics import observables as _observable_exprs
+from ..derive import observables as _observable_exprs
 from ..errors import InvalidInputError
 from ..model import Model, validate_state
 from ..model import t as t_sym
