@@ -102,3 +102,21 @@ def test_console_script_has_no_traceback():
     proc = subprocess.run([sys.executable, "-m", "symvae", "dynamics", "--rho", "-1", "--t-max", "1"],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+def test_simulate_json_contract(capsys):
+    code, out, err = run(capsys, "simulate", "--tau", "0.5", "--t-max", "4", "--t-eval", "0,2,4", "--N", "200",
+                         "--seeds", "3", "--json", "--init",
+                         '{"m": [[0.3]], "m_tilde": [[0.3]], "Q": [[1]], "Q_tilde": [[1]], "R": [[0]], "D": [1]}')
+    assert code == 0 and out.count("\n") == 1
+    data = json.loads(out)
+    assert data["status"] == "ok" and data["t"] == [0, 2, 4]
+    for key in ("m", "m_tilde", "Q", "Q_tilde", "R", "D"):
+        assert np.asarray(data["mean"][key]).shape[0] == 3 and key in data["std"]
+    assert data["mean"]["m"][0] == [[pytest.approx(0.3, abs=1e-12)]]
+    assert data["std"]["Q"][0] == [[pytest.approx(0.0, abs=1e-12)]]
+
+
+def test_simulate_bad_input(capsys):
+    code, out, err = run_exit(capsys, "simulate", "--t-max", "1", "--N", "1", "--seeds", "2")
+    assert code == 2 and len(err.strip().splitlines()) == 1
