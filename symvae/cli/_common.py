@@ -37,7 +37,7 @@ def _positive_int(text: str) -> int:
 
 
 def add_model_options(parser: argparse.ArgumentParser, *, dynamics: bool = True) -> None:
-    """--rho --eta --beta --lam [--tau] --M --M-star --variant --beta-schedule --param NAME=VALUE."""
+    """--rho --eta --beta --lam [--tau] --M --M-star --variant --beta-schedule --set NAME=VALUE."""
     g = parser.add_argument_group("model")
     g.add_argument("--rho", type=_finite_float, default=1.0, help="signal strength (default 1)")
     g.add_argument("--eta", type=_finite_float, default=1.0, help="noise variance (default 1)")
@@ -50,7 +50,7 @@ def add_model_options(parser: argparse.ArgumentParser, *, dynamics: bool = True)
     g.add_argument("--M", type=_positive_int, default=1, help="number of latents")
     g.add_argument("--M-star", type=_positive_int, default=1, help="number of spikes")
     g.add_argument("--variant", default="base", help=f"model variant: {', '.join(VARIANTS)}")
-    g.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+    g.add_argument("--set", dest="param", action="append", default=[], metavar="NAME=VALUE",
                    help="value of a further parameter of the variant (e.g. gamma=0.01, b=4, tau_W=0.02)")
 
 
@@ -60,7 +60,7 @@ def model_from_args(args: argparse.Namespace) -> Model:
 
 
 def param_values_from_args(args: argparse.Namespace, needed) -> dict[str, float]:
-    """Parameter values for the symbols ``needed``, from --rho etc. and --param NAME=VALUE; validated."""
+    """Parameter values for the symbols ``needed``, from --rho etc. and --set NAME=VALUE; validated."""
     values: dict[str, float] = {"rho": args.rho, "eta": args.eta, "beta": args.beta, "lam": args.lam}
     if hasattr(args, "tau"):
         values["tau"] = args.tau
@@ -72,13 +72,13 @@ def param_values_from_args(args: argparse.Namespace, needed) -> dict[str, float]
     for item in args.param:
         name, sep, text = item.partition("=")
         if not sep or not name.strip():
-            raise InvalidInputError(f"--param expects NAME=VALUE, got {item!r}")
+            raise InvalidInputError(f"--set expects NAME=VALUE, got {item!r}")
         try:
             value = float(text)
         except ValueError:
-            raise InvalidInputError(f"--param {name}: not a number: {text!r}") from None
+            raise InvalidInputError(f"--set {name}: not a number: {text!r}") from None
         if not math.isfinite(value):
-            raise InvalidInputError(f"--param {name}: must be finite, got {text!r}")
+            raise InvalidInputError(f"--set {name}: must be finite, got {text!r}")
         values[name.strip()] = value
     names = [getattr(s, "name", s) for s in needed]
     # defaults for variant parameters that mirror a main option
@@ -93,7 +93,7 @@ def param_values_from_args(args: argparse.Namespace, needed) -> dict[str, float]
             values[name] = 1.0
     missing = [n for n in names if n not in values]
     if missing:
-        raise InvalidInputError(f"missing value for parameter(s) {', '.join(missing)}: pass --param NAME=VALUE")
+        raise InvalidInputError(f"missing value for parameter(s) {', '.join(missing)}: pass --set NAME=VALUE")
     for n in names:
         if (n.startswith(("rho_", "tau_")) or n in ("sigma2", "b")) and values[n] < 0:
             raise InvalidInputError(f"parameter {n} must be >= 0, got {values[n]}")

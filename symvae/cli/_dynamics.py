@@ -54,7 +54,7 @@ def _setup(args):
               else np.asarray(parse_float_list(args.t_eval, "--t-eval")))
     if np.any(t_eval < 0) or np.any(t_eval > args.t_max) or np.any(np.diff(t_eval) < 0):
         raise InvalidInputError("--t-eval times must be non-decreasing and lie in [0, t-max]")
-    # a fixed encoder variance is a parameter: take it from the initial state unless given with --param
+    # a fixed encoder variance is a parameter: take it from the initial state unless given with --set
     if model.vae.encoder_variance == "fixed" and "D" in state:
         for k, d in enumerate(state["D"]):
             if not any(item.startswith(f"D_{k + 1}=") for item in args.param):

@@ -124,7 +124,12 @@ def derivation_files(shipped: Iterable[tuple[str, int, int]] = SHIPPED) -> dict[
         path = f"dynamics/{variant}_M{M}_Mstar{Ms}.md"
         files[path] = to_markdown(system)
         index.append(f"| `{variant}` | {M} | {Ms} | [{path}]({path}) |")
-    files["README.md"] = "\n".join(index) + "\n"
+    index += ["", "## Thresholds", "",
+              "[thresholds.md](thresholds.md): closed-form and verified high-precision thresholds (collapse, noise, lr) "
+              "of the online-SGD fixed points, with the commands that reproduce them.", "",
+              "## Hand derivations", "",
+              "[hand/](hand/README.md): worked examples for `symvae check` (not generated).", ""]
+    files["README.md"] = "\n".join(index).rstrip() + "\n"
     return files
 
 

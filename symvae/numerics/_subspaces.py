@@ -1,0 +1,180 @@
+"""Invariant coordinate subspaces of a derived system F(x; p) and the block structure of its Jacobian on them.
+
+A set Z of state coordinates is *invariant* when F_i(x; p) = 0 for every i in Z as soon as x_Z = 0, identically in the
+other coordinates and the parameters (checked symbolically). For the linear VAE these are the symmetry subspaces
+m = m_tilde = 0 (no signal overlap), a collapsed latent (all its overlaps zero), and so on. On such a subspace the
+Jacobian is block-triangular: its spectrum is that of the free block J_ff and of the irreducible diagonal blocks of
+J_ZZ (strongly connected components of its sparsity graph). Each of those blocks has its own determinant, which is the
+test function that detects a symmetry-breaking branch point even when several blocks go singular together.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import weakref
+from typing import Sequence
+
+import numpy as np
+import sympy as sp
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components
+
+from ..derive import DerivedSystem
+
+__all__ = ["Block", "Subspace", "invariant_subspace", "zero_candidates", "coordinate_roles"]
+
+_CACHE: "weakref.WeakKeyDictionary[DerivedSystem, dict]" = weakref.WeakKeyDictionary()
+
+
+@dataclasses.dataclass(frozen=True)
+class Block:
+    """An irreducible diagonal block of the Jacobian on an invariant subspace.
+
+    Attributes:
+        indices: state indices of the block (into ``system.state``).
+        names: their symbol names.
+        label: ``"signal"`` (contains an overlap with the signal, m or m_tilde), ``"norm"`` (the self-overlaps
+            Q_kk, Q_tilde_kk, R_kk of one latent), ``"cross"`` (overlaps between latents) or ``"other"``.
+        latent: the latent (0-based) the block belongs to, when it belongs to one.
+    """
+
+    indices: tuple[int, ...]
+    names: tuple[str, ...]
+    label: str
+    latent: int | None
+
+    def describe(self) -> str:
+        who = f" of latent {self.latent + 1}" if self.latent is not None else ""
+        return f"{self.label} block{who} ({', '.join(self.names)})"
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Subspace:
+    """An invariant coordinate subspace {x_Z = 0} of a derived system.
+
+    Attributes:
+        zero: the pinned coordinates Z (state indices).
+        free: the remaining coordinates.
+        blocks: the irreducible diagonal blocks of J_ZZ restricted to the subspace (empty when Z is empty).
+    """
+
+    system: DerivedSystem
+    zero: tuple[int, ...]
+    free: tuple[int, ...]
+    blocks: tuple[Block, ...]
+
+    def restrict(self, x: np.ndarray) -> np.ndarray:
+        """A copy of ``x`` with the pinned coordinates set to exactly zero."""
+        x = np.array(x, dtype=float)
+        x[list(self.zero)] = 0.0
+        return x
+
+    @functools.cached_property
+    def substitution(self) -> dict[sp.Symbol, sp.Expr]:
+        return {self.system.state[i]: sp.Integer(0) for i in self.zero}
+
+    def block_jacobian(self, block: Block) -> sp.Matrix:
+        """The symbolic diagonal block J_BB on the subspace (a function of the free coordinates and parameters)."""
+        idx = list(block.indices)
+        return self.system.jacobian.extract(idx, idx).subs(self.substitution)
+
+
+def coordinate_roles(system: DerivedSystem) -> dict[int, tuple[str, tuple[int, ...]]]:
+    """For each state index, the order parameter it belongs to and its matrix position (0-based)."""
+    cache = _CACHE.setdefault(system, {})
+    if "roles" in cache:
+        return cache["roles"]
+    roles: dict[int, tuple[str, tuple[int, ...]]] = {}
+    try:
+        mats = system.table.matrices()
+    except Exception:  # a system whose model has no symbol table (not expected for the linear VAE)
+        mats = {}
+    position = {}
+    for name, template in mats.items():
+        if isinstance(template, sp.MatrixBase):
+            for i in range(template.shape[0]):
+                for j in range(template.shape[1]):
+                    position.setdefault(template[i, j], (name, (i, j)))
+        elif isinstance(template, tuple):
+            for i, s in enumerate(template):
+                position.setdefault(s, (name, (i,)))
+        else:
+            position.setdefault(template, (name, ()))
+    for block, symbols in system.blocks.items():
+        for s in symbols:
+            k = system.state.index(s)
+            roles[k] = position.get(s, (block, ()))
+    cache["roles"] = roles
+    return roles
+
+
+def _label(system: DerivedSystem, indices: Sequence[int]) -> tuple[str, int | None]:
+    roles = coordinate_roles(system)
+    parts = [roles.get(i, ("other", ())) for i in indices]
+    names = {p[0] for p in parts}
+    latents = {p[1][0] for p in parts if p[0] in ("m", "m_tilde", "Q", "Q_tilde", "R", "D") and p[1]}
+    latents |= {p[1][1] for p in parts if p[0] in ("Q", "Q_tilde", "R") and p[1]}
+    latent = next(iter(latents)) if len(latents) == 1 else None
+    if names & {"m", "m_tilde"}:
+        return "signal", latent
+    if names <= {"Q", "Q_tilde", "R", "D"} and latent is not None:
+        return "norm", latent
+    if names <= {"Q", "Q_tilde", "R"}:
+        return "cross", None
+    return "other", latent
+
+
+def _is_zero(expr: sp.Expr) -> bool:
+    return expr == 0 or sp.expand(expr) == 0
+
+
+def invariant_subspace(system: DerivedSystem, candidates: Sequence[int]) -> Subspace:
+    """The largest invariant coordinate subspace whose pinned set lies inside ``candidates``.
+
+    Arguments:
+        system: the derived system.
+        candidates: state indices that are zero at the point of interest.
+
+    Returns:
+        The ``Subspace`` (its ``zero`` may be empty), with the block structure of the Jacobian on it. Results are
+        cached per system.
+    """
+    cache = _CACHE.setdefault(system, {})
+    zero = frozenset(int(i) for i in candidates)
+    key = ("subspace", zero)
+    if key in cache:
+        return cache[key]
+    rhs = system.rhs
+    while zero:
+        sub = {system.state[i]: 0 for i in zero}
+        keep = frozenset(i for i in zero if _is_zero(rhs[i].subs(sub)))
+        if keep == zero:
+            break
+        zero = keep
+    if ("subspace", zero) in cache:
+        cache[key] = cache[("subspace", zero)]
+        return cache[key]
+    zero_t = tuple(sorted(zero))
+    free = tuple(i for i in range(len(system.state)) if i not in zero)
+    blocks: list[Block] = []
+    if zero_t:
+        sub = {system.state[i]: 0 for i in zero_t}
+        Jzz = system.jacobian.extract(list(zero_t), list(zero_t)).subs(sub)
+        n = len(zero_t)
+        pattern = np.array([[0 if _is_zero(Jzz[i, j]) else 1 for j in range(n)] for i in range(n)])
+        ncomp, labels = connected_components(csr_matrix(pattern), directed=True, connection="strong")
+        for c in range(ncomp):
+            members = tuple(zero_t[i] for i in range(n) if labels[i] == c)
+            label, latent = _label(system, members)
+            blocks.append(Block(members, tuple(system.state[i].name for i in members), label, latent))
+        blocks.sort(key=lambda b: b.indices)
+    result = Subspace(system, zero_t, free, tuple(blocks))
+    cache[key] = cache[("subspace", zero)] = result
+    return result
+
+
+def zero_candidates(x: np.ndarray, *, rtol: float = 1e-9) -> tuple[int, ...]:
+    """State indices whose value is zero up to ``rtol`` times the size of the state."""
+    x = np.asarray(x, dtype=float)
+    scale = 1.0 + float(np.max(np.abs(x))) if x.size else 1.0
+    return tuple(int(i) for i in np.nonzero(np.abs(x) <= rtol * scale)[0])

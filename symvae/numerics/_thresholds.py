@@ -1,0 +1,645 @@
+"""Thresholds to any requested precision: detect in float64, solve an augmented system in mpmath, verify, and
+compare with a SymPy closed form where one exists.
+
+1. Detection: continuation (``_continuation``) along the relevant branch; a threshold is a special point there
+   (a sign change of a test function, located in float64).
+2. Refinement: Newton on the augmented system of the point (``_augmented``: fixed-point equations + singularity
+   condition, unknowns including the parameter) with its exact symbolic Jacobian, in mpmath at the requested digits
+   plus guard digits (precision doubling from the float64 start).
+3. Verification: the same Newton continued at a higher precision; only the digits on which both results agree are
+   reported (``digits``), and the status is ``verified`` only if that is at least the number requested.
+4. Closed form: SymPy solves the smallest square subsystem that contains the singularity condition, factors the
+   resulting polynomial in the parameter and keeps the factor that vanishes at the numerical root; the numerical
+   value is then compared with the closed form (explicit, or the exact real root of the factor).
+
+Named thresholds (``THRESHOLDS``), all in ``beta`` by default:
+
+* ``collapse``: the branch point where the learned branch meets the collapsed branch: on the collapsed branch, the
+  largest parameter value at which a signal block (m, m_tilde of one latent and spike) turns stable;
+* ``noise``: where a latent with zero signal overlap starts fitting the background noise: the norm block (Q_kk,
+  Q_tilde_kk, R_kk) of a collapsed latent turns stable. With more latents than spikes this is found on the branch
+  of the learned latents (reached by branch switching at the collapse threshold), else on the collapsed branch;
+* ``lr``: the upper edge in the parameter of the stability of the collapsed point, set by the step size (the
+  O(tau^2) terms): the first branch point above the collapse threshold at which the collapsed point loses stability.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Callable, Mapping, Sequence
+
+import mpmath
+import numpy as np
+import sympy as sp
+
+from ..codegen import CompiledSystem
+from ..derive import derive_dynamics
+from ..errors import InvalidInputError, SymvaeError
+from ..model import Model
+from ._augmented import AugmentedSystem, augmented_system, resolve_nonsmooth
+from ._closed_forms import SolveTimeout, solve_cached, time_limit
+from ._continuation import Branch, ContinuationError, SpecialPoint, continue_branch, switch_branch
+from ._fixed_points import FixedPoint, collapsed_start
+from ._newton import Counter, agreeing_digits, newton_mp
+from ._systems import ParameterPoint, as_compiled
+
+__all__ = ["Threshold", "ThresholdError", "ThresholdCurve", "THRESHOLDS", "threshold", "refine_special_point",
+           "locate_condition", "threshold_curve", "collapsed_branch"]
+
+
+class ThresholdError(SymvaeError):
+    """Raised with ``throw=True`` when a threshold is not found or not verified to the requested digits."""
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Threshold:
+    """A located threshold.
+
+    Attributes:
+        name: ``collapse``, ``noise``, ``lr``, ``condition`` or ``special point``; parameter: its parameter.
+        value: the verified value (an mpmath number carrying the verified digits; None when nothing is verified).
+        digits: verified significant digits; requested_digits: what was asked for.
+        status: ``verified`` (digits >= requested), ``partial`` (fewer digits verified; ``value`` holds those),
+            ``not_found`` (no such point in the searched range) or ``failed`` (the refinement did not converge).
+        message: what was done or what went wrong.
+        closed_form: a SymPy expression for the parameter value (or a polynomial whose root it is, see
+            ``closed_form_text``), None if SymPy found none; closed_form_digits: digits on which it agrees with the
+            numerical value.
+        float64: the float64 location from the continuation.
+        state: the state at the threshold, {symbol name: mpmath value}.
+        special_point: the detected special point; params: the parameter values; counts: evaluation counts.
+    """
+
+    name: str
+    parameter: str
+    value: object
+    digits: int
+    requested_digits: int
+    status: str
+    message: str
+    closed_form: sp.Expr | None = None
+    closed_form_text: str | None = None
+    closed_form_digits: int | None = None
+    float64: float | None = None
+    state: Mapping[str, object] | None = None
+    special_point: SpecialPoint | None = None
+    params: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    counts: Mapping[str, int] = dataclasses.field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "verified"
+
+    @property
+    def text(self) -> str | None:
+        """The verified digits as a decimal string."""
+        if self.value is None or self.digits < 1:
+            return None
+        return _digits_text(self.value, self.digits)
+
+    def as_dict(self) -> dict:
+        """The JSON contract of ``symvae threshold`` (plus a few informative extras)."""
+        return {"name": self.name, "parameter": self.parameter, "value": self.text, "digits": self.digits,
+                "closed_form": self.closed_form_text, "status": self.status, "message": self.message,
+                "requested_digits": self.requested_digits, "float64": self.float64,
+                "closed_form_digits": self.closed_form_digits,
+                "block": self.special_point.block.describe() if self.special_point and self.special_point.block
+                else None}
+
+
+def _digits_text(value, digits: int) -> str:
+    with mpmath.workdps(digits + 10):
+        return mpmath.nstr(value, digits, strip_zeros=False, min_fixed=-6, max_fixed=digits + 6)
+
+
+# ------------------------------------------------------------------------------------------------ branches
+def _as_system(system) -> CompiledSystem:
+    if isinstance(system, Model):
+        system = derive_dynamics(system)
+    return as_compiled(system)
+
+
+def collapsed_branch(system, params: Mapping[str, object], parameter: str = "beta", *, lo: float = 1e-3,
+                     hi: float = 1e6, relative_step: float = 0.15) -> Branch:
+    """The branch of the collapsed point (all overlaps zero) from ``parameter = lo`` to ``hi``, with its special
+    points (continuation in the collapsed subspace; steps grow geometrically, at most ``relative_step`` times the
+    parameter)."""
+    compiled = _as_system(system)
+    pp = ParameterPoint(compiled.system, params).with_value(parameter, lo)
+    x0 = collapsed_start(compiled.system)
+    return continue_branch(compiled, x0, pp.values, parameter, hi, relative_step=relative_step, max_steps=5000)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Named:
+    """A named threshold: how to find its branch point among the special points of the relevant branch."""
+
+    name: str
+    description: str
+    choose: Callable
+
+
+def _choose_collapse(compiled, pp, parameter, lo, hi):
+    branch = collapsed_branch(compiled, pp.values, parameter, lo=lo, hi=hi)
+    # (a saddle-point system has no dynamics: there the signal-block branch point itself is the threshold)
+    dynamic = compiled.system.kind == "ode"
+    cands = [s for s in branch.special_points if s.kind == "BP" and s.block is not None and
+             s.block.label == "signal" and (s.stabilising or not dynamic)]
+    if not cands:
+        return branch, None, (f"no signal block of the collapsed point turns stable for {parameter} in "
+                               f"[{lo:g}, {hi:g}]: no collapse threshold in range")
+    return branch, max(cands, key=lambda s: s.value), None
+
+
+def _choose_lr(compiled, pp, parameter, lo, hi):
+    branch = collapsed_branch(compiled, pp.values, parameter, lo=lo, hi=hi)
+    collapse = [s.value for s in branch.special_points if s.kind == "BP" and s.block is not None and
+                s.block.label == "signal" and s.stabilising]
+    floor = max(collapse) if collapse else lo
+    cands = [s for s in branch.special_points if s.kind in ("BP", "LP") and s.value > floor and
+             s.unstable_before == 0 and s.unstable_after > 0 and s.stabilising is False]
+    if not cands:
+        if not branch.stable[-1]:
+            why = "the collapsed point is never stable"
+        else:
+            why = f"the collapsed point stays stable up to {parameter} = {hi:g}"
+        return branch, None, f"no upper stability edge in {parameter} in [{lo:g}, {hi:g}]: {why}"
+    hb = [s for s in branch.special_points if s.kind == "HB?" and s.value > floor and s.value < cands[0].value]
+    if hb:
+        return branch, None, (f"the collapsed point loses stability through a complex pair near {parameter} = "
+                              f"{hb[0].value:.6g} (a Hopf point; not located by symvae)")
+    return branch, min(cands, key=lambda s: s.value), None
+
+
+def _choose_noise(compiled, pp, parameter, lo, hi):
+    system = compiled.system
+    branch = collapsed_branch(compiled, pp.values, parameter, lo=lo, hi=hi)
+    if system.model.M > system.model.M_star:
+        signal = sorted((s for s in branch.special_points if s.kind == "BP" and s.block is not None and
+                         s.block.label == "signal" and s.stabilising),
+                        key=lambda s: (-s.value, s.block.latent if s.block.latent is not None else 0))
+        if not signal:
+            return branch, None, ("no collapse threshold on the collapsed branch, so no branch of learned latents "
+                                  "to look for a noise-fitting transition on")
+        try:
+            branch = switch_branch(branch, signal[0], lo, relative_step=0.15, max_steps=5000)
+        except ContinuationError as exc:
+            return branch, None, f"branch switching at the collapse threshold failed: {exc}"
+    cands = [s for s in branch.special_points if s.kind == "BP" and s.block is not None and
+             s.block.label == "norm" and s.stabilising]
+    if not cands:
+        return branch, None, (f"no norm block of a zero-signal latent turns stable for {parameter} in "
+                              f"[{lo:g}, {hi:g}]: no noise threshold in range")
+    return branch, min(cands, key=lambda s: s.value), None
+
+
+THRESHOLDS: dict[str, _Named] = {
+    "collapse": _Named("collapse", "the learned branch meets the collapsed branch (posterior collapse)",
+                       _choose_collapse),
+    "noise": _Named("noise", "below it a latent with zero signal overlap fits the background noise", _choose_noise),
+    "lr": _Named("lr", "upper edge of the stability of the collapsed point set by the step size", _choose_lr),
+}
+
+
+# ------------------------------------------------------------------------------------------------ refinement
+def _augmented_for(point: SpecialPoint, compiled: CompiledSystem, pp: ParameterPoint,
+                   condition: sp.Expr | None = None) -> AugmentedSystem:
+    """The augmented system that pins ``point`` down (see ``_augmented``)."""
+    system = compiled.system
+    if point.kind == "BP" and point.block is not None:
+        return augmented_system(system, point.subspace, point.parameter, "block", block=point.block,
+                                null_index=int(np.argmax(np.abs(_null_vector(point, compiled, pp)))))
+    if point.kind == "LP":
+        return augmented_system(system, point.subspace, point.parameter, "fold",
+                                null_index=int(np.argmax(np.abs(_null_vector(point, compiled, pp)))))
+    if point.kind == "USER":
+        return augmented_system(system, point.subspace, point.parameter, "condition", condition=condition)
+    raise InvalidInputError(f"no augmented system for a {point.describe()}: only symmetry-breaking branch points, "
+                            f"folds and conditions can be refined beyond float64")
+
+
+def _null_vector(point: SpecialPoint, compiled: CompiledSystem, pp: ParameterPoint) -> np.ndarray:
+    """Null vector (float64) of the singular block (block branch point) or of J_ff (fold) at the point."""
+    J = compiled.jac(0.0, point.x, pp.with_value(point.parameter, point.value).vector)
+    idx = list(point.block.indices) if point.block is not None else list(point.subspace.free)
+    return np.linalg.svd(J[np.ix_(idx, idx)])[2][-1]
+
+
+def _initial_unknowns(aug: AugmentedSystem, point: SpecialPoint, compiled, pp: ParameterPoint) -> np.ndarray:
+    u = list(point.x[list(point.subspace.free)]) + [point.value]
+    if aug.kind in ("block-null", "fold"):
+        v = _null_vector(point, compiled, pp)
+        u += list(v / v[int(np.argmax(np.abs(v)))])
+    return np.array(u, dtype=float)
+
+
+def _refine(aug: AugmentedSystem, u0: np.ndarray, rest: list, digits: int, counter: Counter):
+    """Newton at digits + 10 and, from there, at a higher precision; returns (r1, r2, agreeing digits)."""
+    fun = lambda y: aug.G_mp(y, rest)  # noqa: E731
+    jac = lambda y: aug.J_mp(y, rest)  # noqa: E731
+    dps1 = digits + 10
+    dps2 = digits + max(20, digits // 2) + 10
+    r1 = newton_mp(fun, jac, u0, dps1, counter=counter)
+    r2 = newton_mp(fun, jac, r1.y, dps2, start_digits=dps1 - 5, counter=counter)
+    k = len(aug.subspace.free)
+    with mpmath.workdps(dps2):
+        agree = agreeing_digits(r1.y[k], r2.y[k])
+    return r1, r2, agree
+
+
+def refine_special_point(point: SpecialPoint, params: Mapping[str, object], digits: int = 30, *,
+                         name: str = "special point", condition: sp.Expr | None = None,
+                         closed_form: bool = True, closed_form_seconds: float = 5.0,
+                         throw: bool = False) -> Threshold:
+    """Refine a special point of a branch to ``digits`` verified digits (mpmath, augmented system).
+
+    Arguments:
+        point: a ``BP`` with a block (symmetry-breaking branch point), an ``LP`` (fold) or a ``USER`` point.
+        params: values of all parameters (the point's parameter is an unknown: its value here is ignored); for a
+            ``USER`` point also ``target_value``.
+        digits: significant digits requested.
+
+    Other arguments:
+        name: the name reported. condition: the smooth expression h(x, p) of a ``USER`` point.
+        closed_form: try SymPy for a closed form (``closed_form_seconds`` per attempt) and compare.
+        throw: raise ``ThresholdError`` unless the result is ``verified``.
+
+    Returns:
+        A ``Threshold``.
+
+    Raises:
+        InvalidInputError: bad ``digits``; a branch point without a block (a generic, non-symmetric branch point
+            is located in float64 by the continuation but not refined further).
+        ThresholdError: with ``throw=True`` when the result is not ``verified``.
+    """
+    if not isinstance(digits, int) or digits < 1 or digits > 2000:
+        raise InvalidInputError(f"digits must be an integer in [1, 2000], got {digits!r}")
+    system = point.subspace.system
+    compiled = as_compiled(system)
+    values = {k: v for k, v in dict(params).items() if k != "target_value"}
+    pp = ParameterPoint(system, {**values, point.parameter: point.value})
+    counter = Counter()
+    aug = _augmented_for(point, compiled, pp, condition)
+    rest = pp.mp_list(exclude=(point.parameter,))
+    if aug.kind == "condition":
+        rest = rest + [str(params["target_value"])]
+    u0 = _initial_unknowns(aug, point, compiled, pp)
+    r1, r2, agree = _refine(aug, u0, rest, digits, counter)
+    k = len(point.subspace.free)
+    base = dict(name=name, parameter=point.parameter, requested_digits=digits, float64=float(point.value),
+                special_point=point, params=pp.values, counts=counter.as_dict())
+    if not (r1.converged and r2.converged):
+        msg = (f"mpmath Newton on the {aug.kind} augmented system did not converge (last relative step "
+               f"{mpmath.nstr(r2.last_step, 3)}); float64 value {point.value!r}")
+        result = Threshold(value=None, digits=0, status="failed", message=msg, **base)
+        if throw:
+            raise ThresholdError(msg)
+        return result
+    verified = min(digits, agree)
+    with mpmath.workdps(r2.dps):
+        while verified > 0 and _digits_text(r1.y[k], verified) != _digits_text(r2.y[k], verified):
+            verified -= 1
+        value = +r2.y[k]
+    state = {system.state[i].name: r2.y[j] for j, i in enumerate(point.subspace.free)}
+    state.update({system.state[i].name: mpmath.mpf(0) for i in point.subspace.zero})
+    status = "verified" if verified >= digits else "partial"
+    message = (f"{aug.kind} augmented system ({len(aug.unknowns)} unknowns) solved at {r1.dps} and {r2.dps} digits; "
+               f"{verified} digits agree")
+    cf = cf_text = cf_digits = None
+    if closed_form and aug.kind == "block":
+        found = _threshold_closed_form(aug, pp, r2.y, closed_form_seconds, r2.dps)
+        if found is not None:
+            cf, cf_text, exact = found
+            with mpmath.workdps(r2.dps):
+                cf_digits = min(agreeing_digits(exact, value), r2.dps - 5)
+            message += f"; closed form agrees to {cf_digits} digits"
+    result = Threshold(value=value, digits=verified, status=status, message=message, closed_form=cf,
+                       closed_form_text=cf_text, closed_form_digits=cf_digits, state=state, **base)
+    if throw and status != "verified":
+        raise ThresholdError(message)
+    return result
+
+
+def _threshold_closed_form(aug: AugmentedSystem, pp: ParameterPoint, solution, seconds: float, dps: int):
+    """(expression, text, exact value as mpf) of the threshold, or None. See the module docstring, step 4."""
+    n_f = len(aug.subspace.free)
+    x_unknowns = list(aug.unknowns[:n_f])
+    p_sym = aug.unknowns[n_f]
+    eqs = [sp.numer(sp.together(e)) for e in aug.equations[:n_f]]
+    det = aug.equations[-1]
+    xs = set(x_unknowns)
+    U = det.free_symbols & xs
+    while True:
+        E = [e for e in eqs if (e.free_symbols & xs) and (e.free_symbols & xs) <= U]
+        if len(E) >= len(U):
+            break
+        grow = set().union(*[(e.free_symbols & xs) for e in eqs if e.free_symbols & U]) if U else set()
+        if grow <= U:
+            return None
+        U |= grow
+    exact_subs = {s: sp.Rational(pp.text[s.name]) for s in aug.system.params if s != p_sym}
+    numeric_x = {x_unknowns[i]: solution[i] for i in range(n_f)}
+    candidates = [det]
+    if U:
+        sols = solve_cached(E, sorted(U, key=lambda s: s.name), seconds=seconds, tag="threshold-sub")
+        if not sols:
+            return None
+        candidates = []
+        for sol in sols:
+            ok = True
+            for s, expr in sol.items():
+                try:
+                    val = complex(sp.N(expr.subs(exact_subs).subs(p_sym, sp.Float(str(solution[n_f]), 30)), 30))
+                except (TypeError, ValueError):
+                    ok = False
+                    break
+                if abs(val - complex(numeric_x[s])) > 1e-8 * (1 + abs(val)):
+                    ok = False
+                    break
+            if ok:
+                candidates.append(det.subs(sol))
+    if not candidates:
+        return None
+    value30 = sp.Float(mpmath.nstr(solution[n_f], 40), 40)
+    try:
+        with time_limit(seconds) as limited:
+            if not limited:
+                return None
+            for cand in candidates:
+                numer = sp.numer(sp.together(cand))
+                for factor, _ in sp.factor_list(numer)[1]:
+                    if p_sym not in factor.free_symbols:
+                        continue
+                    f_num = factor.subs(exact_subs)
+                    poly = sp.Poly(f_num, p_sym)
+                    scale = max(abs(c) for c in poly.all_coeffs()) * max(1, abs(value30)) ** poly.degree()
+                    if abs(sp.N(f_num.subs(p_sym, value30), 30)) > 1e-20 * scale:
+                        continue
+                    return _closed_form_of_factor(factor, f_num, p_sym, solution[n_f], exact_subs, dps)
+    except SolveTimeout:
+        return None
+    return None
+
+
+def _closed_form_of_factor(factor: sp.Expr, f_num: sp.Expr, p_sym: sp.Symbol, target, exact_subs: dict, dps: int):
+    """(expression, text, exact value) for the root of ``factor`` (symbolic) whose numeric version ``f_num`` vanishes
+    at ``target``: the explicit root for degree <= 2, else the polynomial equation and its exact real root."""
+    real = [r for r in sp.Poly(f_num, p_sym).all_roots() if r.is_real]
+    if not real:
+        return None
+    with mpmath.workdps(dps):
+        vals = [mpmath.mpf(str(sp.N(r, dps + 10))) for r in real]
+        i = min(range(len(vals)), key=lambda j: abs(vals[j] - target))
+    degree = sp.degree(factor, p_sym)
+    if degree <= 2:
+        roots = sp.solve(factor, p_sym)
+        goal = complex(sp.N(real[i], 30))
+        expr = min(roots, key=lambda r: abs(complex(sp.N(r.subs(exact_subs), 30)) - goal))
+        expr = sp.factor(expr)
+        return expr, str(expr), vals[i]
+    text = (f"the root {p_sym} = {mpmath.nstr(vals[i], 12)} (real root {i + 1} of {len(real)} at these parameters) "
+            f"of {sp.factor(factor)} = 0, a polynomial of degree {degree} in {p_sym}")
+    return sp.Eq(factor, 0), text, vals[i]
+
+
+# ------------------------------------------------------------------------------------------------ entry points
+def threshold(name: str, system, params: Mapping[str, object], *, parameter: str = "beta", digits: int = 30,
+              search: tuple[float, float] = (1e-3, 1e6), closed_form: bool = True, throw: bool = False) -> Threshold:
+    """Locate a named threshold (``THRESHOLDS``) to ``digits`` verified digits.
+
+    Arguments:
+        name: ``collapse``, ``noise`` or ``lr``.
+        system: a ``Model`` (its online-SGD system is derived), a ``DerivedSystem`` or a ``CompiledSystem``.
+        params: values of all parameters (the value of ``parameter`` is ignored).
+
+    Other arguments:
+        parameter: the threshold parameter (default ``beta``). digits: significant digits requested.
+        search: the parameter range searched by continuation (geometric steps).
+        closed_form: also try SymPy for a closed form and compare. throw: raise unless ``verified``.
+
+    Returns:
+        A ``Threshold``; ``status`` says whether it was found and verified.
+
+    Raises:
+        InvalidInputError: unknown name or parameter, bad digits or range.
+        ThresholdError: with ``throw=True`` when the status is not ``verified``.
+    """
+    if name not in THRESHOLDS:
+        raise InvalidInputError(f"unknown threshold {name!r}; known: {', '.join(THRESHOLDS)}")
+    lo, hi = (float(v) for v in search)
+    if not (0 < lo < hi) or not math.isfinite(hi):
+        raise InvalidInputError(f"the search range must satisfy 0 < lo < hi < inf, got {search}")
+    compiled = _as_system(system)
+    if compiled.system.kind != "ode" and name != "collapse":
+        raise InvalidInputError(f"the {name!r} threshold is defined by the stability of the online-SGD dynamics; "
+                                f"this is a {compiled.system.kind!r} system")
+    values = dict(params)
+    values.setdefault(parameter, lo)
+    pp = ParameterPoint(compiled.system, values)
+    pp.index(parameter)
+    branch, point, why = THRESHOLDS[name].choose(compiled, pp, parameter, lo, hi)
+    if point is None:
+        result = Threshold(name=name, parameter=parameter, value=None, digits=0, requested_digits=digits,
+                           status="not_found", message=why, params=pp.values, counts=dict(branch.counts))
+        if throw:
+            raise ThresholdError(why)
+        return result
+    result = refine_special_point(point, pp.values, digits, name=name, closed_form=closed_form, throw=False)
+    if throw and result.status != "verified":
+        raise ThresholdError(result.message)
+    return result
+
+
+def locate_condition(system, start, params: Mapping[str, object], observable: str | sp.Expr, value: float,
+                     parameter: str, stop: float, *, digits: int = 30, throw: bool = False) -> Threshold:
+    """The parameter value at which an observable (or any expression in state and parameters) reaches ``value``
+    along the branch through ``start``.
+
+    Arguments:
+        system: a derived or compiled system (or a ``Model``). start: a ``FixedPoint`` or state on the branch.
+        params: parameter values. observable: a name in ``system.observables`` (e.g. ``"eg"``) or a SymPy expression.
+        value: the target. parameter, stop: the continuation parameter and how far to look.
+
+    Returns:
+        A ``Threshold`` named ``condition``.
+    """
+    compiled = _as_system(system)
+    sysd = compiled.system
+    if isinstance(observable, str):
+        if observable not in sysd.observables:
+            raise InvalidInputError(f"unknown observable {observable!r}; known: {', '.join(sysd.observables)}")
+        expr = sysd.observables[observable]
+        label = observable
+        fun = None
+    else:
+        expr = sp.sympify(observable)
+        label = str(expr)
+        fn = sp.lambdify([list(sysd.state), list(sysd.params)], expr, "numpy")
+        fun = (lambda x, p: fn(list(x), list(p)))  # noqa: E731
+    spec = {label: (fun, float(value))} if fun is not None else {label: float(value)}
+    branch = continue_branch(compiled, start, params, parameter, stop, conditions=spec, relative_step=0.15)
+    points = [s for s in branch.special_points if s.kind == "USER"]
+    pp = ParameterPoint(sysd, {**(dict(start.params) if isinstance(start, FixedPoint) else {}), **dict(params)})
+    if not points:
+        msg = (f"{label} does not reach {value} on the branch for {parameter} between {branch.p[0]:g} and "
+               f"{branch.p[-1]:g}")
+        if throw:
+            raise ThresholdError(msg)
+        return Threshold(name="condition", parameter=parameter, value=None, digits=0, requested_digits=digits,
+                         status="not_found", message=msg, params=pp.values)
+    point = points[0]
+    at = {s: float(v) for s, v in zip(sysd.state, point.x)}
+    at.update({s: float(pp.values[s.name]) for s in sysd.params})
+    at[sysd.params[pp.index(parameter)]] = point.value
+    smooth = resolve_nonsmooth(expr, at)
+    return refine_special_point(point, {**pp.values, "target_value": float(value)}, digits, name="condition",
+                                condition=smooth, closed_form=False, throw=throw)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ThresholdCurve:
+    """A threshold followed in a second parameter.
+
+    Attributes:
+        name, parameter, second: the threshold, its parameter and the second parameter.
+        second_values, values: the curve (float64, each point a converged solution of the augmented system).
+        status: ``ok`` or ``failed`` (the curve stops where Newton failed; ``message`` says where).
+        start: the verified threshold at the first value of the second parameter.
+    """
+
+    name: str
+    parameter: str
+    second: str
+    second_values: np.ndarray
+    values: np.ndarray
+    status: str
+    message: str
+    start: Threshold
+    counts: Mapping[str, int]
+
+    def to_dict(self) -> dict:
+        return {"threshold": self.name, "parameter": self.parameter, "second_parameter": self.second,
+                self.second: self.second_values.tolist(), self.parameter: self.values.tolist(),
+                "start": self.start.as_dict(), "status": self.status, "message": self.message, **dict(self.counts)}
+
+    def to_csv(self) -> str:
+        lines = [f"{self.second},{self.parameter}_{self.name}"]
+        lines += [f"{q!r},{v!r}" for q, v in zip(self.second_values.tolist(), self.values.tolist())]
+        return "\n".join(lines) + "\n"
+
+    def plot(self, path, *, title: str | None = None) -> None:
+        """Write a figure of the curve (matplotlib, Agg backend)."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(5, 3.6))
+        ax.plot(self.second_values, self.values, "-", color="C0")
+        ax.set_xlabel(_label(self.second))
+        ax.set_ylabel(f"{_label(self.parameter)} ({self.name} threshold)")
+        ax.set_title(title or f"{self.name} threshold vs {self.second}")
+        fig.tight_layout()
+        fig.savefig(path, dpi=150)
+        plt.close(fig)
+
+
+def _label(name: str) -> str:
+    greek = {"beta": r"$\beta$", "lam": r"$\lambda$", "tau": r"$\tau$", "rho": r"$\rho$", "eta": r"$\eta$",
+             "alpha": r"$\alpha$"}
+    return greek.get(name, name)
+
+
+def threshold_curve(system, name: str, params: Mapping[str, object], second: str, second_values: Sequence[float],
+                    *, parameter: str = "beta", digits: int = 20, search: tuple[float, float] = (1e-3, 1e6),
+                    throw: bool = False) -> ThresholdCurve:
+    """Follow a named threshold in a second parameter (beta_c vs lam, beta_noise vs tau, ...).
+
+    The threshold is located and verified at the first value; then its augmented system is solved by float64
+    Newton (generated numpy code, exact Jacobian) along ``second_values``, each solve starting from a linear
+    extrapolation of the previous two; a failed solve is retried with intermediate values (up to 6 halvings).
+
+    Returns:
+        A ``ThresholdCurve`` (``to_csv``, ``to_dict``, ``plot``).
+    """
+    compiled = _as_system(system)
+    sysd = compiled.system
+    qs = np.asarray(list(second_values), dtype=float)
+    if qs.ndim != 1 or len(qs) < 2 or not np.all(np.isfinite(qs)):
+        raise InvalidInputError("the second parameter needs at least two finite values")
+    if second == parameter:
+        raise InvalidInputError("the second parameter must differ from the threshold parameter")
+    pp = ParameterPoint(sysd, {**dict(params), second: float(qs[0])})
+    pp.index(second)
+    first = threshold(name, compiled, pp.values, parameter=parameter, digits=digits, search=search)
+    if first.value is None:
+        msg = f"no {name} threshold at {second} = {qs[0]:g}: {first.message}"
+        if throw:
+            raise ThresholdError(msg)
+        return ThresholdCurve(name, parameter, second, qs[:0], np.empty(0), "failed", msg, first, {})
+    aug = _augmented_for(first.special_point, compiled, pp)
+    rest_names = [s.name for s in aug.rest]
+    j = rest_names.index(second)
+    rest = np.array([pp.values[n] for n in rest_names])
+    k = len(aug.subspace.free)
+    free = list(aug.subspace.free)
+    u = np.array([float(first.state[sysd.state[i].name]) for i in free] + [float(first.value)])
+    if aug.kind in ("block-null", "fold"):
+        u = np.concatenate([u, _initial_unknowns(aug, first.special_point, compiled, pp)[k + 1:]])
+    counter = Counter()
+
+    def solve(u0, q):
+        r = rest.copy()
+        r[j] = q
+        y = u0.copy()
+        for _ in range(12):
+            counter.newton += 1
+            counter.nfev += 1
+            counter.njev += 1
+            G = np.asarray(aug.G_float(y, r), dtype=float).reshape(-1)
+            Jm = np.asarray(aug.J_float(y, r), dtype=float).reshape(len(y), len(y))
+            try:
+                dy = np.linalg.solve(Jm, -G)
+            except np.linalg.LinAlgError:
+                return None
+            y = y + dy
+            if not np.all(np.isfinite(y)):
+                return None
+            if np.max(np.abs(dy)) <= 1e-13 * (1 + np.max(np.abs(y))):
+                return y
+        return None
+
+    out_q, out_u = [qs[0]], [u]
+    status, message = "ok", f"followed the {name} threshold over {len(qs)} values of {second}"
+    for q_next in qs[1:]:
+        targets = [q_next]
+        depth = 0
+        while targets:
+            q = targets[0]
+            if len(out_u) >= 2 and out_q[-1] != out_q[-2]:
+                slope = (out_u[-1] - out_u[-2]) / (out_q[-1] - out_q[-2])
+                guess = out_u[-1] + slope * (q - out_q[-1])
+            else:
+                guess = out_u[-1]
+            y = solve(guess, q)
+            if y is None:
+                depth += 1
+                if depth > 6:
+                    status = "failed"
+                    message = (f"Newton on the augmented system failed at {second} = {q:g}; the curve stops at "
+                               f"{second} = {out_q[-1]:g}")
+                    break
+                targets.insert(0, 0.5 * (out_q[-1] + q))
+                continue
+            out_q.append(q)
+            out_u.append(y)
+            targets.pop(0)
+        if status != "ok":
+            break
+    keep = [i for i, q in enumerate(out_q) if i == 0 or q in set(qs.tolist())]
+    Q = np.array([out_q[i] for i in keep])
+    V = np.array([out_u[i][k] for i in keep])
+    result = ThresholdCurve(name, parameter, second, Q, V, status, message, first, counter.as_dict())
+    if throw and status != "ok":
+        raise ThresholdError(message)
+    return result
