@@ -10,7 +10,8 @@ import numpy as np
 
 from ..derive import derive_dynamics
 from ..model import make_model
-from ..numerics import integrate
+from ..codegen import compile_system
+from ..numerics import find_fixed_points, integrate, threshold
 
 __all__ = ["run_demo"]
 
@@ -54,13 +55,20 @@ def run_demo(out: str | pathlib.Path, *, N: int = 500, seeds: int = 4, digits: i
     sim_eg = np.asarray(sim.eg)
     log(f"finite-N online SGD (N = {N}, {seeds} seeds) in {time.perf_counter() - t1:.1f} s: {sim.status}")
 
-    threshold = _collapse_threshold(digits, log)
+    collapse = _collapse_threshold(digits, log)
 
-    betas = np.linspace(0.1, 3.0, 30)
+    # the late-time eg is that of the stable fixed point (integration would converge slowly near beta_c)
+    compiled = compile_system(system)
+    beta_c = float(collapse["value"][:20])
+    # eg ~ (sqrt(rho) - sqrt(beta_c - beta))^2 rises like a square root below beta_c: refine the grid there
+    betas = np.concatenate([np.linspace(0.05, beta_c - 0.2, 25), beta_c - np.geomspace(0.2, 1e-6, 25),
+                            np.linspace(beta_c + 1e-6, 3.0, 10)])
     final = []
     for beta in betas:
-        end = integrate(system, PAPER_INIT, dict(PAPER_PARAMS, beta=float(beta), tau=0.05), [6000.0])
-        final.append(end.observables()["eg"][-1] if end.ok else np.nan)
+        params = dict(PAPER_PARAMS, beta=float(beta))
+        stable = find_fixed_points(compiled, params).stable
+        y = stable[0].x if stable else np.full(len(system.state), np.nan)
+        final.append(float(compiled.observables(0.0, y, system.param_vector(params))["eg"]))
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
     ax1.plot(t_dense, eg, lw=1.5, label=r"ODE ($N\to\infty$)")
@@ -69,12 +77,10 @@ def run_demo(out: str | pathlib.Path, *, N: int = 500, seeds: int = 4, digits: i
     ax1.set(xlabel="t = steps / N", ylabel=r"$\varepsilon_g$", yscale="log",
             title=r"$\rho=\eta=\beta=1$, $\tau=0.01$")
     ax1.legend()
-    ax2.plot(betas, final, "-", lw=1.5, label=r"$\varepsilon_g$ at $t = 6000$ ($\tau = 0.05$)")
-    if threshold is not None:
-        ax2.axvline(float(threshold["value"][:20]), color="k", ls="--", lw=1,
-                    label=rf"collapse threshold $\beta_c$ = {threshold['value'][:8]}")
-    ax2.set(xlabel=r"$\beta$", ylabel=r"$\varepsilon_g$", title="posterior collapse")
-    ax2.legend()
+    ax2.plot(betas, final, "-", lw=1.5, label=r"stable fixed point ($\tau = 0.01$)")
+    ax2.axvline(beta_c, color="k", ls="--", lw=1, label=rf"collapse threshold $\beta_c$ = {collapse['value'][:8]}")
+    ax2.set(xlabel=r"$\beta$", ylabel=r"late-time $\varepsilon_g$", title="posterior collapse")
+    ax2.legend(loc="center left")
     fig.tight_layout()
     figure = out / "eg_dynamics.png"
     fig.savefig(figure, dpi=130)
@@ -83,20 +89,17 @@ def run_demo(out: str | pathlib.Path, *, N: int = 500, seeds: int = 4, digits: i
     summary = {"params": PAPER_PARAMS, "init": PAPER_INIT, "eg_final_ode": float(eg[-1]),
                "eg_final_simulation_mean": float(sim_eg[:, -1].mean()),
                "eg_final_simulation_std": float(sim_eg[:, -1].std()), "N": N, "seeds": seeds,
-               "convergence_time": traj.convergence_time(1e-3), "collapse_threshold": threshold,
+               "convergence_time": traj.convergence_time(1e-3), "collapse_threshold": collapse,
                "figure": str(figure)}
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     log(f"wrote {figure} and {out / 'summary.json'}")
     return summary
 
 
-def _collapse_threshold(digits: int, log) -> dict | None:
+def _collapse_threshold(digits: int, log) -> dict:
     """The collapse threshold in beta at the demo parameters, to ``digits`` verified digits."""
-    from ..numerics import threshold  # provided by the thresholds stage
-
     t0 = time.perf_counter()
-    result = threshold("collapse", make_model("base"), dict(PAPER_PARAMS), digits=digits)
-    info = result.as_dict() if hasattr(result, "as_dict") else dict(result)
+    info = threshold("collapse", make_model("base"), dict(PAPER_PARAMS), digits=digits, throw=True).as_dict()
     log(f"collapse threshold beta_c = {info['value']} ({info['digits']} verified digits, closed form "
         f"{info.get('closed_form')}) in {time.perf_counter() - t0:.2f} s")
     return info
