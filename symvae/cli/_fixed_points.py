@@ -6,7 +6,6 @@ reached, a continuation that fails) prints what was verified and exits 1.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import math
 import pathlib
@@ -40,7 +39,9 @@ def register(sub) -> None:
                                    "system with its symbolic Jacobian, verify it at a higher precision and compare "
                                    "with a SymPy closed form. 'condition' finds where --observable reaches --value "
                                    "on the branch of the stable fixed point.")
-    t.add_argument("name", choices=("collapse", "noise", "lr", "condition"), help="which threshold")
+    t.add_argument("name", choices=("collapse", "noise", "lr", "condition") + _STATICS_ONLY,
+                   help="which threshold; with --alpha, or for detection / eg_peak / optimal_beta, the statics "
+                        "setting (global minimiser on n = alpha N samples)")
     add_model_options(t)
     t.add_argument("--alpha", type=float, default=None, help="sample ratio n/N: the statics setting")
     t.add_argument("--digits", type=int, default=30, help="verified significant digits requested (default 30)")
@@ -147,17 +148,27 @@ def run_fixed_points(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------------------------ threshold
-def _statics_system(args, model):
-    """The statics saddle-point system, if that stage is present (else a clear error)."""
-    try:
-        derive = importlib.import_module("symvae.derive")
-        derive_statics = getattr(derive, "derive_statics")
-    except (ImportError, AttributeError):
-        raise InvalidInputError("statics setting not available yet: --alpha needs the statics stage "
-                                "(symvae.derive.derive_statics)") from None
-    if not (math.isfinite(args.alpha) and args.alpha > 0):
-        raise InvalidInputError(f"--alpha must be a positive finite number, got {args.alpha}")
-    return derive_statics(model)
+_STATICS_ONLY = ("detection", "eg_peak", "optimal_beta")
+
+
+def _run_statics_threshold(args: argparse.Namespace, model, digits: int) -> int:
+    """Statics thresholds (beta_c(alpha), the detection threshold in alpha, the eg peak, the optimal beta)."""
+    from ..statics import statics_param_names, statics_threshold
+
+    if args.name not in ("collapse",) + _STATICS_ONLY:
+        raise InvalidInputError(f"'{args.name}' is an online-SGD threshold: drop --alpha")
+    if args.alpha is not None and not args.alpha > 0:
+        raise InvalidInputError(f"--alpha must be > 0, got {args.alpha}")
+    params = param_values_from_args(args, statics_param_names(model))
+    out = statics_threshold(args.name, model, params, alpha=args.alpha, digits=digits)
+    if args.json:
+        print_json(out)
+    else:
+        sys.stdout.write(f"{out['name']} threshold: {out['parameter']} = {out['value']} ({out['digits']} verified "
+                         f"digits, status {out['status']})\n")
+        if out.get("closed_form"):
+            sys.stdout.write(f"closed form: {out['closed_form']}\n")
+    return 0 if out["status"] == "verified" else 1
 
 
 def run_threshold(args: argparse.Namespace) -> int:
@@ -166,13 +177,9 @@ def run_threshold(args: argparse.Namespace) -> int:
 
     digits = _digits(args.digits)
     model = model_from_args(args)
-    if args.alpha is not None:
-        system = _statics_system(args, model)
-        params = param_values_from_args(args, [p for p in system.params if p.name != "alpha"])
-        params["alpha"] = args.alpha
-        params = {p.name: params[p.name] for p in system.params}
-    else:
-        system, params = _system_and_params(args)
+    if args.alpha is not None or args.name in _STATICS_ONLY:
+        return _run_statics_threshold(args, model, digits)
+    system, params = _system_and_params(args)
     if args.parameter not in params:
         raise InvalidInputError(f"--parameter {args.parameter!r} is not a parameter of the model "
                                 f"({', '.join(params)})")

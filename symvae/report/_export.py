@@ -124,7 +124,10 @@ def derivation_files(shipped: Iterable[tuple[str, int, int]] = SHIPPED) -> dict[
         path = f"dynamics/{variant}_M{M}_Mstar{Ms}.md"
         files[path] = to_markdown(system)
         index.append(f"| `{variant}` | {M} | {Ms} | [{path}]({path}) |")
-    index += ["", "## Thresholds", "",
+    index += ["", "## Replica statics", "",
+              "[statics/](statics/README.md): the replica-symmetric free energy and saddle-point equations of the "
+              "global minimiser on n = alpha N samples, the spectral (random-matrix) closed form, thresholds.",
+              "", "## Thresholds", "",
               "[thresholds.md](thresholds.md): closed-form and verified high-precision thresholds (collapse, noise, lr) "
               "of the online-SGD fixed points, with the commands that reproduce them.", "",
               "## Hand derivations", "",

@@ -1,0 +1,102 @@
+"""Speed of the statics engine.
+
+1. One replica saddle point, M = M* = 1, warm-started from a neighbouring point (target <= 1 ms), and cold (closed-form
+   start), plus the random-matrix closed form alone.
+2. A 100 x 100 (alpha, beta) phase diagram with the replica saddle point at every point, 2 worker processes, with the
+   progress bar (target <= 10 s).
+3. Replica prediction vs the exact finite-N minimiser (eigendecomposition of S) at N = 2000: cost of each, and the
+   generic L-BFGS minimiser of the literal loss at N = 400 for scale.
+
+Run: python bench/bench_statics.py   (set SYMVAE_CACHE to a fresh folder to include derivation/compilation)
+"""
+import statistics
+import time
+
+import numpy as np
+
+import symvae
+from symvae.statics import (closed_form, erm_exact, erm_gradient, phase_diagram, sample_dataset, solve_statics)
+
+PARAMS = dict(rho=1.0, eta=1.0, beta=0.5, lam=0.1)
+
+
+def timed(f, repeats=200):
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        f()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), min(times)
+
+
+def bench_saddle_point():
+    model = symvae.make_model("base")
+    t0 = time.perf_counter()
+    base = solve_statics(model, PARAMS, 2.0)
+    print(f"first solve (derivation/compilation or cache load included): {time.perf_counter() - t0:.2f} s")
+    rng = np.random.default_rng(0)
+
+    def warm():
+        b = 0.5 * (1 + 0.02 * rng.uniform(-1, 1))
+        a = 2.0 * (1 + 0.02 * rng.uniform(-1, 1))
+        solve_statics(model, {**PARAMS, "beta": b}, a, guess=base, compare=False)
+
+    def warm_checked():
+        b = 0.5 * (1 + 0.02 * rng.uniform(-1, 1))
+        solve_statics(model, {**PARAMS, "beta": b}, 2.0, guess=base, compare=True)
+
+    def cold():
+        solve_statics(model, {**PARAMS, "beta": 0.5 * (1 + 0.02 * rng.uniform(-1, 1))}, 2.0)
+
+    def cf():
+        closed_form(model, {**PARAMS, "beta": 0.5 * (1 + 0.02 * rng.uniform(-1, 1))}, 2.0)
+
+    for name, f, target in (("warm-started saddle point", warm, 1e-3),
+                            ("warm-started + closed-form check", warm_checked, None),
+                            ("cold saddle point (closed-form start)", cold, None),
+                            ("random-matrix closed form alone", cf, None)):
+        med, best = timed(f)
+        goal = f"  (target <= {target * 1e3:.0f} ms: {'ok' if med <= target else 'MISSED'})" if target else ""
+        print(f"{name:40s} median {med * 1e3:7.3f} ms, best {best * 1e3:7.3f} ms{goal}")
+
+
+def bench_phase_diagram():
+    model = symvae.make_model("base")
+    t0 = time.perf_counter()
+    d = phase_diagram(model, dict(rho=1.0, eta=1.0, lam=0.1), (0.1, 10.0), (0.05, 4.0), n_alpha=100, n_beta=100,
+                      method="replica", workers=2, progress=True)
+    wall = time.perf_counter() - t0
+    print(f"100 x 100 phase diagram (replica, 2 workers): {wall:.2f} s (target <= 10 s: "
+          f"{'ok' if wall <= 10 else 'MISSED'}); phases {d.counts()}; "
+          f"max |replica - closed form| = {d.closed_form_difference:.1e}")
+
+
+def bench_finite_n():
+    model = symvae.make_model("base")
+    params = dict(rho=1.5, eta=1.0, beta=0.5, lam=0.3)
+    med, _ = timed(lambda: solve_statics(model, params, 2.0), repeats=50)
+    r = solve_statics(model, params, 2.0)
+    t0 = time.perf_counter()
+    data = sample_dataset(model, params, 2000, 2.0, seed=0)
+    t_data = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    e = erm_exact(model, params, data)
+    t_exact = time.perf_counter() - t0
+    print(f"replica prediction: {med * 1e3:.2f} ms; exact finite-N minimiser at N = 2000 (n = 4000): "
+          f"{t_exact:.2f} s (+ {t_data:.2f} s to draw the data) -> ratio {t_exact / med:.0f}x")
+    print(f"   eg: replica {r.observables['eg']:.4f}, N = 2000 (one dataset) {e.observables['eg']:.4f}")
+    data = sample_dataset(model, params, 400, 2.0, seed=0)
+    t0 = time.perf_counter()
+    g = erm_gradient(model, params, data, starts=2, seed=0)
+    t_grad = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    e = erm_exact(model, params, data)
+    t_ex = time.perf_counter() - t0
+    print(f"N = 400: L-BFGS on the literal loss (2 starts) {t_grad:.2f} s vs exact {t_ex * 1e3:.1f} ms; "
+          f"train-loss difference {abs(g.train_loss - e.train_loss):.1e}")
+
+
+if __name__ == "__main__":
+    bench_saddle_point()
+    bench_phase_diagram()
+    bench_finite_n()

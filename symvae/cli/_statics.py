@@ -1,0 +1,219 @@
+"""``symvae statics``, ``phase-diagram``, ``eg-curve``, ``rd-curve``: replica statics of the global minimiser.
+
+(The ``threshold collapse`` / ``threshold detection`` sub-commands live with the thresholds CLI; they call
+``symvae.statics.statics_threshold``.)
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import pathlib
+import sys
+
+from ..errors import InvalidInputError
+from ._common import add_model_options, model_from_args, param_values_from_args, parse_float_list, print_json
+
+_METHODS = ("replica", "closed-form")
+
+
+def _range(text: str, what: str) -> tuple[float, float]:
+    parts = text.split(":")
+    if len(parts) != 2:
+        raise InvalidInputError(f"{what} must be a:b, got {text!r}")
+    try:
+        a, b = float(parts[0]), float(parts[1])
+    except ValueError:
+        raise InvalidInputError(f"{what} must be two numbers a:b, got {text!r}") from None
+    if not (math.isfinite(a) and math.isfinite(b)) or a <= 0 or not a < b:
+        raise InvalidInputError(f"{what} must satisfy 0 < a < b (finite), got {text!r}")
+    return a, b
+
+
+def _alpha(text: str) -> float:
+    try:
+        a = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    return a
+
+
+def _setup(args):
+    from ..statics import statics_param_names
+    model = model_from_args(args)
+    names = statics_param_names(model)
+    params = param_values_from_args(args, names)
+    return model, params
+
+
+def _outputs(out: str | None, csv: str | None) -> tuple[pathlib.Path | None, pathlib.Path | None]:
+    if out is None:
+        return None, None if csv is None else pathlib.Path(csv)
+    path = pathlib.Path(out)
+    if path.suffix.lower() not in (".png", ".pdf", ".svg"):
+        raise InvalidInputError(f"--out must end in .png, .pdf or .svg, got {out!r}")
+    if not path.parent.exists():
+        raise InvalidInputError(f"the folder of --out does not exist: {path.parent}")
+    return path, pathlib.Path(csv) if csv else path.with_suffix(".csv")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("statics", help="replica statics: the global minimiser on n = alpha N samples",
+                       description="Solve the replica saddle-point equations of the global minimiser of the beta-VAE "
+                                   "loss on n = alpha N samples (N -> infinity).")
+    add_model_options(p, dynamics=False)
+    p.add_argument("--alpha", type=_alpha, required=True, help="sample ratio n / N (> 0)")
+    p.add_argument("--method", choices=_METHODS, default="replica",
+                   help="replica saddle point (default) or the random-matrix closed form")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=run_statics)
+
+    d = sub.add_parser("phase-diagram", help="the (alpha, beta) phase diagram of the statics",
+                       description="Phases collapsed / learning / overlearning on an (alpha, beta) grid.")
+    add_model_options(d, dynamics=False)
+    d.add_argument("--alpha-range", required=True, metavar="A:B", help="alpha interval (geometric grid)")
+    d.add_argument("--beta-range", required=True, metavar="A:B", help="beta interval")
+    d.add_argument("--n-alpha", type=int, default=100, help="alpha grid points (default 100)")
+    d.add_argument("--n-beta", type=int, default=100, help="beta grid points (default 100)")
+    d.add_argument("--linear-alpha", action="store_true", help="linear instead of geometric alpha grid")
+    d.add_argument("--method", choices=_METHODS, default="replica", help="replica (default) or closed-form")
+    d.add_argument("--workers", type=int, default=2, help="processes (default 2)")
+    d.add_argument("--out", default=None, help="figure file (.png/.pdf/.svg); the data go to the .csv beside it")
+    d.add_argument("--csv", default=None, help="data file (default: --out with suffix .csv)")
+    d.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    d.add_argument("--json", action="store_true", help="print a JSON summary")
+    d.set_defaults(func=run_phase_diagram)
+
+    e = sub.add_parser("eg-curve", help="generalisation error eg(alpha) at several beta",
+                       description="eg(alpha) of the global minimiser at several beta, optionally with finite-N "
+                                   "points (exact minimisers).")
+    add_model_options(e, dynamics=False)
+    e.add_argument("--betas", required=True, help="comma-separated beta values")
+    e.add_argument("--alpha-range", required=True, metavar="A:B", help="alpha interval (geometric grid)")
+    e.add_argument("--n-alpha", type=int, default=120, help="alpha grid points (default 120)")
+    e.add_argument("--finite-n", type=int, default=None, metavar="N", help="add exact finite-N points at this N")
+    e.add_argument("--method", choices=_METHODS, default="replica", help="replica (default) or closed-form")
+    e.add_argument("--out", default=None, help="figure file (.png/.pdf/.svg); the data go to the .csv beside it")
+    e.add_argument("--csv", default=None, help="data file (default: --out with suffix .csv)")
+    e.add_argument("--json", action="store_true", help="print a JSON summary")
+    e.set_defaults(func=run_eg_curve)
+
+    r = sub.add_parser("rd-curve", help="rate-distortion curves at several alpha (and alpha -> infinity)",
+                       description="Rate-distortion curves traced by beta at fixed alpha, with the alpha -> infinity "
+                                   "curve.")
+    add_model_options(r, dynamics=False)
+    r.add_argument("--alpha", required=True, help="comma-separated alpha values, e.g. 1,2,5,10")
+    r.add_argument("--n-beta", type=int, default=150, help="beta points per curve (default 150)")
+    r.add_argument("--no-infinity", action="store_true", help="omit the alpha -> infinity curve")
+    r.add_argument("--finite-n", type=int, default=None, metavar="N", help="add exact finite-N points at this N")
+    r.add_argument("--method", choices=_METHODS, default="replica", help="replica (default) or closed-form")
+    r.add_argument("--out", default=None, help="figure file (.png/.pdf/.svg); the data go to the .csv beside it")
+    r.add_argument("--csv", default=None, help="data file (default: --out with suffix .csv)")
+    r.add_argument("--json", action="store_true", help="print a JSON summary")
+    r.set_defaults(func=run_rd_curve)
+
+
+def run_statics(args: argparse.Namespace) -> int:
+    from ..statics import closed_form, solve_statics
+    from ..statics._params import check_alpha
+
+    alpha = check_alpha(args.alpha)
+    model, params = _setup(args)
+    if args.method == "closed-form":
+        cf = closed_form(model, params, alpha)
+        out = {k: cf.order[k].tolist() for k in ("m", "m_tilde", "Q", "Q_tilde", "R", "D")}
+        out.update(eg=float(cf.observables["eg"]), rate=float(cf.observables["rate"]),
+                   distortion=float(cf.observables["distortion"]), train_loss=float(cf.train_loss),
+                   phase=cf.phase, status="ok")
+        message = "random-matrix closed form"
+    else:
+        result = solve_statics(model, params, alpha, throw=False)
+        out = result.to_json()
+        message = result.message
+    if args.json:
+        print_json(out)
+    else:
+        for key, value in out.items():
+            sys.stdout.write(f"{key:>11}: {value}\n")
+        sys.stdout.write(f"# {message}\n")
+    if out["status"] != "ok":
+        sys.stderr.write(f"symvae: {message}\n")
+        return 1
+    return 0
+
+
+def run_phase_diagram(args: argparse.Namespace) -> int:
+    from ..statics import phase_diagram
+
+    a = _range(args.alpha_range, "--alpha-range")
+    b = _range(args.beta_range, "--beta-range")
+    if args.n_alpha < 2 or args.n_beta < 2 or args.n_alpha * args.n_beta > 10 ** 6:
+        raise InvalidInputError("--n-alpha and --n-beta must be >= 2 (and their product <= 10^6)")
+    if args.workers < 1:
+        raise InvalidInputError(f"--workers must be >= 1, got {args.workers}")
+    out, csv = _outputs(args.out, args.csv)
+    model, params = _setup(args)
+    diagram = phase_diagram(model, params, a, b, n_alpha=args.n_alpha, n_beta=args.n_beta,
+                            log_alpha=not args.linear_alpha, method=args.method, workers=args.workers,
+                            progress=not args.no_progress)
+    if out is not None:
+        diagram.plot(out)
+    if csv is not None:
+        diagram.to_csv(csv)
+    summary = diagram.summary()
+    summary.update(figure=None if out is None else str(out), csv=None if csv is None else str(csv))
+    if args.json:
+        print_json(summary)
+    else:
+        sys.stdout.write(f"phases on {summary['shape'][0]} x {summary['shape'][1]} grid: {summary['counts']} "
+                         f"({diagram.seconds:.2f} s); figure {summary['figure']}, data {summary['csv']}\n")
+    return 0
+
+
+def run_eg_curve(args: argparse.Namespace) -> int:
+    from ..statics import eg_curves
+
+    betas = parse_float_list(args.betas, "--betas")
+    a = _range(args.alpha_range, "--alpha-range")
+    if args.finite_n is not None and args.finite_n < 10:
+        raise InvalidInputError(f"--finite-n must be >= 10, got {args.finite_n}")
+    out, csv = _outputs(args.out, args.csv)
+    model, params = _setup(args)
+    curves = eg_curves(model, params, betas, a, n_alpha=args.n_alpha, method=args.method, finite_n=args.finite_n)
+    if out is not None:
+        curves.plot(out)
+    if csv is not None:
+        curves.to_csv(csv)
+    summary = curves.summary()
+    summary.update(figure=None if out is None else str(out), csv=None if csv is None else str(csv))
+    if args.json:
+        print_json(summary)
+    else:
+        sys.stdout.write(f"eg(alpha) for beta = {betas}: maxima at alpha = {summary['argmax_alpha']}\n")
+    return 0
+
+
+def run_rd_curve(args: argparse.Namespace) -> int:
+    from ..statics import rd_curves
+    from ..statics._params import check_alpha
+
+    alphas = [check_alpha(v) for v in parse_float_list(args.alpha, "--alpha")]
+    if args.n_beta < 2:
+        raise InvalidInputError(f"--n-beta must be >= 2, got {args.n_beta}")
+    if args.finite_n is not None and args.finite_n < 10:
+        raise InvalidInputError(f"--finite-n must be >= 10, got {args.finite_n}")
+    out, csv = _outputs(args.out, args.csv)
+    model, params = _setup(args)
+    curves = rd_curves(model, params, alphas, n_beta=args.n_beta, include_infinity=not args.no_infinity,
+                       method=args.method, finite_n=args.finite_n)
+    if out is not None:
+        curves.plot(out)
+    if csv is not None:
+        curves.to_csv(csv)
+    summary = curves.summary()
+    summary.update(figure=None if out is None else str(out), csv=None if csv is None else str(csv))
+    if args.json:
+        print_json(summary)
+    else:
+        for key, c in summary["curves"].items():
+            sys.stdout.write(f"alpha = {key}: max rate {c['max_rate']:.4g}, min distortion {c['min_distortion']:.4g}\n")
+    return 0

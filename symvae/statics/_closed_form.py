@@ -1,0 +1,300 @@
+"""The random-matrix closed form of the statics: the eigen-solution of ``derive_spectral`` on the limiting spectrum.
+
+Each latent sits on one of the top eigenvectors of the sample covariance (``derive_spectral`` explains why); in the
+limit N -> infinity the top eigenvalues and the eigenvector-spike overlaps are those of ``spectrum_slots`` (BBP). The
+order parameters follow: Q_kk = q_k, Q~_kk = u~_k^2, R_kk = u_k u~_k (all off-diagonal entries 0), D_k = D*(q_k), and
+m_kj = u_k sqrt(phi), m~_kj = u~_k sqrt(phi) for the spike j carried by latent k's eigenvector (signs chosen positive;
+for equal spike strengths the split of the spike subspace among latents is arbitrary and reported as the identity).
+
+One code path for float64 (``ctx=mpmath.fp``) and arbitrary precision (``ctx=mpmath.mp``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from typing import Mapping
+
+import mpmath
+import numpy as np
+import sympy as sp
+
+from ..derive._dynamics import observables as population_observables
+from ..derive._spectral import Q_NORM, S_EIG, U_NORM, SpectralProblem, derive_spectral
+from ..derive._statics import statics_loss
+from ..errors import InvalidInputError
+from ..model import Model, SymbolTable
+from ._params import check_alpha, check_params
+from ._spectrum import Slot, spectrum_slots
+
+__all__ = ["ClosedForm", "closed_form", "classify_phase", "statics_param_names", "PHASES"]
+
+PHASES = ("collapsed", "learning", "overlearning")
+
+
+def classify_phase(q, phi, *, tol: float = 1e-12) -> tuple[str, tuple[str, ...]]:
+    """Phase of the solution and of each latent from the latents' q_k = Q_kk and their eigenvectors' spike overlap.
+
+    A latent is ``collapsed`` if q_k = 0 (its posterior equals the prior), ``learning`` if q_k > 0 and its direction
+    overlaps a spike, ``overlearning`` if q_k > 0 with no spike overlap (it fits noise). The solution is ``collapsed``
+    if every latent is, ``learning`` if any latent learns, ``overlearning`` otherwise.
+
+    Returns:
+        (phase, per-latent phases).
+    """
+    per = []
+    for qk, pk in zip(q, phi):
+        if not qk > tol:
+            per.append("collapsed")
+        elif pk > tol:
+            per.append("learning")
+        else:
+            per.append("overlearning")
+    if all(p == "collapsed" for p in per):
+        return "collapsed", tuple(per)
+    return ("learning" if "learning" in per else "overlearning"), tuple(per)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ClosedForm:
+    """The random-matrix closed-form solution at one parameter point.
+
+    Attributes:
+        model: the model. alpha: n/N. params: parameter values by name (``alpha`` excluded).
+        order: order parameters ``m``, ``m_tilde`` (M x M*), ``Q``, ``Q_tilde``, ``R`` (M x M), ``D`` (M) -- float
+            arrays, or object arrays of mpf for ``ctx=mpmath.mp``; ``sigma2`` for a learned decoder variance (= eta).
+        q: Q_kk per latent. slots: the eigenvalue slot of each latent. train_loss: training loss per sample (noise
+            floor removed). observables: ``eg``, ``rate``, ``distortion``, ``neg_elbo``.
+        phase, latent_phases: see ``classify_phase``.
+    """
+
+    model: Model
+    alpha: object
+    params: Mapping[str, object]
+    order: Mapping[str, np.ndarray]
+    q: tuple
+    slots: tuple[Slot, ...]
+    train_loss: object
+    observables: Mapping[str, object]
+    phase: str
+    latent_phases: tuple[str, ...]
+
+
+def statics_param_names(model: Model) -> tuple[str, ...]:
+    """Names of the parameters a statics computation of ``model`` needs (``alpha`` excluded), sorted."""
+    return _functions(model).param_names
+
+
+class _Functions:
+    """Lambdified pieces of a model's spectral problem and population observables, for the fp and mp contexts."""
+
+    def __init__(self, model: Model):
+        self.model = model
+        self.problem: SpectralProblem = derive_spectral(model)
+        T = SymbolTable(model)
+        self.table = T
+        self.decay = tuple(s.name for s in self.problem.decay)
+        self.spec_params = self.problem.params
+        _, _, subs = statics_loss(T)
+        obs = {k: v.xreplace(subs) for k, v in population_observables(T).items()}
+        self.obs_names = tuple(obs)
+        order_syms = []
+        for name in ("m", "m_tilde", "Q", "Q_tilde", "R"):
+            order_syms += [s for s in getattr(T, name) if isinstance(s, sp.Symbol)]
+        learned_D = model.vae.encoder_variance == "learned"
+        if learned_D:
+            order_syms += list(T.D)
+        self.order_syms = tuple(dict.fromkeys(order_syms))
+        free = set().union(*(e.free_symbols for e in obs.values()))
+        self.obs_params = tuple(sorted(free - set(self.order_syms), key=lambda s: s.name))
+        names = {s.name for s in self.spec_params} | {s.name for s in self.obs_params}
+        self.param_names = tuple(sorted(names))
+        self.rho_names = tuple(r.name for r in T.rho)
+        self._obs_exprs = list(obs.values())
+        self._cache: dict[str, object] = {}
+
+    def backend(self, ctx):
+        key = "mp" if ctx is mpmath.mp else "fp"
+        if key not in self._cache:
+            module = "mpmath" if key == "mp" else "math"
+            args = [Q_NORM, S_EIG, *self.spec_params]
+            lat = []
+            for lp in self.problem.latents:
+                coeffs = [sp.expand(c) for c in lp.stationarity.all_coeffs()]
+                lat.append({
+                    "G": sp.lambdify(args, lp.reduced, modules=module),
+                    "D": None if lp.D is None else sp.lambdify(args, lp.D, modules=module),
+                    "ut": None if lp.u_tilde is None else sp.lambdify([U_NORM, S_EIG, *self.spec_params],
+                                                                     lp.u_tilde, modules=module),
+                    "coeffs": sp.lambdify([S_EIG, *self.spec_params], coeffs, modules=module),
+                    "D_symbol": lp.D_symbol.name,
+                })
+            const = sp.lambdify(list(self.spec_params), self.problem.constant, modules=module)
+            obs = sp.lambdify([list(self.order_syms), list(self.obs_params)], self._obs_exprs,
+                              modules=[{"Max": max, "Abs": abs}, module])
+            self._cache[key] = (lat, const, obs)
+        return self._cache[key]
+
+
+_FUNCTIONS: dict[str, _Functions] = {}
+_BY_ID: dict[int, tuple[Model, _Functions]] = {}
+
+
+def _functions(model: Model) -> _Functions:
+    hit = _BY_ID.get(id(model))
+    if hit is not None and hit[0] is model:  # hashing the model definition is slower than a closed-form point
+        return hit[1]
+    key = model.key
+    if key not in _FUNCTIONS:
+        _FUNCTIONS[key] = _Functions(model)
+    _BY_ID[id(model)] = (model, _FUNCTIONS[key])
+    return _FUNCTIONS[key]
+
+
+def _real_roots(coeffs, ctx) -> list:
+    """Real roots of a polynomial (coefficients highest first); zero (float64: negligible) leading terms dropped."""
+    coeffs = list(coeffs)
+    scale = max((abs(c) for c in coeffs), default=0)
+    # exact zeros (lam = 0) and, in float64, negligible leading terms (a subnormal lam): they only move roots to
+    # |q| ~ 1/eps, far beyond any minimiser, and would otherwise wreck the companion matrix
+    negligible = 0 if ctx is mpmath.mp else 1e-14 * scale
+    while coeffs and abs(coeffs[0]) <= negligible:
+        coeffs.pop(0)
+    if len(coeffs) < 2:
+        return []
+    if ctx is mpmath.mp:
+        roots = ctx.polyroots(coeffs, maxsteps=400, extraprec=4 * ctx.prec)
+        scale = max(abs(c) for c in coeffs)
+        tol = ctx.mpf(10) ** (-ctx.dps // 2) * (1 + scale)
+        return [ctx.re(r) for r in roots if abs(ctx.im(r)) <= tol]
+    roots = np.roots(np.array(coeffs, dtype=float))
+    return [float(r.real) for r in roots if abs(r.imag) <= 1e-7 * (1.0 + abs(r))]
+
+
+def _polish_root(G, q, s, pv, ctx):
+    """Newton on G'(q) = 0 (numerical derivative of the derived G) from a polynomial root, in the context."""
+    if ctx is mpmath.mp:
+        try:
+            return ctx.findroot(lambda x: ctx.diff(lambda y: G(y, s, *pv), x), q, tol=ctx.mpf(10) ** (-ctx.dps + 3))
+        except (ValueError, ZeroDivisionError):
+            return q
+    return q
+
+
+def _latent_minimum(fn: dict, s, pv, ctx):
+    """(q*, G(q*)) minimising the latent's reduced objective over q >= 0 (q = 0 and the positive stationary roots)."""
+    G = fn["G"]
+    best_q, best_G = ctx.zero, G(ctx.zero, s, *pv)
+    for r in _real_roots(fn["coeffs"](s, *pv), ctx):
+        if not r > 0:
+            continue
+        try:
+            val = G(r, s, *pv)
+        except (ValueError, ZeroDivisionError, OverflowError):
+            continue
+        if val < best_G:
+            best_q, best_G = r, val
+    if best_q > 0 and ctx is mpmath.mp:
+        best_q = _polish_root(G, best_q, s, pv, ctx)
+        best_G = G(best_q, s, *pv)
+    return best_q, best_G
+
+
+def closed_form(model: Model, params: Mapping[str, float], alpha, *, ctx=mpmath.fp) -> ClosedForm:
+    """The random-matrix closed-form global minimiser at (params, alpha) in the N -> infinity limit.
+
+    Arguments:
+        model: the model definition (any variant with a constant beta).
+        params: parameter values by name (``statics_param_names(model)``); extra names are ignored.
+        alpha: n / N (> 0; ``inf`` gives the population limit).
+
+    Other arguments:
+        ctx: ``mpmath.fp`` (float64) or ``mpmath.mp`` (the current mpmath precision).
+
+    Returns:
+        A ``ClosedForm``.
+
+    Raises:
+        InvalidInputError: invalid alpha or parameters.
+    """
+    fns = _functions(model)
+    alpha = check_alpha(alpha, allow_inf=True) if ctx is not mpmath.mp else _mp_alpha(alpha)
+    pv_named = check_params(params, fns.param_names)
+    T = fns.table
+    lat_fns, const_fn, obs_fn = fns.backend(ctx)
+    conv = ctx.convert
+    inv_alpha = ctx.zero if ctx.isinf(alpha) else 1 / conv(alpha)
+    spec_vals = [conv(pv_named[s.name]) * (inv_alpha if s.name in fns.decay else 1) for s in fns.spec_params]
+    rhos = [pv_named[n] for n in fns.rho_names]
+    M, Ms = T.M, T.M_star
+    slots = spectrum_slots(rhos, pv_named["eta"], alpha, M, ctx)
+
+    # latent -> slot assignment: identical latents take the slots in order, otherwise the best permutation
+    identical = model.vae.encoder_variance == "learned"
+    perms = [tuple(range(M))] if identical else list(itertools.permutations(range(M)))
+    best = None
+    for perm in perms:
+        sols = [_latent_minimum(lat_fns[k], slots[perm[k]].s, spec_vals, ctx) for k in range(M)]
+        total = sum((g for _, g in sols), ctx.zero)
+        if best is None or total < best[0]:
+            best = (total, perm, sols)
+    total, perm, sols = best
+    train_loss = const_fn(*spec_vals) + total
+
+    dtype = object if ctx is mpmath.mp else float
+    zero = ctx.zero
+    m = np.full((M, Ms), zero, dtype=dtype)
+    mt = np.full((M, Ms), zero, dtype=dtype)
+    Q = np.full((M, M), zero, dtype=dtype)
+    Qt = np.full((M, M), zero, dtype=dtype)
+    R = np.full((M, M), zero, dtype=dtype)
+    D = np.full(M, zero, dtype=dtype)
+    qs, phis = [], []
+    for k in range(M):
+        q, _ = sols[k]
+        slot = slots[perm[k]]
+        u = ctx.sqrt(q)
+        fn = lat_fns[k]
+        ut = u if fn["ut"] is None else fn["ut"](u, slot.s, *spec_vals)
+        D[k] = fn["D"](q, slot.s, *spec_vals) if fn["D"] is not None else conv(pv_named[fn["D_symbol"]])
+        Q[k, k], Qt[k, k], R[k, k] = q, ut * ut, u * ut
+        if slot.spike is not None and slot.spike < Ms:
+            root_phi = ctx.sqrt(slot.overlap)
+            m[k, slot.spike], mt[k, slot.spike] = u * root_phi, ut * root_phi
+        qs.append(q)
+        phis.append(slot.overlap if slot.spike is not None else zero)
+    order = {"m": m, "m_tilde": mt, "Q": Q, "Q_tilde": Qt, "R": R, "D": D}
+    if model.vae.decoder_variance == "learned":
+        order["sigma2"] = conv(pv_named["eta"])
+    named = _order_values(T, order)
+    obs_vals = obs_fn([named[s] for s in fns.order_syms], [conv(pv_named[s.name]) for s in fns.obs_params])
+    observables = dict(zip(fns.obs_names, obs_vals))
+    phase, per = classify_phase(qs, phis, tol=_tol(ctx))
+    return ClosedForm(model=model, alpha=alpha, params=dict(pv_named), order=order, q=tuple(qs),
+                      slots=tuple(slots[perm[k]] for k in range(M)), train_loss=train_loss,
+                      observables=observables, phase=phase, latent_phases=per)
+
+
+def _mp_alpha(alpha):
+    a = mpmath.mpf(alpha)
+    if not a > 0 or mpmath.isnan(a):
+        raise InvalidInputError(f"alpha = n/N must be > 0, got {alpha!r}")
+    return a
+
+
+def _tol(ctx):
+    return ctx.mpf(10) ** (-(ctx.dps * 2) // 3) if ctx is mpmath.mp else 1e-12
+
+
+def _order_values(T: SymbolTable, order: Mapping[str, np.ndarray]) -> dict:
+    """Symbol -> value for every order-parameter symbol of T (tied aliases included)."""
+    out = {}
+    for name in ("m", "m_tilde", "Q", "Q_tilde", "R"):
+        mat = getattr(T, name)
+        arr = order[name]
+        for i in range(mat.shape[0]):
+            for j in range(mat.shape[1]):
+                if isinstance(mat[i, j], sp.Symbol):
+                    out.setdefault(mat[i, j], arr[i, j])
+    for k, s in enumerate(T.D):
+        out[s] = order["D"][k]
+    return out

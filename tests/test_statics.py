@@ -1,0 +1,290 @@
+"""Replica statics: the derived saddle point against the random-matrix closed form, solver properties, thresholds and
+the published facts of the statics paper."""
+import math
+
+import mpmath
+import numpy as np
+import pytest
+import sympy as sp
+from hypothesis import given
+from hypothesis import strategies as st
+
+from symvae.derive._statics import derive_statics, replica_free_energy
+from symvae.model import gram_matrix, make_model
+from symvae.statics import (PHASES, closed_form, collapse_threshold, eg_curves, eg_peak, optimal_beta,
+                            phase_diagram, polish, rd_curves, solve_statics, statics_param_names, statics_threshold)
+from symvae.statics._replica import _gauss_newton, _initial_states, statics_system
+
+ORDER = ("m", "m_tilde", "Q", "Q_tilde", "R", "D")
+BASE = dict(rho=1.0, eta=1.0, lam=0.0)
+
+# (alpha, beta, rho, eta, lam): learning, overlearning (alpha < (eta/rho)^2), collapsed, lam > 0, large alpha
+POINTS = [(3.0, 0.5, 1.0, 1.0, 0.0), (3.0, 0.5, 1.0, 1.0, 0.3), (0.5, 0.5, 1.0, 1.0, 0.0), (0.5, 0.3, 1.0, 1.0, 0.2),
+          (2.0, 3.5, 1.0, 1.0, 0.0), (40.0, 0.1, 2.0, 0.5, 1.0), (0.2, 1.0, 2.0, 1.5, 0.7), (300.0, 0.8, 1.0, 1.0, 5.0)]
+
+
+def _params(model, beta, rho, eta, lam):
+    values = {"beta": beta, "eta": eta, "lam": lam, "rho": rho, "sigma2": 0.8}
+    for name in statics_param_names(model):
+        if name.startswith("rho_"):
+            values[name] = rho * (1.0 + 0.3 * int(name[4:]))
+        if name.startswith("D_"):
+            values[name] = 0.35 + 0.1 * int(name[2:])
+    return {n: values[n] for n in statics_param_names(model)}
+
+
+def _difference(result):
+    cf = result.closed_form
+    d = max(float(np.max(np.abs(np.asarray(cf.order[k], float) - result.order[k]))) for k in ORDER)
+    return max(d, abs(float(cf.train_loss) - result.train_loss))
+
+
+# --------------------------------------------------------------------------------------- replica == closed form
+@pytest.mark.parametrize("variant", ["base", "tied", "fixed_D", "learned_sigma2", "fixed_sigma2", "per_spike_rho",
+                                     "lam_W_only", "lam_W_tilde_only"])
+@pytest.mark.parametrize("point", POINTS)
+def test_replica_saddle_point_equals_random_matrix_closed_form(variant, point):
+    alpha, beta, rho, eta, lam = point
+    model = make_model(variant)
+    r = solve_statics(model, _params(model, beta, rho, eta, lam), alpha)
+    assert r.ok and r.residual < 1e-11 * max(1.0, float(np.max(np.abs(r.y))))
+    assert _difference(r) < 1e-11 * max(1.0, float(np.max(np.abs(r.order["Q"]))))
+    assert r.phase == r.closed_form.phase
+
+
+@pytest.mark.parametrize("point", POINTS[:6])
+def test_replica_equals_closed_form_with_more_latents_than_spikes(point):
+    """M = 2 > M* = 1: the second latent sits at the bulk edge (overlearning or collapsed)."""
+    alpha, beta, rho, eta, lam = point
+    model = make_model("base", M=2, M_star=1)
+    r = solve_statics(model, dict(rho=rho, eta=eta, beta=beta, lam=lam), alpha)
+    assert r.ok and _difference(r) < 1e-11 * max(1.0, float(np.max(np.abs(r.order["Q"]))))
+    assert abs(r.order["Q"][0, 1]) < 1e-12 and np.all(np.abs(r.order["m"][1]) < 1e-12)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("M, M_star", [(1, 2), (2, 2), (3, 1), (3, 3)])
+def test_replica_equals_closed_form_larger_models(M, M_star):
+    model = make_model("base", M=M, M_star=M_star)
+    for alpha, beta, rho, eta, lam in POINTS[:4]:
+        r = solve_statics(model, dict(rho=rho, eta=eta, beta=beta, lam=lam), alpha)
+        assert r.ok and _difference(r) < 1e-11 * max(1.0, float(np.max(np.abs(r.order["Q"]))))
+
+
+def test_solver_converges_from_perturbed_starts_to_the_same_saddle_point():
+    """The agreement is not an artefact of starting at the closed form: 5% random perturbations of the order
+    parameters and of K, H converge back (Levenberg--Marquardt) to the same order parameters."""
+    model = make_model("base")
+    params = dict(rho=1.0, eta=1.0, beta=0.5, lam=0.3)
+    r = solve_statics(model, params, 3.0)
+    S = statics_system(model)
+    p = S.param_vector(params, 3.0)
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        y0 = r.y * (1 + 0.05 * rng.normal(size=r.y.shape))
+        y, res, it = _gauss_newton(S, y0, p, tol=1e-13, max_iter=60)
+        assert res < 1e-12 and it <= 40
+        order = S.unpack(y, params)
+        for k in ORDER:
+            assert np.allclose(order[k], r.order[k], rtol=0, atol=1e-10), k
+
+
+def test_closed_form_start_is_a_saddle_point_of_the_derived_equations():
+    """At the closed form (with K from linear least squares) the residual of every derived equation is round-off."""
+    model = make_model("base")
+    for alpha, beta, rho, eta, lam in POINTS:
+        params = dict(rho=rho, eta=eta, beta=beta, lam=lam)
+        S = statics_system(model)
+        p = S.param_vector(params, alpha)
+        y = _initial_states(S, closed_form(model, params, alpha), p)[0]
+        assert float(np.max(np.abs(S.F(y, p)))) < 1e-12 * max(1.0, float(np.max(np.abs(y))))
+
+
+def test_mpmath_refinement_agrees_with_mpmath_closed_form_to_30_digits():
+    model = make_model("base")
+    params = dict(rho=1.0, eta=1.0, beta=0.5, lam=0.3)
+    r = solve_statics(model, params, 3.0)
+    refined = polish(r, dps=40)
+    assert refined["residual"] < mpmath.mpf(10) ** -35 and refined["null_dimension"] == 2
+    with mpmath.workdps(40):
+        cf = closed_form(model, {k: mpmath.mpf(v) for k, v in params.items()}, mpmath.mpf(3), ctx=mpmath.mp)
+        for k in ORDER:
+            diff = max(abs(a - b) for a, b in zip(np.ravel(refined["order"][k]), np.ravel(cf.order[k])))
+            assert diff < mpmath.mpf(10) ** -30, k
+        assert abs(refined["train_loss"] - cf.train_loss) < mpmath.mpf(10) ** -30
+
+
+def test_free_energy_is_the_derivative_source():
+    """Every saddle-point equation is the derivative of the assembled free energy (nothing typed in)."""
+    model = make_model("base")
+    fe = replica_free_energy(model)
+    system = derive_statics(model, cache=False)
+    for s, e in system.equations().items():
+        assert sp.expand(sp.diff(fe.total, s) - e) == 0
+    assert system.kind == "saddle" and "alpha" in [p.name for p in system.params]
+    assert system.observables["free_energy"] == fe.total
+
+
+def test_warm_start_is_fast_and_stays_on_the_global_minimiser():
+    model = make_model("base")
+    params = dict(rho=1.0, eta=1.0, lam=0.1)
+    r = solve_statics(model, {**params, "beta": 0.2}, 0.8)
+    for b in np.linspace(0.2, 5.0, 60):  # crosses overlearning -> collapsed (bulk edge 4.49 at alpha = 0.8)
+        r = solve_statics(model, {**params, "beta": float(b)}, 0.8, guess=r)
+        assert r.ok and r.closed_form_difference < 1e-10 and r.iterations <= 30
+    assert r.phase == "collapsed"
+
+
+def test_inadmissible_saddle_points_are_rejected():
+    """Warm-starting a learning solution across the collapse line continues the equations to Q < 0; the solver
+    must return the collapsed minimiser instead."""
+    model = make_model("base", M=2, M_star=1)
+    params = dict(rho=2.0, eta=1.5, lam=0.2)
+    r = solve_statics(model, {**params, "beta": 1.9}, 50.0)
+    assert r.latent_phases == ("learning", "overlearning")
+    r2 = solve_statics(model, {**params, "beta": 2.0}, 52.0, guess=r)
+    assert r2.latent_phases == ("learning", "collapsed")
+    G = gram_matrix(2, 1, r2.order)
+    assert np.linalg.eigvalsh(G)[0] > -1e-9 and r2.closed_form_difference < 1e-10
+
+
+# ------------------------------------------------------------------------------------------- property-based
+@given(alpha=st.floats(0.05, 200.0), beta_frac=st.floats(0.02, 1.6), rho=st.floats(0.0, 4.0),
+       eta=st.floats(0.05, 3.0), lam=st.one_of(st.just(0.0), st.floats(0.0, 5.0)))
+def test_saddle_point_properties(alpha, beta_frac, rho, eta, lam):
+    model = make_model("base")
+    beta = beta_frac * (rho + eta)
+    r = solve_statics(model, dict(rho=rho, eta=eta, beta=beta, lam=lam), alpha)
+    assert r.ok and r.residual <= 1e-12 * max(1.0, float(np.max(np.abs(r.y))))
+    assert np.linalg.eigvalsh(r.order["Q"])[0] >= -1e-12
+    assert np.linalg.eigvalsh(gram_matrix(1, 1, r.order))[0] >= -1e-9
+    assert np.all(r.order["D"] > 0) and np.all(r.order["D"] <= 1 + 1e-12)
+    q, m = float(r.order["Q"][0, 0]), float(r.order["m"][0, 0])
+    expected = "collapsed" if q <= 1e-9 else ("learning" if m * m > 1e-9 else "overlearning")
+    assert r.phase == expected
+    assert r.train_loss <= r.collapsed_free_energy + 1e-12
+    assert r.closed_form_difference < 1e-9 * max(1.0, q)
+
+
+# ---------------------------------------------------------------------------------------------- thresholds
+def test_collapse_threshold_lam0_is_the_top_eigenvalue():
+    for alpha in (0.3, 1.0, 4.0, 100.0):
+        s1 = (1 + 1) * (1 + 1 / alpha) if alpha > 1 else (1 + 1 / math.sqrt(alpha)) ** 2
+        out = statics_threshold("collapse", make_model("base"), BASE, alpha, digits=25)
+        assert out["status"] == "verified" and out["parameter"] == "beta" and out["digits"] == 25
+        with mpmath.workdps(40):
+            a = mpmath.mpf(alpha)
+            exact = 2 * (1 + 1 / a) if alpha > 1 else (1 + 1 / mpmath.sqrt(a)) ** 2
+            assert abs(mpmath.mpf(out["value"]) - exact) < mpmath.mpf(10) ** -23
+        assert abs(float(out["value"]) - s1) < 1e-12
+
+
+def test_collapse_threshold_separates_the_replica_phases():
+    model = make_model("base")
+    for params, alpha in ((dict(rho=1.0, eta=1.0, lam=0.5), 2.0), (dict(rho=1.8, eta=1.0, lam=6.0), 2.0)):
+        out = collapse_threshold(model, params, alpha)
+        bc = float(out["value"])
+        below = solve_statics(model, {**params, "beta": bc * (1 - 1e-4)}, alpha)
+        above = solve_statics(model, {**params, "beta": bc * (1 + 1e-4)}, alpha)
+        assert below.phase != "collapsed" and above.phase == "collapsed"
+    # strong weight decay makes the collapse first order: Q jumps
+    assert out["kind"] == "first-order" and float(out["q_jump"]) > 0.01 and float(below.order["Q"][0, 0]) > 0.01
+
+
+def test_detection_threshold_is_bbp():
+    model = make_model("base")
+    out = statics_threshold("detection", model, dict(rho=2.0, eta=3.0, lam=0.0, beta=0.1), digits=30)
+    with mpmath.workdps(40):
+        assert abs(mpmath.mpf(out["value"]) - mpmath.mpf(9) / 4) < mpmath.mpf(10) ** -29
+    params = dict(rho=2.0, eta=3.0, lam=0.0, beta=0.1)
+    below = solve_statics(model, params, 2.25 * 0.99)
+    above = solve_statics(model, params, 2.25 * 1.01)
+    assert below.phase == "overlearning" and abs(below.order["m"][0, 0]) < 1e-12
+    assert above.phase == "learning" and above.order["m"][0, 0] > 0.01
+
+
+def test_threshold_format():
+    out = statics_threshold("collapse", make_model("base"), dict(rho=1.0, eta=1.0, lam=0.3), 2.0, digits=12)
+    assert set(out) == {"name", "parameter", "value", "digits", "closed_form", "status"}
+    assert out["name"] == "collapse" and len(out["value"].replace(".", "").lstrip("0")) >= 12
+    with pytest.raises(Exception):
+        statics_threshold("collapse", make_model("base"), BASE, None)
+
+
+# ------------------------------------------------------------------------------------------ published facts
+def test_inevitable_collapse_beta_c_tends_to_rho_plus_eta_while_lam_effect_vanishes():
+    model = make_model("base")
+    rho, eta = 1.3, 0.7
+    gaps = []
+    for alpha in (10.0, 100.0, 1000.0, 1e5):
+        b0 = float(collapse_threshold(model, dict(rho=rho, eta=eta, lam=0.0), alpha)["value"])
+        b1 = float(collapse_threshold(model, dict(rho=rho, eta=eta, lam=2.0), alpha)["value"])
+        gaps.append((abs(b0 - (rho + eta)), abs(b1 - b0)))
+    assert gaps[-1][0] < 1e-4 and gaps[-1][1] < 1e-4
+    assert all(g1[0] > g2[0] and g1[1] > g2[1] for g1, g2 in zip(gaps, gaps[1:]))
+    inf = statics_threshold("collapse", model, dict(rho=rho, eta=eta, lam=2.0), math.inf, digits=15)
+    assert abs(float(inf["value"]) - (rho + eta)) < 1e-14
+
+
+def test_three_phases_in_the_phase_diagram():
+    d = phase_diagram(make_model("base"), dict(rho=1.0, eta=1.0, lam=0.1), (0.1, 10.0), (0.05, 4.0), n_alpha=12,
+                      n_beta=12)
+    counts = d.counts()
+    assert all(counts[p] > 0 for p in PHASES)
+    assert d.closed_form_difference < 1e-9
+    # learning only above the BBP threshold, overlearning only below it
+    learning = d.phase == PHASES.index("learning")
+    over = d.phase == PHASES.index("overlearning")
+    assert np.all(d.alphas[np.any(learning, axis=0)] > 1.0) and np.all(d.alphas[np.any(over, axis=0)] < 1.0)
+
+
+def test_optimal_beta_approaches_eta_at_large_alpha():
+    model = make_model("base")
+    rho, eta = 1.0, 0.6
+    values = []
+    for alpha in (4.0, 40.0, 400.0):
+        out = optimal_beta(model, dict(rho=rho, eta=eta, lam=0.0), alpha)
+        g = 1 / alpha
+        ell = rho / eta
+        s1, phi = eta * (1 + ell) * (1 + g / ell), (1 - g / ell ** 2) / (1 + g / ell)
+        assert abs(float(out["beta"]) - (s1 - rho * phi)) < 1e-6
+        values.append(float(out["beta"]))
+    assert abs(values[-1] - eta) < 1e-2 and abs(values[0] - eta) > abs(values[-1] - eta)
+    with_lam = optimal_beta(model, dict(rho=rho, eta=eta, lam=1.0), 400.0)
+    assert abs(float(with_lam["beta"]) - eta) < 2e-2
+    exact = statics_threshold("optimal_beta", model, dict(rho=rho, eta=eta, lam=0.0), 4.0, digits=15)
+    with mpmath.workdps(30):
+        g, ell = mpmath.mpf(1) / 4, mpmath.mpf(rho) / mpmath.mpf(eta)
+        e = mpmath.mpf(eta)
+        target = e * (1 + ell) * (1 + g / ell) - mpmath.mpf(rho) * (1 - g / ell ** 2) / (1 + g / ell)
+        assert abs(mpmath.mpf(exact["value"]) - target) < mpmath.mpf(10) ** -14
+
+
+def test_eg_peaks_at_the_detection_threshold_with_weight_decay():
+    model = make_model("base")
+    params = dict(rho=1.0, eta=1.0, lam=0.5, beta=0.5)
+    out = eg_peak(model, params)
+    assert out["at_detection"] and abs(float(out["alpha"]) - 1.0) < 1e-12
+    curves = eg_curves(model, dict(rho=1.0, eta=1.0, lam=0.5), [0.5], (0.3, 3.0), n_alpha=41,
+                       method="closed-form")
+    k = int(np.argmax(curves.eg[0]))
+    assert 0.9 < curves.alphas[k] < 1.1
+
+
+def test_rate_distortion_improves_with_alpha_towards_the_infinite_curve():
+    """At every rate the distortion decreases with alpha, towards the alpha -> infinity curve: low distortion at high
+    rate needs large datasets."""
+    curves = rd_curves(make_model("base"), dict(rho=1.0, eta=1.0, lam=0.0), [0.5, 2.0, 10.0, 1000.0], n_beta=80,
+                       method="closed-form")
+    rates = np.linspace(0.2, 2.0, 10)
+
+    def D_at(a):
+        c = curves.curves[a]
+        return np.interp(rates, c["rate"][::-1], c["distortion"][::-1])
+
+    Ds = [D_at(a) for a in (0.5, 2.0, 10.0, 1000.0, math.inf)]
+    for lo, hi in zip(Ds, Ds[1:]):
+        assert np.all(hi < lo)
+    assert np.max(np.abs(Ds[3] - Ds[4])) < 5e-3
+    for a, c in curves.curves.items():  # the collapsed end of every curve: R = 0, D = rho/2
+        assert abs(c["rate"][-1]) < 1e-12 and abs(c["distortion"][-1] - 0.5) < 1e-12
