@@ -169,16 +169,16 @@ def test_wick_expectations_against_closed_forms_and_monte_carlo():
 
 def test_derivation_cache_round_trip(tmp_path, monkeypatch):
     monkeypatch.setenv("SYMVAE_CACHE", str(tmp_path))
-    from symvae.derive import _dynamics
-    monkeypatch.setattr(_dynamics, "_MEMO", {})
+    from symvae.derive import _system
+    monkeypatch.setattr(_system, "_MEMO", {})
     m = model(M=2)
     first = symvae.derive_dynamics(m)
-    _dynamics._MEMO.clear()
+    _system._MEMO.clear()
     second = symvae.derive_dynamics(m)
     assert first is not second and second.rhs == first.rhs
     # a corrupt entry is rebuilt
     entry = next(tmp_path.iterdir())
     (entry / "system.pickle").write_bytes(b"garbage")
-    _dynamics._MEMO.clear()
+    _system._MEMO.clear()
     third = symvae.derive_dynamics(m)
     assert third.rhs == first.rhs

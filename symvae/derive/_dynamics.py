@@ -16,12 +16,11 @@ from collections import defaultdict
 
 import sympy as sp
 
-from .._cache import CacheEntry, content_key
 from ..errors import DerivationError
 from ..model import Model, SymbolTable, t
 from ..model import N as N_sym
 from ._gaussian import gaussian_expectation
-from ._system import DerivedSystem
+from ._system import DerivedSystem, cached_derivation
 
 __all__ = ["derive_dynamics", "gradient_coefficients", "observables"]
 
@@ -70,9 +69,6 @@ def _leading_order(expr: sp.Expr, what: str) -> sp.Expr:
     return sp.Add(*groups.get(0, []))
 
 
-_MEMO: dict[str, DerivedSystem] = {}
-
-
 def derive_dynamics(model: Model, *, cache: bool = True) -> DerivedSystem:
     """Derive the online-SGD ODE system dx/dt = F(x, t; p) of a model. See the module docstring for the steps.
 
@@ -88,19 +84,7 @@ def derive_dynamics(model: Model, *, cache: bool = True) -> DerivedSystem:
     """
     if not cache:
         return _derive_dynamics(model)
-    key = content_key("dynamics", model.key)
-    if key in _MEMO:
-        return _MEMO[key]
-    entry = CacheEntry(key)
-    system = entry.get_pickle("system.pickle")
-    if not isinstance(system, DerivedSystem) or system.model != model:
-        system = _derive_dynamics(model)
-        try:
-            entry.put_pickle("system.pickle", system)
-        except OSError:  # a read-only cache only costs speed
-            pass
-    _MEMO[key] = system
-    return system
+    return cached_derivation("dynamics", model, _derive_dynamics)
 
 
 def _derive_dynamics(model: Model) -> DerivedSystem:

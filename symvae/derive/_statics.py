@@ -28,13 +28,12 @@ import functools
 
 import sympy as sp
 
-from .._cache import CacheEntry, content_key
 from ..errors import DerivationError, InvalidInputError
 from ..model import Model, SymbolTable, t
 from ..model import N as N_sym
 from ._dynamics import observables as population_observables
 from ._gaussian import gaussian_expectation
-from ._system import DerivedSystem
+from ._system import DerivedSystem, cached_derivation
 
 __all__ = ["ALPHA", "ReplicaFreeEnergy", "replica_free_energy", "derive_statics", "statics_loss"]
 
@@ -180,9 +179,6 @@ def replica_free_energy(model: Model) -> ReplicaFreeEnergy:
                              substitutions=subs)
 
 
-_MEMO: dict[str, DerivedSystem] = {}
-
-
 def derive_statics(model: Model, *, cache: bool = True) -> DerivedSystem:
     """Derive the replica saddle-point system F(x; p) = grad f = 0 of a model (module docstring).
 
@@ -202,19 +198,7 @@ def derive_statics(model: Model, *, cache: bool = True) -> DerivedSystem:
     _check_static_model(model)
     if not cache:
         return _derive_statics(model)
-    key = content_key("statics", model.key)
-    if key in _MEMO:
-        return _MEMO[key]
-    entry = CacheEntry(key)
-    system = entry.get_pickle("system.pickle")
-    if not isinstance(system, DerivedSystem) or system.model != model:
-        system = _derive_statics(model)
-        try:
-            entry.put_pickle("system.pickle", system)
-        except OSError:  # a read-only cache only costs speed
-            pass
-    _MEMO[key] = system
-    return system
+    return cached_derivation("statics", model, _derive_statics)
 
 
 def _derive_statics(model: Model) -> DerivedSystem:

@@ -6,15 +6,16 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Mapping
+from typing import Callable, Mapping
 
 import numpy as np
 import sympy as sp
 
+from .._cache import CacheEntry, content_key
 from ..errors import InvalidInputError
 from ..model import Model, SymbolTable, t
 
-__all__ = ["DerivedSystem"]
+__all__ = ["DerivedSystem", "cached_derivation"]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -122,3 +123,24 @@ class DerivedSystem:
                 out[name] = np.stack([np.stack([value(template[i, j]) for j in range(template.shape[1])])
                                       for i in range(template.shape[0])])
         return out
+
+
+_MEMO: dict[str, DerivedSystem] = {}
+
+
+def cached_derivation(kind: str, model: Model, derive: Callable[[Model], DerivedSystem]) -> DerivedSystem:
+    """``derive(model)``, reused from memory or from the on-disk cache (keyed by ``kind`` and the model's content
+    hash); a missing or corrupt entry is derived again and rewritten."""
+    key = content_key(kind, model.key)
+    if key in _MEMO:
+        return _MEMO[key]
+    entry = CacheEntry(key)
+    system = entry.get_pickle("system.pickle")
+    if not isinstance(system, DerivedSystem) or system.model != model:
+        system = derive(model)
+        try:
+            entry.put_pickle("system.pickle", system)
+        except OSError:  # a read-only cache only costs speed
+            pass
+    _MEMO[key] = system
+    return system
