@@ -206,7 +206,7 @@ def test_cli_threshold_curve(capsys, tmp_path):
 def test_finite_N_simulation_on_both_sides_of_the_collapse_threshold(base):
     """SGD at N = 200 on either side of a located threshold (lam = 0.3, so beta_c is not just rho + eta): the
     decoder norm Q tends to the learned value below and collapses above."""
-    simulate = pytest.importorskip("symvae.simulate").simulate
+    from symvae.simulate import simulate  # a broken simulator import must fail this test, not skip it
     from symvae.model import default_init
 
     params = dict(BASE, lam=0.3, tau=0.1)
