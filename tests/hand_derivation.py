@@ -27,3 +27,21 @@ def hand_rhs(T):
         "R": tau * (C - A * R + G - H * B - lam * R) + tau ** 2 * eta * (H.T - C * B),
         "D": [-(tau / 2) * (Q[k, k] + beta * (1 - 1 / T.D[k])) for k in range(M)],
     }
+
+
+def hand_norm_block_thresholds(tau, eta=1, rho=1, lam=0):
+    """Real roots in beta, sorted, of det of the (Q, Q_tilde, R) block of the hand-derived Jacobian at the collapsed
+    point (m = m_tilde = 0, Q = Q_tilde = R = 0, D = 1) for M = M* = 1: where that block loses stability (the noise
+    threshold, and the step-size edge as the largest root). Independent of the engine: built from MODEL.md."""
+    from symvae.model import SymbolTable, make_model
+
+    T = SymbolTable(make_model())
+    h = hand_rhs(T)
+    X = [T.Q[0, 0], T.Q_tilde[0, 0], T.R[0, 0]]
+    F = sp.Matrix([h["Q"][0, 0], h["Q_tilde"][0, 0], h["R"][0, 0]])
+    beta, lam_s, tau_s = sp.symbols("beta lam tau", real=True)
+    at = {T.m[0, 0]: 0, T.m_tilde[0, 0]: 0, X[0]: 0, X[1]: 0, X[2]: 0, T.D[0]: 1, T.eta: eta, T.rho[0]: rho,
+          lam_s: lam, tau_s: tau}
+    det = sp.expand(F.jacobian(X).subs(at).det())
+    roots = sp.Poly(det, beta).nroots(n=40)
+    return sorted(sp.re(r) for r in roots if abs(sp.im(r)) < 1e-30)  # 40-digit SymPy Floats

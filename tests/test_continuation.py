@@ -7,6 +7,7 @@ import pytest
 import sympy as sp
 
 import symvae
+from hand_derivation import hand_norm_block_thresholds
 from symvae.cli import main
 from symvae.derive import DerivedSystem
 from symvae.errors import InvalidInputError
@@ -62,9 +63,10 @@ def test_collapsed_branch_detects_the_three_branch_points(base):
     assert b.status == "ok" and b.counts["steps"] <= 200
     bps = [(s.block.label, s.stabilising, s.value) for s in b.special_points if s.kind == "BP"]
     assert [(label, stab) for label, stab, _ in bps] == [("norm", True), ("signal", True), ("norm", False)]
-    assert bps[0][2] == pytest.approx(1.00250307847009811990841854805, rel=1e-9)
-    assert bps[1][2] == pytest.approx(2.0, rel=1e-12)
-    assert bps[2][2] == pytest.approx(199.995024875618811957766079487, rel=1e-9)
+    noise, lr = (float(v) for v in hand_norm_block_thresholds(sp.Rational(1, 100))[1:])
+    assert bps[0][2] == pytest.approx(noise, rel=1e-9)
+    assert bps[1][2] == pytest.approx(2.0, rel=1e-12)  # beta_c = rho + eta
+    assert bps[2][2] == pytest.approx(lr, rel=1e-9)
 
 
 def test_branch_point_inside_the_subspace_is_located_accurately(base):
@@ -73,7 +75,8 @@ def test_branch_point_inside_the_subspace_is_located_accurately(base):
     noise = find_fixed_points(base, BASE, closed_forms=False).of_kind("noise-fitting")[0]
     b = continue_branch(base, noise, BASE, "beta", 2.5)
     (bp,) = [s for s in b.special_points if s.kind == "BP"]
-    assert bp.test == "bordered" and bp.value == pytest.approx(1.00250307847009811990841854805, rel=1e-10)
+    noise = float(hand_norm_block_thresholds(sp.Rational(str(BASE["tau"])))[1])
+    assert bp.test == "bordered" and bp.value == pytest.approx(noise, rel=1e-10)
     assert all(b.physical[b.p < bp.value]) and not any(b.physical[b.p > bp.value + 1e-6])
 
 

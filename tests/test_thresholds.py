@@ -8,6 +8,7 @@ import pytest
 import sympy as sp
 
 import symvae
+from hand_derivation import hand_norm_block_thresholds
 from symvae.cli import main
 from symvae.errors import InvalidInputError
 from symvae.numerics._fixed_points import collapsed_start, find_fixed_points
@@ -79,7 +80,8 @@ def test_noise_threshold_closed_form_and_tau_dependence(base):
         assert "degree 3" in r.closed_form_text
         values[tau] = float(r.value)
     assert values[0.001] < values[0.01] < values[0.1]
-    assert abs(values[0.001] - 1.0) < 3e-4 and abs(values[0.01] - 1.0025030784700982) < 1e-15
+    assert abs(values[0.001] - 1.0) < 3e-4
+    assert values[0.01] == pytest.approx(float(hand_norm_block_thresholds(sp.Rational(1, 100))[1]), rel=1e-15)
     # the same cubic, typed in: det of the (Q, Q~, R) block at the collapsed point (lam = 0, D = 1)
     b, e, t = sp.symbols("b e t")
     J = sp.Matrix([[-2 * t, e ** 2 * t ** 2, 2 * e * t],
@@ -91,10 +93,11 @@ def test_noise_threshold_closed_form_and_tau_dependence(base):
 
 
 def test_lr_threshold(base):
-    r = threshold("lr", base, dict(BASE, tau=0.5), digits=30)
-    assert r.status == "verified" and r.text.startswith("3.79949878421686113")
-    r = threshold("lr", base, dict(BASE, tau=0.01), digits=20)
-    assert r.text.startswith("199.9950248756188119")  # ~ 2 / (tau eta)
+    """The step-size edge is the largest root of the hand-derived norm-block determinant (~ 2 / (tau eta))."""
+    for tau, digits in ((0.5, 30), (0.01, 20)):
+        r = threshold("lr", base, dict(BASE, tau=tau), digits=digits)
+        reference = hand_norm_block_thresholds(sp.Rational(str(tau)))[-1]  # parameters are read by their decimal spelling
+        assert r.status == "verified" and abs(sp.Float(r.text, 40) - reference) < 10.0 ** (3 - digits)
 
 
 @pytest.mark.parametrize("name", ["collapse", "noise", "lr"])
@@ -122,7 +125,8 @@ def test_stability_flips_exactly_at_the_threshold(base, name):
 def test_superfluous_latent_noise_threshold_is_found_on_the_learned_branch():
     two = as_compiled(symvae.derive_dynamics(symvae.make_model("base", M=2, M_star=1)))
     r = threshold("noise", two, BASE, digits=30)
-    assert r.status == "verified" and r.text.startswith("1.0025030784700981199084185480")
+    reference = hand_norm_block_thresholds(sp.Rational(str(BASE["tau"])))[1]
+    assert r.status == "verified" and abs(sp.Float(r.text, 40) - reference) < 1e-27
     assert r.special_point.block.latent == 1 and r.special_point.block.label == "norm"
     assert abs(r.state["m_11"]) > 0.5 and r.state["m_21"] == 0  # latent 1 learned, latent 2 at the transition
 
