@@ -410,7 +410,7 @@ def test_parse_errors_with_line_and_column(tmp_path, capsys, body, line, column,
 @pytest.mark.parametrize("header, line, fragment", [
     ("---\nsetting: dynamics\nM: 1\n---\n", None, "must declare 'variant:'"),
     ("---\nsetting: dynamics\nvariant: bogus\n---\n", 3, "unknown variant 'bogus'"),
-    ("---\nsetting: statics\nvariant: base\n---\n", 2, "statics equations are not available yet"),
+    ("---\nsetting: bogus\nvariant: base\n---\n", 2, "unknown setting 'bogus'"),
     ("---\nsetting: dynamics\nvariant: base\nvarient: x\n---\n", 4, "unknown header key 'varient'"),
     ("---\nsetting: dynamics\nvariant: base\nM: two\n---\n", 4, "M must be a positive integer"),
     ("no header\n", 1, "no header"),
@@ -484,8 +484,10 @@ def test_diff_same_and_errors(capsys):
     assert code == 0 and result["status"] == "same" and result["M"] == 2
     code, _, err = run(capsys, "diff", "base", "bogus")
     assert code == 2 and "unknown variant 'bogus'" in err
-    code, _, err = run(capsys, "diff", "base", "tied", "--setting", "statics")
-    assert code == 2 and "statics equations are not available yet" in err
+    code, _, err = run(capsys, "diff", "base", "tied", "--setting", "bogus")
+    assert code == 2 and "unknown setting 'bogus'" in err
+    code, result = run_json(capsys, "diff", "base", "tied", "--setting", "statics")
+    assert code == 1 and result["status"] == "different"
 
 
 # ---------------------------------------------------------------------------------------------------- hand derivation

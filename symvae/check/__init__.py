@@ -2,7 +2,8 @@
 
 ``read_hand_derivation`` reads a LaTeX (Markdown/.tex) or SymPy (.py) file, ``check`` compares it equation by
 equation (exact canonicalisation and 50-digit numerics), ``diff_variants`` compares two variants term by term.
-Settings (``dynamics``; ``statics`` once derived) are a registry: ``SETTINGS``, ``register_setting``.
+Settings (``dynamics``: ODE right-hand sides; ``statics``: saddle-point residuals and free energies, see
+``_residual``) are a registry: ``SETTINGS``, ``register_setting``.
 """
 from ._check import CheckReport as CheckReport
 from ._check import EquationResult as EquationResult

@@ -73,6 +73,7 @@ class CheckReport:
         equations: one ``EquationResult`` per equation (file order), then the missing ones.
         allow_missing: whether missing equations count as a mismatch.
         points, seed: the numeric test's number of points and seed.
+        notes: remarks on the whole file (e.g. statics: unknowns the file does not use).
     """
 
     path: str
@@ -84,6 +85,7 @@ class CheckReport:
     allow_missing: bool = False
     points: int = 8
     seed: int = 0
+    notes: tuple[str, ...] = ()
 
     @property
     def status(self) -> str:
@@ -105,11 +107,13 @@ class CheckReport:
         """The ``--json`` object: ``{"equations": [...], "status": "match|mismatch", ...}``."""
         return {"file": self.path, "setting": self.setting, "variant": self.variant, "M": self.M,
                 "M_star": self.M_star, "points": self.points, "seed": self.seed,
-                "equations": [r.to_json() for r in self.equations], "counts": self.counts(), "status": self.status}
+                "equations": [r.to_json() for r in self.equations], "counts": self.counts(), "notes": list(self.notes),
+                "status": self.status}
 
     def format_text(self, *, max_terms: int = 4) -> str:
         """A human-readable report (what ``symvae check`` prints)."""
         lines = [f"{self.path}: setting {self.setting}, variant {self.variant}, M={self.M}, M*={self.M_star}"]
+        lines.extend(f"  note: {n}" for n in self.notes)
         width = max((len(r.name) for r in self.equations), default=8)
         for r in self.equations:
             where = f"line {r.line}" if r.line else ""
@@ -201,6 +205,9 @@ def check(hand: HandDerivation, *, points: int = 8, seed: int = 0, allow_missing
     Returns:
         The ``CheckReport``.
     """
+    if hand.setting.compares == "residual":  # statics: saddle-point equations F = 0 and free energies
+        from ._residual import check_statics
+        return check_statics(hand, points=points, seed=seed, allow_missing=allow_missing)
     system, namespace = hand.system, hand.namespace
     plain = namespace.plain_symbols()
     latex_names = namespace.latex_symbols()

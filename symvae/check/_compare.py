@@ -55,6 +55,8 @@ class PointSampler:
     Overlaps are inner products of random vectors (entries in {-1, -3/4, ..., 1}) with an orthonormal teacher, so
     Q, Q~ are Gram matrices and m, m~, R are consistent with them. D, sigma^2, strengths rho, eta, beta, other
     parameters lie in [1/4, 2]; step sizes and weight decays in [1/8, 1]; a batch size b in {1, ..., 4}; t in [0, 4].
+    Extra (statics) blocks: a symmetric one (K) is a positive-definite Gram matrix plus I/4, others (H) have entries
+    in [-2, 2].
 
     Arguments:
         system: the derived system whose symbols to sample.
@@ -95,6 +97,17 @@ class PointSampler:
             point[sym] = self._dyadic(2, 16, 8)
         if isinstance(T.sigma2, sp.Symbol):
             point[T.sigma2] = self._dyadic(2, 16, 8)
+        for block, value in getattr(self.system, "extra_blocks", {}).items():
+            P = value.rows
+            if block == "K":  # K: a positive-definite Gram matrix plus 1/4 I
+                vecs = [[self._dyadic(-4, 4, 4) for _ in range(P)] for _ in range(P)]
+                for i in range(P):
+                    for j in range(P):
+                        entry = sum((a * b for a, b in zip(vecs[i], vecs[j])), sp.Integer(0))
+                        point.setdefault(value[i, j], entry + (sp.Rational(1, 4) if i == j else 0))
+            else:  # H: any real matrix
+                for sym in value:
+                    point.setdefault(sym, self._dyadic(-8, 8, 4))
         for sym in self.system.params:
             point.setdefault(sym, self._parameter(sym))
         return point

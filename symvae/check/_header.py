@@ -7,6 +7,7 @@ The header is a small YAML subset (no YAML library is needed, and none of YAML's
     variant: base
     M: 1
     M_star: 1
+    free_energy: f                            # statics: the name of your free-energy definition (default f)
     symbols: {"\\hat{m}": m_tilde, d: D}      # flow style, or block style:
     symbols:
       \\hat{m}: m_tilde
@@ -27,7 +28,7 @@ __all__ = ["Header", "parse_header_lines", "header_from_mapping"]
 
 _KEY_ALIASES = {"setting": "setting", "variant": "variant", "m": "M", "m_star": "M_star", "m*": "M_star",
                 "mstar": "M_star", "m-star": "M_star", "symbols": "symbols", "beta_schedule": "beta_schedule",
-                "beta-schedule": "beta_schedule"}
+                "beta-schedule": "beta_schedule", "free_energy": "free_energy", "free-energy": "free_energy"}
 #: Keys a file may carry for its readers; the checker ignores them.
 _DOC_KEYS = {"title", "description", "author", "authors", "date", "notes", "reference", "expected"}
 _LINE = re.compile(r"^(\s*)(\"[^\"]*\"|'[^']*'|[^:#\s][^:]*?)\s*:(?:\s+(.*?))?\s*$")
@@ -43,6 +44,7 @@ class Header:
         M, M_star: numbers of latents and spikes.
         symbols: the user's symbol -> symvae name or expression (e.g. ``{"\\hat{m}": "m_tilde"}``).
         beta_schedule: optional beta(t) expression passed to ``make_model``.
+        free_energy: statics: the name of the definition that is the user's free energy (``f`` if not given).
         lines: header key -> 1-based line in the file (for error messages).
     """
 
@@ -53,6 +55,7 @@ class Header:
     symbols: Mapping[str, str] = dataclasses.field(default_factory=dict)
     beta_schedule: str | None = None
     lines: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    free_energy: str | None = None
 
 
 def _unquote(text: str) -> str:
@@ -173,7 +176,7 @@ def parse_header_lines(lines: list[tuple[int, str]], path: str) -> Header:
             if key_text.lower() in _DOC_KEYS:
                 current_map = None
                 continue
-            known = "setting, variant, M, M_star, symbols, beta_schedule"
+            known = "setting, variant, M, M_star, symbols, beta_schedule, free_energy"
             raise error(f"unknown header key {key_text!r}; known keys: {known}")
         if key in raw:
             raise error(f"header key {key!r} given twice (first on line {where[key]})")
@@ -213,7 +216,7 @@ def header_from_mapping(raw: Mapping[str, object], path: str, lines: Mapping[str
             if str(key_text).lower() in _DOC_KEYS:
                 continue
             raise CheckInputError(f"unknown header key {key_text!r}; known keys: setting, variant, M, M_star, "
-                                  "symbols, beta_schedule", path, lines.get(str(key_text)))
+                                  "symbols, beta_schedule, free_energy", path, lines.get(str(key_text)))
         values[key] = value
 
     def need(key):
@@ -238,5 +241,7 @@ def header_from_mapping(raw: Mapping[str, object], path: str, lines: Mapping[str
         raise CheckInputError("symbols must be a map from your symbols to symvae names", path, lines.get("symbols"))
     symbols = {str(k).strip(): str(v).strip() for k, v in symbols.items()}
     schedule = values.get("beta_schedule")
+    free = values.get("free_energy")
     return Header(setting=setting, variant=variant, M=sizes["M"], M_star=sizes["M_star"], symbols=symbols,
-                  beta_schedule=None if schedule in (None, "") else str(schedule), lines=lines)
+                  beta_schedule=None if schedule in (None, "") else str(schedule), lines=lines,
+                  free_energy=None if free in (None, "") else str(free).strip())

@@ -16,7 +16,10 @@ Supported (anything else is a parse error with its line and column):
 - functions ``\\exp \\log \\ln \\sqrt \\tanh \\sinh \\cosh \\sin \\cos`` and ``\\operatorname{diag}``,
   ``\\operatorname{tr}`` (also via ``\\mathrm``/``\\text``), with or without parentheses, ``\\cosh^2 x``;
 - left-hand sides ``\\frac{dQ}{dt}``, ``\\frac{\\mathrm{d}Q}{\\mathrm{d}t}``, ``\\frac{d}{dt}Q``, ``\\dot{Q}``,
-  ``\\partial_t Q`` (time derivatives), or a plain name (a definition such as ``C = \\rho m^2 + \\eta Q``).
+  ``\\partial_t Q`` (time derivatives), ``\\frac{\\partial f}{\\partial Q}``, ``\\partial_{Q} f`` (partial derivatives,
+  saddle-point equations), ``0`` (a residual ``0 = ...``), or a plain name (a definition such as
+  ``C = \\rho m^2 + \\eta Q``, or a fixed-point equation ``D = ...`` in the statics setting);
+- ``\\tag{Q}`` names the unknown whose equation a residual ``0 = ...`` is (``\\label`` is ignored).
 """
 from __future__ import annotations
 
@@ -120,12 +123,14 @@ Node = Union[Num, Name, Unary, Binary, Power, Transpose, Call]
 
 @dataclasses.dataclass(frozen=True)
 class Lhs:
-    """A left-hand side: ``kind`` is ``"derivative"`` (d name/dt) or ``"name"`` (a definition / value equation)."""
+    """A left-hand side: ``kind`` is ``"derivative"`` (d name/dt), ``"partial"`` (d of / d name, ``of`` is the
+    differentiated function), ``"zero"`` (a residual ``0 = ...``) or ``"name"`` (a definition / value equation)."""
 
     kind: str
     name: Name
     offset: int
     text: str
+    of: Name | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,6 +139,8 @@ class ParsedEquation:
     rhs: Node
     offset: int
     text: str  # the equation's source text
+    tag: str | None = None  # the text of \tag{...}, if any
+    tag_offset: int | None = None
 
 
 # ---------------------------------------------------------------------------------------------------- tokens
@@ -155,6 +162,18 @@ def _tokenize(source: Source, start: int, end: int) -> list[Token]:
     i = 0
     while i < len(tokens):
         tok = tokens[i]
+        if tok.kind == "cmd" and tok.text == "\\tag" and i + 1 < len(tokens) and tokens[i + 1].text == "{":
+            depth, j = 0, i + 1
+            while j < len(tokens):
+                depth += {"{": 1, "}": -1}.get(tokens[j].text, 0)
+                if depth == 0:
+                    break
+                j += 1
+            if j < len(tokens):
+                inner_start = tokens[i + 1].offset + 1
+                out.append(Token("tag", text[inner_start:tokens[j].offset].strip(), inner_start))
+                i = j + 1
+                continue
         if tok.kind == "cmd" and tok.text in ("\\label", "\\tag"):
             i += 1
             if i < len(tokens) and tokens[i].text == "{":
@@ -189,7 +208,11 @@ def _tokenize(source: Source, start: int, end: int) -> list[Token]:
 class _Parser:
     def __init__(self, source: Source, tokens: list[Token], end: int):
         self.source = source
-        self.tokens = tokens + [Token("end", "", end)]
+        tags = [t for t in tokens if t.kind == "tag"]
+        self.tag = tags[0] if tags else None
+        if len(tags) > 1:
+            raise source.error(tags[1].offset, "one \\tag per equation")
+        self.tokens = [t for t in tokens if t.kind != "tag"] + [Token("end", "", end)]
         self.i = 0
 
     # -- helpers
@@ -233,7 +256,8 @@ class _Parser:
             if tok.text == "=":
                 raise self.error(tok, "one equation per display block (or per line of an align block, split by \\\\)")
             raise self.error(tok, f"unexpected {self.describe(tok)}")
-        return ParsedEquation(lhs, rhs, first.offset, self.text_between(first.offset, self.i))
+        return ParsedEquation(lhs, rhs, first.offset, self.text_between(first.offset, self.i),
+                              self.tag.text if self.tag else None, self.tag.offset if self.tag else None)
 
     def _differential(self) -> bool:
         """Consume 'd', '\\mathrm{d}', '\\mathrm d', '\\text{d}', '\\operatorname{d}' or '\\partial'."""
@@ -266,7 +290,18 @@ class _Parser:
                 name = self.quantity()
             self.expect("}", "closing the numerator of d/dt")
             self.expect("{", "opening the denominator of d/dt")
-            if not self._differential() or not (self.peek().kind == "letter" and self.peek().text == "t"):
+            partial = self.peek().text == "\\partial"
+            if not self._differential():
+                raise self.error(self.peek(), "the denominator of a time derivative must be dt")
+            if partial and not (self.peek().kind == "letter" and self.peek().text == "t"
+                                and self.peek(1).text == "}"):
+                variable = self.quantity()
+                self.expect("}", "closing the denominator of a partial derivative")
+                of = name
+                if of is None:
+                    of = self.quantity()
+                return Lhs("partial", variable, start.offset, self.text_between(start.offset, self.i), of)
+            if not (self.peek().kind == "letter" and self.peek().text == "t"):
                 raise self.error(self.peek(), "the denominator of a time derivative must be dt")
             self.next()
             self.expect("}", "closing dt")
@@ -294,12 +329,26 @@ class _Parser:
             self.expect("_", "in \\partial_t")
             if self.peek().text == "{":
                 self.next()
-                self.expect("t", "in \\partial_{t}")
-                self.expect("}")
+                if self.peek().text == "t" and self.peek(1).text == "}":
+                    self.i += 2
+                else:  # \partial_{Q} f: a partial derivative
+                    variable = self.quantity()
+                    self.expect("}", "closing the subscript of \\partial")
+                    of = self.quantity()
+                    return Lhs("partial", variable, start.offset, self.text_between(start.offset, self.i), of)
+            elif self.peek().text == "t":
+                self.next()
+            elif self._starts_name(self.peek()):
+                variable = self.name(allow_sub=False)
+                of = self.quantity()
+                return Lhs("partial", variable, start.offset, self.text_between(start.offset, self.i), of)
             else:
                 self.expect("t", "in \\partial_t")
             name = self.quantity()
             return Lhs("derivative", name, start.offset, self.text_between(start.offset, self.i))
+        if start.kind == "number" and start.text in ("0", "0.0") and self.peek(1).text == "=":
+            self.next()
+            return Lhs("zero", Name("0", None, start.offset, "0"), start.offset, "0")
         if self._starts_name(start):
             name = self.name()
             if name.base in FUNCTIONS and name.text.startswith("\\"):
@@ -629,9 +678,9 @@ def parse_block(source: Source, start: int, end: int) -> list[ParsedEquation]:
             pieces[-1].append(tok)
     out = []
     for piece in pieces:
-        if not piece:
+        if not [t for t in piece if t.kind != "tag"]:
             continue
-        last = piece[-1]
+        last = [t for t in piece if t.kind != "tag"][-1]
         parser = _Parser(source, piece, last.offset + len(last.text))
         out.append(parser.equation())
     return out

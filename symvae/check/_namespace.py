@@ -27,7 +27,7 @@ from ._source import CheckInputError
 
 __all__ = ["Namespace", "Resolved", "NameResolutionError"]
 
-_BLOCK_ORDER = ("m", "m_tilde", "Q", "Q_tilde", "R", "D", "sigma2")
+_BLOCK_ORDER = ("m", "m_tilde", "Q", "Q_tilde", "R", "D", "sigma2", "K", "H")
 
 
 class NameResolutionError(Exception):
@@ -70,7 +70,7 @@ class Namespace:
         self.tied = T.tied
         self.blocks: dict[str, object] = {}
         self.elements: dict[str, tuple[str, str, sp.Expr]] = {}  # name -> (block, index, symbol)
-        for block, value in T.matrices().items():
+        for block, value in system.matrices().items():
             if isinstance(value, tuple):
                 value = sp.Matrix(len(value), 1, list(value))
             self.blocks[block] = _scalar(value)
@@ -221,14 +221,15 @@ class Namespace:
 
     def latex_symbols(self) -> dict[sp.Symbol, str]:
         """User Symbol -> its LaTeX spelling (for ``sp.latex(..., symbol_names=...)``)."""
-        defaults = self.system.table.latex_names()
+        defaults = self.system.latex_names()
         special = {"lam": r"\lambda", "sigma2": r"\sigma^{2}"}
         out = {}
         for sym, shown in self.plain_symbols().items():
             for user in shown.free_symbols:
                 if sym in self.display:
                     out[user] = self.display[sym][1]
-                elif self.system.scalar_notation and sym in self.system.element_of:
+                elif (self.system.scalar_notation and sym in self.system.element_of
+                      and self.system.is_scalar_block(self.system.element_of[sym][0])):
                     out[user] = defaults.get(sym, sym.name).split("_{")[0]
                 else:
                     out[user] = defaults.get(sym) or special.get(sym.name) or sp.latex(sp.Symbol(sym.name))

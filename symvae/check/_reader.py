@@ -28,7 +28,7 @@ from ..errors import InvalidInputError
 from ..model import Model, make_model, t
 from ._evaluate import Evaluator
 from ._header import Header, header_from_mapping, parse_header_lines
-from ._latex import ParsedEquation, parse_block
+from ._latex import ParsedEquation, parse_block, parse_name_text
 from ._namespace import NameResolutionError, Namespace, Resolved
 from ._settings import Setting, TargetSystem, get_setting
 from ._source import CheckInputError, Source
@@ -51,6 +51,9 @@ class HandEquation:
         line, column: where its left-hand side starts in the file (None if unknown).
         source: the left-hand side as written.
         note: why an equation is extra.
+        form: how the equation is written: ``"rhs"`` (dynamics: the unknown's right-hand side), or, in the statics
+            setting, ``"partial"`` (df/dx = rhs), ``"value"`` (x = rhs, residual x - rhs) or ``"residual"``
+            (0 = rhs; ``target`` is None when no ``\\tag`` names its unknown: it is matched automatically).
     """
 
     name: str
@@ -60,6 +63,7 @@ class HandEquation:
     column: int | None
     source: str
     note: str | None = None
+    form: str = "rhs"
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -73,6 +77,9 @@ class HandDerivation:
         namespace: the name resolution used (and the user's spelling of each symbol, for reports).
         equations: the user's equations, one per unknown entry, in file order.
         definitions: the user's intermediate symbols that are scalars, name -> value in symvae's symbols.
+        free_energy: statics: the user's free energy (the definition named ``f`` or the header's ``free_energy``),
+            in symvae's symbols; None if the file gives none.
+        free_energy_name, free_energy_line: its name and line.
     """
 
     path: str
@@ -83,6 +90,9 @@ class HandDerivation:
     namespace: Namespace
     equations: tuple[HandEquation, ...]
     definitions: Mapping[str, sp.Expr]
+    free_energy: sp.Expr | None = None
+    free_energy_name: str = "f"
+    free_energy_line: int | None = None
 
 
 # ---------------------------------------------------------------------------------------------------- common steps
@@ -146,7 +156,7 @@ def _entries(system: TargetSystem, namespace: Namespace, resolved: Resolved | No
         what = f"{label} = {target}" if not isinstance(target, sp.Symbol) else f"{target.name}"
         return [make(setting.equation_name(label), None, value,
                      f"{what} is fixed in variant {system.model.name!r}: it is not an unknown of the model")]
-    if system.scalar_notation:
+    if system.scalar_notation and system.is_scalar_block(resolved.block):
         name = setting.equation_name(resolved.block)
     else:
         name = setting.equation_name(f"{resolved.block}_{resolved.index}" if resolved.index else resolved.block)
@@ -244,9 +254,19 @@ def _read_latex(path: str, text: str, M: int | None, M_star: int | None) -> Hand
 
     definitions: dict[str, ParsedEquation] = {}
     statements: list[ParsedEquation] = []
+    statics = setting.compares == "residual"
     for eq in parsed:
         name = eq.lhs.name
-        is_equation = eq.lhs.kind == "derivative"
+        if eq.lhs.kind in ("partial", "zero") and not statics:
+            raise source.error(eq.lhs.offset, f"{eq.lhs.text} = ... is a saddle-point equation: declare "
+                                              f"'setting: statics' to check one")
+        if eq.lhs.kind == "derivative" and statics:
+            raise source.error(eq.lhs.offset, f"{eq.lhs.text} is a time derivative, but the setting is statics: "
+                                              f"write saddle-point equations as \\frac{{\\partial f}}{{\\partial Q}} = ..., "
+                                              f"Q = ... or 0 = ...")
+        if eq.tag is not None and eq.lhs.kind != "zero":
+            raise source.error(eq.tag_offset, "\\tag{...} names the unknown of a residual '0 = ...' only")
+        is_equation = eq.lhs.kind in ("derivative", "partial", "zero")
         if eq.lhs.kind == "name":
             try:
                 taken = namespace.resolve(name.base, name.sub, builtins=False)
@@ -275,6 +295,33 @@ def _read_latex(path: str, text: str, M: int | None, M_star: int | None) -> Hand
     for eq in statements:
         name = eq.lhs.name
         line, col = source.location(eq.lhs.offset)
+        form = {"derivative": "rhs", "partial": "partial", "zero": "residual"}.get(eq.lhs.kind, "value")
+        if eq.lhs.kind == "zero":
+            value = evaluator.value(eq.rhs)
+            if eq.tag is None:  # matched to one of symvae's equations by the checker
+                if isinstance(value, sp.MatrixBase):
+                    raise source.error(eq.offset, "a matrix residual '0 = ...' needs \\tag{X} naming its unknown")
+                equations.append(HandEquation(f"0 = ... (line {line})", None, value, line, col, "0", None,
+                                              "residual"))
+                continue
+            try:
+                tag_name = parse_name_text(eq.tag, path)
+                resolved = namespace.resolve_plain(tag_name, builtins=False)
+            except (CheckInputError, NameResolutionError) as exc:
+                raise source.error(eq.tag_offset, f"\\tag{{{eq.tag}}}: {getattr(exc, 'reason', exc)}") from None
+            if resolved is None:
+                raise source.error(eq.tag_offset, f"\\tag{{{eq.tag}}} names no unknown of the model "
+                                                  f"({namespace.known_names()})")
+            namespace.record(resolved, tag_name, eq.tag)
+
+            def make_tagged(nm, target, rhs, note, _line=line, _col=col):
+                return HandEquation(nm, target, rhs, _line, _col, "0", note, "residual")
+
+            def where_tagged(message, _eq=eq):
+                return source.error(_eq.offset, f"0 = ... \\tag{{{_eq.tag}}}: {message}")
+
+            equations.extend(_entries(system, namespace, resolved, tag_name, value, where_tagged, make_tagged))
+            continue
         try:
             resolved = namespace.resolve(name.base, name.sub, builtins=False)
         except NameResolutionError as exc:
@@ -289,8 +336,8 @@ def _read_latex(path: str, text: str, M: int | None, M_star: int | None) -> Hand
         if resolved is not None:
             namespace.record(resolved, name.full, name.text)
 
-        def make(nm, target, rhs, note, _line=line, _col=col, _src=eq.lhs.text):
-            return HandEquation(nm, target, rhs, _line, _col, _src, note)
+        def make(nm, target, rhs, note, _line=line, _col=col, _src=eq.lhs.text, _form=form):
+            return HandEquation(nm, target, rhs, _line, _col, _src, note, _form)
 
         def where(message, _eq=eq):
             return source.error(_eq.offset, f"{_eq.lhs.text}: {message}")
@@ -302,7 +349,27 @@ def _read_latex(path: str, text: str, M: int | None, M_star: int | None) -> Hand
         value = evaluator.definition(name)
         if not isinstance(value, sp.MatrixBase):
             scalars[name] = value
-    return HandDerivation(path, header, setting, model, system, namespace, tuple(equations), scalars)
+    free = free_line = None
+    free_name = _free_energy_name(header, path)
+    if statics and free_name in definitions:
+        free = evaluator.definition(free_name)
+        free_line = source.location(definitions[free_name].offset)[0]
+        if isinstance(free, sp.MatrixBase):
+            raise source.error(definitions[free_name].offset, f"the free energy {free_name} must be a scalar")
+    elif statics and header.free_energy is not None:
+        raise CheckInputError(f"the header names the free energy {header.free_energy!r}, but the file does not "
+                              f"define it", path, header.lines.get("free_energy"))
+    return HandDerivation(path, header, setting, model, system, namespace, tuple(equations), scalars, free,
+                          free_name, free_line)
+
+
+def _free_energy_name(header: Header, path: str) -> str:
+    if header.free_energy is None:
+        return "f"
+    try:
+        return parse_name_text(header.free_energy, path)
+    except CheckInputError as exc:
+        raise CheckInputError(f"free_energy: {exc.reason}", path, header.lines.get("free_energy")) from None
 
 
 def _override(header: Header, M: int | None, M_star: int | None) -> Header:
@@ -366,6 +433,7 @@ def _line_of(text: str, needle: str) -> int | None:
 
 
 _DERIVATIVE_KEY = re.compile(r"^\s*d\s*(.+?)\s*/\s*dt\s*$")
+_PARTIAL_KEY = re.compile(r"^\s*(?:d|∂|\\partial)\s*[A-Za-z_][A-Za-z_0-9]*\s*/\s*(?:d|∂|\\partial)\s*(.+?)\s*$")
 
 
 def _python_lhs_name(key) -> str | None:
@@ -437,10 +505,26 @@ def _read_python(path: str, text: str, M: int | None, M_star: int | None) -> Han
         return value.xreplace(subs)
 
     equations: list[HandEquation] = []
+    statics = setting.compares == "residual"
+    free_name = _free_energy_name(header, path)
+    free = free_line = None
     for key, value in items:
-        label = _python_lhs_name(key)
         shown = key if isinstance(key, str) else str(key)
         line = _line_of(text, repr(key)[1:-1] if isinstance(key, str) else shown) or _line_of(text, "EQUATIONS")
+        form, label = ("value" if statics else "rhs"), None
+        if statics:
+            if isinstance(key, (int, sp.Integer)) and not isinstance(key, bool) and key == 0:
+                equations.append(HandEquation(f"0 = ... (#{len(equations) + 1})", None,
+                                              to_canonical(value, "0", line), line, None, "0", None, "residual"))
+                continue
+            partial = _PARTIAL_KEY.match(key) if isinstance(key, str) else None
+            if partial:
+                form, label = "partial", partial.group(1)
+            elif (key.strip() if isinstance(key, str) else getattr(key, "name", None)) == free_name:
+                free, free_line = to_canonical(value, shown, line), line
+                continue
+        if label is None:
+            label = _python_lhs_name(key)
         if label is None:
             raise CheckInputError(f"EQUATIONS key {shown!r}: expected an unknown such as 'dQ/dt', 'Q' or 'Q_12'",
                                   path, line)
@@ -458,8 +542,8 @@ def _read_python(path: str, text: str, M: int | None, M_star: int | None) -> Han
         if resolved is not None:
             namespace.record(resolved, label, sp.latex(sp.Symbol(label)))
 
-        def make(nm, target, r, note, _line=line, _src=shown):
-            return HandEquation(nm, target, r, _line, None, _src, note)
+        def make(nm, target, r, note, _line=line, _src=shown, _form=form):
+            return HandEquation(nm, target, r, _line, None, _src, note, _form)
 
         def where(message, _shown=shown, _line=line):
             return CheckInputError(f"EQUATIONS[{_shown!r}]: {message}", path, _line)
@@ -477,7 +561,10 @@ def _read_python(path: str, text: str, M: int | None, M_star: int | None) -> Han
             definitions[name] = to_canonical(value, name, None)
         except CheckInputError:
             continue
-    return HandDerivation(path, header, setting, model, system, namespace, tuple(equations), definitions)
+    if statics and free is None and free_name in definitions:
+        free, free_line = definitions[free_name], _line_of(text, f"{free_name} =")
+    return HandDerivation(path, header, setting, model, system, namespace, tuple(equations), definitions, free,
+                          free_name, free_line)
 
 
 # ---------------------------------------------------------------------------------------------------- entry point

@@ -1,7 +1,9 @@
-"""Settings a hand derivation can be written in, as a registry: ``dynamics`` now, ``statics`` later.
+"""Settings a hand derivation can be written in, as a registry: ``dynamics`` (ODEs) and ``statics`` (saddle point).
 
 A setting turns a model into the equations symvae derives for it (a ``TargetSystem``) and says which left-hand sides
-state one of its equations. Everything else (reading files, comparing, reporting) is shared.
+state one of its equations. Reading files and reporting are shared; ``compares`` says how an equation is compared:
+``"rhs"`` (right-hand sides must be equal, dynamics) or ``"residual"`` (equations F = 0 must agree up to a non-vanishing
+factor, statics; see ``symvae.check._residual``).
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from typing import ClassVar, Mapping
 
 import sympy as sp
 
-from ..derive import derive_dynamics
+from ..derive import derive_dynamics, derive_statics
 from ..errors import InvalidInputError
 from ..model import Model, SymbolTable, t
 
@@ -29,16 +31,45 @@ class TargetSystem:
         model: the model definition.
         equations: unknown (a state symbol such as ``Q_12``) -> symvae's right-hand side.
         params: the parameters the right-hand sides may contain (``t`` is added for time-dependent systems).
+        extra_blocks: unknowns that are not order parameters of the model, block name -> matrix of symbols (statics:
+            the conjugate matrices ``K`` and ``H``).
+        free_energy: the function whose gradient the equations are (statics), else None.
     """
 
     setting: "Setting"
     model: Model
     equations: Mapping[sp.Symbol, sp.Expr]
     params: tuple[sp.Symbol, ...]
+    extra_blocks: Mapping[str, sp.Matrix] = dataclasses.field(default_factory=dict)
+    free_energy: sp.Expr | None = None
 
     @functools.cached_property
     def table(self) -> SymbolTable:
         return SymbolTable(self.model)
+
+    def matrices(self) -> dict[str, object]:
+        """Every named block: the model's order parameters (``SymbolTable.matrices``), then ``extra_blocks``."""
+        out = dict(self.table.matrices())
+        out.update(self.extra_blocks)
+        return out
+
+    def latex_names(self) -> dict[sp.Symbol, str]:
+        """LaTeX spelling of every symbol, the extra blocks' entries included (``K_12`` -> ``K_{12}``)."""
+        out = dict(self.table.latex_names())
+        for block, value in self.extra_blocks.items():
+            for sym in value:
+                if isinstance(sym, sp.Symbol):
+                    out.setdefault(sym, f"{block}_{{{sym.name.rsplit('_', 1)[1]}}}")
+        return out
+
+    def is_scalar_block(self, block: str) -> bool:
+        """Whether a block has a single entry (then M = M* = 1 reports call it by the block's name)."""
+        value = self.matrices().get(block)
+        if isinstance(value, sp.MatrixBase):
+            return value.shape == (1, 1)
+        if isinstance(value, tuple):
+            return len(value) == 1
+        return True
 
     @property
     def scalar_notation(self) -> bool:
@@ -51,10 +82,9 @@ class TargetSystem:
 
         Aliases of the tied variant are left out (``m_tilde`` is ``m`` there): a symbol maps to its own block.
         """
-        T = self.table
         out: dict[sp.Symbol, tuple[str, str]] = {}
-        for block, value in T.matrices().items():
-            if isinstance(value, sp.Matrix):
+        for block, value in self.matrices().items():
+            if isinstance(value, sp.MatrixBase):
                 for i in range(value.rows):
                     for j in range(value.cols):
                         sym = value[i, j]
@@ -69,7 +99,7 @@ class TargetSystem:
 
     def display_name(self, symbol: sp.Symbol) -> str:
         """symvae's name of a symbol in this system's notation (``Q`` for ``Q_11`` when M = M* = 1)."""
-        if self.scalar_notation and symbol in self.element_of:
+        if self.scalar_notation and symbol in self.element_of and self.is_scalar_block(self.element_of[symbol][0]):
             return self.element_of[symbol][0]
         return symbol.name
 
@@ -89,11 +119,13 @@ class Setting(abc.ABC):
        setting cannot derive it.
     4. ``equation_name(label)`` names an equation in reports from the display name of its unknown.
 
-    Equations are compared as "unknown = right-hand side": the user's right-hand side must equal symvae's.
+    5. ``compares``: ``"rhs"`` — equations are "unknown = right-hand side" and the user's right-hand side must equal
+       symvae's; ``"residual"`` — equations are F = 0 and must agree up to a factor that does not vanish.
     """
 
     name: ClassVar[str]
     lhs_kind: ClassVar[str]
+    compares: ClassVar[str] = "rhs"
 
     @abc.abstractmethod
     def system(self, model: Model) -> TargetSystem:
@@ -119,16 +151,37 @@ class DynamicsSetting(Setting):
 
 
 class StaticsSetting(Setting):
-    """Saddle-point (replica) equations of the statics setting: a placeholder until ``symvae.derive`` has them."""
+    """Replica saddle-point equations F = grad f = 0, derived by ``symvae.derive.derive_statics``.
+
+    Unknowns: the order parameters (m, m_tilde, Q, Q_tilde, R, D as the variant has them) and the conjugate matrices
+    K (symmetric, P x P) and H (P x P), P the number of distinct local fields (2M, or M for tied weights); the
+    parameters include ``alpha``. ``free_energy`` is the RS free energy per sample (``replica_free_energy``).
+    """
 
     name = "statics"
     lhs_kind = "value"
+    compares = "residual"
 
     def system(self, model: Model) -> TargetSystem:
-        raise InvalidInputError("statics equations are not available yet; only 'setting: dynamics' can be checked")
+        derived = derive_statics(model)
+        extra = {}
+        for block in ("K", "H"):
+            symbols = derived.blocks.get(block, ())
+            if not symbols:
+                continue
+            P = max(int(s.name.rsplit("_", 1)[1][0]) for s in symbols)
+            by_index = {s.name.rsplit("_", 1)[1]: s for s in symbols}
+
+            def entry(i, j, _by=by_index, _sym=block == "K"):
+                key = f"{min(i, j) + 1}{max(i, j) + 1}" if _sym else f"{i + 1}{j + 1}"
+                return _by[key]
+
+            extra[block] = sp.ImmutableMatrix(P, P, entry)
+        return TargetSystem(self, model, derived.equations(), tuple(derived.params), extra,
+                            derived.observables.get("free_energy"))
 
     def equation_name(self, label: str) -> str:
-        return label
+        return f"df/d{label}"
 
 
 #: name -> setting; ``register_setting`` adds one.

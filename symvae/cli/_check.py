@@ -68,6 +68,6 @@ def register(subparsers) -> None:
     d.add_argument("variant_b", metavar="VARIANT_B")
     d.add_argument("--M", type=_positive_int, default=1, help="number of latents (default 1)")
     d.add_argument("--M-star", type=_positive_int, default=1, help="number of spikes (default 1)")
-    d.add_argument("--setting", default="dynamics", help="dynamics (statics: not available yet)")
+    d.add_argument("--setting", default="dynamics", help="dynamics (online-SGD ODEs, default) or statics (replica saddle-point equations)")
     d.add_argument("--json", action="store_true", help="print one JSON object")
     d.set_defaults(func=_run_diff)
