@@ -112,6 +112,17 @@ def register(sub) -> None:
     r.set_defaults(func=run_rd_curve)
 
 
+def _write_outputs(result, out, csv) -> dict:
+    """Write the figure and the CSV of a diagram/curves result where asked; its summary with their paths."""
+    if out is not None:
+        result.plot(out)
+    if csv is not None:
+        result.to_csv(csv)
+    summary = result.summary()
+    summary.update(figure=None if out is None else str(out), csv=None if csv is None else str(csv))
+    return summary
+
+
 def run_statics(args: argparse.Namespace) -> int:
     from ..statics import closed_form, solve_statics
     from ..statics._params import check_alpha
@@ -155,12 +166,7 @@ def run_phase_diagram(args: argparse.Namespace) -> int:
     diagram = phase_diagram(model, params, a, b, n_alpha=args.n_alpha, n_beta=args.n_beta,
                             log_alpha=not args.linear_alpha, method=args.method, workers=args.workers,
                             progress=not args.no_progress)
-    if out is not None:
-        diagram.plot(out)
-    if csv is not None:
-        diagram.to_csv(csv)
-    summary = diagram.summary()
-    summary.update(figure=None if out is None else str(out), csv=None if csv is None else str(csv))
+    summary = _write_outputs(diagram, out, csv)
     if args.json:
         print_json(summary)
     else:
@@ -179,12 +185,7 @@ def run_eg_curve(args: argparse.Namespace) -> int:
     out, csv = _outputs(args.out, args.csv)
     model, params = _setup(args)
     curves = eg_curves(model, params, betas, a, n_alpha=args.n_alpha, method=args.method, finite_n=args.finite_n)
-    if out is not None:
-        curves.plot(out)
-    if csv is not None:
-        curves.to_csv(csv)
-    summary = curves.summary()
-    summary.update(figure=None if out is None else str(out), csv=None if csv is None else str(csv))
+    summary = _write_outputs(curves, out, csv)
     if args.json:
         print_json(summary)
     else:
@@ -205,12 +206,7 @@ def run_rd_curve(args: argparse.Namespace) -> int:
     model, params = _setup(args)
     curves = rd_curves(model, params, alphas, n_beta=args.n_beta, include_infinity=not args.no_infinity,
                        method=args.method, finite_n=args.finite_n)
-    if out is not None:
-        curves.plot(out)
-    if csv is not None:
-        curves.to_csv(csv)
-    summary = curves.summary()
-    summary.update(figure=None if out is None else str(out), csv=None if csv is None else str(csv))
+    summary = _write_outputs(curves, out, csv)
     if args.json:
         print_json(summary)
     else:
