@@ -132,7 +132,7 @@ def cached_derivation(kind: str, model: Model, derive: Callable[[Model], Derived
     """``derive(model)``, reused from memory or from the on-disk cache (keyed by ``kind`` and the model's content
     hash); a missing or corrupt entry is derived again and rewritten."""
     key = content_key(kind, model.key)
-    if key in _MEMO:
+    if key in _MEMO and _MEMO[key].model == model:  # equal content but another name re-derives (labels differ)
         return _MEMO[key]
     entry = CacheEntry(key)
     system = entry.get_pickle("system.pickle")
