@@ -30,6 +30,17 @@ MPMATH_DPS = 50
 MPMATH_RTOL = mpmath.mpf(10) ** -40
 
 
+def float64_pair(f_a: Callable, f_b: Callable, args: Sequence) -> tuple[float, float]:
+    """Both lambdified functions at ``args`` in float64; (nan, nan) where either fails (warnings silenced)."""
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fargs = [np.float64(float(a)) for a in args]
+        try:
+            return float(f_a(*fargs)), float(f_b(*fargs))
+        except (ZeroDivisionError, ValueError, TypeError, OverflowError):
+            return math.nan, math.nan
+
+
 def canonical_difference(expr: sp.Expr) -> sp.Expr:
     """Canonical form of a difference: 0 iff it vanishes identically (as far as SymPy can tell).
 
@@ -194,13 +205,7 @@ def compare(yours: sp.Expr, symvae: sp.Expr, points: Sequence[Mapping[sp.Symbol,
                 mp_differs = gap > MPMATH_RTOL
         except (ZeroDivisionError, ValueError, TypeError, OverflowError):
             continue
-        with np.errstate(all="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            fargs = [np.float64(float(a)) for a in args]
-            try:
-                a_f, b_f = float(f_yours(*fargs)), float(f_symvae(*fargs))
-            except (ZeroDivisionError, ValueError, TypeError, OverflowError):
-                a_f = b_f = math.nan
+        a_f, b_f = float64_pair(f_yours, f_symvae, args)
         used += 1
         if mp_differs:
             mp_verdict = "different"

@@ -32,7 +32,8 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from ._compare import (MPMATH_DPS, PointSampler, Witness, _lambdas, format_sum, readable, term_changes)
+from ._compare import (MPMATH_DPS, PointSampler, Witness, _lambdas, float64_pair, format_sum, readable,
+                       term_changes)
 
 _Witness = Witness
 from ._settings import TargetSystem
@@ -257,13 +258,7 @@ def compare_residuals(yours: sp.Expr, symvae: sp.Expr, system: TargetSystem,
         with mpmath.workdps(MPMATH_DPS):
             margs = [_mp(a) for a in args]
             a, b = mpmath.mpf(m_y(*margs)), mpmath.mpf(m_s(*margs))
-        with np.errstate(all="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            fargs = [np.float64(float(a)) for a in args]
-            try:
-                af, bf = float(f_y(*fargs)), float(f_s(*fargs))
-            except (ZeroDivisionError, ValueError, TypeError, OverflowError):
-                af = bf = math.nan
+        af, bf = float64_pair(f_y, f_s, args)
         return a, b, af, bf
 
     shown_symbols = set(yours.free_symbols) | set(symvae.free_symbols)
