@@ -35,3 +35,25 @@ def random_params(system, rng):
 
 def model(variant="base", M=1, M_star=1, **kw):
     return symvae.make_model(variant, M=M, M_star=M_star, **kw)
+
+
+def run_cli(capsys, *argv):
+    """Run ``symvae ARGV`` in-process; (exit code, stdout, stderr), argparse's SystemExit included."""
+    from symvae.cli import main
+
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as exc:
+        code = exc.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def run_cli_json(capsys, *argv):
+    """``run_cli`` with ``--json``: stderr must be empty and stdout exactly one JSON object."""
+    import json
+
+    code, out, err = run_cli(capsys, *argv, "--json")
+    assert err == ""
+    assert len(out.strip().splitlines()) == 1
+    return code, json.loads(out)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import functools
-import json
 from pathlib import Path
 
 import pytest
@@ -13,8 +12,9 @@ from hypothesis import strategies as st
 from hand_derivation import hand_rhs
 from symvae.check import (CheckInputError, PointSampler, check_file, compare, diff_variants, get_setting,
                           read_hand_derivation)
-from symvae.cli import main
 from symvae.model import SymbolTable, make_model
+from helpers import run_cli as run
+from helpers import run_cli_json as run_json
 
 HAND = Path(__file__).resolve().parents[1] / "derivations" / "hand"
 PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -25,19 +25,6 @@ def write(tmp_path: Path, body: str, *, variant="base", M=1, M_star=1, extra="",
     path = tmp_path / name
     path.write_text(HEADER.format(variant=variant, M=M, M_star=M_star, extra=extra) + body)
     return path
-
-
-def run(capsys, *argv) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def run_json(capsys, *argv) -> tuple[int, dict]:
-    code, out, err = run(capsys, *argv, "--json")
-    assert err == ""
-    assert len(out.strip().splitlines()) == 1  # exactly one JSON object
-    return code, json.loads(out)
 
 
 @functools.lru_cache(maxsize=None)

@@ -12,6 +12,7 @@ from symvae.check import CheckInputError, PointSampler, check_file, get_setting,
 from symvae.check._residual import compare_residuals
 from symvae.cli import main
 from symvae.model import make_model
+from helpers import run_cli_json as run_json
 
 HAND = Path(__file__).resolve().parents[1] / "derivations" / "hand"
 HEADER = "---\nsetting: statics\nvariant: base\nM: 1\nM_star: 1\n{extra}---\n\n"
@@ -21,13 +22,6 @@ def write(tmp_path: Path, body: str, *, extra="", name="statics.md") -> Path:
     path = tmp_path / name
     path.write_text(HEADER.format(extra=extra) + body)
     return path
-
-
-def run_json(capsys, *argv) -> tuple[int, dict]:
-    code = main([str(a) for a in argv] + ["--json"])
-    out = capsys.readouterr()
-    assert out.err == ""
-    return code, json.loads(out.out)
 
 
 @functools.lru_cache(maxsize=None)

@@ -8,22 +8,7 @@ import pytest
 import sympy as sp
 
 import symvae
-from symvae.cli import main
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def run_exit(capsys, *argv):
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
+from helpers import run_cli as run
 
 
 @pytest.mark.parametrize("fmt", ["markdown", "latex", "python", "json"])
@@ -92,7 +77,7 @@ def test_dynamics_table_output(capsys):
     ["derive", "--M", "0"],
 ])
 def test_bad_input_one_line_exit_2(capsys, argv):
-    code, out, err = run_exit(capsys, *argv)
+    code, out, err = run(capsys, *argv)
     assert code == 2
     assert out == ""
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
@@ -118,5 +103,5 @@ def test_simulate_json_contract(capsys):
 
 
 def test_simulate_bad_input(capsys):
-    code, out, err = run_exit(capsys, "simulate", "--t-max", "1", "--N", "1", "--seeds", "2")
+    code, out, err = run(capsys, "simulate", "--t-max", "1", "--N", "1", "--seeds", "2")
     assert code == 2 and len(err.strip().splitlines()) == 1

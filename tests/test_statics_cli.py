@@ -6,20 +6,11 @@ import pathlib
 import numpy as np
 import pytest
 
-from symvae.cli import main
 from symvae.statics import statics_derivation_files
+from helpers import run_cli as run
 
 ROOT = pathlib.Path(__file__).resolve().parents[1] / "derivations"
 KEYS = {"m", "m_tilde", "Q", "Q_tilde", "R", "D", "eg", "rate", "distortion", "train_loss", "phase", "status"}
-
-
-def run(capsys, *argv):
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_statics_json_contract(capsys):
