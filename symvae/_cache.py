@@ -2,7 +2,8 @@
 
 Layout: ``<cache>/<key>/`` holds the artefacts and ``manifest.json`` with the SHA-256 of each. Writes are atomic
 (temporary file + ``os.replace``); an entry whose files do not match its manifest is treated as absent and rebuilt.
-The cache root is ``$SYMVAE_CACHE`` or ``~/.cache/symvae``.
+The cache root is ``$SYMVAE_CACHE`` if set, else ``$XDG_CACHE_HOME/symvae``, else ``~/.cache/symvae``. Deleting it is
+always safe (``symvae cache clear``): everything in it is rebuilt on demand.
 """
 from __future__ import annotations
 
@@ -11,17 +12,72 @@ import json
 import os
 import pathlib
 import pickle
+import re
+import shutil
 import tempfile
 
-__all__ = ["cache_root", "CacheEntry", "content_key"]
+__all__ = ["cache_root", "CacheEntry", "content_key", "cache_entries", "cache_info", "clear_cache"]
 
 #: Bump when the derivation or the generated code changes meaning, so old entries are not reused.
 FORMAT_VERSION = "3"
 
 
 def cache_root() -> pathlib.Path:
-    root = os.environ.get("SYMVAE_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "symvae")
+    """``$SYMVAE_CACHE``, else ``$XDG_CACHE_HOME/symvae``, else ``~/.cache/symvae`` (empty variables are unset)."""
+    root = os.environ.get("SYMVAE_CACHE")
+    if not root:
+        xdg = os.environ.get("XDG_CACHE_HOME")
+        # the XDG spec: a relative XDG_CACHE_HOME is invalid and must be ignored
+        base = xdg if xdg and os.path.isabs(xdg) else os.path.join(os.path.expanduser("~"), ".cache")
+        root = os.path.join(base, "symvae")
     return pathlib.Path(root)
+
+
+#: Entry folders are named by ``content_key``: 24 hex digits. Only those are listed or deleted, so that a cache root
+#: pointed at a folder holding other files never loses them.
+_ENTRY_NAME = re.compile(r"^[0-9a-f]{24}$")
+
+
+def cache_entries(root: pathlib.Path | None = None) -> list[pathlib.Path]:
+    """The entry folders under the cache root (none if it does not exist)."""
+    root = cache_root() if root is None else pathlib.Path(root)
+    try:
+        return sorted(p for p in root.iterdir() if p.is_dir() and _ENTRY_NAME.match(p.name))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def _size(path: pathlib.Path) -> int:
+    total = 0
+    for dirpath, _, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, f)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def cache_info(root: pathlib.Path | None = None) -> dict:
+    """Location, existence, number of entries and their total size in bytes."""
+    root = cache_root() if root is None else pathlib.Path(root)
+    entries = cache_entries(root)
+    return {"path": str(root), "exists": root.is_dir(), "entries": len(entries),
+            "bytes": sum(_size(e) for e in entries), "format_version": FORMAT_VERSION}
+
+
+def clear_cache(root: pathlib.Path | None = None) -> int:
+    """Delete every entry folder under the cache root (and nothing else); the number deleted."""
+    entries = cache_entries(root)
+    for entry in entries:
+        # rename first, so a concurrent reader never sees a half-deleted entry (it reads as absent)
+        doomed = entry.with_name(f".{entry.name}.deleting-{os.getpid()}")
+        try:
+            os.replace(entry, doomed)
+        except OSError:
+            continue
+        shutil.rmtree(doomed, ignore_errors=True)
+    return len(entries)
 
 
 def content_key(*parts: str) -> str:

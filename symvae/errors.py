@@ -1,6 +1,8 @@
 """Exceptions raised by symvae.
 
-Every user-facing failure is one of these, so the CLI can turn it into a one-line message with exit code 2.
+Every user-facing failure is one of these, so the CLI can turn it into a one-line message: ``InvalidInputError`` and
+``DerivationError`` (the input cannot be used) exit with code 2; any other ``SymvaeError`` is a numerical method that
+did not succeed (no saddle point, no convergence, ...) and exits with code 1.
 """
 
 
@@ -14,7 +16,3 @@ class InvalidInputError(SymvaeError, ValueError):
 
 class DerivationError(SymvaeError):
     """The model definition cannot be turned into an N -> infinity ODE (e.g. a drift that grows with N)."""
-
-
-class CacheError(SymvaeError):
-    """A generated-code cache entry could not be written or read."""

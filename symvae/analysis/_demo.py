@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 import time
 from typing import Callable
 
 import numpy as np
 
+from .._cache import _atomic_write
 from ..derive import derive_dynamics
 from ..model import make_model
 from ..codegen import compile_system
@@ -83,15 +85,21 @@ def run_demo(out: str | pathlib.Path, *, N: int = 500, seeds: int = 4, digits: i
     ax2.legend(loc="center left")
     fig.tight_layout()
     figure = out / "eg_dynamics.png"
-    fig.savefig(figure, dpi=130)
-    plt.close(fig)
+    partial = out / ".eg_dynamics.part.png"  # written under another name, then renamed: never a partial figure
+    try:
+        fig.savefig(partial, dpi=130)
+        os.replace(partial, figure)
+    finally:
+        plt.close(fig)
+        if partial.exists():
+            partial.unlink()
 
     summary = {"params": PAPER_PARAMS, "init": PAPER_INIT, "eg_final_ode": float(eg[-1]),
                "eg_final_simulation_mean": float(sim_eg[:, -1].mean()),
                "eg_final_simulation_std": float(sim_eg[:, -1].std()), "N": N, "seeds": seeds,
                "convergence_time": traj.convergence_time(1e-3), "collapse_threshold": collapse,
                "figure": str(figure)}
-    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    _atomic_write(out / "summary.json", (json.dumps(summary, indent=1) + "\n").encode())
     log(f"wrote {figure} and {out / 'summary.json'}")
     return summary
 

@@ -2,9 +2,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
+import os
+import pathlib
+import shutil
 import sys
+import tempfile
 from typing import Any
 
 import numpy as np
@@ -13,31 +18,135 @@ from ..errors import InvalidInputError
 from ..model import VARIANTS, Model, make_model
 
 __all__ = ["add_model_options", "model_from_args", "param_values_from_args", "print_json", "parse_float_list",
-           "jsonable"]
+           "jsonable", "check_value", "check_count", "check_work", "check_schedule", "check_output_file",
+           "check_output_folder", "atomic_output", "staged_folder"]
+
+
+#: Every model parameter, continuation end point and search bound must lie in [-PARAM_MAX, PARAM_MAX]; those that
+#: must be positive (eta, sigma2, b, D_k, alpha) in [POSITIVE_MIN, PARAM_MAX]. Beyond that the float64 numerics
+#: overflow or lose all digits, so such values are rejected as input rather than reported as a numerical failure.
+PARAM_MAX = 1e6
+POSITIVE_MIN = 1e-6
+#: Latents / spikes handled without --force (derivation time grows steeply with M and M*; 4 is the practical target).
+M_MAX = 4
+#: Counters of work (simulation seeds, Newton starts, curve points, ...) are at most this without --force.
+COUNT_MAX = 10_000
+#: Estimated scalar operations of a finite-N simulation (seeds x steps x N x (M + M*)) without --force: about a
+#: minute on one core.
+SIMULATION_WORK_MAX = 2e10
+#: Estimated memory of exact finite-N points (bytes) without --force.
+MEMORY_MAX = 2 * 1024 ** 3
+
+LIMITS_HELP = (f"Limits: parameters lie in [0, {PARAM_MAX:g}] (strictly positive ones such as eta, alpha, sigma2, b, "
+               f"D_k in [{POSITIVE_MIN:g}, {PARAM_MAX:g}]); M and M* <= {M_MAX}, counts (seeds, starts, points) "
+               f"<= {COUNT_MAX}, finite-N simulation work <= {SIMULATION_WORK_MAX:.0e} operations and finite-N "
+               f"memory <= {MEMORY_MAX // 1024 ** 3} GiB unless --force is given.")
+
+#: Names --set takes per variant, beyond the main options (for --help; checked against the derivation by the tests).
+VARIANT_SET_NAMES = {
+    "base": (), "tied": (), "fixed_D": ("D_1..D_M",), "learned_sigma2": (), "fixed_sigma2": ("sigma2",),
+    "per_spike_rho": ("rho_1..rho_M*",), "step_sizes": ("tau_W", "tau_W_tilde", "tau_D"), "minibatch": ("b",),
+    "lam_W_only": (), "lam_W_tilde_only": (), "annealing": ("gamma",),
+}
+
+
+def set_names_help() -> str:
+    """Per variant, the parameter names --set takes."""
+    parts = [f"{v}: {', '.join(n) if n else '-'}" for v, n in VARIANT_SET_NAMES.items() if v in VARIANTS]
+    return ("every variant takes rho, eta, beta, lam (and tau for the dynamics) through their options or --set; "
+            "further names per variant: " + "; ".join(parts))
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
 
 
 def _finite_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    value = _number(text)
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"must be finite, got {text!r}")
     return value
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+def _positive_float(text: str) -> float:
+    value = _finite_float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
     return value
 
 
+def _count(text: str, minimum: int) -> int:
+    """An integer written as 1000 or 1e3 (an integral value), >= minimum."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = _finite_float(text)
+        if not float(value).is_integer() or abs(value) > 2 ** 62:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        value = int(value)
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    return _count(text, 1)
+
+
+def _nonnegative_int(text: str) -> int:
+    return _count(text, 0)
+
+
+def _integer(text: str) -> int:
+    return _count(text, -(2 ** 62))
+
+
+def check_value(name: str, value: float, flag: str | None = None) -> float:
+    """``value`` of the model parameter ``name`` (given through ``flag``), checked against the parameter rules.
+
+    Raises:
+        InvalidInputError: not finite, outside [-PARAM_MAX, PARAM_MAX], negative where a parameter cannot be, or
+            below POSITIVE_MIN where it must be positive.
+    """
+    flag = flag or name
+    if not math.isfinite(value):
+        raise InvalidInputError(f"{flag} must be finite, got {value}")
+    if name in ("eta", "sigma2", "b", "alpha") or name.startswith("D_"):
+        if not POSITIVE_MIN <= value <= PARAM_MAX:
+            raise InvalidInputError(f"{flag} must lie in [{POSITIVE_MIN:g}, {PARAM_MAX:g}], got {value:g}")
+    elif name in ("rho", "beta", "gamma") or name.startswith(("rho_", "lam", "tau")):
+        if not 0 <= value <= PARAM_MAX:
+            raise InvalidInputError(f"{flag} must lie in [0, {PARAM_MAX:g}], got {value:g}")
+    elif abs(value) > PARAM_MAX:
+        raise InvalidInputError(f"{flag} must lie in [-{PARAM_MAX:g}, {PARAM_MAX:g}], got {value:g}")
+    return float(value)
+
+
+def check_count(value: int, flag: str, force: bool, limit: int = COUNT_MAX) -> int:
+    """A work counter within ``limit`` unless ``force``."""
+    if value > limit and not force:
+        raise InvalidInputError(f"{flag} {value} exceeds the limit {limit} (bounded work); pass --force to run "
+                                f"anyway")
+    return value
+
+
+def check_work(what: str, estimate: float, limit: float, unit: str, force: bool) -> None:
+    """Refuse work estimated beyond ``limit`` unless ``force``."""
+    if estimate > limit and not force:
+        raise InvalidInputError(f"{what} needs about {estimate:.2g} {unit}, above the limit {limit:.2g} "
+                                f"{unit}; pass --force to run anyway")
+
+
+def add_force_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--force", action="store_true",
+                        help="run even if the estimated work exceeds the limits (see the limits below)")
+
+
 def add_model_options(parser: argparse.ArgumentParser, *, dynamics: bool = True) -> None:
-    """--rho --eta --beta --lam [--tau] --M --M-star --variant --beta-schedule --set NAME=VALUE."""
+    """--rho --eta --beta --lam [--tau] --M --M-star --variant --beta-schedule --set NAME=VALUE --force."""
     g = parser.add_argument_group("model")
     g.add_argument("--rho", type=_finite_float, default=1.0, help="signal strength (default 1)")
     g.add_argument("--eta", type=_finite_float, default=1.0, help="noise variance (default 1)")
@@ -46,47 +155,97 @@ def add_model_options(parser: argparse.ArgumentParser, *, dynamics: bool = True)
     if dynamics:
         g.add_argument("--tau", type=_finite_float, default=0.01, help="SGD step size (default 0.01)")
         g.add_argument("--beta-schedule", default=None, metavar="EXPR",
-                       help="beta(t) as an expression in t, e.g. '1.5*tanh(0.01*t)'")
-    g.add_argument("--M", type=_positive_int, default=1, help="number of latents")
-    g.add_argument("--M-star", type=_positive_int, default=1, help="number of spikes")
-    g.add_argument("--variant", default="base", help=f"model variant: {', '.join(VARIANTS)}")
+                       help="beta(t) as an expression in t, e.g. '1.5*tanh(0.01*t)'; must be finite and >= 0")
+    g.add_argument("--M", type=_positive_int, default=1, help=f"number of latents (default 1; <= {M_MAX} without "
+                                                              f"--force)")
+    g.add_argument("--M-star", type=_positive_int, default=1, help=f"number of spikes (default 1; <= {M_MAX} "
+                                                                   f"without --force)")
+    g.add_argument("--variant", default="base", help=f"model variant (default base): {', '.join(VARIANTS)}")
     g.add_argument("--set", dest="param", action="append", default=[], metavar="NAME=VALUE",
-                   help="value of a further parameter of the variant (e.g. gamma=0.01, b=4, tau_W=0.02)")
+                   help="value of a parameter of the variant; " + set_names_help())
+    if not any("--force" in a.option_strings for a in parser._actions):
+        add_force_option(parser)
+    if parser.epilog is None:
+        parser.epilog = LIMITS_HELP
 
 
 def model_from_args(args: argparse.Namespace) -> Model:
+    force = getattr(args, "force", False)
+    for flag, value in (("--M", args.M), ("--M-star", args.M_star)):
+        if value > M_MAX and not force:
+            raise InvalidInputError(f"{flag} {value} exceeds the limit {M_MAX} (derivation time grows steeply "
+                                    f"with M and M*); pass --force to run anyway")
     return make_model(args.variant, M=args.M, M_star=args.M_star,
                       beta_schedule=getattr(args, "beta_schedule", None))
 
 
+def check_schedule(model: Model, values: dict[str, float], t_max: float | None = None) -> None:
+    """The model's beta(t) must be finite and >= 0 on [0, t_max] (on [0, 1e4] when no time range is given).
+
+    Raises:
+        InvalidInputError: a point where it is not, named.
+    """
+    import sympy as sp
+
+    from ..model import t as t_symbol
+
+    expr = model.vae.beta_expr
+    free = sorted(expr.free_symbols - {t_symbol}, key=lambda s: s.name)
+    missing = [s.name for s in free if s.name not in values]
+    if missing:
+        return  # parameters the caller did not supply are reported by param_values_from_args
+    if t_symbol in expr.free_symbols:
+        t_hi = 1e4 if t_max is None else float(t_max)
+        times = np.unique(np.concatenate([[0.0], np.linspace(0, t_hi, 201), np.geomspace(1e-9, t_hi, 201)]))
+    else:
+        times = np.zeros(1)
+    fn = sp.lambdify([t_symbol, *free], expr, modules="numpy")
+    with np.errstate(all="ignore"):
+        try:
+            vals = np.broadcast_to(np.asarray(fn(times, *(values[s.name] for s in free)), dtype=complex),
+                                   times.shape)
+        except (ArithmeticError, ValueError, TypeError):
+            raise InvalidInputError("beta(t) cannot be evaluated for t >= 0") from None
+    bad = ~np.isfinite(vals) | (np.abs(vals.imag) > 0) | (vals.real < 0)
+    if np.any(bad):
+        k = int(np.argmax(bad))
+        raise InvalidInputError(f"beta(t) = {expr} must be finite, real and >= 0 for t >= 0; at t = {times[k]:g} "
+                                f"it is {complex(vals[k]).real if vals[k].imag == 0 else vals[k]}")
+
+
 def param_values_from_args(args: argparse.Namespace, needed) -> dict[str, float]:
-    """Parameter values for the symbols ``needed``, from --rho etc. and --set NAME=VALUE; validated."""
+    """Parameter values for the symbols ``needed``, from --rho etc. and --set NAME=VALUE; validated.
+
+    Every value, whichever option gave it, goes through ``check_value``; a --set name that is not a parameter of
+    the model is an error listing the model's parameters.
+    """
+    names = [getattr(s, "name", s) for s in needed]
     values: dict[str, float] = {"rho": args.rho, "eta": args.eta, "beta": args.beta, "lam": args.lam}
+    flags = {name: f"--{name}" for name in values}
     if hasattr(args, "tau"):
         values["tau"] = args.tau
-    for name in ("rho", "eta", "beta", "lam", "tau"):
-        if name in values and values[name] < 0:
-            raise InvalidInputError(f"--{name} must be >= 0, got {values[name]}")
-    if values["eta"] <= 0:
-        raise InvalidInputError(f"--eta must be > 0, got {values['eta']}")
+        flags["tau"] = "--tau"
     for item in args.param:
         name, sep, text = item.partition("=")
-        if not sep or not name.strip():
+        name = name.strip()
+        if not sep or not name:
             raise InvalidInputError(f"--set expects NAME=VALUE, got {item!r}")
+        if name not in names:
+            variant = getattr(args, "variant", "base")
+            raise InvalidInputError(f"--set {name}: not a parameter of variant {variant!r} here; its parameters: "
+                                    f"{', '.join(names) or 'none'}")
         try:
             value = float(text)
         except ValueError:
             raise InvalidInputError(f"--set {name}: not a number: {text!r}") from None
-        if not math.isfinite(value):
-            raise InvalidInputError(f"--set {name}: must be finite, got {text!r}")
-        values[name.strip()] = value
-    names = [getattr(s, "name", s) for s in needed]
+        values[name] = value
+        flags[name] = f"--set {name}"
     # defaults for variant parameters that mirror a main option
     for name in names:
         if name.startswith("rho_") and name not in values:
-            values[name] = values["rho"]
+            values[name], flags[name] = values["rho"], "--rho"
         if name.startswith("tau_") and name not in values and "tau" in values:
-            values[name] = values["tau"]
+            values[name], flags[name] = values["tau"], "--tau"
         if name == "sigma2" and name not in values:
             values[name] = 1.0
         if name == "b" and name not in values:
@@ -94,13 +253,10 @@ def param_values_from_args(args: argparse.Namespace, needed) -> dict[str, float]
     missing = [n for n in names if n not in values]
     if missing:
         raise InvalidInputError(f"missing value for parameter(s) {', '.join(missing)}: pass --set NAME=VALUE")
-    for n in names:
-        if (n.startswith(("rho_", "tau_")) or n in ("sigma2", "b")) and values[n] < 0:
-            raise InvalidInputError(f"parameter {n} must be >= 0, got {values[n]}")
-        if n in ("sigma2", "b") and values[n] <= 0:
-            raise InvalidInputError(f"parameter {n} must be > 0, got {values[n]}")
-        if n.startswith("D_") and values[n] <= 0:
-            raise InvalidInputError(f"parameter {n} must be > 0, got {values[n]}")
+    for n in set(names) | {"rho", "eta", "beta", "lam"} | ({"tau"} if "tau" in values else set()):
+        check_value(n, values[n], flags.get(n))
+    if "b" in names and values["b"] < 1:
+        raise InvalidInputError(f"{flags.get('b', 'b')} (batch size) must be >= 1, got {values['b']:g}")
     return {n: values[n] for n in names}
 
 
@@ -134,3 +290,125 @@ def jsonable(obj: Any) -> Any:
 
 def print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(jsonable(obj)) + "\n")
+
+
+# ------------------------------------------------------------------------------------------------ output paths
+#: The rule for every output option: the folder an output file goes into must already exist and be writable (symvae
+#: creates no folders for output files); an output folder (demo --out, derive --all --out) is created if missing,
+#: but its parent must exist. All checks run before any computation; files are written to a temporary name in the
+#: same folder and renamed into place, so an interrupted run leaves no partial file.
+OUTPUT_RULE = ("Output files go into an existing, writable folder (none is created); they are checked before any "
+               "work starts and written atomically.")
+
+
+def figure_formats() -> tuple[str, ...]:
+    """File extensions matplotlib can write."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    return tuple(sorted(FigureCanvasBase.get_supported_filetypes()))
+
+
+def _writable_folder(folder: pathlib.Path, option: str) -> None:
+    if not folder.exists():
+        raise InvalidInputError(f"{option}: folder {str(folder)!r} does not exist (create it first)")
+    if not folder.is_dir():
+        raise InvalidInputError(f"{option}: {str(folder)!r} is not a folder")
+    try:  # the honest test of writability (os.access says yes to root on read-only file systems)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".symvae-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise InvalidInputError(f"{option}: cannot write into {str(folder)!r} ({exc.strerror or exc})") from None
+
+
+def check_output_file(path: str | None, option: str, *, figure: bool = False,
+                      suffixes: tuple[str, ...] | None = None) -> pathlib.Path | None:
+    """The output file ``path`` of ``option``, checked before any work: not a folder, in an existing writable
+    folder, with a figure format matplotlib writes (``figure``) or one of ``suffixes``.
+
+    Raises:
+        InvalidInputError: one line naming the option and the problem.
+    """
+    if path is None:
+        return None
+    if not str(path).strip():
+        raise InvalidInputError(f"{option}: empty file name")
+    p = pathlib.Path(path).expanduser()
+    if p.is_dir() or str(path).endswith(os.sep):
+        raise InvalidInputError(f"{option}: {str(path)!r} is a folder; give a file name")
+    if figure:
+        formats = figure_formats()
+        ext = p.suffix.lower().lstrip(".")
+        if ext not in formats:
+            raise InvalidInputError(f"{option}: unknown figure format {p.suffix or '(none)'!r}; use one of "
+                                    f"{', '.join('.' + f for f in formats)}")
+    if suffixes is not None and p.suffix.lower() not in suffixes:
+        raise InvalidInputError(f"{option}: must end in {' or '.join(suffixes)}, got {str(path)!r}")
+    if p.exists() and not os.access(p, os.W_OK):
+        raise InvalidInputError(f"{option}: {str(path)!r} is not writable")
+    _writable_folder(p.parent, option)
+    return p
+
+
+def check_output_folder(path: str, option: str) -> pathlib.Path:
+    """An output folder: an existing writable folder, or a new one whose parent exists and is writable."""
+    if not str(path).strip():
+        raise InvalidInputError(f"{option}: empty folder name")
+    p = pathlib.Path(path).expanduser()
+    if p.exists():
+        _writable_folder(p, option)
+    else:
+        _writable_folder(p.parent, option)
+    return p
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_output(path: pathlib.Path):
+    """Yield a temporary path beside ``path`` (same suffix, so writers infer the format); on success it replaces
+    ``path``, on any exception (an interrupt included) it is removed."""
+    path = pathlib.Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".part{path.suffix}")
+    os.close(fd)
+    try:
+        yield pathlib.Path(tmp)
+        # mkstemp makes the file private (0600): give it the mode an ordinary new file would have
+        os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_text_atomic(path: pathlib.Path, text: str) -> None:
+    with atomic_output(path) as tmp:
+        tmp.write_text(text)
+
+
+@contextlib.contextmanager
+def staged_folder(path: pathlib.Path):
+    """Yield a temporary folder beside ``path``; on success its files are moved into ``path`` (created if missing,
+    existing files replaced one by one with ``os.replace``); on any exception it is removed and ``path`` untouched."""
+    path = pathlib.Path(path)
+    stage = pathlib.Path(tempfile.mkdtemp(dir=path.parent if not path.exists() else path,
+                                          prefix=f".{path.name or 'out'}.part-"))
+    try:
+        yield stage
+        created = not path.exists()
+        path.mkdir(exist_ok=True)
+        try:
+            for src in sorted(p for p in stage.rglob("*") if p.is_file()):
+                dest = path / src.relative_to(stage)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(src, dest)
+        except BaseException:
+            if created:
+                shutil.rmtree(path, ignore_errors=True)
+            raise
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)

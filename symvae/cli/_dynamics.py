@@ -10,14 +10,20 @@ from ..derive import derive_dynamics
 from ..errors import InvalidInputError
 from ..model import default_init, parse_init_json, validate_state
 from ..numerics import integrate
-from ._common import add_model_options, model_from_args, param_values_from_args, parse_float_list, print_json
+from ._common import (COUNT_MAX, PARAM_MAX, SIMULATION_WORK_MAX, _finite_float, _integer, _positive_float,
+                      _positive_int, add_model_options, check_count, check_schedule, check_work, model_from_args,
+                      param_values_from_args, parse_float_list, print_json)
+
+#: Largest --t-max (t = steps / N): far beyond any relaxation time at admissible parameters.
+T_MAX = 1e7
 
 _KEYS = ("m", "m_tilde", "Q", "Q_tilde", "R", "D", "sigma2")
 
 
 def _time_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--t-max", type=float, required=True, help="final time (t = steps / N)")
-    p.add_argument("--t-eval", default=None, help="comma-separated output times (default: 11 points up to t-max)")
+    p.add_argument("--t-max", type=_finite_float, required=True, help=f"final time (t = steps / N), in (0, {T_MAX:g}]")
+    p.add_argument("--t-eval", default=None, help="comma-separated output times in [0, t-max], non-decreasing "
+                                                  "(default: 11 points up to t-max)")
     p.add_argument("--init", default=None, metavar="JSON",
                    help='initial order parameters, e.g. \'{"m": [[0.1]], "m_tilde": [[0.1]], "Q": [[1]], '
                         '"Q_tilde": [[1]], "R": [[0]], "D": [1]}\' (default: Q = Q~ = I, R = 0, D = 1, m = m~ = 0.01)')
@@ -29,38 +35,62 @@ def register(sub) -> None:
                        description="Integrate the N -> infinity online-SGD ODEs of a model from an initial state.")
     add_model_options(p)
     _time_options(p)
-    p.add_argument("--rtol", type=float, default=1e-10, help="relative tolerance (default 1e-10)")
+    p.add_argument("--rtol", type=_positive_float, default=1e-10,
+                   help="relative tolerance in [1e-14, 1e-2] (default 1e-10)")
     p.set_defaults(func=run_dynamics)
 
     s = sub.add_parser("simulate", help="finite-N online SGD of the same model (ground truth)",
                        description="Run finite-N online SGD of the model over several seeds.")
     add_model_options(s)
     _time_options(s)
-    s.add_argument("--N", type=int, required=True, help="input dimension")
-    s.add_argument("--seeds", type=int, default=8, help="number of independent runs (default 8)")
-    s.add_argument("--seed", type=int, default=0, help="base random seed")
+    s.add_argument("--N", type=_positive_int, required=True,
+                   help="input dimension (>= 2; 1e4-style integers accepted). The work, seeds x t-max x N^2 x "
+                        f"(M + M* + 1), must stay below {SIMULATION_WORK_MAX:.0e} without --force")
+    s.add_argument("--seeds", type=_positive_int, default=8,
+                   help=f"number of independent runs (default 8; <= {COUNT_MAX} without --force)")
+    s.add_argument("--seed", type=_integer, default=0, help="base random seed (default 0)")
     s.set_defaults(func=run_simulate)
 
 
-def _setup(args):
-    model = model_from_args(args)
-    system = derive_dynamics(model)
-    T = system.table
-    init = default_init(T) if args.init is None else parse_init_json(args.init)
-    state = validate_state(T, init)
-    if args.t_max is None or not np.isfinite(args.t_max) or args.t_max <= 0:
-        raise InvalidInputError(f"--t-max must be a positive finite number, got {args.t_max}")
+def _check_times(args):
+    """--t-max, --rtol and --t-eval, checked before any derivation."""
+    if args.t_max is None or not np.isfinite(args.t_max) or not 0 < args.t_max <= T_MAX:
+        raise InvalidInputError(f"--t-max must lie in (0, {T_MAX:g}], got {args.t_max:g}")
+    if hasattr(args, "rtol") and not 1e-14 <= args.rtol <= 1e-2:
+        raise InvalidInputError(f"--rtol must lie in [1e-14, 1e-2], got {args.rtol:g}")
     t_eval = (np.linspace(0, args.t_max, 11) if args.t_eval is None
               else np.asarray(parse_float_list(args.t_eval, "--t-eval")))
     if np.any(t_eval < 0) or np.any(t_eval > args.t_max) or np.any(np.diff(t_eval) < 0):
         raise InvalidInputError("--t-eval times must be non-decreasing and lie in [0, t-max]")
+    return t_eval
+
+
+def _setup(args):
+    t_eval = _check_times(args)
+    model = model_from_args(args)
+    system = derive_dynamics(model)
+    T = system.table
+    init = default_init(T) if args.init is None else parse_init_json(args.init)
+    _check_init_magnitude(init)
+    state = validate_state(T, init)
     # a fixed encoder variance is a parameter: take it from the initial state unless given with --set
     if model.vae.encoder_variance == "fixed" and "D" in state:
         for k, d in enumerate(state["D"]):
             if not any(item.startswith(f"D_{k + 1}=") for item in args.param):
                 args.param.append(f"D_{k + 1}={d}")
     params = param_values_from_args(args, system.params)
+    check_schedule(model, params, args.t_max)
     return model, system, state, params, t_eval
+
+
+def _check_init_magnitude(init) -> None:
+    """Every number of --init finite and within [-PARAM_MAX, PARAM_MAX] (validate_state checks the rest)."""
+    try:
+        flat = np.concatenate([np.ravel(np.asarray(v, dtype=float)) for v in dict(init).values()]) if init else []
+    except (TypeError, ValueError):
+        return  # validate_state reports the shape / type problem
+    if len(flat) and not (np.all(np.isfinite(flat)) and np.max(np.abs(flat)) <= PARAM_MAX):
+        raise InvalidInputError(f"--init: every entry must be finite with |x| <= {PARAM_MAX:g}")
 
 
 def _entry_lists(named: dict, k: int) -> dict:
@@ -111,11 +141,14 @@ def run_dynamics(args: argparse.Namespace) -> int:
 def run_simulate(args: argparse.Namespace) -> int:
     from ..simulate import simulate
 
-    model, system, state, params, t_eval = _setup(args)
+    _check_times(args)
     if args.N < 2:
         raise InvalidInputError(f"--N must be >= 2, got {args.N}")
-    if args.seeds < 1:
-        raise InvalidInputError(f"--seeds must be >= 1, got {args.seeds}")
+    check_count(args.seeds, "--seeds", args.force)
+    check_work(f"simulate at N = {args.N} with {args.seeds} seeds to t = {args.t_max:g}",
+               float(args.seeds) * args.t_max * float(args.N) ** 2 * (args.M + args.M_star + 1),
+               SIMULATION_WORK_MAX, "operations", args.force)
+    model, system, state, params, t_eval = _setup(args)
     init = {k: np.asarray(v).tolist() for k, v in state.items()}
     res = simulate(model, params, init, t_eval, N=args.N, seeds=args.seeds, seed=args.seed)
     k = len(res.t)

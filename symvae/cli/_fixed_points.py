@@ -15,7 +15,11 @@ import numpy as np
 
 from ..derive import derive_dynamics
 from ..errors import InvalidInputError
-from ._common import add_model_options, jsonable, model_from_args, param_values_from_args, print_json
+from ._common import (COUNT_MAX, PARAM_MAX, _finite_float, _integer, _positive_float, _positive_int,
+                      add_model_options, atomic_output, check_count, check_output_file, check_schedule, check_value,
+                      jsonable, model_from_args, param_values_from_args, print_json)
+
+_THRESHOLD_KINDS = ("collapse", "noise", "lr", "condition", "detection", "eg_peak", "optimal_beta")
 
 
 def register(sub) -> None:
@@ -24,17 +28,19 @@ def register(sub) -> None:
                                    "Newton with deflation), with Jacobian eigenvalues, stability, kind and closed "
                                    "forms where SymPy finds them.")
     add_model_options(f)
-    f.add_argument("--starts", type=int, default=48, help="number of Newton starts (default 48)")
-    f.add_argument("--seed", type=int, default=0, help="random seed of the starts (default 0)")
+    f.add_argument("--starts", type=_positive_int, default=48,
+                   help=f"number of Newton starts (default 48; <= {COUNT_MAX} without --force)")
+    f.add_argument("--seed", type=_integer, default=0, help="random seed of the starts (default 0)")
     f.add_argument("--include-unphysical", action="store_true",
                    help="also report roots with a non-PSD Gram matrix or D <= 0 (kind 'other')")
-    f.add_argument("--digits", type=int, default=None,
+    f.add_argument("--digits", type=_positive_int, default=None,
                    help="also polish every fixed point to this many digits with mpmath and report its residual")
     f.add_argument("--no-closed-forms", action="store_true", help="skip the SymPy closed forms")
     f.add_argument("--json", action="store_true", help="print one JSON object")
     f.set_defaults(func=run_fixed_points)
 
-    t = sub.add_parser("threshold", help="a threshold (collapse, noise, lr) to any number of verified digits",
+    t = sub.add_parser("threshold", help=f"a threshold ({', '.join(_THRESHOLD_KINDS)}) to any number of verified "
+                                         f"digits",
                        description="Locate a threshold in float64 by continuation, refine it in mpmath on an augmented "
                                    "system with its symbolic Jacobian, verify it at a higher precision and compare "
                                    "with a SymPy closed form. 'condition' finds where --observable reaches --value "
@@ -43,13 +49,16 @@ def register(sub) -> None:
                    help="which threshold; with --alpha, or for detection / eg_peak / optimal_beta, the statics "
                         "setting (global minimiser on n = alpha N samples)")
     add_model_options(t)
-    t.add_argument("--alpha", type=float, default=None, help="sample ratio n/N: the statics setting")
-    t.add_argument("--digits", type=int, default=30, help="verified significant digits requested (default 30)")
-    t.add_argument("--parameter", default="beta", help="the threshold parameter (default beta)")
+    t.add_argument("--alpha", type=_finite_float, default=None, help="sample ratio n/N: the statics setting")
+    t.add_argument("--digits", type=_positive_int, default=30,
+                   help="verified significant digits requested, 1..2000 (default 30)")
+    t.add_argument("--parameter", default="beta",
+                   help="the threshold parameter (default beta): any parameter of the model, i.e. rho, eta, beta, "
+                        "lam, tau or a name --set takes for the variant")
     t.add_argument("--search", default=None, metavar="LO:HI",
                    help="parameter range searched (default 1e-3:1e6; for 'condition' from the model value to HI)")
     t.add_argument("--observable", default="eg", help="observable of 'condition' (default eg)")
-    t.add_argument("--value", type=float, default=None, help="target value of 'condition'")
+    t.add_argument("--value", type=_finite_float, default=None, help="target value of 'condition' (finite)")
     t.add_argument("--no-closed-form", action="store_true", help="skip the SymPy closed form")
     t.add_argument("--json", action="store_true", help="print one JSON object")
     t.set_defaults(func=run_threshold)
@@ -61,17 +70,21 @@ def register(sub) -> None:
                                    "threshold curve in a second parameter.")
     add_model_options(c)
     c.add_argument("--param", dest="cont_param", required=True, help="the continuation parameter (e.g. beta)")
-    c.add_argument("--from", dest="start", type=float, required=True, help="start value")
-    c.add_argument("--to", dest="stop", type=float, required=True, help="end value")
+    c.add_argument("--from", dest="start", type=_finite_float, required=True,
+                   help="start value (an admissible value of the parameter, |x| <= 1e6)")
+    c.add_argument("--to", dest="stop", type=_finite_float, required=True, help="end value (same rules)")
     c.add_argument("--second-param", default=None, help="follow a threshold in this parameter instead")
     c.add_argument("--range", default=None, metavar="A:B", help="range of the second parameter")
-    c.add_argument("--points", type=int, default=21, help="points of the threshold curve (default 21)")
+    c.add_argument("--points", type=_positive_int, default=21,
+                   help=f"points of the threshold curve (default 21; <= {COUNT_MAX} without --force)")
     c.add_argument("--threshold", default="collapse", choices=("collapse", "noise", "lr"),
                    help="threshold followed with --second-param (default collapse)")
     c.add_argument("--switch", action="store_true", help="also continue the branches born at branch points")
-    c.add_argument("--max-step", type=float, default=None, help="largest arclength step")
-    c.add_argument("--out", default=None, help="write the result: .csv (table) or anything else (JSON)")
-    c.add_argument("--plot", default=None, help="write a figure (matplotlib, e.g. branches.png)")
+    c.add_argument("--max-step", type=_positive_float, default=None, help="largest arclength step (> 0)")
+    c.add_argument("--out", default=None,
+                   help="write the result: .csv (table) or anything else (JSON); the folder must exist")
+    c.add_argument("--plot", default=None,
+                   help="write a figure (any format matplotlib writes, e.g. branches.png); the folder must exist")
     c.add_argument("--json", action="store_true", help="print one JSON object")
     c.set_defaults(func=run_continue)
 
@@ -99,23 +112,24 @@ def _range(text: str, what: str) -> tuple[float, float]:
     return a, b
 
 
-def _write(path: str, data: dict, csv_text: str | None) -> None:
-    p = pathlib.Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    if p.suffix.lower() == ".csv":
-        if csv_text is None:
-            raise InvalidInputError("no CSV form of this result: use a .json file")
-        p.write_text(csv_text)
-    else:
-        p.write_text(json.dumps(jsonable(data), indent=1) + "\n")
+def _write(path: pathlib.Path, data: dict, csv_text: str | None) -> None:
+    text = csv_text if path.suffix.lower() == ".csv" else json.dumps(jsonable(data), indent=1) + "\n"
+    with atomic_output(path) as tmp:
+        tmp.write_text(text)
+
+
+def _continue_outputs(args):
+    """--out and --plot checked before any work (one rule for every output option: see _common.OUTPUT_RULE)."""
+    return (check_output_file(args.out, "--out"), check_output_file(args.plot, "--plot", figure=True))
 
 
 # ------------------------------------------------------------------------------------------------ fixed-points
 def run_fixed_points(args: argparse.Namespace) -> int:
     from ..numerics._fixed_points import find_fixed_points, polish_fixed_point
 
-    if args.starts < 1:
-        raise InvalidInputError(f"--starts must be >= 1, got {args.starts}")
+    check_count(args.starts, "--starts", args.force)
+    if args.digits is not None:
+        _digits(args.digits)
     system, params = _system_and_params(args)
     result = find_fixed_points(system, params, starts=args.starts, seed=args.seed,
                                include_unphysical=args.include_unphysical, closed_forms=not args.no_closed_forms)
@@ -157,8 +171,8 @@ def _run_statics_threshold(args: argparse.Namespace, model, digits: int) -> int:
 
     if args.name not in ("collapse",) + _STATICS_ONLY:
         raise InvalidInputError(f"'{args.name}' is an online-SGD threshold: drop --alpha")
-    if args.alpha is not None and not args.alpha > 0:
-        raise InvalidInputError(f"--alpha must be > 0, got {args.alpha}")
+    if args.alpha is not None:
+        check_value("alpha", args.alpha, "--alpha")
     params = param_values_from_args(args, statics_param_names(model))
     out = statics_threshold(args.name, model, params, alpha=args.alpha, digits=digits)
     if args.json:
@@ -183,6 +197,9 @@ def run_threshold(args: argparse.Namespace) -> int:
     if args.parameter not in params:
         raise InvalidInputError(f"--parameter {args.parameter!r} is not a parameter of the model "
                                 f"({', '.join(params)})")
+    if args.search is not None:
+        for v in _range(args.search, "--search"):
+            check_value(args.parameter, v, "--search")
     if args.name == "condition":
         if args.value is None or args.search is None:
             raise InvalidInputError("'condition' needs --value V and --search LO:HI (the branch is continued from "
@@ -214,12 +231,19 @@ def run_threshold(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------------------------ continue
 def run_continue(args: argparse.Namespace) -> int:
+    if args.second_param is None:
+        check_value(args.cont_param, args.start, "--from")
+        check_value(args.cont_param, args.stop, "--to")
+    if not (math.isfinite(args.start) and math.isfinite(args.stop)) or args.start == args.stop:
+        raise InvalidInputError("--from and --to must be two different finite numbers")
+    check_count(args.points, "--points", args.force)
+    args.out_path, args.plot_path = _continue_outputs(args)
     system, params = _system_and_params(args)
     name = args.cont_param
     if name not in params:
         raise InvalidInputError(f"--param {name!r} is not a parameter of the model ({', '.join(params)})")
-    if not (math.isfinite(args.start) and math.isfinite(args.stop)) or args.start == args.stop:
-        raise InvalidInputError("--from and --to must be two different finite numbers")
+    check_schedule(model_from_args(args), {**params, name: args.start})
+    check_schedule(model_from_args(args), {**params, name: args.stop})
     if args.second_param is not None:
         return _run_curve(args, system, params, name)
     if args.range is not None:
@@ -259,10 +283,11 @@ def run_continue(args: argparse.Namespace) -> int:
     out = {"parameter": name, "from": args.start, "to": args.stop, "branches": out_branches,
            "special_points": [s.to_dict() for *_, b in branches for s in b.special_points],
            "status": status, "message": message}
-    if args.out:
-        _write(args.out, out, _branches_csv(branches, name))
-    if args.plot:
-        _plot_branches(branches, name, args.plot)
+    if args.out_path:
+        _write(args.out_path, out, _branches_csv(branches, name))
+    if args.plot_path:
+        with atomic_output(args.plot_path) as tmp:
+            _plot_branches(branches, name, tmp)
     if args.json:
         print_json(out)
     else:
@@ -286,21 +311,30 @@ def _branches_csv(branches, name) -> str:
 
 
 def _plot_branches(branches, name, path) -> None:
+    """eg along every branch; one colour and one legend entry per kind of fixed point (with the number of branches
+    of that kind), the legend below the axes so that it never covers a curve."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    kinds = list(dict.fromkeys(kind for _, kind, _, _ in branches))
+    counts = {k: sum(1 for _, kind, _, _ in branches if kind == k) for k in kinds}
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
-    for i, (origin, kind, _, b) in enumerate(branches):
+    labelled = set()
+    for origin, kind, _, b in branches:
         eg = b.observables().get("eg")
         if eg is None or len(b) < 2:
             continue
         stable = np.array([bool(s) for s in b.stable])
-        color = f"C{i % 10}"
+        color = f"C{kinds.index(kind) % 10}"
         for mask, style in ((stable, "-"), (~stable, "--")):
             y = np.where(mask & b.physical, eg, np.nan)
-            ax.plot(b.p, y, style, color=color, lw=1.5, label=f"{kind} ({origin})" if style == "-" else None)
+            label = None
+            if kind not in labelled:
+                label = f"{kind} ({counts[kind]} branch{'es' if counts[kind] > 1 else ''})"
+                labelled.add(kind)
+            ax.plot(b.p, y, style, color=color, lw=1.5, label=label)
         for s in b.special_points:
             if s.located:
                 k = min(s.index, len(b) - 1)
@@ -308,9 +342,10 @@ def _plot_branches(branches, name, path) -> None:
     ax.set_xlabel(name)
     ax.set_ylabel(r"$\varepsilon_g$")
     ax.set_title("branches: solid stable, dashed unstable, dots special points", fontsize=9)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=150)
+    if labelled:
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=min(3, len(labelled)),
+                  frameon=False)
+    fig.savefig(path, dpi=150, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -325,16 +360,21 @@ def _run_curve(args, system, params, name) -> int:
     if args.points < 2:
         raise InvalidInputError(f"--points must be >= 2, got {args.points}")
     a, b = _range(args.range, "--range")
+    for v in (a, b):
+        check_value(args.second_param, v, "--range")
     lo, hi = sorted((args.start, args.stop))
     if lo <= 0:
         raise InvalidInputError("with --second-param, --from/--to is the search range of the threshold: both > 0")
+    for v in (lo, hi):
+        check_value(name, v, "--from/--to")
     curve = threshold_curve(system, args.threshold, params, args.second_param, np.linspace(a, b, args.points),
                             parameter=name, search=(lo, hi))
     out = curve.to_dict()
-    if args.out:
-        _write(args.out, out, curve.to_csv())
-    if args.plot:
-        curve.plot(args.plot)
+    if args.out_path:
+        _write(args.out_path, out, curve.to_csv())
+    if args.plot_path:
+        with atomic_output(args.plot_path) as tmp:
+            curve.plot(tmp)
     if args.json:
         print_json(out)
     else:

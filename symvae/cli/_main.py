@@ -1,30 +1,61 @@
 """``symvae`` command line: one sub-command module per task, each with ``register(subparsers)``.
 
-Errors in the input end with one line on stderr and exit code 2; numerical failures report their status (exit 1).
+Errors in the input end with one line on stderr and exit code 2; numerical failures report their status (exit 1);
+Ctrl-C prints ``symvae: interrupted`` and exits 130, at any moment (imports included). Warnings of numpy, numba or
+generated code never reach stderr: the one line that ends a run says what happened.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import re
+import signal
 import sys
+import warnings
 
-from ..errors import SymvaeError
+from ..errors import DerivationError, InvalidInputError, SymvaeError
 
 #: Sub-command modules, in help order. Each defines ``register(subparsers)`` that sets ``func`` on its parser.
 _COMMAND_MODULES = ("symvae.cli._derive", "symvae.cli._dynamics", "symvae.cli._fixed_points",
-                    "symvae.cli._statics", "symvae.cli._check", "symvae.cli._demo")
+                    "symvae.cli._statics", "symvae.cli._check", "symvae.cli._demo", "symvae.cli._cache")
+
+#: A token that is a negative number (or a list/range starting with one), never an option: symvae has no option
+#: that starts with a digit, '.', 'inf' or 'nan'.
+_NEGATIVE_VALUE = re.compile(r"^-(\d|\.\d|inf|nan)", re.IGNORECASE)
+
+INTERRUPTED = "symvae: interrupted\n"
 
 
 class _Parser(argparse.ArgumentParser):
     """argparse with a one-line error message (exit code 2, no usage dump)."""
 
     def error(self, message: str):  # noqa: D401
-        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        sys.stderr.write(f"{self.prog}: error: {message}\n".replace("\n", " ").rstrip() + "\n")
         raise SystemExit(2)
+
+    def parse_known_args(self, args=None, namespace=None):
+        return super().parse_known_args(join_negative_values(sys.argv[1:] if args is None else list(args)),
+                                        namespace)
+
+
+def join_negative_values(argv: list[str]) -> list[str]:
+    """``--opt -1,5`` -> ``--opt=-1,5``, so that option values may start with a minus sign without '='."""
+    out: list[str] = []
+    for token in argv:
+        prev = out[-1] if out else ""
+        if (_NEGATIVE_VALUE.match(token) and prev.startswith("--") and prev != "--" and "=" not in prev):
+            out[-1] = f"{prev}={token}"
+        else:
+            out.append(token)
+    return out
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="symvae", description="Symbolic-numeric theory of high-dimensional linear VAEs.")
+    parser = _Parser(prog="symvae", description="Symbolic-numeric theory of high-dimensional linear VAEs.",
+                     epilog="Exit codes: 0 success, 1 numerical failure (a status says what and where), 2 bad "
+                            "input (one line on stderr), 130 interrupted. Generated code is cached under "
+                            "$SYMVAE_CACHE, else $XDG_CACHE_HOME/symvae, else ~/.cache/symvae (see `symvae cache`).")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for name in _COMMAND_MODULES:
@@ -34,14 +65,67 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _sigint(signum, frame):
+    """Ctrl-C: stop worker processes at once (a process pool would otherwise finish its queue), then interrupt."""
+    import multiprocessing
+
+    for child in multiprocessing.active_children():
+        try:
+            child.terminate()
+        except Exception:  # noqa: BLE001 - a child that is already gone
+            pass
+    raise KeyboardInterrupt
+
+
+def _run(argv: list[str] | None) -> int:
+    import numpy as np
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    command = getattr(args, "command", "symvae")
     try:
         return int(args.func(args) or 0)
-    except SymvaeError as exc:
-        sys.stderr.write(f"symvae: error: {exc}\n".replace("\n", " ").rstrip() + "\n")
+    except (InvalidInputError, DerivationError) as exc:  # the input cannot be used
+        sys.stderr.write(f"symvae: error: {_one_line(exc)}\n")
         return 2
+    except SymvaeError as exc:  # a numerical method did not succeed: its own message says what and where
+        sys.stderr.write(f"symvae: {command}: {_one_line(exc)}\n")
+        return 1
+    except MemoryError:
+        sys.stderr.write(f"symvae: {command}: out of memory (reduce the problem size)\n")
+        return 1
+    except (ArithmeticError, np.linalg.LinAlgError) as exc:
+        sys.stderr.write(f"symvae: {command}: numerical failure ({type(exc).__name__}: {_one_line(exc)})\n")
+        return 1
+    except Exception as exc:  # noqa: BLE001 - the contract is one line; SYMVAE_DEBUG=1 shows the traceback
+        if os.environ.get("SYMVAE_DEBUG"):
+            raise
+        sys.stderr.write(f"symvae: {command}: failed ({type(exc).__name__}: {_one_line(exc)}); "
+                         f"SYMVAE_DEBUG=1 shows the traceback\n")
+        return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``symvae ARGV``; the exit code (SystemExit from argparse's --help / usage errors propagates)."""
+    try:
+        try:
+            previous = signal.signal(signal.SIGINT, _sigint)
+        except ValueError:  # not the main thread: keep Python's default handler
+            previous = None
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                import numpy as np
+
+                with np.errstate(all="ignore"):
+                    return _run(argv)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
     except KeyboardInterrupt:
-        sys.stderr.write("symvae: interrupted\n")
+        sys.stderr.write(INTERRUPTED)
         return 130

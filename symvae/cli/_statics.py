@@ -11,7 +11,11 @@ import pathlib
 import sys
 
 from ..errors import InvalidInputError
-from ._common import add_model_options, model_from_args, param_values_from_args, parse_float_list, print_json
+from ._common import (MEMORY_MAX, _finite_float, _positive_int, add_model_options, atomic_output, check_output_file,
+                      check_value, check_work, model_from_args, param_values_from_args, parse_float_list, print_json)
+
+#: Estimated floating-point operations of the exact finite-N points without --force (a few minutes).
+FINITE_N_WORK_MAX = 2e11
 
 _METHODS = ("replica", "closed-form")
 
@@ -26,15 +30,13 @@ def _range(text: str, what: str) -> tuple[float, float]:
         raise InvalidInputError(f"{what} must be two numbers a:b, got {text!r}") from None
     if not (math.isfinite(a) and math.isfinite(b)) or a <= 0 or not a < b:
         raise InvalidInputError(f"{what} must satisfy 0 < a < b (finite), got {text!r}")
+    for v in (a, b):
+        check_value("alpha" if "alpha" in what else "beta", v, what)
     return a, b
 
 
 def _alpha(text: str) -> float:
-    try:
-        a = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    return a
+    return _finite_float(text)
 
 
 def _setup(args):
@@ -46,14 +48,24 @@ def _setup(args):
 
 
 def _outputs(out: str | None, csv: str | None) -> tuple[pathlib.Path | None, pathlib.Path | None]:
-    if out is None:
-        return None, None if csv is None else pathlib.Path(csv)
-    path = pathlib.Path(out)
-    if path.suffix.lower() not in (".png", ".pdf", ".svg"):
-        raise InvalidInputError(f"--out must end in .png, .pdf or .svg, got {out!r}")
-    if not path.parent.exists():
-        raise InvalidInputError(f"the folder of --out does not exist: {path.parent}")
-    return path, pathlib.Path(csv) if csv else path.with_suffix(".csv")
+    """--out (a figure) and --csv (default: --out with suffix .csv), checked before any work (_common.OUTPUT_RULE)."""
+    path = check_output_file(out, "--out", figure=True)
+    if csv is None and path is not None:
+        csv = str(path.with_suffix(".csv"))
+    return path, check_output_file(csv, "--csv")
+
+
+def _check_finite_n(N, alphas, points: int, force: bool) -> None:
+    """Memory and time of the exact finite-N points: data n x N (n = alpha N), sample covariance, eigensolver."""
+    if N is None:
+        return
+    if N < 10:
+        raise InvalidInputError(f"--finite-n must be >= 10, got {N}")
+    a = max(alphas)
+    check_work(f"--finite-n {N} at alpha up to {a:g}", (a + 3) * 8.0 * float(N) ** 2, MEMORY_MAX, "bytes of memory",
+               force)
+    check_work(f"--finite-n {N} ({points} points)", points * (a + 10) * float(N) ** 3, FINITE_N_WORK_MAX,
+               "floating-point operations", force)
 
 
 def register(sub) -> None:
@@ -72,14 +84,16 @@ def register(sub) -> None:
     add_model_options(d, dynamics=False)
     d.add_argument("--alpha-range", required=True, metavar="A:B", help="alpha interval (geometric grid)")
     d.add_argument("--beta-range", required=True, metavar="A:B", help="beta interval")
-    d.add_argument("--n-alpha", type=int, default=100, help="alpha grid points (default 100)")
-    d.add_argument("--n-beta", type=int, default=100, help="beta grid points (default 100)")
+    d.add_argument("--n-alpha", type=_positive_int, default=100, help="alpha grid points (default 100)")
+    d.add_argument("--n-beta", type=_positive_int, default=100,
+                   help="beta grid points (default 100; n-alpha x n-beta <= 10^6)")
     d.add_argument("--linear-alpha", action="store_true", help="linear instead of geometric alpha grid")
     d.add_argument("--method", choices=_METHODS, default="replica", help="replica (default) or closed-form")
-    d.add_argument("--workers", type=int, default=2, help="processes (default 2)")
+    d.add_argument("--workers", type=_positive_int, default=2, help="processes, 1..64 (default 2)")
     d.add_argument("--out", default=None, help="figure file (.png/.pdf/.svg); the data go to the .csv beside it")
     d.add_argument("--csv", default=None, help="data file (default: --out with suffix .csv)")
-    d.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    d.add_argument("--no-progress", action="store_true",
+                   help="no progress bar on stderr (there is none when stderr is not a terminal)")
     d.add_argument("--json", action="store_true", help="print a JSON summary")
     d.set_defaults(func=run_phase_diagram)
 
@@ -89,8 +103,9 @@ def register(sub) -> None:
     add_model_options(e, dynamics=False)
     e.add_argument("--betas", required=True, help="comma-separated beta values")
     e.add_argument("--alpha-range", required=True, metavar="A:B", help="alpha interval (geometric grid)")
-    e.add_argument("--n-alpha", type=int, default=120, help="alpha grid points (default 120)")
-    e.add_argument("--finite-n", type=int, default=None, metavar="N", help="add exact finite-N points at this N")
+    e.add_argument("--n-alpha", type=_positive_int, default=120, help="alpha grid points, 2..10^5 (default 120)")
+    e.add_argument("--finite-n", type=_positive_int, default=None, metavar="N",
+                   help="add exact finite-N points at this N (memory and time bounded unless --force)")
     e.add_argument("--method", choices=_METHODS, default="replica", help="replica (default) or closed-form")
     e.add_argument("--out", default=None, help="figure file (.png/.pdf/.svg); the data go to the .csv beside it")
     e.add_argument("--csv", default=None, help="data file (default: --out with suffix .csv)")
@@ -102,9 +117,10 @@ def register(sub) -> None:
                                    "curve.")
     add_model_options(r, dynamics=False)
     r.add_argument("--alpha", required=True, help="comma-separated alpha values, e.g. 1,2,5,10")
-    r.add_argument("--n-beta", type=int, default=150, help="beta points per curve (default 150)")
+    r.add_argument("--n-beta", type=_positive_int, default=150, help="beta points per curve, 2..10^5 (default 150)")
     r.add_argument("--no-infinity", action="store_true", help="omit the alpha -> infinity curve")
-    r.add_argument("--finite-n", type=int, default=None, metavar="N", help="add exact finite-N points at this N")
+    r.add_argument("--finite-n", type=_positive_int, default=None, metavar="N",
+                   help="add exact finite-N points at this N (memory and time bounded unless --force)")
     r.add_argument("--method", choices=_METHODS, default="replica", help="replica (default) or closed-form")
     r.add_argument("--out", default=None, help="figure file (.png/.pdf/.svg); the data go to the .csv beside it")
     r.add_argument("--csv", default=None, help="data file (default: --out with suffix .csv)")
@@ -115,9 +131,11 @@ def register(sub) -> None:
 def _write_outputs(result, out, csv) -> dict:
     """Write the figure and the CSV of a diagram/curves result where asked; its summary with their paths."""
     if out is not None:
-        result.plot(out)
+        with atomic_output(out) as tmp:
+            result.plot(tmp)
     if csv is not None:
-        result.to_csv(csv)
+        with atomic_output(csv) as tmp:
+            result.to_csv(tmp)
     summary = result.summary()
     summary.update(figure=None if out is None else str(out), csv=None if csv is None else str(csv))
     return summary
@@ -127,7 +145,7 @@ def run_statics(args: argparse.Namespace) -> int:
     from ..statics import closed_form, solve_statics
     from ..statics._params import check_alpha
 
-    alpha = check_alpha(args.alpha)
+    alpha = check_value("alpha", check_alpha(args.alpha), "--alpha")
     model, params = _setup(args)
     if args.method == "closed-form":
         cf = closed_form(model, params, alpha)
@@ -159,13 +177,13 @@ def run_phase_diagram(args: argparse.Namespace) -> int:
     b = _range(args.beta_range, "--beta-range")
     if args.n_alpha < 2 or args.n_beta < 2 or args.n_alpha * args.n_beta > 10 ** 6:
         raise InvalidInputError("--n-alpha and --n-beta must be >= 2 (and their product <= 10^6)")
-    if args.workers < 1:
-        raise InvalidInputError(f"--workers must be >= 1, got {args.workers}")
+    if not 1 <= args.workers <= 64:
+        raise InvalidInputError(f"--workers must lie in [1, 64], got {args.workers}")
     out, csv = _outputs(args.out, args.csv)
     model, params = _setup(args)
     diagram = phase_diagram(model, params, a, b, n_alpha=args.n_alpha, n_beta=args.n_beta,
                             log_alpha=not args.linear_alpha, method=args.method, workers=args.workers,
-                            progress=not args.no_progress)
+                            progress=not args.no_progress and sys.stderr.isatty())
     summary = _write_outputs(diagram, out, csv)
     if args.json:
         print_json(summary)
@@ -180,10 +198,13 @@ def run_eg_curve(args: argparse.Namespace) -> int:
 
     betas = parse_float_list(args.betas, "--betas")
     a = _range(args.alpha_range, "--alpha-range")
-    if args.finite_n is not None and args.finite_n < 10:
-        raise InvalidInputError(f"--finite-n must be >= 10, got {args.finite_n}")
+    if not 2 <= args.n_alpha <= 10 ** 5:
+        raise InvalidInputError(f"--n-alpha must lie in [2, 10^5], got {args.n_alpha}")
+    _check_finite_n(args.finite_n, a, 8 * 3 * len(betas), args.force)
     out, csv = _outputs(args.out, args.csv)
     model, params = _setup(args)
+    for b in betas:
+        check_value("beta", b, "--betas")
     curves = eg_curves(model, params, betas, a, n_alpha=args.n_alpha, method=args.method, finite_n=args.finite_n)
     summary = _write_outputs(curves, out, csv)
     if args.json:
@@ -197,11 +218,10 @@ def run_rd_curve(args: argparse.Namespace) -> int:
     from ..statics import rd_curves
     from ..statics._params import check_alpha
 
-    alphas = [check_alpha(v) for v in parse_float_list(args.alpha, "--alpha")]
-    if args.n_beta < 2:
-        raise InvalidInputError(f"--n-beta must be >= 2, got {args.n_beta}")
-    if args.finite_n is not None and args.finite_n < 10:
-        raise InvalidInputError(f"--finite-n must be >= 10, got {args.finite_n}")
+    alphas = [check_value("alpha", check_alpha(v), "--alpha") for v in parse_float_list(args.alpha, "--alpha")]
+    if not 2 <= args.n_beta <= 10 ** 5:
+        raise InvalidInputError(f"--n-beta must lie in [2, 10^5], got {args.n_beta}")
+    _check_finite_n(args.finite_n, alphas, 6 * 3 * len(alphas), args.force)
     out, csv = _outputs(args.out, args.csv)
     model, params = _setup(args)
     curves = rd_curves(model, params, alphas, n_beta=args.n_beta, include_infinity=not args.no_infinity,
