@@ -164,4 +164,7 @@ def run_simulate(args: argparse.Namespace) -> int:
         extra = {"eg": np.asarray(res.eg).mean(axis=0)} if hasattr(res, "eg") else {}
         sys.stdout.write(_table(np.asarray(res.t), res.mean, extra))
         sys.stdout.write(f"# mean over {args.seeds} seeds at N = {args.N}; status: {res.status} ({res.message})\n")
-    return 0 if res.status == "ok" else 1
+    if res.status != "ok":
+        sys.stderr.write(f"symvae: simulate: {' '.join(str(res.message).split())}\n")
+        return 1
+    return 0

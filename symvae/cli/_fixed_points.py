@@ -91,8 +91,11 @@ def register(sub) -> None:
 
 # ------------------------------------------------------------------------------------------------ helpers
 def _system_and_params(args):
-    system = derive_dynamics(model_from_args(args))
-    return system, param_values_from_args(args, system.params)
+    model = model_from_args(args)
+    system = derive_dynamics(model)
+    params = param_values_from_args(args, system.params)
+    check_schedule(model, params)
+    return system, params
 
 
 def _digits(value, what="--digits") -> int:
