@@ -18,8 +18,8 @@ def register(sub) -> None:
                        description="Derive the base model, integrate eg(t) at rho = eta = beta = 1, tau = 0.01, add "
                                    "finite-N SGD points, locate the collapse threshold and write a figure "
                                    "(eg_dynamics.png) and summary.json into a folder.",
-                       epilog="The folder is created if missing (its parent must exist); its files appear only when "
-                              "the demo succeeds.")
+                       epilog="The folder is created if missing (its parent must exist); a run that fails leaves "
+                              "no empty folder behind.")
     p.add_argument("--out", default="demo", help="output folder (default ./demo)")
     p.add_argument("--N", type=_positive_int, default=500, help="dimension of the simulation points (default 500)")
     p.add_argument("--seeds", type=_positive_int, default=4, help="simulation seeds (default 4)")

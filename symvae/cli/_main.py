@@ -62,6 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
         if importlib.util.find_spec(name) is None:
             continue
         importlib.import_module(name).register(sub)
+    from ._common import OUTPUT_RULE
+
+    for command in sub.choices.values():  # one rule for every output option, stated wherever there is one
+        if any(opt in ("--out", "--plot", "--csv") for a in command._actions for opt in a.option_strings):
+            command.epilog = f"{command.epilog} {OUTPUT_RULE}" if command.epilog else OUTPUT_RULE
     return parser
 
 

@@ -181,9 +181,15 @@ def run_phase_diagram(args: argparse.Namespace) -> int:
         raise InvalidInputError(f"--workers must lie in [1, 64], got {args.workers}")
     out, csv = _outputs(args.out, args.csv)
     model, params = _setup(args)
-    diagram = phase_diagram(model, params, a, b, n_alpha=args.n_alpha, n_beta=args.n_beta,
-                            log_alpha=not args.linear_alpha, method=args.method, workers=args.workers,
-                            progress=not args.no_progress and sys.stderr.isatty())
+    progress = not args.no_progress and sys.stderr.isatty()
+    try:
+        diagram = phase_diagram(model, params, a, b, n_alpha=args.n_alpha, n_beta=args.n_beta,
+                                log_alpha=not args.linear_alpha, method=args.method, workers=args.workers,
+                                progress=progress)
+    except BaseException:
+        if progress:  # end the progress bar's line, so the message that follows starts on its own
+            sys.stderr.write("\n")
+        raise
     summary = _write_outputs(diagram, out, csv)
     if args.json:
         print_json(summary)
