@@ -327,11 +327,27 @@ def test_process_bad_input_and_warnings(tmp_path):
     _one_line(err)
 
 
+def _wait_until_loaded(proc, library: str, timeout: float = 60) -> None:
+    """Wait until the process has mapped ``library`` (Linux /proc), i.e. symvae's own imports are under way."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout:
+        try:
+            if library in Path(f"/proc/{proc.pid}/maps").read_text():
+                return
+        except OSError:
+            pass
+        time.sleep(0.01)
+    pytest.fail(f"{library} not loaded within {timeout} s")
+
+
 def test_process_interrupt_during_start_up(tmp_path):
-    """Ctrl-C while the modules load (the first seconds): one line, exit 130. (The interpreter's own start-up, before
-    any symvae code runs, is out of reach; the interrupt comes after it.)"""
-    code, err, dt = _interrupt(_process("phase-diagram", "--alpha-range", "0.1:10", "--beta-range", "0.1:3",
-                                        "--out", "pd.png", cwd=tmp_path), after=0.8)
+    """Ctrl-C while the modules load: one line, exit 130. The interrupt is sent as soon as numpy's extension is
+    mapped — numpy is first imported by symvae's CLI, inside its handler, long before sympy and numba are loaded.
+    (The interpreter's own start-up, before any symvae code runs, is out of reach.)"""
+    proc = _process("phase-diagram", "--alpha-range", "0.1:10", "--beta-range", "0.1:3", "--out", "pd.png",
+                    cwd=tmp_path)
+    _wait_until_loaded(proc, "_multiarray_umath")
+    code, err, dt = _interrupt(proc, after=0.0)
     assert code == 130 and err == "symvae: interrupted\n" and dt < 5
     assert list(tmp_path.iterdir()) == []
 
@@ -348,3 +364,13 @@ def test_process_interrupt_stops_worker_pool(tmp_path):
     time.sleep(0.5)
     ps = subprocess.run(["ps", "-o", "pid=", "--ppid", str(proc.pid)], capture_output=True, text=True).stdout
     assert ps.strip() == "", f"workers left: {ps}"
+
+
+def test_process_interrupt_during_continuation_leaves_no_file(tmp_path):
+    """Ctrl-C during a long continuation with --out and --plot: exit 130 within ~1 s, neither file exists."""
+    proc = _process("continue", "--param", "beta", "--from", "0.5", "--to", "1e6", "--M", "2", "--switch",
+                    "--out", "branches.json", "--plot", "branches.png", cwd=tmp_path)
+    code, err, dt = _interrupt(proc, after=4.0)
+    assert code == 130 and err == "symvae: interrupted\n"
+    assert dt < 3, f"took {dt:.1f} s to stop"
+    assert list(tmp_path.iterdir()) == []

@@ -74,9 +74,18 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
+#: Set by the SIGINT handler. Some libraries turn a KeyboardInterrupt raised inside their import or C code into
+#: another exception (numpy raises ImportError when interrupted while loading its extension); with this flag set, any
+#: exception still ends as an interrupt.
+_interrupt_requested = False
+
+
 def _sigint(signum, frame):
     """Ctrl-C: stop worker processes at once (a process pool would otherwise finish its queue), then interrupt."""
+    global _interrupt_requested
     import multiprocessing
+
+    _interrupt_requested = True
 
     for child in multiprocessing.active_children():
         try:
@@ -107,6 +116,8 @@ def _run(argv: list[str] | None) -> int:
         sys.stderr.write(f"symvae: {command}: numerical failure ({type(exc).__name__}: {_one_line(exc)})\n")
         return 1
     except Exception as exc:  # noqa: BLE001 - the contract is one line; SYMVAE_DEBUG=1 shows the traceback
+        if _interrupt_requested:
+            raise KeyboardInterrupt from None
         if os.environ.get("SYMVAE_DEBUG"):
             raise
         sys.stderr.write(f"symvae: {command}: failed ({type(exc).__name__}: {_one_line(exc)}); "
@@ -116,6 +127,8 @@ def _run(argv: list[str] | None) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``symvae ARGV``; the exit code (SystemExit from argparse's --help / usage errors propagates)."""
+    global _interrupt_requested
+    _interrupt_requested = False
     try:
         try:
             previous = signal.signal(signal.SIGINT, _sigint)
@@ -134,3 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write(INTERRUPTED)
         return 130
+    except Exception:
+        if _interrupt_requested:  # an interrupt that a library turned into another exception
+            sys.stderr.write(INTERRUPTED)
+            return 130
+        raise
