@@ -31,8 +31,8 @@ POSITIVE_MIN = 1e-6
 M_MAX = 4
 #: Counters of work (simulation seeds, Newton starts, curve points, ...) are at most this without --force.
 COUNT_MAX = 10_000
-#: Estimated scalar operations of a finite-N simulation (seeds x steps x N x (M + M*)) without --force: about a
-#: minute on one core.
+#: Estimated scalar operations of a finite-N simulation (seeds x t-max x N^2 x (M + M* + 1)) without --force: about
+#: half a minute on an idle core (9.6e10 took 170 s), a few minutes on a busy one.
 SIMULATION_WORK_MAX = 2e10
 #: Estimated memory of exact finite-N points (bytes) without --force.
 MEMORY_MAX = 2 * 1024 ** 3

@@ -15,9 +15,9 @@ import numpy as np
 
 from ..derive import derive_dynamics
 from ..errors import InvalidInputError
-from ._common import (COUNT_MAX, PARAM_MAX, _finite_float, _integer, _positive_float, _positive_int,
+from ._common import (COUNT_MAX, _finite_float, _integer, _positive_float, _positive_int,
                       add_model_options, atomic_output, check_count, check_output_file, check_schedule, check_value,
-                      jsonable, model_from_args, param_values_from_args, print_json)
+                      jsonable, model_from_args, param_values_from_args, print_json, write_text_atomic)
 
 _THRESHOLD_KINDS = ("collapse", "noise", "lr", "condition", "detection", "eg_peak", "optimal_beta")
 
@@ -117,8 +117,7 @@ def _range(text: str, what: str) -> tuple[float, float]:
 
 def _write(path: pathlib.Path, data: dict, csv_text: str | None) -> None:
     text = csv_text if path.suffix.lower() == ".csv" else json.dumps(jsonable(data), indent=1) + "\n"
-    with atomic_output(path) as tmp:
-        tmp.write_text(text)
+    write_text_atomic(path, text)
 
 
 def _continue_outputs(args):
