@@ -75,9 +75,21 @@ def _one_line(text: str) -> str:
 
 
 #: Set by the SIGINT handler. Some libraries turn a KeyboardInterrupt raised inside their import or C code into
-#: another exception (numpy raises ImportError when interrupted while loading its extension); with this flag set, any
-#: exception still ends as an interrupt.
+#: another exception (numpy raises ImportError when interrupted while loading its extension), which an optional-import
+#: ``except ImportError`` may then swallow; with this flag set, any exception, and the next checkpoint
+#: (``check_interrupt``: after start-up, before an output file is put in place, at the end), still ends the run as
+#: an interrupt.
 _interrupt_requested = False
+
+
+def interrupt_requested() -> bool:
+    return _interrupt_requested
+
+
+def check_interrupt() -> None:
+    """Raise KeyboardInterrupt if Ctrl-C was pressed, even if the KeyboardInterrupt itself was lost."""
+    if _interrupt_requested:
+        raise KeyboardInterrupt
 
 
 def _sigint(signum, frame):
@@ -101,8 +113,11 @@ def _run(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     command = getattr(args, "command", "symvae")
+    check_interrupt()
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        check_interrupt()
+        return code
     except (InvalidInputError, DerivationError) as exc:  # the input cannot be used
         sys.stderr.write(f"symvae: error: {_one_line(exc)}\n")
         return 2
@@ -152,3 +167,21 @@ def main(argv: list[str] | None = None) -> int:
             sys.stderr.write(INTERRUPTED)
             return 130
         raise
+
+
+def console() -> None:
+    """The program ``symvae`` (console script and ``python -m symvae``): ``main`` on ``sys.argv``, then exit.
+
+    After an interrupt the process ends with ``os._exit(130)`` once the streams are flushed: the interpreter's own
+    shutdown would otherwise re-raise SIGINT on itself (exit status -2 instead of 130) if a KeyboardInterrupt had
+    passed through C code that records it, and would wait for threads a library left behind.
+    """
+    code = main()
+    if code == 130:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:  # noqa: BLE001 - a closed pipe: nothing left to flush
+                pass
+        os._exit(130)
+    sys.exit(code)
