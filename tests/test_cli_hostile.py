@@ -374,3 +374,24 @@ def test_process_interrupt_during_continuation_leaves_no_file(tmp_path):
     assert code == 130 and err == "symvae: interrupted\n"
     assert dt < 3, f"took {dt:.1f} s to stop"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_swallowed_interrupt_still_ends_the_run(monkeypatch, capsys):
+    """A library that catches the KeyboardInterrupt (or turns it into an ImportError it then ignores) does not keep
+    the run going: the interrupt is delivered again within about a second."""
+    import symvae.cli._cache
+
+    def swallowing_command(args):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+        except KeyboardInterrupt:
+            pass
+        time.sleep(20)  # a long computation that would otherwise run to its end
+        return 0
+
+    monkeypatch.setattr(symvae.cli._cache, "run", swallowing_command)
+    t0 = time.perf_counter()
+    code, out, err = run_cli(capsys, "cache", "info")
+    assert code == 130 and err == "symvae: interrupted\n" and out == ""
+    assert time.perf_counter() - t0 < 5

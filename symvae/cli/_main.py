@@ -12,6 +12,7 @@ import os
 import re
 import signal
 import sys
+import threading
 import warnings
 
 from ..errors import DerivationError, InvalidInputError, SymvaeError
@@ -92,12 +93,43 @@ def check_interrupt() -> None:
         raise KeyboardInterrupt
 
 
+class _Repeater:
+    """After the first Ctrl-C, re-deliver the interrupt to the main thread every second until the run ends: an
+    interrupt that a library swallowed (see ``_interrupt_requested``) then still stops the run within about a
+    second."""
+
+    def __init__(self):
+        self.done = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self.thread is None:
+            self.thread = threading.Thread(target=self._run, name="symvae-interrupt", daemon=True)
+            self.thread.start()
+
+    def _run(self) -> None:
+        main_thread = threading.main_thread().ident
+        while not self.done.wait(1.0):
+            # a real signal aimed at the main thread: it also cuts short a blocking call there (sleep, wait, I/O)
+            signal.pthread_kill(main_thread, signal.SIGINT)
+
+    def stop(self) -> None:
+        self.done.set()
+        if self.thread is not None:
+            self.thread.join(timeout=2.0)
+
+
+_repeater: _Repeater | None = None
+
+
 def _sigint(signum, frame):
     """Ctrl-C: stop worker processes at once (a process pool would otherwise finish its queue), then interrupt."""
     global _interrupt_requested
     import multiprocessing
 
     _interrupt_requested = True
+    if _repeater is not None:
+        _repeater.start()
 
     for child in multiprocessing.active_children():
         try:
@@ -142,8 +174,9 @@ def _run(argv: list[str] | None) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``symvae ARGV``; the exit code (SystemExit from argparse's --help / usage errors propagates)."""
-    global _interrupt_requested
+    global _interrupt_requested, _repeater
     _interrupt_requested = False
+    _repeater = _Repeater()
     try:
         try:
             previous = signal.signal(signal.SIGINT, _sigint)
@@ -157,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
                 with np.errstate(all="ignore"):
                     return _run(argv)
         finally:
+            _repeater.stop()  # inside the outer try: an interrupt it delivers on its way out is still caught
             if previous is not None:
                 signal.signal(signal.SIGINT, previous)
     except KeyboardInterrupt:
