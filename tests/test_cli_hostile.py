@@ -109,6 +109,8 @@ BAD_INPUT = {
     "eg finite-n 1e5": (["eg-curve", "--betas", "0.5", "--alpha-range", "1:2", "--finite-n", "100000"], "--force"),
     "demo digits 1e5": (["demo", "--digits", "100000"], "--digits"),
     "demo N 1e6": (["demo", "--N", "1000000"], "--force"),
+    "phase-diagram 1000 x 1000": (["phase-diagram", "--alpha-range", "0.1:1", "--beta-range", "0.1:1", "--n-alpha",
+                                   "1000", "--n-beta", "1000"], "--force"),
     "workers 1e6": (["phase-diagram", "--alpha-range", "0.1:1", "--beta-range", "0.1:1", "--workers", "1000000"],
                     "--workers"),
 }

@@ -16,6 +16,10 @@ from ._common import (MEMORY_MAX, _finite_float, _positive_int, add_model_option
 
 #: Estimated floating-point operations of the exact finite-N points without --force (a few minutes).
 FINITE_N_WORK_MAX = 2e11
+#: Replica phase diagrams: about 0.04 s per grid point and worker (900 points took 36 s on one busy core); more
+#: than an hour of estimated work needs --force.
+_REPLICA_SECONDS_PER_POINT = 0.04
+PHASE_DIAGRAM_SECONDS_MAX = 3600.0
 
 _METHODS = ("replica", "closed-form")
 
@@ -86,7 +90,8 @@ def register(sub) -> None:
     d.add_argument("--beta-range", required=True, metavar="A:B", help="beta interval")
     d.add_argument("--n-alpha", type=_positive_int, default=100, help="alpha grid points (default 100)")
     d.add_argument("--n-beta", type=_positive_int, default=100,
-                   help="beta grid points (default 100; n-alpha x n-beta <= 10^6)")
+                   help="beta grid points (default 100; n-alpha x n-beta <= 10^6, and a replica grid estimated "
+                        "above an hour needs --force)")
     d.add_argument("--linear-alpha", action="store_true", help="linear instead of geometric alpha grid")
     d.add_argument("--method", choices=_METHODS, default="replica", help="replica (default) or closed-form")
     d.add_argument("--workers", type=_positive_int, default=2, help="processes, 1..64 (default 2)")
@@ -179,6 +184,10 @@ def run_phase_diagram(args: argparse.Namespace) -> int:
         raise InvalidInputError("--n-alpha and --n-beta must be >= 2 (and their product <= 10^6)")
     if not 1 <= args.workers <= 64:
         raise InvalidInputError(f"--workers must lie in [1, 64], got {args.workers}")
+    if args.method == "replica":
+        check_work(f"a {args.n_alpha} x {args.n_beta} replica phase diagram on {args.workers} worker(s)",
+                   args.n_alpha * args.n_beta * _REPLICA_SECONDS_PER_POINT / args.workers, PHASE_DIAGRAM_SECONDS_MAX,
+                   "seconds", args.force)
     out, csv = _outputs(args.out, args.csv)
     model, params = _setup(args)
     progress = not args.no_progress and sys.stderr.isatty()
