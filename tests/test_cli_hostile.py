@@ -70,6 +70,7 @@ BAD_INPUT = {
     "set statics tau": (["statics", "--alpha", "2", "--set", "tau=0.1"], "tau"),
     "constant negative schedule": (["dynamics", "--beta-schedule", "-5", "--t-max", "1"], "beta(t)"),
     "schedule log(t)": (["dynamics", "--beta-schedule", "log(t)", "--t-max", "1"], "beta(t)"),
+    "schedule exp(t)": (["dynamics", "--beta-schedule", "exp(t)", "--t-max", "100"], "beta(t)"),
     "annealing gamma<0": (["dynamics", "--variant", "annealing", "--set", "gamma=-1", "--t-max", "1"], "gamma"),
     "continue from -1": (["continue", "--param", "beta", "--from", "-1", "--to", "1"], "--from"),
     "continue to 1e300": (["continue", "--param", "beta", "--from", "0.5", "--to", "1e300"], "--to"),

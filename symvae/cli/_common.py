@@ -155,7 +155,8 @@ def add_model_options(parser: argparse.ArgumentParser, *, dynamics: bool = True)
     if dynamics:
         g.add_argument("--tau", type=_finite_float, default=0.01, help="SGD step size (default 0.01)")
         g.add_argument("--beta-schedule", default=None, metavar="EXPR",
-                       help="beta(t) as an expression in t, e.g. '1.5*tanh(0.01*t)'; must be finite and >= 0")
+                       help="beta(t) as an expression in t, e.g. '1.5*tanh(0.01*t)'; must lie in [0, 1e6] for "
+                            "t >= 0")
     g.add_argument("--M", type=_positive_int, default=1, help=f"number of latents (default 1; <= {M_MAX} without "
                                                               f"--force)")
     g.add_argument("--M-star", type=_positive_int, default=1, help=f"number of spikes (default 1; <= {M_MAX} "
@@ -180,7 +181,8 @@ def model_from_args(args: argparse.Namespace) -> Model:
 
 
 def check_schedule(model: Model, values: dict[str, float], t_max: float | None = None) -> None:
-    """The model's beta(t) must be finite and >= 0 on [0, t_max] (on [0, 1e4] when no time range is given).
+    """The model's beta(t) must be real and in [0, PARAM_MAX] on [0, t_max] ([0, 1e4] when no time range is given),
+    checked on a grid of times (0, a linear and a geometric grid).
 
     Raises:
         InvalidInputError: a point where it is not, named.
@@ -206,11 +208,11 @@ def check_schedule(model: Model, values: dict[str, float], t_max: float | None =
                                    times.shape)
         except (ArithmeticError, ValueError, TypeError):
             raise InvalidInputError("beta(t) cannot be evaluated for t >= 0") from None
-    bad = ~np.isfinite(vals) | (np.abs(vals.imag) > 0) | (vals.real < 0)
+    bad = ~np.isfinite(vals) | (np.abs(vals.imag) > 0) | (vals.real < 0) | (vals.real > PARAM_MAX)
     if np.any(bad):
         k = int(np.argmax(bad))
-        raise InvalidInputError(f"beta(t) = {expr} must be finite, real and >= 0 for t >= 0; at t = {times[k]:g} "
-                                f"it is {complex(vals[k]).real if vals[k].imag == 0 else vals[k]}")
+        raise InvalidInputError(f"beta(t) = {expr} must be real and in [0, {PARAM_MAX:g}] for t >= 0; at "
+                                f"t = {times[k]:g} it is {complex(vals[k]).real if vals[k].imag == 0 else vals[k]}")
 
 
 def param_values_from_args(args: argparse.Namespace, needed) -> dict[str, float]:
