@@ -17,6 +17,7 @@ import pytest
 from helpers import run_cli
 from symvae.cli._common import PARAM_MAX, VARIANT_SET_NAMES, atomic_output
 from symvae.cli._main import join_negative_values
+from symvae.errors import InvalidInputError, SymvaeError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -398,3 +399,66 @@ def test_swallowed_interrupt_still_ends_the_run(monkeypatch, capsys):
     code, out, err = run_cli(capsys, "cache", "info")
     assert code == 130 and err == "symvae: interrupted\n" and out == ""
     assert time.perf_counter() - t0 < 5
+
+
+@pytest.mark.parametrize("exc, code, needle", [
+    (InvalidInputError("bad value"), 2, "symvae: error: bad value"),
+    (SymvaeError("no saddle point"), 1, "symvae: cache: no saddle point"),
+    (ZeroDivisionError("float division by zero"), 1, "numerical failure (ZeroDivisionError"),
+    (OverflowError(34, "Numerical result out of range"), 1, "numerical failure (OverflowError"),
+    (RuntimeError("line one\nline two"), 1, "failed (RuntimeError: line one line two)"),
+])
+def test_exceptions_become_one_line_with_their_exit_code(monkeypatch, capsys, exc, code, needle):
+    """Bad input exits 2; a numerical failure, an arithmetic error deep in the numerics or an unexpected error exits 1
+    -- always one line, never a traceback."""
+    import symvae.cli._cache
+
+    def failing(args):
+        raise exc
+
+    monkeypatch.setattr(symvae.cli._cache, "run", failing)
+    got, out, err = run_cli(capsys, "cache", "info")
+    assert got == code and out == ""
+    _one_line(err)
+    assert needle in err
+
+
+def test_debug_variable_shows_the_traceback(monkeypatch):
+    import symvae.cli._cache
+    from symvae.cli import main
+
+    def failing(args):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(symvae.cli._cache, "run", failing)
+    monkeypatch.setenv("SYMVAE_DEBUG", "1")
+    with pytest.raises(RuntimeError, match="boom"):
+        main(["cache", "info"])
+
+
+def test_staged_folder_moves_everything_or_nothing(tmp_path):
+    from symvae.cli._common import staged_folder
+
+    out = tmp_path / "derivations"
+    with pytest.raises(KeyboardInterrupt):
+        with staged_folder(out) as stage:
+            (stage / "a.md").write_text("a")
+            raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []
+    with staged_folder(out) as stage:
+        (stage / "sub").mkdir()
+        (stage / "sub" / "b.md").write_text("b")
+        (stage / "a.md").write_text("a")
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == ["a.md", "sub/b.md"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["derivations"]
+
+
+def test_cache_root_ignores_a_relative_xdg_cache_home(monkeypatch, tmp_path):
+    from symvae._cache import cache_root
+
+    monkeypatch.delenv("SYMVAE_CACHE", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/dir")
+    assert cache_root() == tmp_path / ".cache" / "symvae"
+    monkeypatch.setenv("XDG_CACHE_HOME", "")
+    assert cache_root() == tmp_path / ".cache" / "symvae"
