@@ -83,10 +83,6 @@ def _one_line(text: str) -> str:
 _interrupt_requested = False
 
 
-def interrupt_requested() -> bool:
-    return _interrupt_requested
-
-
 def check_interrupt() -> None:
     """Raise KeyboardInterrupt if Ctrl-C was pressed, even if the KeyboardInterrupt itself was lost."""
     if _interrupt_requested:
