@@ -14,3 +14,9 @@ from ._sweep import entanglement as entanglement
 from ._sweep import evaluate_point as evaluate_point
 from ._sweep import signed_matching as signed_matching
 from ._sweep import sweep as sweep
+from ._anneal import SCHEDULES as SCHEDULES
+from ._anneal import AnnealingStudy as AnnealingStudy
+from ._anneal import anneal as anneal
+from ._anneal import optimal_rate_vs_tau as optimal_rate_vs_tau
+from ._nscaling import NScalingResult as NScalingResult
+from ._nscaling import n_scaling as n_scaling
