@@ -1,4 +1,5 @@
-"""Studies: annealing against the published values, sweeps against simulation and closed forms, the
+"""Studies (the published values are asserted on ``symvae reproduce --quick`` in test_reproduce.py): annealing
+optimum and sensitivity derivative, sweeps against simulation and closed forms, the
 disentanglement metric on hand-made overlaps, the CLI contracts."""
 import json
 import math
@@ -15,15 +16,6 @@ PAPER = dict(rho=1.0, eta=1.0, beta=1.0, lam=0.0, tau=0.1)
 @pytest.fixture(scope="module")
 def tanh_study():
     return AnnealingStudy("tanh", PAPER, t_max=3000.0)
-
-
-def test_annealing_reproduces_published_times(tanh_study):
-    # published: tau = 0.1, rho = eta = beta = 1, lam = 0, target eps* + 0.01
-    assert tanh_study.time_constant == pytest.approx(146.3, abs=0.05)
-    published = {0.001: (1378, 0.5), 0.003: (478, 0.5), 0.01: (152.8, 0.05), 0.03: (139.5, 0.05),
-                  0.1: (144.2, 0.05), 1.0: (146.0, 0.05)}
-    for gamma, (value, tol) in published.items():
-        assert tanh_study.time(gamma) == pytest.approx(value, abs=tol), gamma
 
 
 def test_sensitivity_derivative_matches_finite_differences(tanh_study):
@@ -44,22 +36,10 @@ def test_optimal_rate_published(tanh_study):
     assert tanh_study.time(0.9 * g) > opt["time_opt"] < tanh_study.time(1.1 * g)
 
 
-def test_superfluous_latent_slows_convergence():
-    # published: tau = 0.1, beta = 1, convergence within 1e-3: M = 1 -> 169
-    one = evaluate_point(SweepPoint(M=1, params=PAPER, t_max=4000, n_grid=8001, target_delta=0.001,
-                                    metrics=("convergence_time", "eg_fp", "fp_stable")))
-    two = evaluate_point(SweepPoint(M=2, params=PAPER, t_max=4000, n_grid=8001, target_delta=0.001,
-                                    metrics=("convergence_time", "eg_fp", "fp_stable")))
-    assert one["convergence_time"] == pytest.approx(169, abs=0.6)
-    assert two["convergence_time"] > 5 * one["convergence_time"]
-    assert two["eg_fp"] > one["eg_fp"]  # the noise-fitting latent costs generalisation
-    assert one["fp_stable"] == two["fp_stable"] == 1.0
-
-
 def test_sweep_cli_matches_simulation_within_standard_errors(capsys):
     code, out = run_cli_json(capsys, "sweep", "--param", "beta", "--values", "0.5,3", "--tau", "0.1",
-                             "--metric", "eg_final,escape_time", "--t-max", "120", "--n-grid", "121",
-                             "--finite-n", "400", "--seeds", "6")
+                             "--metric", "eg_final,escape_time", "--t-max", "100", "--n-grid", "101",
+                             "--finite-n", "300", "--seeds", "6")
     assert code == 0 and out["status"] == "ok"
     assert [r["beta"] for r in out["rows"]] == [0.5, 3.0]
     for row in out["rows"]:

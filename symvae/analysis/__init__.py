@@ -20,3 +20,4 @@ from ._anneal import anneal as anneal
 from ._anneal import optimal_rate_vs_tau as optimal_rate_vs_tau
 from ._nscaling import NScalingResult as NScalingResult
 from ._nscaling import n_scaling as n_scaling
+from ._reproduce import reproduce as reproduce

@@ -56,7 +56,7 @@ class AnnealingStudy:
 
     def __init__(self, schedule: str, params: Mapping[str, float], *, M: int = 1, M_star: int = 1, init=None,
                  target_delta: float = 0.01, t_max: float = 20000.0):
-        from ..numerics import find_fixed_points, integrate
+        from ..numerics import fixed_point, integrate
         from ..simulate import default_initial_state
         from ._sweep import model_for
 
@@ -82,13 +82,12 @@ class AnnealingStudy:
         base_params = {p.name: self.params[p.name] for p in base_system.params}
         self.base_params = base_params
         self.constant = integrate(self.base, self.y0, base_params, self._grid(), rtol=1e-10)
-        found = find_fixed_points(self.base, base_params).stable
-        if not found:
-            raise SymvaeError("no stable fixed point of the constant-beta dynamics")
         pvec = base_system.param_vector(base_params)
-        end = self.constant.y[-1]
-        best = min(found, key=lambda fp: np.max(np.abs(fp.x - end)))
-        self.eps_star = float(self.base.observables(0.0, best.x, pvec)["eg"])
+        fp = fixed_point(self.base, self.constant.y[-1], base_params, throw=False)
+        if fp is None or not fp.stable:
+            raise SymvaeError("the constant-beta dynamics did not reach a stable fixed point by t_max "
+                              f"= {self.t_max:g} (raise t_max)")
+        self.eps_star = float(self.base.observables(0.0, fp.x, pvec)["eg"])
         self.level = self.eps_star + self.target_delta
         self._integrate = integrate
 

@@ -15,7 +15,9 @@ Metrics (ODE; the same names from simulation, per seed, then mean and standard e
 - ``escape_time``: the first time eg has covered half of its way from eg(0) to eg(t_max) (the plateau escape);
 - ``disentangle_time`` (M = M* >= 2): the last time the entanglement ``entanglement(m, Q)`` exceeds
   ``disentangle_level``;
-- ``entanglement_final``: the entanglement at ``t_max``.
+- ``entanglement_final``: the entanglement at ``t_max``;
+- ``superfluous_norm`` (M > M*): the largest Q_ii at ``t_max`` among latents not matched to a spike (the variance of
+  background noise a superfluous latent fits; 0 if it collapsed).
 """
 from __future__ import annotations
 
@@ -33,10 +35,10 @@ __all__ = ["SweepPoint", "SweepResult", "sweep", "evaluate_point", "METRICS", "S
            "signed_matching", "model_for", "last_crossing"]
 
 METRICS = ("eg_final", "rate_final", "distortion_final", "eg_fp", "fp_stable", "fp_leading_eig", "convergence_time",
-           "escape_time", "disentangle_time", "entanglement_final")
+           "escape_time", "disentangle_time", "entanglement_final", "superfluous_norm")
 #: metrics available from simulation (per seed)
 SIM_METRICS = ("eg_final", "rate_final", "distortion_final", "convergence_time", "escape_time", "disentangle_time",
-               "entanglement_final")
+               "entanglement_final", "superfluous_norm")
 #: sweepable names that change the model or the run rather than a parameter value
 STRUCTURAL = ("M", "M_star", "N", "t_max")
 #: marginal: |Re lambda| below this is a zero mode (continuous symmetry), neither stable nor unstable
@@ -194,6 +196,12 @@ def _series_metrics(point: SweepPoint, t: np.ndarray, obs: Mapping[str, np.ndarr
         out["convergence_time"] = crossing(t, obs["eg"], eg_fp + point.target_delta)
     if "escape_time" in want:
         out["escape_time"] = _escape(t, obs["eg"])
+    if "superfluous_norm" in want:
+        if point.M <= point.M_star:
+            raise InvalidInputError("superfluous_norm needs M > M*")
+        perm, _ = signed_matching(m[-1])
+        spare = [i for i in range(point.M) if i not in set(perm.tolist())]
+        out["superfluous_norm"] = float(max(Q[-1][i, i] for i in spare))
     if want & {"disentangle_time", "entanglement_final"}:
         if point.M < 2 or point.M_star < 2:
             raise InvalidInputError("disentanglement metrics need M >= 2 and M* >= 2")
