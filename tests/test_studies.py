@@ -94,3 +94,38 @@ def test_entanglement_metric_on_hand_made_overlaps():
     m = np.array([[0.6, 0.2], [0.1, 0.7]])
     assert entanglement(m * np.array([[2.0], [1.0]]), np.diag([4.0, 1.0])) == pytest.approx(entanglement(m, Q))
     assert entanglement(m, Q) == pytest.approx((0.2**2 + 0.1**2) / (0.6**2 + 0.2**2 + 0.1**2 + 0.7**2))
+
+
+def test_alignment_undoes_a_signed_permutation():
+    from symvae.analysis._latents import align_latents, apply_alignment
+
+    rng = np.random.default_rng(3)
+    V = rng.normal(size=(7, 9))  # rows: 2 spikes, 3 decoder vectors, 2 more encoder... (Gram of real vectors)
+    W, Wt, Ws = V[:3], V[3:6], np.linalg.qr(rng.normal(size=(9, 2)))[0].T
+    named = {"m": W @ Ws.T, "m_tilde": Wt @ Ws.T, "Q": W @ W.T, "Q_tilde": Wt @ Wt.T, "R": W @ Wt.T,
+             "D": np.array([0.3, 0.6, 0.9])}
+    perm, signs = np.array([2, 0, 1]), np.array([1.0, -1.0, -1.0])
+    # the same vectors relabelled: seed latent perm[i] = signs[i] * theory latent i
+    inv = np.argsort(perm)
+    Ws_seed = (signs[:, None] * W)[inv], (signs[:, None] * Wt)[inv]
+    seed = {"m": Ws_seed[0] @ Ws.T, "m_tilde": Ws_seed[1] @ Ws.T, "Q": Ws_seed[0] @ Ws_seed[0].T,
+            "Q_tilde": Ws_seed[1] @ Ws_seed[1].T, "R": Ws_seed[0] @ Ws_seed[1].T, "D": named["D"][inv]}
+    p, s = align_latents(seed["m"], named["m"])
+    assert p.tolist() == perm.tolist() and s.tolist() == signs.tolist()
+    back = apply_alignment(seed, p, s)
+    for key in named:
+        np.testing.assert_allclose(back[key], named[key], atol=1e-12)
+
+
+def test_simulate_per_seed_aligned_mean_matches_the_ode(capsys):
+    code, out = run_cli_json(capsys, "simulate", "--M", "2", "--N", "400", "--seeds", "4", "--tau", "0.1",
+                             "--beta", "0.5", "--t-max", "40", "--t-eval", "0,20,40", "--per-seed")
+    assert code == 0 and len(out["per_seed"]) == 4
+    for s in out["per_seed"]:
+        assert sorted(s["permutation"]) == [0, 1] and set(s["signs"]) <= {1.0, -1.0}
+    ode_m = np.array(out["ode"]["m"])[-1]
+    mean = np.array(out["aligned_mean"]["m"])[-1]
+    std = np.array(out["aligned_std"]["m"])[-1]
+    assert np.all(np.abs(mean - ode_m) < 4 * std / 2 + 0.02)  # 4 s.e. (4 seeds) plus an O(1/N) allowance
+    # the default start for several latents is well above the N^-1/2 noise
+    assert np.min(np.abs(np.array(out["ode"]["m"])[0])) >= 0.1

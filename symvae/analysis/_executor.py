@@ -26,7 +26,23 @@ EXECUTORS = ("serial", "processes", "dask")
 
 def run_chunk(fn: Callable[[Any], Any], chunk: Sequence[Any]) -> list:
     """Apply ``fn`` to each point of ``chunk`` in order: the unit of work of every executor."""
-    return [fn(point) for point in chunk]
+    out = []
+    for point in chunk:
+        try:
+            out.append(fn(point))
+        except SystemError as exc:
+            # Ctrl-C inside a numba-compiled call surfaces as "returned a result with an exception set"
+            if isinstance(exc.__cause__ or exc.__context__, KeyboardInterrupt):
+                raise KeyboardInterrupt from None
+            raise
+    return out
+
+
+def _ignore_sigint() -> None:
+    """Worker initializer: Ctrl-C is handled by the parent, which terminates its workers."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def chunk_bounds(n: int, *, workers: int, max_tasks: int = 1000, chunk_size: int | None = None) -> list[tuple[int, int]]:
@@ -146,12 +162,15 @@ class ProcessExecutor(Executor):
         self.workers = int(workers or os.cpu_count() or 1)
         if self.workers < 1:
             raise InvalidInputError(f"workers must be >= 1, got {workers}")
-        self._pool = cf.ProcessPoolExecutor(max_workers=self.workers)
+        self._pool = cf.ProcessPoolExecutor(max_workers=self.workers, initializer=_ignore_sigint)
 
     def submit(self, fn: Callable, *args) -> cf.Future:
         return self._pool.submit(fn, *args)
 
     def _cancel(self, futures) -> None:
+        # a running chunk cannot be cancelled: end this pool's own worker processes, then drop the queue
+        for proc in list(getattr(self._pool, "_processes", {}).values()):
+            proc.terminate()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def shutdown(self, wait: bool = True) -> None:

@@ -43,6 +43,8 @@ SIM_METRICS = ("eg_final", "rate_final", "distortion_final", "convergence_time",
 STRUCTURAL = ("M", "M_star", "N", "t_max")
 #: marginal: |Re lambda| below this is a zero mode (continuous symmetry), neither stable nor unstable
 MARGINAL_TOL = 1e-6
+#: largest total number of finite-N SGD steps (N t_max seeds, summed over points) a sweep accepts
+MAX_SGD_STEPS = 2e10
 #: max |F| at t_max for the end state to count as the fixed point when Newton cannot polish it
 FP_RESIDUAL = 1e-9
 
@@ -350,6 +352,13 @@ def sweep(base: SweepPoint, grid: Mapping[str, Sequence[float]], *, executor=Non
     if len(combos) > 10**7:
         raise InvalidInputError(f"{len(combos)} grid points: more than 10^7")
     points = [_apply(base, dict(zip(names, combo))) for combo in combos]
+    # bound the work up front: a finite-N run is one uninterruptible compiled loop per point
+    sgd_steps = sum(p.finite_n * p.t_max * p.seeds for p in points if p.finite_n)
+    if sgd_steps > MAX_SGD_STEPS:
+        raise InvalidInputError(f"the simulations would take {sgd_steps:.3g} SGD steps (limit {MAX_SGD_STEPS:.0e}): "
+                                "lower --finite-n, --seeds, --t-max or the number of points")
+    if any(p.n_grid > 10**6 or p.t_max > 10**7 for p in points):
+        raise InvalidInputError("t_max must be <= 1e7 and n_grid <= 1e6")
     executor = executor or SerialExecutor()
     results = executor.map_points(evaluate_point, points, chunk_size=chunk_size, progress=progress)
     rows = [{**{n: (int(v) if n in ("M", "M_star", "N") else float(v)) for n, v in zip(names, combo)}, **res}

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..derive import derive_dynamics
 from ..errors import InvalidInputError
-from ..model import default_init, parse_init_json, validate_state
+from ..model import parse_init_json, validate_state
 from ..numerics import integrate
 from ._common import add_model_options, model_from_args, param_values_from_args, parse_float_list, print_json
 
@@ -20,7 +20,8 @@ def _time_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--t-eval", default=None, help="comma-separated output times (default: 11 points up to t-max)")
     p.add_argument("--init", default=None, metavar="JSON",
                    help='initial order parameters, e.g. \'{"m": [[0.1]], "m_tilde": [[0.1]], "Q": [[1]], '
-                        '"Q_tilde": [[1]], "R": [[0]], "D": [1]}\' (default: Q = Q~ = I, R = 0, D = 1, m = m~ = 0.01)')
+                        '"Q_tilde": [[1]], "R": [[0]], "D": [1]}\' (default: Q = Q~ = I, R = 0, D = 1, m = m~ = 0.01 for M = M* = 1; '
+                        'for several latents a full-rank m of scale 0.2, above finite-N noise)')
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -39,14 +40,18 @@ def register(sub) -> None:
     s.add_argument("--N", type=int, required=True, help="input dimension")
     s.add_argument("--seeds", type=int, default=8, help="number of independent runs (default 8)")
     s.add_argument("--seed", type=int, default=0, help="base random seed")
+    s.add_argument("--per-seed", action="store_true",
+                   help="with --json: every seed, its latents aligned to the ODE by signed permutation")
     s.set_defaults(func=run_simulate)
 
 
 def _setup(args):
+    from ..simulate import default_initial_state
+
     model = model_from_args(args)
     system = derive_dynamics(model)
     T = system.table
-    init = default_init(T) if args.init is None else parse_init_json(args.init)
+    init = default_initial_state(T) if args.init is None else parse_init_json(args.init)
     state = validate_state(T, init)
     if args.t_max is None or not np.isfinite(args.t_max) or args.t_max <= 0:
         raise InvalidInputError(f"--t-max must be a positive finite number, got {args.t_max}")
@@ -126,6 +131,10 @@ def run_simulate(args: argparse.Namespace) -> int:
             eg = np.asarray(res.eg)
             out["mean"]["eg"] = eg.mean(axis=0).tolist()
             out["std"]["eg"] = eg.std(axis=0).tolist()
+        if args.per_seed:
+            from ..analysis._latents import per_seed_report
+
+            out.update(per_seed_report(res, system, state, params))
         print_json(out)
     else:
         extra = {"eg": np.asarray(res.eg).mean(axis=0)} if hasattr(res, "eg") else {}
