@@ -21,11 +21,11 @@ def test_report_files(report):
     assert code == 0 and numbers["status"] == "ok", numbers["sections"]
     text = (out / "report.md").read_text()
     for name in ("collapse", "notebook", "anneal", "superfluous", "disentangle", "n_scaling", "statics_eg",
-                 "statics_rd"):
+                 "statics_rd", "statics_optimal_beta"):
         assert f"]({name}.png)" in text
         assert (out / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
         assert (out / f"{name}.csv").exists()
-    assert text.count("Regenerate:") >= 8
+    assert text.count("Regenerate:") >= 9
 
 
 def test_annealing_numbers_are_the_published_ones(report):
@@ -90,6 +90,14 @@ def test_statics_collapse_threshold_is_top_sample_eigenvalue(report):
         else:  # bulk edge eta (1 + alpha^-1/2)^2
             expected = (1.0 + 1.0 / math.sqrt(a)) ** 2
         assert row["beta_c"] == pytest.approx(expected, rel=1e-9)
+
+
+def test_statics_optimal_beta_tends_to_eta(report):
+    _, _, numbers = report
+    rows = sorted(numbers["statics"]["optimal_beta"], key=lambda r: r["alpha"])
+    assert abs(rows[-1]["beta_opt"] - 1.0) < 0.01  # published: optimal beta close to eta at large alpha
+    gaps = [abs(r["beta_opt"] - 1.0) for r in rows]
+    assert gaps == sorted(gaps, reverse=True)
 
 
 def test_disentanglement(report):

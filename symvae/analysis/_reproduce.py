@@ -287,6 +287,22 @@ def _statics(ctx: _Context) -> dict:
     from ._figures import write_csv
 
     write_csv(ctx.out / "statics_beta_c.csv", beta_c)
+    opt_alphas = ctx.size([2.0, 10.0, 100.0, 1000.0], [1.5, 2.0, 5.0, 10.0, 30.0, 100.0, 300.0, 1000.0, 10000.0])
+    best = []
+    for a in opt_alphas:
+        o = statics.optimal_beta(model, params, a)
+        best.append({"alpha": a, "beta_opt": float(o["beta"]), "eg_opt": float(o["eg"])})
+    write_csv(ctx.out / "statics_optimal_beta.csv", best)
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7.0, 3.4))
+    ax.plot([r["alpha"] for r in best], [r["beta_opt"] for r in best], "o-", label="optimal β")
+    ax.plot([r["alpha"] for r in best], [r["eg_opt"] for r in best], "s-", label="ε_g at the optimal β")
+    ax.axhline(1.0, color="k", ls="--", lw=1, label="η")
+    ax.set(xscale="log", xlabel="α = n/N", title="ρ = η = 1, λ = 0")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
+    fig.tight_layout()
+    fig.savefig(ctx.out / "statics_optimal_beta.png", dpi=120)
+    plt.close(fig)
     text = ("Replica statics of the β-VAE on αN samples. The collapse threshold β_c(α) (the top eigenvalue of the "
             "sample covariance) falls to ρ + η = 2 as α → ∞ but never below it: beyond ρ + η collapse is inevitable "
             "whatever the dataset size:\n\n" + _md_table(beta_c, ["alpha", "beta_c",
@@ -298,6 +314,12 @@ def _statics(ctx: _Context) -> dict:
                        "symvae eg-curve --betas 0.5,1,1.5,2.5 --alpha-range 0.1:100 --method closed-form "
                        "--out statics_eg.png" + ("" if ctx.quick else " --finite-n 200"),
                        {"beta_c": beta_c, "eg_curves": curves.summary(), "rd": rd.summary()})
+    ctx.sections.append({"title": "The optimal β approaches η at large α", "claim": "statics", "text":
+                         "β minimising ε_g at fixed α, and ε_g there:\n\n"
+                         + _md_table(best, ["alpha", "beta_opt", "eg_opt"]), "figure": "statics_optimal_beta.png",
+                         "command": "symvae threshold optimal_beta --alpha A --digits 8  # for each alpha A of "
+                                    "statics_optimal_beta.csv"})
+    numbers["optimal_beta"] = best
     ctx.sections.append({"title": "Rate–distortion curves need large α", "claim": "statics", "text":
                          "Rate–distortion curves traced by β at fixed α, theory lines (α → ∞ dashed).",
                          "figure": "statics_rd.png",
