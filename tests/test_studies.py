@@ -26,14 +26,16 @@ def test_sensitivity_derivative_matches_finite_differences(tanh_study):
     assert dT == pytest.approx(fd, rel=1e-4)
 
 
-def test_optimal_rate_published(tanh_study):
-    opt = tanh_study.optimal_rate()
-    assert opt["gamma_opt"] == pytest.approx(0.016, abs=0.0005)  # published gamma* ~ 0.016
-    assert opt["time_saved_fraction"] == pytest.approx(0.077, abs=0.0006)  # ~7.7% faster
-    assert opt["evaluations"] < 25  # Brent on dT/dgamma, not a grid
-    # the optimum is a minimum: T is larger a little to either side
-    g = opt["gamma_opt"]
-    assert tanh_study.time(0.9 * g) > opt["time_opt"] < tanh_study.time(1.1 * g)
+def test_anneal_cli_optimum_is_the_published_one(capsys, tmp_path):
+    code, out = run_cli_json(capsys, "anneal", "--schedule", "tanh", "--tau", "0.1", "--gammas", "0.03",
+                             "--t-max", "3000", "--plot", tmp_path / "a.png")
+    assert code == 0 and out["status"] == "ok"
+    assert out["gamma_opt"] == pytest.approx(0.016, abs=0.0005)  # published gamma* ~ 0.016
+    assert out["time_saved_fraction"] == pytest.approx(0.077, abs=0.0006)  # ~7.7% faster
+    assert out["speedup"] == pytest.approx(out["time_constant"] / out["time_opt"])
+    assert out["evaluations"] < 25  # Brent on dT/dgamma, not a grid
+    assert out["curve"] == [{"gamma": 0.03, "time": pytest.approx(139.5, abs=0.05)}]  # published T(0.03)
+    assert (tmp_path / "a.png").exists()
 
 
 def test_sweep_cli_matches_simulation_within_standard_errors(capsys):
