@@ -131,3 +131,12 @@ def test_simulate_per_seed_aligned_mean_matches_the_ode(capsys):
     assert np.all(np.abs(mean - ode_m) < 4 * std / 2 + 0.02)  # 4 s.e. (4 seeds) plus an O(1/N) allowance
     # the default start for several latents is well above the N^-1/2 noise
     assert np.min(np.abs(np.array(out["ode"]["m"])[0])) >= 0.1
+
+
+def test_sweep_over_the_annealing_rate(capsys):
+    # gamma is a runtime parameter of the compiled annealing variant; published T(0.01) = 152.8, T(0.03) = 139.5
+    code, out = run_cli_json(capsys, "sweep", "--variant", "annealing", "--param", "gamma", "--values", "0.01,0.03",
+                             "--tau", "0.1", "--metric", "convergence_time", "--t-max", "3000")
+    assert code == 0
+    assert [r["convergence_time"] for r in out["rows"]] == [pytest.approx(152.8, abs=0.05),
+                                                            pytest.approx(139.5, abs=0.05)]

@@ -125,6 +125,7 @@ def _point_from_args(args, metrics):
 def run_sweep(args: argparse.Namespace) -> int:
     from ..analysis import make_executor, sweep
     from ..analysis._figures import figure_path, plain, plot_sweep, write_csv
+    from ..analysis._sweep import STRUCTURAL
 
     metrics = [m.strip() for m in args.metric.split(",") if m.strip()]
     if not metrics:
@@ -140,6 +141,10 @@ def run_sweep(args: argparse.Namespace) -> int:
         if args.sweep_param2 == args.sweep_param:
             raise InvalidInputError("--param2 must differ from --param")
         grid[args.sweep_param2] = parse_float_list(args.values2, "--values2")
+    given = {item.partition("=")[0].strip() for item in args.param}
+    for name, values in grid.items():  # a swept parameter needs no --set value
+        if name not in given and name not in ("rho", "eta", "beta", "lam", "tau") + STRUCTURAL:
+            args.param.append(f"{name}={values[0]}")
     base, _ = _point_from_args(args, metrics)
     with make_executor(args.executor, workers=args.workers, scheduler=args.scheduler) as ex:
         result = sweep(base, grid, executor=ex, chunk_size=args.chunk_size, progress=_progress("sweep"))
