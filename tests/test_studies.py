@@ -140,3 +140,17 @@ def test_sweep_over_the_annealing_rate(capsys):
     assert code == 0
     assert [r["convergence_time"] for r in out["rows"]] == [pytest.approx(152.8, abs=0.05),
                                                             pytest.approx(139.5, abs=0.05)]
+
+
+def test_dynamics_and_simulate_plot_and_csv(capsys, tmp_path):
+    code, out, err = run_cli(capsys, "dynamics", "--tau", "0.1", "--t-max", "50", "--csv", tmp_path / "d.csv",
+                             "--plot", tmp_path / "d.png")
+    assert code == 0, err
+    header, first = (tmp_path / "d.csv").read_text().splitlines()[:2]
+    row = dict(zip(header.split(","), map(float, first.split(","))))
+    assert row["eg"] == pytest.approx(1.0 - 2 * 0.01 + 1.0)  # eg(0) = rho - 2 sqrt(rho) m + Q at the default start
+    assert (tmp_path / "d.png").read_bytes()[:4] == b"\x89PNG"
+    code, out, err = run_cli(capsys, "simulate", "--tau", "0.1", "--t-max", "20", "--N", "100", "--seeds", "2",
+                             "--plot", tmp_path / "s.pdf")
+    assert code == 0, err
+    assert (tmp_path / "s.pdf").read_bytes()[:4] == b"%PDF"

@@ -146,3 +146,24 @@ def plot_nscaling(rows: Sequence[Mapping], exponent: float, path, *, title: str 
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def plot_time_series(path, *, ode: tuple | None = None, sim: tuple | None = None, ylabel: str = "eg",
+                     title: str = "", logy: bool = False) -> pathlib.Path:
+    """One observable vs t: the ODE as a line (``ode = (t, y)``) and finite-N means with standard-error bars
+    (``sim = (t, mean, se, label)``)."""
+    path = figure_path(path)
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7.5, 3.6))
+    if ode is not None:
+        ax.plot(ode[0], ode[1], lw=1.5, label="ODE (N → ∞)")
+    if sim is not None:
+        ax.errorbar(sim[0], sim[1], yerr=sim[2], fmt="o", ms=4, capsize=2, label=sim[3])
+    ax.set(xlabel="t = steps / N", ylabel=ylabel, title=title)
+    if logy:
+        ax.set_yscale("log")
+    _legend_outside(ax)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

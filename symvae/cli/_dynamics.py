@@ -23,6 +23,31 @@ def _time_options(p: argparse.ArgumentParser) -> None:
                         '"Q_tilde": [[1]], "R": [[0]], "D": [1]}\' (default: Q = Q~ = I, R = 0, D = 1, m = m~ = 0.01 for M = M* = 1; '
                         'for several latents a full-rank m of scale 0.2, above finite-N noise)')
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--plot", default=None, metavar="FILE", help="figure of eg(t) (.png/.pdf/.svg)")
+    p.add_argument("--csv", default=None, metavar="FILE", help="write t, observables and order parameters as CSV")
+    p.add_argument("--plot-observable", default="eg", help="what --plot shows: eg, rate, distortion (default eg)")
+
+
+def _plot_and_csv(args, t, named, obs, *, sim=None, ode=None) -> None:
+    """--plot / --csv of dynamics and simulate (observables in ``obs``; ``sim`` = (mean, s.e.) of the plotted one)."""
+    from ..analysis._figures import figure_path, plot_time_series, write_csv
+
+    if args.plot:
+        figure_path(args.plot)
+        if args.plot_observable not in obs:
+            raise InvalidInputError(f"--plot-observable must be one of {', '.join(obs)}")
+        y = obs[args.plot_observable]
+        plot_time_series(args.plot, ode=ode if sim else (t, y), ylabel=args.plot_observable,
+                         sim=(t, sim[0], sim[1], f"N = {args.N}, {args.seeds} seeds (mean ± s.e.)") if sim else None)
+    if args.csv:
+        flat = {}
+        for key in _KEYS:
+            if key in named:
+                arr = np.asarray(named[key])
+                for idx in np.ndindex(*arr.shape[1:]):
+                    flat[key + "".join(f"_{i + 1}" for i in idx)] = arr[(slice(None),) + idx]
+        cols = {"t": np.asarray(t), **{k: np.asarray(v) for k, v in obs.items()}, **flat}
+        write_csv(args.csv, [{k: float(v[i]) for k, v in cols.items()} for i in range(len(t))])
 
 
 def register(sub) -> None:
@@ -96,6 +121,7 @@ def run_dynamics(args: argparse.Namespace) -> int:
     named = traj.order_parameters()
     obs = traj.observables()
     k = len(traj.t)
+    _plot_and_csv(args, traj.t, named, {n: obs[n] for n in ("eg", "rate", "distortion")})
     if args.json:
         out = {"t": traj.t.tolist(), **_entry_lists(named, k), "eg": obs["eg"].tolist(),
                "rate": obs["rate"].tolist(), "distortion": obs["distortion"].tolist(),
@@ -124,6 +150,17 @@ def run_simulate(args: argparse.Namespace) -> int:
     init = {k: np.asarray(v).tolist() for k, v in state.items()}
     res = simulate(model, params, init, t_eval, N=args.N, seeds=args.seeds, seed=args.seed)
     k = len(res.t)
+    if args.plot or args.csv:
+        means = {n: np.asarray(v).mean(axis=0) for n, v in res.observables.items() if n != "neg_elbo"}
+        ses = {n: np.asarray(v).std(axis=0, ddof=1) / np.sqrt(args.seeds) if args.seeds > 1
+               else np.zeros(k) for n, v in res.observables.items()}
+        chosen = args.plot_observable if args.plot_observable in means else "eg"
+        ode = None
+        if args.plot:  # the theory line under the finite-N markers
+            t_line = np.linspace(0.0, float(t_eval[-1]), 401)
+            traj = integrate(system, {k_: v for k_, v in state.items() if k_ in system.blocks}, params, t_line)
+            ode = (traj.t, traj.observables().get(chosen, traj.observables()["eg"]))
+        _plot_and_csv(args, np.asarray(res.t), res.mean, means, sim=(means[chosen], ses[chosen]), ode=ode)
     if args.json:
         out = {"t": np.asarray(res.t).tolist(), "mean": _entry_lists(res.mean, k), "std": _entry_lists(res.std, k),
                "status": res.status, "message": res.message}
