@@ -154,3 +154,26 @@ def test_dynamics_and_simulate_plot_and_csv(capsys, tmp_path):
                              "--plot", tmp_path / "s.pdf")
     assert code == 0, err
     assert (tmp_path / "s.pdf").read_bytes()[:4] == b"%PDF"
+
+
+def test_equal_spikes_give_a_marginal_fixed_point_along_the_rotation():
+    from symvae.analysis._sweep import model_for
+    from symvae.numerics import integrate
+
+    params = dict(rho=1.0, eta=1.0, beta=0.5, lam=0.0, tau=0.1)
+    r = evaluate_point(SweepPoint(M=2, M_star=2, params=params, t_max=3000, n_grid=301,
+                                  metrics=("fp_stable", "fp_leading_eig")))
+    assert r["fp_stable"] == 0.0 and abs(r["fp_leading_eig"]) < 1e-9  # marginal, not unstable
+    # the zero mode is the rotation of the two equal spikes: m -> m O, m_tilde -> m_tilde O
+    _, system, compiled = model_for("base", 2, 2, None)
+    from symvae.simulate import default_initial_state
+
+    init = {k: v for k, v in default_initial_state(system.table).items() if k in system.blocks}
+    traj = integrate(compiled, init, params, [3000.0])
+    named = traj.order_parameters()
+    G = np.array([[0.0, 1.0], [-1.0, 0.0]])
+    zero = {k: np.zeros_like(np.asarray(v[-1])) for k, v in named.items() if k in system.blocks}
+    tangent = system.pack({**zero, "m": named["m"][-1] @ G, "m_tilde": named["m_tilde"][-1] @ G})
+    J = compiled.jac(0.0, traj.y[-1], system.param_vector(params))
+    assert np.linalg.norm(J @ tangent) < 1e-8 * np.linalg.norm(tangent)
+    assert np.linalg.norm(tangent) > 0.1
