@@ -297,7 +297,8 @@ class SweepResult:
 
     @property
     def status(self) -> str:
-        return "ok" if all(r.get("status") == "ok" for r in self.rows) else "failed"
+        return "ok" if all(r.get("status") == "ok" and r.get("status_sim", "ok") == "ok" for r in self.rows) \
+            else "failed"
 
     def column(self, key: str) -> np.ndarray:
         return np.array([np.nan if r.get(key) is None else r.get(key, np.nan) for r in self.rows], dtype=float)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, SymvaeError
 from ._common import add_model_options, model_from_args, param_values_from_args, parse_float_list, print_json
 
 
@@ -184,8 +184,16 @@ def run_anneal(args: argparse.Namespace) -> int:
     if any(g <= 0 for g in gammas):
         raise InvalidInputError("--gammas must be positive")
     say = (lambda s: sys.stderr.write(s + "\n")) if sys.stderr.isatty() else None
-    res = anneal(args.schedule, values, gammas=gammas, M=args.M, M_star=args.M_star,
-                 target_delta=args.target_delta, t_max=args.t_max, progress=say)
+    try:
+        res = anneal(args.schedule, values, gammas=gammas, M=args.M, M_star=args.M_star,
+                     target_delta=args.target_delta, t_max=args.t_max, progress=say)
+    except InvalidInputError:
+        raise
+    except SymvaeError as exc:  # a numerical failure (no optimum, horizon too short): status, exit 1
+        if args.json:
+            print_json({"status": "failed", "message": str(exc)})
+        sys.stderr.write(f"symvae: anneal failed: {exc}\n")
+        return 1
     out = res.as_dict()
     if args.taus:
         taus = parse_float_list(args.taus, "--taus")
