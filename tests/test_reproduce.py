@@ -1,4 +1,5 @@
 """``symvae reproduce --quick``: the report's numbers against published values, closed forms and simulation."""
+import csv
 import json
 import math
 
@@ -21,11 +22,11 @@ def test_report_files(report):
     assert code == 0 and numbers["status"] == "ok", numbers["sections"]
     text = (out / "report.md").read_text()
     for name in ("collapse", "notebook", "anneal", "superfluous", "disentangle", "n_scaling", "statics_eg",
-                 "statics_rd", "statics_optimal_beta"):
+                 "statics_rd", "statics_optimal_beta", "statics_beta_vs_lambda"):
         assert f"]({name}.png)" in text
         assert (out / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
         assert (out / f"{name}.csv").exists()
-    assert text.count("Regenerate:") >= 9
+    assert text.count("Regenerate:") >= 10
 
 
 def test_annealing_numbers_are_the_published_ones(report):
@@ -98,6 +99,22 @@ def test_statics_optimal_beta_tends_to_eta(report):
     assert abs(rows[-1]["beta_opt"] - 1.0) < 0.01  # published: optimal beta close to eta at large alpha
     gaps = [abs(r["beta_opt"] - 1.0) for r in rows]
     assert gaps == sorted(gaps, reverse=True)
+
+
+def test_statics_beta_versus_lambda_plateaus(report):
+    _, out, numbers = report
+    b = numbers["statics"]["beta_vs_lambda"]["beta_induced"]
+    lam = numbers["statics"]["beta_vs_lambda"]["lam_induced"]
+    # beta = 2.5 > rho + eta: collapsed from beta_c(alpha) = 2 (1 + 1/alpha) = 2.5, i.e. alpha = 4, for ever
+    assert b["plateau_edge_alpha"] == pytest.approx(4.0, rel=1e-8)
+    assert b["phase_at_largest_alpha"] == "collapsed" and b["eg_at_largest_alpha"] == pytest.approx(1.0)
+    # lam-induced: collapsed at small alpha, learning at large alpha; the edge sits where the curve's phase changes
+    assert lam["phase_at_smallest_alpha"] == "collapsed" and lam["phase_at_largest_alpha"] == "learning"
+    with open(out / "statics_beta_vs_lambda.csv", newline="") as fh:
+        lam_rows = [(float(r["alpha"]), r["phase"]) for r in csv.DictReader(fh) if "λ = 2" in r["case"]]
+    last_collapsed = max(a for a, ph in lam_rows if ph == "collapsed")
+    first_other = min(a for a, ph in lam_rows if ph != "collapsed")
+    assert last_collapsed < lam["plateau_edge_alpha"] < first_other
 
 
 def test_disentanglement(report):
