@@ -247,9 +247,9 @@ def _nscaling(ctx: _Context) -> dict:
     from ._figures import plot_nscaling, write_csv
     from ._nscaling import n_scaling
 
-    Ns = ctx.size([100, 200, 400, 800], [250, 500, 1000, 2000, 4000])
+    Ns = ctx.size([100, 200, 400, 800], [250, 500, 1000, 2000])
     seeds = ctx.size(5, 8)
-    t_max = ctx.size(40.0, 200.0)
+    t_max = ctx.size(40.0, 100.0)
     # start off the plateau (m = 0.2): the escape from m ~ 0 amplifies the noise of the first steps
     init = {"m": [[0.2]], "m_tilde": [[0.2]], "Q": [[1.0]], "Q_tilde": [[1.0]], "R": [[0.0]], "D": [1.0]}
     res = n_scaling(dict(PAPER, beta=0.5, tau=0.1), Ns, seeds=seeds, t_max=t_max, init=init)
