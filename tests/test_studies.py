@@ -40,7 +40,7 @@ def test_anneal_cli_optimum_is_the_published_one(capsys, tmp_path):
 
 def test_sweep_cli_matches_simulation_within_standard_errors(capsys):
     code, out = run_cli_json(capsys, "sweep", "--param", "beta", "--values", "0.5,3", "--tau", "0.1",
-                             "--metric", "eg_final,escape_time", "--t-max", "100", "--n-grid", "101",
+                             "--metric", "eg_final,eg_fp,escape_time", "--t-max", "100", "--n-grid", "101",
                              "--finite-n", "300", "--seeds", "6")
     assert code == 0 and out["status"] == "ok"
     assert [r["beta"] for r in out["rows"]] == [0.5, 3.0]
@@ -49,7 +49,7 @@ def test_sweep_cli_matches_simulation_within_standard_errors(capsys):
         assert abs(row["eg_final_sim"] - row["eg_final"]) < 4 * row["eg_final_se"] + 2e-3
     learned, collapsed = out["rows"]
     assert abs(learned["escape_time_sim"] - learned["escape_time"]) < 4 * learned["escape_time_se"] + 1.0
-    assert collapsed["eg_final"] == pytest.approx(1.0, abs=1e-3)  # beta > rho + eta: collapse, eg -> rho
+    assert collapsed["eg_fp"] == pytest.approx(1.0, abs=1e-9)  # beta > rho + eta: collapse, eg -> rho
 
 
 def test_sweep_cli_writes_csv_and_figure(capsys, tmp_path):
