@@ -59,7 +59,11 @@ def test_dask_local_cluster_is_bit_identical(serial_rows):
             ex = DaskExecutor(client=client)
             rows = sweep(BASE, GRID, executor=ex, chunk_size=2, progress=lambda d, n: seen.append((d, n))).rows
             ex.shutdown()
+        # the CLI's path: --executor dask --scheduler ADDRESS
+        with make_executor("dask", scheduler=cluster.scheduler_address) as ex2:
+            rows2 = sweep(BASE, GRID, executor=ex2).rows
     assert repr(rows) == repr(serial_rows)  # bit for bit (repr: NaN equals NaN)
+    assert repr(rows2) == repr(serial_rows)
     assert seen[-1] == (10, 10) and len(seen) == 5
 
 
