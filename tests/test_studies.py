@@ -177,3 +177,13 @@ def test_equal_spikes_give_a_marginal_fixed_point_along_the_rotation():
     J = compiled.jac(0.0, traj.y[-1], system.param_vector(params))
     assert np.linalg.norm(J @ tangent) < 1e-8 * np.linalg.norm(tangent)
     assert np.linalg.norm(tangent) > 0.1
+
+
+def test_n_scaling_cli_contract(capsys, tmp_path):
+    code, out = run_cli_json(capsys, "n-scaling", "--N", "100,200", "--seeds", "3", "--tau", "0.1", "--t-max", "10",
+                             "--plot", tmp_path / "n.png", "--csv", tmp_path / "n.csv")
+    assert code == 0 and out["status"] == "ok"
+    lo, hi = out["exponent_ci"]
+    assert lo <= out["exponent"] <= hi
+    assert [r["N"] for r in out["rows"]] == [100, 200] and all(r["deviation"] > 0 for r in out["rows"])
+    assert (tmp_path / "n.png").exists() and (tmp_path / "n.csv").read_text().startswith("N,deviation")
