@@ -86,3 +86,30 @@ def per_seed_report(result, system, init: Mapping, params: Mapping[str, float]) 
             "aligned_std": {k: v.std(axis=0, ddof=ddof).tolist() for k, v in aligned.items()},
             "ode": {"t": traj.t.tolist(), "eg": traj.observables()["eg"].tolist(),
                     **{k: np.asarray(v).tolist() for k, v in theory.items()}}}
+
+
+class SeedRuns:
+    """Seeds of a finite-N simulation run one ``simulate`` call each (seed ``seed + 1000 k``), so that Ctrl-C, which
+    cannot stop a compiled SGD loop, waits for one seed at most. Attributes as ``SimulationResult``: t, per_seed,
+    observables, eg (stacked over seeds), seeds, ok, status, message."""
+
+    def __init__(self, model, params, init, t_eval, *, N: int, seeds: int, seed: int = 0):
+        from ..simulate import simulate
+
+        runs = []
+        for k in range(seeds):
+            res = simulate(model, params, init, t_eval, N=N, seeds=1, seed=seed + 1000 * k)
+            runs.append(res)
+            if not res.ok:
+                break
+        self.seeds = len(runs)
+        self.ok = all(r.ok for r in runs) and self.seeds == seeds
+        self.status = "ok" if self.ok else "diverged"
+        self.message = "; ".join(r.message for r in runs if not r.ok) or runs[-1].message
+        k = min(len(r.t) for r in runs)
+        self.t = np.asarray(runs[0].t)[:k]
+        self.per_seed = {name: np.concatenate([np.asarray(r.per_seed[name])[:, :k] for r in runs])
+                         for name in runs[0].per_seed}
+        self.observables = {name: np.concatenate([np.asarray(r.observables[name])[:, :k] for r in runs])
+                            for name in runs[0].observables}
+        self.eg = self.observables["eg"]

@@ -2,7 +2,8 @@
 
 At each N, ``seeds`` simulations record eg(t) at the same times as the ODE; the deviation is the root mean square
 of eg_seed(t) - eg_ODE(t) over seeds and times. The exponent is the least-squares slope of log deviation on log N;
-its confidence interval comes from a bootstrap over seeds (resampled independently at every N). The papers' claim
+its confidence interval comes from a bootstrap over seeds (resampled independently at every N). Each seed is one
+``simulate`` call (``SeedRuns``), so an interrupt waits for one seed's compiled loop at most. The papers' claim
 is concentration at rate N^-1/2.
 """
 from __future__ import annotations
@@ -55,7 +56,8 @@ def n_scaling(params: Mapping[str, float], Ns: Sequence[int], *, seeds: int = 8,
         InvalidInputError: fewer than two distinct N, fewer than two seeds, bad times.
     """
     from ..numerics import integrate
-    from ..simulate import default_initial_state, simulate
+    from ..simulate import default_initial_state
+    from ._latents import SeedRuns
     from ._sweep import model_for
 
     Ns = sorted({int(n) for n in Ns})
@@ -74,7 +76,7 @@ def n_scaling(params: Mapping[str, float], Ns: Sequence[int], *, seeds: int = 8,
     rng = np.random.default_rng(12345)
     rows, sq = [], []
     for i, N in enumerate(Ns):
-        res = simulate(model, params, init, t_eval, N=N, seeds=seeds, seed=seed)
+        res = SeedRuns(model, params, init, t_eval, N=N, seeds=seeds, seed=seed)
         if not res.ok:
             return NScalingResult(rows=rows, exponent=float("nan"), exponent_ci=(float("nan"), float("nan")),
                                   confidence=confidence, status="failed")

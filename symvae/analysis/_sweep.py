@@ -60,7 +60,8 @@ class SweepPoint:
         metrics: names from ``METRICS``; target_delta: convergence band above eg_fp; disentangle_level: threshold
             of the entanglement.
         init: initial order parameters (None: ``symvae.simulate.default_initial_state``).
-        finite_n, seeds, seed: add simulation means and standard errors when finite_n is set.
+        finite_n, seeds, seed: add simulation means and standard errors when finite_n is set (one ``simulate`` call
+            per seed, with seed ``seed + 1000 k``: Ctrl-C waits for one seed's compiled loop at most).
     """
 
     variant: str = "base"
@@ -270,9 +271,9 @@ def evaluate_point(point: SweepPoint) -> dict[str, float]:
 
 
 def _simulated(point: SweepPoint, model, init, t_eval, eg_fp) -> dict[str, float]:
-    from ..simulate import simulate
+    from ._latents import SeedRuns
 
-    res = simulate(model, point.params, init, t_eval, N=point.finite_n, seeds=point.seeds, seed=point.seed)
+    res = SeedRuns(model, point.params, init, t_eval, N=point.finite_n, seeds=point.seeds, seed=point.seed)
     out: dict[str, float] = {}
     if not res.ok:
         out["status_sim"] = res.status
