@@ -12,13 +12,14 @@ as a context manager.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import math
 import os
 from typing import Any, Callable, Iterable, Sequence
 
 from ..errors import InvalidInputError
 
-__all__ = ["Executor", "SerialExecutor", "ProcessExecutor", "DaskExecutor", "make_executor", "run_chunk",
+__all__ = ["interruptible", "Executor", "SerialExecutor", "ProcessExecutor", "DaskExecutor", "make_executor", "run_chunk",
            "chunk_bounds", "EXECUTORS"]
 
 EXECUTORS = ("serial", "processes", "dask")
@@ -32,10 +33,33 @@ def run_chunk(fn: Callable[[Any], Any], chunk: Sequence[Any]) -> list:
             out.append(fn(point))
         except SystemError as exc:
             # Ctrl-C inside a numba-compiled call surfaces as "returned a result with an exception set"
-            if isinstance(exc.__cause__ or exc.__context__, KeyboardInterrupt):
+            if _from_interrupt(exc):
                 raise KeyboardInterrupt from None
             raise
     return out
+
+
+def _from_interrupt(exc: BaseException) -> bool:
+    """True if a KeyboardInterrupt is somewhere in the cause/context chain of ``exc``."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+@contextlib.contextmanager
+def interruptible():
+    """Turn a Ctrl-C that arrived inside a numba-compiled call (a ``SystemError`` caused by the interrupt) back into
+    ``KeyboardInterrupt``."""
+    try:
+        yield
+    except SystemError as exc:
+        if _from_interrupt(exc):
+            raise KeyboardInterrupt from None
+        raise
 
 
 def _ignore_sigint() -> None:

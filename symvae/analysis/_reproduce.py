@@ -98,6 +98,7 @@ def _notebook(ctx: _Context) -> dict:
     traj = integrate(compiled, init, params, t_dense, throw=True)
     eg = traj.observables()["eg"]
     t_sim = np.linspace(0, t_end, 16)
+    # one call, so that the `symvae simulate` command below gives the same numbers (1.5e6 steps: a few seconds)
     sim = simulate(model, params, init, t_sim, N=N, seeds=seeds, seed=1)
     if not sim.ok:
         raise SymvaeError(f"simulation: {sim.message}")

@@ -34,6 +34,20 @@ def _progress(label: str):
     return show
 
 
+def _interruptible(run):
+    """``run`` with a Ctrl-C inside compiled code reported as an interrupt (exit 130), not a traceback."""
+    import functools
+
+    @functools.wraps(run)
+    def wrapped(args):
+        from ..analysis._executor import interruptible
+
+        with interruptible():
+            return run(args)
+
+    return wrapped
+
+
 def _output_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--csv", default=None, metavar="FILE", help="write the rows as CSV")
@@ -74,7 +88,7 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="base random seed")
     _executor_options(p)
     _output_options(p)
-    p.set_defaults(func=run_sweep)
+    p.set_defaults(func=_interruptible(run_sweep))
 
     a = sub.add_parser("anneal", help="KL annealing: convergence time T(gamma), optimal rate gamma*, speed-up",
                        description="Convergence time to eps* + delta under beta(t) = schedule with rate gamma; the "
@@ -87,7 +101,7 @@ def register(sub) -> None:
     a.add_argument("--target-delta", type=_positive, default=0.01, help="convergence band above eps* (default 0.01)")
     a.add_argument("--t-max", type=_positive, default=None, help="horizon (default max(2000, 200/tau))")
     _output_options(a)
-    a.set_defaults(func=run_anneal)
+    a.set_defaults(func=_interruptible(run_anneal))
 
     n = sub.add_parser("n-scaling", help="deviation of finite-N SGD from the ODE vs N, with the fitted exponent",
                        description="Simulate at several N; fit deviation ~ N^exponent (bootstrap CI over seeds).")
@@ -98,14 +112,14 @@ def register(sub) -> None:
     n.add_argument("--t-max", type=_positive, default=200.0, help="horizon (default 200)")
     n.add_argument("--init", default=None, metavar="JSON", help="initial order parameters")
     _output_options(n)
-    n.set_defaults(func=run_nscaling)
+    n.set_defaults(func=_interruptible(run_nscaling))
 
     r = sub.add_parser("reproduce", help="reproduce the papers' claims: report.md, numbers.json, CSVs, figures",
                        description="Run every study of the two papers and write DIR/report.md (figures embedded, "
                                    "each with its command), DIR/numbers.json and CSVs.")
     r.add_argument("--out", required=True, help="output folder")
     r.add_argument("--quick", action="store_true", help="CI-sized run (about a minute)")
-    r.set_defaults(func=run_reproduce)
+    r.set_defaults(func=_interruptible(run_reproduce))
 
 
 def _point_from_args(args, metrics):
