@@ -139,11 +139,13 @@ def test_simulate_per_seed_aligned_mean_matches_the_ode(capsys):
 
 
 def test_sweep_over_the_annealing_rate(capsys):
-    # gamma is a runtime parameter of the compiled annealing variant; published T(0.01) = 152.8, T(0.03) = 139.5
-    code, out = run_cli_json(capsys, "sweep", "--variant", "annealing", "--param", "gamma", "--values", "0.01,0.03",
-                             "--tau", "0.1", "--metric", "convergence_time", "--t-max", "3000")
+    # gamma is a runtime parameter of the compiled annealing variant; the target is eps* of the final beta (the
+    # schedule's limit, not its value at t_max); published T(0.001) = 1378, T(0.01) = 152.8, T(0.03) = 139.5
+    code, out = run_cli_json(capsys, "sweep", "--variant", "annealing", "--param", "gamma", "--values",
+                             "0.001,0.01,0.03", "--tau", "0.1", "--metric", "convergence_time", "--t-max", "3000")
     assert code == 0
-    assert [r["convergence_time"] for r in out["rows"]] == [pytest.approx(152.8, abs=0.05),
+    assert [r["convergence_time"] for r in out["rows"]] == [pytest.approx(1378, abs=0.5),
+                                                            pytest.approx(152.8, abs=0.05),
                                                             pytest.approx(139.5, abs=0.05)]
 
 

@@ -6,7 +6,7 @@ metrics and is the chunk function every executor runs, so results do not depend 
 Metrics (ODE; the same names from simulation, per seed, then mean and standard error):
 - ``eg_final``, ``rate_final``, ``distortion_final``: the observables at ``t_max``;
 - ``eg_fp``: eg of the fixed point reached (Newton from the state at ``t_max`` on the autonomous system, i.e. with a
-  beta(t) schedule replaced by its value at ``t_max``); ``fp_stable`` (1 stable, 0 marginal, -1 unstable) and
+  beta(t) schedule replaced by its final value: its limit t -> infinity, else its value at ``t_max``); ``fp_stable`` (1 stable, 0 marginal, -1 unstable) and
   ``fp_leading_eig`` (largest real part of its spectrum). Zero modes of a continuous symmetry (equal spike
   strengths) make the point ``marginal``. If Newton cannot converge there (singular Jacobian), the end state is used
   when its residual is below ``FP_RESIDUAL``;
@@ -92,24 +92,40 @@ def model_for(variant: str, M: int, M_star: int, beta_schedule: str | None):
     return model, system, compile_system(system)
 
 
-def _autonomous(point: SweepPoint):
-    """(compiled autonomous system, its parameter values): the schedule frozen at its value at t_max."""
-    model, system, compiled = model_for(point.variant, point.M, point.M_star, point.beta_schedule)
-    if not system.time_dependent:
-        return compiled, dict(point.params)
+@functools.lru_cache(maxsize=256)
+def _final_beta(beta_expr, values: tuple, t_max: float) -> float:
+    """beta(t -> infinity) of a schedule (a SymPy expression, hashable) if SymPy finds a finite limit, else
+    beta(t_max)."""
     import sympy as sp
 
     from ..model import t as t_sym
 
+    subs = {s: dict(values)[s.name] for s in beta_expr.free_symbols if s.name in dict(values)}
+    expr = beta_expr.subs(subs)
+    try:
+        limit = sp.limit(expr, t_sym, sp.oo)
+        if limit.is_finite and limit.is_real:
+            return float(limit)
+    except (NotImplementedError, ValueError, TypeError):
+        pass
+    return float(expr.subs(t_sym, t_max).evalf())
+
+
+def _autonomous(point: SweepPoint):
+    """(compiled autonomous system, its parameter values): a beta(t) schedule replaced by its final value (the limit
+    t -> infinity, or its value at t_max if there is none)."""
+    model, system, compiled = model_for(point.variant, point.M, point.M_star, point.beta_schedule)
+    if not system.time_dependent:
+        return compiled, dict(point.params)
     beta_expr = model.vae.beta_expr
-    values = {s: point.params[s.name] for s in beta_expr.free_symbols if s.name in point.params}
-    beta_end = float(beta_expr.subs(values).subs(t_sym, point.t_max).evalf())
+    values = tuple(sorted((s.name, float(point.params[s.name])) for s in beta_expr.free_symbols
+                          if s.name in point.params))
+    beta_end = _final_beta(beta_expr, values, float(point.t_max))
     base_variant = "base" if point.variant == "annealing" else point.variant
     _, asys, acomp = model_for(base_variant, point.M, point.M_star, None)
     names = {p.name for p in asys.params}
     params = {k: v for k, v in point.params.items() if k in names}
     params["beta"] = beta_end
-    del sp
     return acomp, params
 
 
