@@ -194,3 +194,14 @@ def test_n_scaling_cli_contract(capsys, tmp_path):
     assert lo <= out["exponent"] <= hi
     assert [r["N"] for r in out["rows"]] == [100, 200] and all(r["deviation"] > 0 for r in out["rows"])
     assert (tmp_path / "n.png").exists() and (tmp_path / "n.csv").read_text().startswith("N,deviation")
+
+
+def test_spike_rotation_undoes_a_rotation_of_degenerate_spikes():
+    from symvae.analysis._latents import spike_rotation
+
+    m = np.array([[0.9, 0.1], [0.05, 0.7]])
+    a = 0.4
+    O = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
+    R = spike_rotation(m @ O, m)
+    np.testing.assert_allclose(R @ R.T, np.eye(2), atol=1e-12)
+    np.testing.assert_allclose(m @ O @ R, m, atol=1e-12)

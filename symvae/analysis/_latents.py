@@ -2,8 +2,8 @@
 ODE's, applied to every order parameter, so seeds that learned the same solution in a different labelling of the
 latents (or with flipped signs) are averaged correctly.
 
-For degenerate spikes (equal strengths) the learned solutions form a continuous rotation family: a signed
-permutation aligns only up to that rotation, and ``rotation_residual`` says how much is left.
+For degenerate spikes (equal strengths) the learned solutions form a continuous rotation family: after the signed
+permutation, ``spike_rotation`` removes the remaining rotation of the spikes (orthogonal Procrustes).
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Mapping
 
 import numpy as np
 
-__all__ = ["align_latents", "apply_alignment", "aligned_seeds"]
+__all__ = ["align_latents", "apply_alignment", "aligned_seeds", "spike_rotation", "SeedRuns", "per_seed_report"]
 
 
 def align_latents(m_seed: np.ndarray, m_theory: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -52,18 +52,34 @@ def apply_alignment(named: Mapping[str, np.ndarray], perm: np.ndarray, signs: np
     return out
 
 
-def aligned_seeds(per_seed: Mapping[str, np.ndarray], m_theory_final: np.ndarray) -> tuple[dict, list[dict]]:
-    """Align every seed (arrays (seeds, k, ...)) by its final overlaps m to the theory's final m.
+def spike_rotation(m_seed: np.ndarray, m_theory: np.ndarray) -> np.ndarray:
+    """The orthogonal O (M* x M*) minimising |m_seed O - m_theory| (orthogonal Procrustes: O = U V^T from the SVD of
+    m_seed^T m_theory). With equal spike strengths, W* -> W* O leaves the data distribution unchanged, so seeds that
+    converged to different members of the rotated family of fixed points are compared after m -> m O, m~ -> m~ O."""
+    U, _, Vt = np.linalg.svd(np.asarray(m_seed, float).T @ np.asarray(m_theory, float))
+    return U @ Vt
+
+
+def aligned_seeds(per_seed: Mapping[str, np.ndarray], m_theory_final: np.ndarray, *,
+                  rotate: bool = False) -> tuple[dict, list[dict]]:
+    """Align every seed (arrays (seeds, k, ...)) by its final overlaps m to the theory's final m: signed permutation
+    of the latents, then (``rotate``, for degenerate spikes) the best rotation of the spikes.
 
     Returns:
-        (aligned per-seed arrays, [{"seed", "permutation", "signs"} for each seed]).
+        (aligned per-seed arrays, [{"seed", "permutation", "signs"(, "rotation")} for each seed]).
     """
     seeds = np.asarray(per_seed["m"]).shape[0]
     parts, info = [], []
     for s in range(seeds):
         perm, signs = align_latents(np.asarray(per_seed["m"])[s, -1], m_theory_final)
-        parts.append(apply_alignment({k: np.asarray(v)[s] for k, v in per_seed.items()}, perm, signs))
-        info.append({"seed": s, "permutation": perm.tolist(), "signs": signs.tolist()})
+        part = apply_alignment({k: np.asarray(v)[s] for k, v in per_seed.items()}, perm, signs)
+        item = {"seed": s, "permutation": perm.tolist(), "signs": signs.tolist()}
+        if rotate:
+            O = spike_rotation(part["m"][-1], m_theory_final)
+            part["m"], part["m_tilde"] = part["m"] @ O, part["m_tilde"] @ O
+            item["rotation"] = O.tolist()
+        parts.append(part)
+        info.append(item)
     aligned = {k: np.stack([p[k] for p in parts]) for k in parts[0]}
     return aligned, info
 
@@ -75,13 +91,17 @@ def per_seed_report(result, system, init: Mapping, params: Mapping[str, float]) 
 
     traj = integrate(system, {k: v for k, v in init.items() if k in system.blocks}, params, np.asarray(result.t))
     theory = traj.order_parameters()
-    aligned, info = aligned_seeds(result.per_seed, theory["m"][-1])
+    T = system.table
+    strengths = {float(params[r.name]) for r in T.rho}
+    # equal spike strengths (one rho for every spike): the fixed points form a rotation family; align up to it
+    degenerate = T.M_star >= 2 and len(strengths) == 1
+    aligned, info = aligned_seeds(result.per_seed, theory["m"][-1], rotate=degenerate)
     eg = np.asarray(result.eg)
     seeds = []
     for s, item in enumerate(info):
         seeds.append({**item, "eg": eg[s].tolist(), **{k: v[s].tolist() for k, v in aligned.items()}})
     ddof = 1 if eg.shape[0] > 1 else 0
-    return {"per_seed": seeds,
+    return {"per_seed": seeds, "aligned_by": "signed permutation" + (" and spike rotation" if degenerate else ""),
             "aligned_mean": {k: v.mean(axis=0).tolist() for k, v in aligned.items()},
             "aligned_std": {k: v.std(axis=0, ddof=ddof).tolist() for k, v in aligned.items()},
             "ode": {"t": traj.t.tolist(), "eg": traj.observables()["eg"].tolist(),
