@@ -4,7 +4,6 @@ import importlib
 import math
 import os
 
-import numpy as np
 import pytest
 
 from symvae.analysis import SweepPoint, chunk_bounds, make_executor, sweep
