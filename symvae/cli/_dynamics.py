@@ -8,11 +8,11 @@ import numpy as np
 
 from ..derive import derive_dynamics
 from ..errors import InvalidInputError
-from ..model import default_init, parse_init_json, validate_state
+from ..model import parse_init_json, validate_state
 from ..numerics import integrate
 from ._common import (COUNT_MAX, PARAM_MAX, SIMULATION_WORK_MAX, _finite_float, _integer, _positive_float,
                       _positive_int, add_model_options, check_count, check_schedule, check_work, model_from_args,
-                      param_values_from_args, parse_float_list, print_json)
+                      param_values_from_args, parse_float_list, print_json, check_output_file)
 
 #: Largest --t-max (t = steps / N): far beyond any relaxation time at admissible parameters.
 T_MAX = 1e7
@@ -26,8 +26,38 @@ def _time_options(p: argparse.ArgumentParser) -> None:
                                                   "(default: 11 points up to t-max)")
     p.add_argument("--init", default=None, metavar="JSON",
                    help='initial order parameters, e.g. \'{"m": [[0.1]], "m_tilde": [[0.1]], "Q": [[1]], '
-                        '"Q_tilde": [[1]], "R": [[0]], "D": [1]}\' (default: Q = Q~ = I, R = 0, D = 1, m = m~ = 0.01)')
+                        '"Q_tilde": [[1]], "R": [[0]], "D": [1]}\' (default: Q = Q~ = I, R = 0, D = 1, m = m~ = 0.01 for M = M* = 1; '
+                        'for several latents a full-rank m of scale 0.2, above finite-N noise)')
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--plot", default=None, metavar="FILE", help="figure of eg(t) (.png/.pdf/.svg)")
+    p.add_argument("--csv", default=None, metavar="FILE", help="write t, observables and order parameters as CSV")
+    p.add_argument("--plot-observable", default="eg", choices=("eg", "rate", "distortion"),
+                   help="what --plot shows (default eg)")
+
+
+def _plot_and_csv(args, t, named, obs, *, sim=None, ode=None) -> None:
+    """--plot / --csv of dynamics and simulate (observables in ``obs``; ``sim`` = (mean, s.e.) of the plotted one)."""
+    from ..analysis._figures import plot_time_series, write_csv
+    from ._common import atomic_output
+
+    if args.plot:
+        if args.plot_observable not in obs:
+            raise InvalidInputError(f"--plot-observable must be one of {', '.join(obs)}")
+        y = obs[args.plot_observable]
+        with atomic_output(check_output_file(args.plot, "--plot", figure=True)) as tmp:
+            plot_time_series(tmp, ode=ode if sim else (t, y), ylabel=args.plot_observable,
+                             sim=(t, sim[0], sim[1], f"N = {args.N}, {args.seeds} seeds (mean ± s.e.)")
+                             if sim else None)
+    if args.csv:
+        flat = {}
+        for key in _KEYS:
+            if key in named:
+                arr = np.asarray(named[key])
+                for idx in np.ndindex(*arr.shape[1:]):
+                    flat[key + "".join(f"_{i + 1}" for i in idx)] = arr[(slice(None),) + idx]
+        cols = {"t": np.asarray(t), **{k: np.asarray(v) for k, v in obs.items()}, **flat}
+        with atomic_output(check_output_file(args.csv, "--csv")) as tmp:
+            write_csv(tmp, [{k: float(v[i]) for k, v in cols.items()} for i in range(len(t))])
 
 
 def register(sub) -> None:
@@ -49,11 +79,15 @@ def register(sub) -> None:
     s.add_argument("--seeds", type=_positive_int, default=8,
                    help=f"number of independent runs (default 8; <= {COUNT_MAX} without --force)")
     s.add_argument("--seed", type=_integer, default=0, help="base random seed (default 0)")
+    s.add_argument("--per-seed", action="store_true",
+                   help="with --json: every seed, its latents aligned to the ODE by signed permutation")
     s.set_defaults(func=run_simulate)
 
 
 def _check_times(args):
-    """--t-max, --rtol and --t-eval, checked before any derivation."""
+    """--t-max, --rtol, --t-eval and the output files, checked before any derivation."""
+    check_output_file(args.plot, "--plot", figure=True)
+    check_output_file(args.csv, "--csv")
     if args.t_max is None or not np.isfinite(args.t_max) or not 0 < args.t_max <= T_MAX:
         raise InvalidInputError(f"--t-max must lie in (0, {T_MAX:g}], got {args.t_max:g}")
     if hasattr(args, "rtol") and not 1e-14 <= args.rtol <= 1e-2:
@@ -66,11 +100,13 @@ def _check_times(args):
 
 
 def _setup(args):
+    from ..simulate import default_initial_state
+
     t_eval = _check_times(args)
     model = model_from_args(args)
     system = derive_dynamics(model)
     T = system.table
-    init = default_init(T) if args.init is None else parse_init_json(args.init)
+    init = default_initial_state(T) if args.init is None else parse_init_json(args.init)
     _check_init_magnitude(init)
     state = validate_state(T, init)
     # a fixed encoder variance is a parameter: take it from the initial state unless given with --set
@@ -121,6 +157,7 @@ def run_dynamics(args: argparse.Namespace) -> int:
     named = traj.order_parameters()
     obs = traj.observables()
     k = len(traj.t)
+    _plot_and_csv(args, traj.t, named, {n: obs[n] for n in ("eg", "rate", "distortion")})
     if args.json:
         out = {"t": traj.t.tolist(), **_entry_lists(named, k), "eg": obs["eg"].tolist(),
                "rate": obs["rate"].tolist(), "distortion": obs["distortion"].tolist(),
@@ -152,6 +189,17 @@ def run_simulate(args: argparse.Namespace) -> int:
     init = {k: np.asarray(v).tolist() for k, v in state.items()}
     res = simulate(model, params, init, t_eval, N=args.N, seeds=args.seeds, seed=args.seed)
     k = len(res.t)
+    if args.plot or args.csv:
+        means = {n: np.asarray(v).mean(axis=0) for n, v in res.observables.items() if n != "neg_elbo"}
+        ses = {n: np.asarray(v).std(axis=0, ddof=1) / np.sqrt(args.seeds) if args.seeds > 1
+               else np.zeros(k) for n, v in res.observables.items()}
+        chosen = args.plot_observable if args.plot_observable in means else "eg"
+        ode = None
+        if args.plot:  # the theory line under the finite-N markers
+            t_line = np.linspace(0.0, float(t_eval[-1]), 401)
+            traj = integrate(system, {k_: v for k_, v in state.items() if k_ in system.blocks}, params, t_line)
+            ode = (traj.t, traj.observables().get(chosen, traj.observables()["eg"]))
+        _plot_and_csv(args, np.asarray(res.t), res.mean, means, sim=(means[chosen], ses[chosen]), ode=ode)
     if args.json:
         out = {"t": np.asarray(res.t).tolist(), "mean": _entry_lists(res.mean, k), "std": _entry_lists(res.std, k),
                "status": res.status, "message": res.message}
@@ -159,6 +207,10 @@ def run_simulate(args: argparse.Namespace) -> int:
             eg = np.asarray(res.eg)
             out["mean"]["eg"] = eg.mean(axis=0).tolist()
             out["std"]["eg"] = eg.std(axis=0).tolist()
+        if args.per_seed:
+            from ..analysis._latents import per_seed_report
+
+            out.update(per_seed_report(res, system, state, params))
         print_json(out)
     else:
         extra = {"eg": np.asarray(res.eg).mean(axis=0)} if hasattr(res, "eg") else {}

@@ -8,3 +8,4 @@ from ._initial import gram_factor as gram_factor
 from ._initial import initial_vectors as initial_vectors
 from ._simulate import SimulationResult as SimulationResult
 from ._simulate import simulate as simulate
+from ._initial import default_initial_state as default_initial_state

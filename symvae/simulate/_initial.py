@@ -6,7 +6,7 @@ import numpy as np
 from ..errors import InvalidInputError
 from ..model import SymbolTable, gram_matrix
 
-__all__ = ["gram_factor", "initial_vectors"]
+__all__ = ["gram_factor", "initial_vectors", "default_initial_state", "DEFAULT_OVERLAP"]
 
 
 def gram_factor(table: SymbolTable, state, *, tol: float = 1e-9) -> np.ndarray:
@@ -50,3 +50,33 @@ def initial_vectors(L: np.ndarray, N: int, rng: np.random.Generator) -> np.ndarr
     E, Rq = np.linalg.qr(rng.standard_normal((N, K)))
     E = E * np.where(np.diag(Rq) < 0, -1.0, 1.0)
     return np.ascontiguousarray(np.sqrt(N) * (L @ E.T))
+
+
+#: scale of the signal overlaps of the default initial state: 0.01 ~ N^-1/2 at N = 10^4 for one latent and one spike
+#: (the papers' setting), 0.2 (well above the N^-1/2 fluctuations at N >= 200) when latents must be told apart.
+DEFAULT_OVERLAP = {"single": 0.01, "several": 0.2}
+
+
+def default_initial_state(table) -> dict[str, object]:
+    """The default initial order parameters of studies and simulations: Q = Q~ = I, R = 0, D = 1 (sigma2 = 1),
+    m = m~ small.
+
+    One latent and one spike: m = m~ = 0.01 (the papers' small random overlap). Several latents or spikes:
+    m_ik = 0.2 (1 + 0.3 i) (delta_ik + 0.6 (1 - delta_ik)), a full-rank, entangled and row-distinct overlap matrix, so
+    the latents start distinguishable from the N^-1/2 fluctuations of a finite-N run (a rank-deficient m would leave
+    a spike direction invariant, never learned) and every seed ends in the same permutation of latents.
+    """
+    M, Ms = table.M, table.M_star
+    if M == 1 and Ms == 1:
+        m = np.array([[DEFAULT_OVERLAP["single"]]])
+    else:
+        i = np.arange(M)[:, None]
+        k = np.arange(Ms)[None, :]
+        m = DEFAULT_OVERLAP["several"] * (1 + 0.3 * i) * np.where(i == k, 1.0, 0.6)
+    init: dict[str, object] = {"m": m.tolist(), "m_tilde": m.tolist(), "Q": np.eye(M).tolist(),
+                               "Q_tilde": np.eye(M).tolist(), "R": np.zeros((M, M)).tolist(), "D": [1.0] * M}
+    if table.tied:
+        init["Q_tilde"], init["R"] = init["Q"], init["Q"]
+    if table.model.vae.decoder_variance == "learned":
+        init["sigma2"] = 1.0
+    return init
