@@ -31,62 +31,10 @@ import numpy as np
 import sympy as sp
 
 from ..errors import DerivationError
+from ..model._activations import ErfAct, ErfActPrime, Relu, Step
 
 __all__ = ["ErfAct", "ErfActPrime", "Relu", "Step", "NoClosedForm", "nonlinear_expectation", "closed_forms",
            "gauss_hermite_expectation", "numeric_function"]
-
-
-class ErfAct(sp.Function):
-    """g(x) = erf(x / sqrt(2)), the activation of the soft committee machine; g'(x) = ``ErfActPrime(x)``."""
-
-    nargs = 1
-
-    @classmethod
-    def eval(cls, x):
-        if x.is_zero:
-            return sp.Integer(0)
-        if x.could_extract_minus_sign():
-            return -cls(-x)
-        return None
-
-    def fdiff(self, argindex=1):
-        return ErfActPrime(self.args[0])
-
-    def _eval_rewrite_as_erf(self, x, **kwargs):
-        return sp.erf(x / sp.sqrt(2))
-
-
-class ErfActPrime(sp.Function):
-    """g'(x) = sqrt(2/pi) exp(-x^2/2); its derivative is -x g'(x)."""
-
-    nargs = 1
-
-    @classmethod
-    def eval(cls, x):
-        if x.could_extract_minus_sign():
-            return cls(-x)
-        return None
-
-    def fdiff(self, argindex=1):
-        return -self.args[0] * ErfActPrime(self.args[0])
-
-    def _eval_rewrite_as_exp(self, x, **kwargs):
-        return sp.sqrt(2 / sp.pi) * sp.exp(-x ** 2 / 2)
-
-
-class Step(sp.Function):
-    """Heaviside step theta(x) (derivative of ReLU); only the closed-form table handles it."""
-
-    nargs = 1
-
-
-class Relu(sp.Function):
-    """relu(x) = max(x, 0); derivative ``Step``. Only the closed-form table (and the numerical fallback) handle it."""
-
-    nargs = 1
-
-    def fdiff(self, argindex=1):
-        return Step(self.args[0])
 
 
 class NoClosedForm(DerivationError):
@@ -96,15 +44,12 @@ class NoClosedForm(DerivationError):
 # ---------------------------------------------------------------------------------------------------------------- engine
 def _linear_form(expr: sp.Expr, index: dict, what: str) -> tuple:
     """Coefficient vector of a linear form in the fields (no constant term)."""
-    poly = sp.Poly(sp.expand(expr), *index.keys()) if expr.free_symbols & index.keys() else None
-    if poly is None:
-        if expr.is_zero:
-            return tuple(sp.Integer(0) for _ in index)
-        raise NoClosedForm(f"{what} has an argument without a local field: {expr}")
-    if poly.total_degree() != 1 or poly.coeff_monomial(1) != 0:
-        raise NoClosedForm(f"{what} of a non-linear or shifted combination of the fields: {expr}")
     gens = list(index.keys())
-    return tuple(poly.coeff_monomial(f) for f in gens)
+    coeffs = tuple(sp.expand(sp.diff(expr, f)) for f in gens)
+    if any(c.free_symbols & index.keys() for c in coeffs) or \
+            sp.expand(expr - sum(c * f for c, f in zip(coeffs, gens))) != 0:
+        raise NoClosedForm(f"{what} of a non-linear or shifted combination of the fields: {expr}")
+    return coeffs
 
 
 class _Engine:
