@@ -103,3 +103,30 @@ def test_simulation_rejects_the_wrong_ode():
     rms = [_rms_deviation(wrong, simulate_nonlinear(model, SIM_PARAMS, SIM_INIT, SIM_TIMES, N=N, seeds=8, seed=N))
            for N in (100, 400)]
     assert rms[1] > 0.7 * rms[0] and rms[1] * np.sqrt(400) > 1.0, rms
+
+
+def test_linear_simulator_refuses_activations():
+    """The generated linear simulator would silently drop the activations: it refuses them instead."""
+    from symvae.simulate import build_simulator
+    with pytest.raises(InvalidInputError):
+        build_simulator(symvae.make_model("base", decoder_activation="erf"))
+
+
+# ------------------------------------------------------------------------------------------------ collapse threshold
+def _erf_decoder_beta_c_small_tau(rho, eta, lam):
+    """Hand derivation (tau -> 0, erf decoder, linear encoder): at the collapsed point Q = Q~ = R = 0, D = 1 the latent
+    z = sqrt(D) eps has unit variance, E[g(z)^2] = (2/pi) asin(1/2) = 1/3 and E[g'(z)] = 1/sqrt(pi), so with
+    kappa = rho + eta the signal block is tau [[-(1/3 + lam), kappa/sqrt(pi)], [kappa/sqrt(pi), -(beta kappa + lam)]];
+    its determinant vanishes at beta_c = kappa / (pi (1/3 + lam)) - lam / kappa (= 3 kappa / pi at lam = 0)."""
+    kappa = rho + eta
+    return kappa / (np.pi * (1 / 3 + lam)) - lam / kappa
+
+
+@pytest.mark.parametrize("rho, eta, lam", [(1.0, 1.0, 0.0), (1.5, 0.5, 0.2)])
+def test_erf_collapse_threshold_small_tau_matches_hand_derivation(rho, eta, lam):
+    from symvae.codegen import compile_system
+    from symvae.numerics._nonlinear_threshold import collapse_point_from_above
+    compiled = compile_system(derive_dynamics(symvae.make_model("base", decoder_activation="erf")))
+    _, point, why = collapse_point_from_above(compiled, dict(beta=1.0, rho=rho, eta=eta, lam=lam, tau=1e-6))
+    assert point is not None, why
+    assert abs(point.value - _erf_decoder_beta_c_small_tau(rho, eta, lam)) < 1e-5

@@ -50,13 +50,18 @@ def add_model_options(parser: argparse.ArgumentParser, *, dynamics: bool = True)
     g.add_argument("--M", type=_positive_int, default=1, help="number of latents")
     g.add_argument("--M-star", type=_positive_int, default=1, help="number of spikes")
     g.add_argument("--variant", default="base", help=f"model variant: {', '.join(VARIANTS)}")
+    for part in ("encoder", "decoder"):
+        g.add_argument(f"--{part}-activation", default="linear", metavar="{linear,erf,relu,EXPR}",
+                       help=f"{part} activation: linear (default), erf (erf(x/sqrt(2))), relu or an expression in x")
     g.add_argument("--set", dest="param", action="append", default=[], metavar="NAME=VALUE",
                    help="value of a further parameter of the variant (e.g. gamma=0.01, b=4, tau_W=0.02)")
 
 
 def model_from_args(args: argparse.Namespace) -> Model:
+    activations = {f"{part}_activation": getattr(args, f"{part}_activation", "linear") for part in ("encoder", "decoder")}
     return make_model(args.variant, M=args.M, M_star=args.M_star,
-                      beta_schedule=getattr(args, "beta_schedule", None))
+                      beta_schedule=getattr(args, "beta_schedule", None),
+                      **{k: v for k, v in activations.items() if v != "linear"})
 
 
 def param_values_from_args(args: argparse.Namespace, needed) -> dict[str, float]:

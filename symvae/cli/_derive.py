@@ -17,6 +17,9 @@ def register(sub) -> None:
     p.add_argument("--M", type=int, default=1, help="number of latents")
     p.add_argument("--M-star", type=int, default=1, help="number of spikes")
     p.add_argument("--beta-schedule", default=None, metavar="EXPR", help="beta(t) as an expression in t")
+    for part in ("encoder", "decoder"):
+        p.add_argument(f"--{part}-activation", default="linear", metavar="{linear,erf,relu,EXPR}",
+                       help=f"{part} activation: linear (default), erf (erf(x/sqrt(2))), relu or an expression in x")
     p.add_argument("--format", choices=FORMATS, default="markdown", help="output format (default markdown)")
     p.add_argument("--all", action="store_true", help="regenerate the derivations folder (needs --out)")
     p.add_argument("--out", default=None, help="folder for --all")
@@ -44,6 +47,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.M < 1 or args.M_star < 1:
         raise InvalidInputError(f"--M and --M-star must be >= 1, got {args.M} and {args.M_star}")
-    model = make_model(args.variant, M=args.M, M_star=args.M_star, beta_schedule=args.beta_schedule)
+    activations = {f"{part}_activation": getattr(args, f"{part}_activation") for part in ("encoder", "decoder")}
+    model = make_model(args.variant, M=args.M, M_star=args.M_star, beta_schedule=args.beta_schedule,
+                       **{k: v for k, v in activations.items() if v != "linear"})
     sys.stdout.write(render(derive_dynamics(model), args.format))
     return 0
