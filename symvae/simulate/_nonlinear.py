@@ -28,7 +28,7 @@ from ..model import Model, SymbolTable, validate_state
 from ..model._activations import _X, activation
 from ._initial import gram_factor, initial_vectors
 
-__all__ = ["NonlinearSimulation", "simulate_nonlinear"]
+__all__ = ["NonlinearSimulation", "simulate_nonlinear", "simulate_committee"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,3 +166,44 @@ def simulate_nonlinear(model: Model, params: Mapping[str, float], init: Mapping[
     per_seed = {k: np.stack(v, axis=1) for k, v in records.items()}
     return NonlinearSimulation(model=model, params=dict(params), N=N, seeds=seeds, t=steps[:len(records["D"])] / N,
                                per_seed=per_seed, status=status, message=message)
+
+
+def simulate_committee(machine, params: Mapping[str, float], W0: np.ndarray, Wstar: np.ndarray, v0, t_eval,
+                       *, seed: int = 0) -> dict[str, np.ndarray]:
+    """Finite-N online SGD of a soft committee machine (``symvae.model.CommitteeMachine``), one run.
+
+    x ~ N(0, I_N), y = sum_n A_n g(w*_n.x/sqrt N); w_k <- w_k - tau v_k g'(lambda_k) (yhat - y) x/sqrt(N);
+    v_k <- v_k - (tau_v/N) g(lambda_k)(yhat - y) if the second layer is trained. Gradients written by hand.
+
+    Arguments:
+        W0: (K, N) initial student weights; Wstar: (M, N) teacher weights; v0: (K,) initial second layer.
+        params: tau, tau_v (if trained), A_n (if free). t_eval: times (steps/N) at which to record.
+
+    Returns:
+        {"t", "Q" (k, K, K), "R" (k, K, M), "v" (k, K), "T" (M, M)}.
+    """
+    g, dg = _numeric_activation(machine.activation)
+    rng = np.random.default_rng(seed)
+    W, Ws = np.array(W0, dtype=float), np.asarray(Wstar, dtype=float)
+    K, N = W.shape
+    v = np.array(v0, dtype=float).reshape(K)
+    A = np.array([float(params[f"A_{n + 1}"]) if machine.teacher_second_layer == "free" else 1.0
+                  for n in range(Ws.shape[0])])
+    tau, tau_v = float(params["tau"]), float(params.get("tau_v", 0.0))
+    sqN = math.sqrt(N)
+    steps = np.rint(np.asarray(t_eval, dtype=float) * N).astype(np.int64)
+    out = {"Q": [], "R": [], "v": []}
+    step = 0
+    for target in steps:
+        while step < target:
+            x = rng.standard_normal(N)
+            lam, nu = W @ x / sqN, Ws @ x / sqN
+            delta = float(v @ g(lam) - A @ g(nu))
+            W -= tau * (v * dg(lam) * delta)[:, None] * x[None, :] / sqN
+            if machine.train_second_layer:
+                v -= tau_v / N * g(lam) * delta
+            step += 1
+        out["Q"].append(W @ W.T / N)
+        out["R"].append(W @ Ws.T / N)
+        out["v"].append(v.copy())
+    return {"t": steps / N, "T": Ws @ Ws.T / N, **{k: np.array(val) for k, val in out.items()}}
