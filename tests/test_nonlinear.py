@@ -154,3 +154,22 @@ def test_erf_collapse_threshold_checked_by_simulation_on_both_sides():
         m_ode = float(np.asarray(integrate(compiled, compiled.system.pack(init), p, [100.0], throw=True).y).ravel()[0])
         assert (m_sim > 0.7) if grows else (m_sim < 0.35), (factor, m_sim)
         assert abs(m_sim - m_ode) < 0.1, (factor, m_sim, m_ode)
+
+
+def test_nonlinear_derivations_in_sync():
+    """derivations/nonlinear/ is written by symvae (``symvae derive --all``) and must match the engine."""
+    import pathlib
+
+    from symvae.report._nonlinear_export import nonlinear_derivation_files
+    root = pathlib.Path(__file__).resolve().parents[1] / "derivations"
+    stale = [rel for rel, text in nonlinear_derivation_files().items()
+             if not (root / rel).exists() or (root / rel).read_text() != text]
+    assert not stale, f"out of date (run `symvae derive --all --out derivations/`): {stale}"
+
+
+def test_cli_activation_options(capsys):
+    from helpers import run_cli
+    code, out, err = run_cli(capsys, "derive", "--decoder-activation", "erf", "--format", "json")
+    assert code == 0 and '"decoder_activation": "erf"' in out
+    code, out, err = run_cli(capsys, "derive", "--encoder-activation", "foo(x)")
+    assert code == 2 and len(err.strip().splitlines()) == 1

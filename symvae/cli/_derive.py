@@ -43,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
             write_statics_derivations = None
         if write_statics_derivations is not None:
             written += list(write_statics_derivations(args.out))
+        from ..report._nonlinear_export import write_nonlinear_derivations  # activations: issue 11
+        written += write_nonlinear_derivations(args.out)
         sys.stderr.write(f"wrote {len(written)} files under {args.out}\n")
         return 0
     if args.M < 1 or args.M_star < 1:
@@ -50,5 +52,9 @@ def run(args: argparse.Namespace) -> int:
     activations = {f"{part}_activation": getattr(args, f"{part}_activation") for part in ("encoder", "decoder")}
     model = make_model(args.variant, M=args.M, M_star=args.M_star, beta_schedule=args.beta_schedule,
                        **{k: v for k, v in activations.items() if v != "linear"})
+    if model.vae.encoder_activation != "linear" or model.vae.decoder_activation != "linear":
+        from ..report._nonlinear_export import render_nonlinear  # activations: issue 11
+        sys.stdout.write(render_nonlinear(derive_dynamics(model), args.format))
+        return 0
     sys.stdout.write(render(derive_dynamics(model), args.format))
     return 0
