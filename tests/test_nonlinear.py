@@ -122,14 +122,26 @@ def _erf_decoder_beta_c_small_tau(rho, eta, lam):
     return kappa / (np.pi * (1 / 3 + lam)) - lam / kappa
 
 
-@pytest.mark.parametrize("rho, eta, lam", [(1.0, 1.0, 0.0), (1.5, 0.5, 0.2)])
-def test_erf_collapse_threshold_small_tau_matches_hand_derivation(rho, eta, lam):
+def _erf_encoder_beta_c_small_tau(rho, eta, lam):
+    """Hand derivation (tau -> 0, erf encoder, linear decoder): at the collapsed point mu = g(h~) with h~ of zero
+    variance, z = sqrt(D) eps, E[z^2] = 1 and g'(0) = sqrt(2/pi); the signal block is
+    tau [[-(1 + lam), kappa sqrt(2/pi)], [kappa sqrt(2/pi), -(2 beta kappa/pi + lam)]], singular at
+    beta_c = kappa/(1 + lam) - pi lam/(2 kappa): rho + eta at lam = 0, as for the linear VAE."""
+    kappa = rho + eta
+    return kappa / (1 + lam) - np.pi * lam / (2 * kappa)
+
+
+@pytest.mark.parametrize("enc, dec, rho, eta, lam", [("linear", "erf", 1.0, 1.0, 0.0), ("linear", "erf", 1.5, 0.5, 0.2),
+                                                     ("erf", "linear", 1.5, 0.5, 0.2)])
+def test_collapse_threshold_small_tau_matches_hand_derivation(enc, dec, rho, eta, lam):
     from symvae.codegen import compile_system
     from symvae.numerics._nonlinear_threshold import collapse_point_from_above
-    compiled = compile_system(derive_dynamics(symvae.make_model("base", decoder_activation="erf")))
+    model = symvae.make_model("base", encoder_activation=enc, decoder_activation=dec)
+    compiled = compile_system(derive_dynamics(model))
     _, point, why = collapse_point_from_above(compiled, dict(beta=1.0, rho=rho, eta=eta, lam=lam, tau=1e-6))
     assert point is not None, why
-    assert abs(point.value - _erf_decoder_beta_c_small_tau(rho, eta, lam)) < 1e-5
+    hand = _erf_decoder_beta_c_small_tau if dec == "erf" else _erf_encoder_beta_c_small_tau
+    assert abs(point.value - hand(rho, eta, lam)) < 1e-5
 
 
 def test_erf_collapse_threshold_checked_by_simulation_on_both_sides():
