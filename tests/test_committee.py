@@ -148,3 +148,11 @@ def test_simulation_agrees_with_the_derived_odes():
         rms.append(float(np.sqrt(np.mean(np.square(devs)))))
     assert rms[0] / rms[1] > 1.4, rms  # sqrt(4) = 2 expected; no convergence would give about 1
     assert rms[1] * np.sqrt(800) < 1.0, rms
+
+
+def test_cli_derive_committee(capsys):
+    from helpers import run_cli
+    code, out, err = run_cli(capsys, "derive", "--model", "committee", "--K", "1", "--M-teacher", "1")
+    assert code == 0 and "dR_{11}" in out and "dQ_{11}" in out
+    code, out, err = run_cli(capsys, "derive", "--model", "committee", "--K", "0")
+    assert code == 2 and len(err.strip().splitlines()) == 1

@@ -20,6 +20,11 @@ def register(sub) -> None:
     for part in ("encoder", "decoder"):
         p.add_argument(f"--{part}-activation", default="linear", metavar="{linear,erf,relu,EXPR}",
                        help=f"{part} activation: linear (default), erf (erf(x/sqrt(2))), relu or an expression in x")
+    p.add_argument("--model", choices=("vae", "committee"), default="vae",
+                   help="vae (default) or committee: the soft committee machine, teacher-student (--K, --M-teacher)")
+    p.add_argument("--K", type=int, default=2, help="committee: student hidden units (default 2)")
+    p.add_argument("--M-teacher", type=int, default=2, help="committee: teacher hidden units (default 2)")
+    p.add_argument("--both-layers", action="store_true", help="committee: train the second layer too")
     p.add_argument("--format", choices=FORMATS, default="markdown", help="output format (default markdown)")
     p.add_argument("--all", action="store_true", help="regenerate the derivations folder (needs --out)")
     p.add_argument("--out", default=None, help="folder for --all")
@@ -46,6 +51,15 @@ def run(args: argparse.Namespace) -> int:
         from ..report._nonlinear_export import write_nonlinear_derivations  # activations: issue 11
         written += write_nonlinear_derivations(args.out)
         sys.stderr.write(f"wrote {len(written)} files under {args.out}\n")
+        return 0
+    if args.model == "committee":  # issue 11: the Gaussian-expectation engine on a non-VAE model
+        from ..derive._committee import derive_committee
+        from ..model._committee import CommitteeMachine
+        from ..report._nonlinear_export import committee_markdown
+        if args.format != "markdown":
+            raise InvalidInputError("--model committee prints markdown only")
+        machine = CommitteeMachine(K=args.K, M_teacher=args.M_teacher, train_second_layer=args.both_layers)
+        sys.stdout.write(committee_markdown(derive_committee(machine)))
         return 0
     if args.M < 1 or args.M_star < 1:
         raise InvalidInputError(f"--M and --M-star must be >= 1, got {args.M} and {args.M_star}")

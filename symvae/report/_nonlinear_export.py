@@ -108,3 +108,19 @@ def write_nonlinear_derivations(out) -> list[pathlib.Path]:
         path.write_text(text)
         written.append(path)
     return written
+
+
+def committee_markdown(system) -> str:
+    """The derived ODEs of a soft committee machine (``symvae.derive._committee.CommitteeSystem``) as Markdown."""
+    mach = system.machine
+    latex = lambda e: sp.latex(e, long_frac_ratio=2)  # noqa: E731
+    lines = [f"# Online-SGD ODEs — soft committee machine, K = {mach.K}, M = {mach.M_teacher}, "
+             f"{'both layers' if mach.train_second_layer else 'first layer'} trained, activation "
+             f"`{mach.activation}`", "",
+             "Fields lambda_k = w_k.x/sqrt(N), nu_n = w*_n.x/sqrt(N), x ~ N(0, I); Q = W W^T/N, R = W W*^T/N, "
+             "T = W* W*^T/N; step tau (first layer), tau_v/N (second layer). ErfAct(x) = erf(x/sqrt(2)).", "",
+             "Per-sample loss:", "", "$$", latex(mach.loss), "$$", "", "## Equations", ""]
+    for sym, rhs in zip(system.state, system.rhs):
+        lines += ["$$", rf"\frac{{d{sp.latex(sym)}}}{{dt}} = {latex(rhs)}", "$$", ""]
+    lines += ["## Generalisation error", "", "$$", latex(system.observables["eg"]), "$$", ""]
+    return "\n".join(lines).rstrip() + "\n"
