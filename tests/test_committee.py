@@ -66,7 +66,8 @@ def published_rhs(Q, R, T, v, A, tau, tau_v, both):
     dv = np.zeros(K)
     if both:
         for i in range(K):
-            dv[i] = tau_v * (sum(A[n] * I2(sub(i, t(n))) for n in range(M)) - sum(v[k] * I2(sub(i, k)) for k in range(K)))
+            dv[i] = tau_v * (sum(A[n] * I2(sub(i, t(n))) for n in range(M))
+                             - sum(v[k] * I2(sub(i, k)) for k in range(K)))
     return dQ, dR, dv
 
 

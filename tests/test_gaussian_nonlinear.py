@@ -1,7 +1,8 @@
 """The Gaussian-expectation rewrite engine and the closed-form table against Monte Carlo (10^6 samples).
 
 Each check draws a random covariance (Wishart), evaluates the engine / closed form, and asserts agreement with the
-sample mean within 5 standard errors of that mean (a wrong factor of 2 or a sign slip is off by tens of standard errors).
+sample mean within 5 standard errors of that mean (a wrong factor of 2 or a sign slip is off by tens of standard
+errors).
 """
 import numpy as np
 import pytest
@@ -57,7 +58,7 @@ ENGINE_CASES = [
 ]
 
 
-@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("seed", [0])
 @pytest.mark.parametrize("expr", ENGINE_CASES, ids=str)
 def test_engine_matches_monte_carlo(expr, seed):
     C = random_cov(seed)

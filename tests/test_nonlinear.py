@@ -24,7 +24,7 @@ def test_bad_activation_is_invalid_input(bad):
         symvae.make_model("base", encoder_activation=bad)
 
 
-@pytest.mark.parametrize("M", [1, 2])
+@pytest.mark.parametrize("M", [2])
 def test_identity_activation_matches_linear_model_at_first_order(M):
     """With g(x) = x written as an expression the model samples eps: its O(tau) drift equals the linear model's (whose
     loss averages eps analytically, derivation checked against the hand derivation), and the O(tau^2) terms differ
@@ -53,10 +53,11 @@ def test_user_erf_expression_is_the_named_erf_rescaled():
     """'erf(x/sqrt(2))' typed by a user derives the same system as the named activation erf."""
     a = derive_dynamics(symvae.make_model("base", decoder_activation="erf"), cache=False)
     b = derive_dynamics(symvae.make_model("base", decoder_activation="erf(x/sqrt(2))"), cache=False)
-    rng = np.random.default_rng(0)
-    subs = {s: rng.uniform(0.2, 1.0) for e in a.rhs for s in e.free_symbols}
-    for ea, eb in zip(a.rhs, b.rhs):
-        assert abs(float(ea.subs(subs)) - float(eb.subs(subs))) < 1e-12
+    assert a.state == b.state and a.params == b.params
+    args = list(a.state) + list(a.params)
+    fa, fb = (sp.lambdify(args, list(s.rhs), modules="numpy") for s in (a, b))
+    x = np.random.default_rng(0).uniform(0.2, 1.0, size=len(args))
+    assert np.allclose(fa(*x), fb(*x), rtol=1e-12, atol=1e-14)
 
 
 # ------------------------------------------------------------------------------------------ ODE vs finite-N simulation
@@ -131,8 +132,7 @@ def _erf_encoder_beta_c_small_tau(rho, eta, lam):
     return kappa / (1 + lam) - np.pi * lam / (2 * kappa)
 
 
-@pytest.mark.parametrize("enc, dec, rho, eta, lam", [("linear", "erf", 1.0, 1.0, 0.0), ("linear", "erf", 1.5, 0.5, 0.2),
-                                                     ("erf", "linear", 1.5, 0.5, 0.2)])
+@pytest.mark.parametrize("enc, dec, rho, eta, lam", [("linear", "erf", 1.5, 0.5, 0.2), ("erf", "linear", 1.5, 0.5, 0.2)])
 def test_collapse_threshold_small_tau_matches_hand_derivation(enc, dec, rho, eta, lam):
     from symvae.codegen import compile_system
     from symvae.numerics._nonlinear_threshold import collapse_point_from_above

@@ -58,7 +58,8 @@ def add_model_options(parser: argparse.ArgumentParser, *, dynamics: bool = True)
 
 
 def model_from_args(args: argparse.Namespace) -> Model:
-    activations = {f"{part}_activation": getattr(args, f"{part}_activation", "linear") for part in ("encoder", "decoder")}
+    activations = {f"{part}_activation": getattr(args, f"{part}_activation", "linear")
+                   for part in ("encoder", "decoder")}
     return make_model(args.variant, M=args.M, M_star=args.M_star,
                       beta_schedule=getattr(args, "beta_schedule", None),
                       **{k: v for k, v in activations.items() if v != "linear"})

@@ -3,14 +3,16 @@ derivation with the Gaussian-expectation engine of ``_nonlinear_gaussian`` in pl
 
 Model (``LinearVAE.encoder_activation`` g_e, ``decoder_activation`` g_d): mu = g_e(h~) with h~ = W~ x/sqrt(N);
 z = mu + sqrt(D) eps with eps ~ N(0, I_M) sampled afresh with every sample (the reparametrisation trick; the
-eps-expectation of the reconstruction has no closed form once g_d is non-linear, so SGD uses one eps per sample); decoder
-mean W g_d(z)/sqrt(N). Per-sample loss, with the KL of q(z|x) = N(mu, diag D) to N(0, I) in closed form:
+eps-expectation of the reconstruction has no closed form once g_d is non-linear, so SGD uses one eps per sample);
+decoder mean W g_d(z)/sqrt(N). Per-sample loss, with the KL of q(z|x) = N(mu, diag D) to N(0, I) in closed form:
 
-    L = (1/2)||x||^2 - l.g_d(z) + (1/2) g_d(z)^T Q g_d(z) [/ sigma^2] + (beta/2) sum_k (mu_k^2 + D_k - log D_k - 1) + reg.
+    L = (1/2)||x||^2 - l.g_d(z) + (1/2) g_d(z)^T Q g_d(z) [/ sigma^2]
+        + (beta/2) sum_k (mu_k^2 + D_k - log D_k - 1) + reg.
 
 eps is one more Gaussian field, independent of x (E[eps eps^T] = I), so the expectations over (x, eps) of the gradient
 products are Gaussian expectations over the fields (l, h~, s, eps). With linear activations the O(tau) terms equal those
-of the linear model (whose loss averages eps analytically); the O(tau^2) terms then carry the extra eps noise of sampling.
+of the linear model (whose loss averages eps analytically); the O(tau^2) terms then carry the extra eps noise of
+sampling.
 """
 from __future__ import annotations
 

@@ -41,7 +41,7 @@ class NoClosedForm(DerivationError):
     """The rewrite rules end in an expectation without a closed form (e.g. four g factors, ReLU with Stein)."""
 
 
-# ---------------------------------------------------------------------------------------------------------------- engine
+# ---------------------------------------------------------------------------------------------------- engine
 def _linear_form(expr: sp.Expr, index: dict, what: str) -> tuple:
     """Coefficient vector of a linear form in the fields (no constant term)."""
     gens = list(index.keys())
@@ -147,12 +147,12 @@ def nonlinear_expectation(expr: sp.Expr, fields: Sequence[sp.Symbol],
     return sp.Add(*[engine.term(term) for term in sp.Add.make_args(sp.expand(expr))])
 
 
-# -------------------------------------------------------------------------------------------------- table of closed forms
+# ------------------------------------------------------------------------------------------ table of closed forms
 def closed_forms() -> dict[str, Callable]:
-    """The literature closed forms, as functions of covariance entries (numbers or SymPy expressions), g = erf(x/sqrt 2).
+    """The literature closed forms, functions of covariance entries (numbers or SymPy expressions), g = erf(x/sqrt 2).
 
     Keys: ``I2(C11, C12, C22)``, ``J(C)`` = E[prod_i g'(u_i)] for a covariance matrix C, ``I3(C)`` = E[g'(u) v g(w)],
-    ``I4(C)`` = E[g'(u) g'(v) g(w) g(z)], ``u_g(Cuv, Cvv)`` = E[u g(v)], ``gp_u_v(Cuu, Cuv)`` = E[g'(u) u v] (v any field),
+    ``I4(C)`` = E[g'(u) g'(v) g(w) g(z)], ``u_g(Cuv, Cvv)`` = E[u g(v)], ``gp_u_v(Cuu, Cuv)`` = E[g'(u) u v],
     ``relu_relu(C11, C12, C22)`` = E[relu(u) relu(v)], ``step_step(C11, C12, C22)`` = E[theta(u) theta(v)],
     ``relu_v(Cuv)`` = E[relu(u) v], ``step_v(Cuu, Cuv)`` = E[theta(u) v]. C is 1-based in the formulas of issue 11.
     """

@@ -2,8 +2,8 @@
 
 An activation is named by a string: ``"linear"``, ``"erf"`` (g(x) = erf(x/sqrt(2)), the convention of the soft committee
 machine literature), ``"relu"``, or an expression in ``x`` (parsed by ``parse_expression``; ``erf(a)`` inside it is
-written as g(sqrt(2) a), so the engine recognises it). Derivatives are SymPy functions with known rules, so gradients of a
-loss stay in the algebra the Gaussian-expectation engine of ``symvae.derive`` reduces.
+written as g(sqrt(2) a), so the engine recognises it). Derivatives are SymPy functions with known rules, so gradients
+of a loss stay in the algebra the Gaussian-expectation engine of ``symvae.derive`` reduces.
 """
 from __future__ import annotations
 

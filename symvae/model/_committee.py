@@ -3,11 +3,12 @@ engine outside the VAE family (issue 11, section 3).
 
 Data x ~ N(0, I_N); teacher y = sum_n A_n g(nu_n), nu_n = w*_n.x/sqrt(N), teacher overlaps T = W* W*^T/N; student
 yhat = sum_k v_k g(lambda_k), lambda_k = w_k.x/sqrt(N). Per-sample loss L = (1/2)(yhat - y)^2. Online SGD with step tau
-on the first layer (w_k <- w_k - tau grad_{w_k} L, N steps per unit time) and tau_v/N on the second layer v (if trained).
+on the first layer (w_k <- w_k - tau grad_{w_k} L, N steps per unit time) and tau_v/N on the second layer v (if
+trained).
 g(x) = erf(x/sqrt(2)) by default. Order parameters: Q = W W^T/N (K x K), R = W W*^T/N (K x M), v (K).
 
 References: D. Saad and S. A. Solla, Phys. Rev. E 52, 4225 (1995) (first layer, v = A = 1); S. Goldt, M. S. Advani,
-A. M. Saxe, F. Krzakala and L. Zdborova, NeurIPS 2019, arXiv:1906.08632 (both layers).
+A. M. Saxe, F. Krzakala and L. Zdeborova, NeurIPS 2019, arXiv:1906.08632 (both layers).
 """
 from __future__ import annotations
 
