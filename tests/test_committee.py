@@ -157,3 +157,20 @@ def test_cli_derive_committee(capsys):
     assert code == 0 and "dR_{11}" in out and "dQ_{11}" in out
     code, out, err = run_cli(capsys, "derive", "--model", "committee", "--K", "0")
     assert code == 2 and len(err.strip().splitlines()) == 1
+
+
+def test_symmetric_plateau_of_saad_and_solla():
+    """The published symmetric (plateau) fixed point for K = M, T = I, small tau (Saad & Solla 1995):
+    Q_ik = 1/(2K - 1) for all i, k, R_in = 1/sqrt(K(2K - 1)), with eg = (K/pi)[pi/6 - K arcsin(1/(2K))]
+    (0.011610840... for K = 2): the O(tau) drift of the derived ODEs vanishes there and their eg has that value."""
+    machine = SAAD_SOLLA
+    system = derived(machine)
+    K = machine.K
+    tau = sp.Symbol("tau", real=True)
+    point = {machine.Q(i, k): sp.Rational(1, 2 * K - 1) for i in range(K) for k in range(K)}
+    point.update({machine.R(i, n): 1 / sp.sqrt(K * (2 * K - 1)) for i in range(K) for n in range(K)})
+    point.update({machine.T(n, m): int(n == m) for n in range(K) for m in range(K)})
+    for e in system.rhs:
+        assert abs(float(sp.diff(e, tau).subs(tau, 0).subs(point))) < 1e-14
+    eg = float(system.observables["eg"].subs(point))
+    assert abs(eg - K / np.pi * (np.pi / 6 - K * np.arcsin(1 / (2 * K)))) < 1e-14
