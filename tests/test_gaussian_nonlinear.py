@@ -55,6 +55,10 @@ ENGINE_CASES = [
     u ** 2 * g(v) * g(w) * gp(z),         # nested Stein + tilt
     g(u) ** 2 * gp(u) ** 2,               # repeated arguments (the erf-VAE tau^2 term)
     g(u + 2 * v) * g(w - z) * u * v,      # linear combinations as arguments
+    Relu(u) * Relu(v),                    # ReLU: relu = x theta, Stein on theta conditions on a hyperplane
+    Relu(u) ** 2 * Step(v) * w * z,
+    Relu(u) * Relu(v) * Relu(w),          # three-dimensional orthant
+    Relu(u + v) * w ** 2,
 ]
 
 
@@ -92,6 +96,7 @@ def test_literature_table_matches_monte_carlo(seed):
     ]
     for value, expr in relu_table:
         assert_mc(float(value), expr, C, seed)
+        assert abs(float(value) - engine(expr, C)) < 1e-12, expr
 
 
 def test_relu_i2_is_not_off_by_two():
@@ -138,7 +143,9 @@ def test_no_closed_form_is_reported():
     with pytest.raises(NoClosedForm):
         engine(g(u) * g(v) * g(w) * g(z), C)
     with pytest.raises(NoClosedForm):
-        engine(Relu(u) * v, C)
+        engine(Step(u) * Step(v) * Step(w) * Step(z), C)
+    with pytest.raises(NoClosedForm):
+        engine(g(u) * Step(v), C)
     with pytest.raises(NoClosedForm):
         engine(sp.tanh(u) * v, C)
 

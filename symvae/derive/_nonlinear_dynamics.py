@@ -81,7 +81,7 @@ class NonlinearSymbolTable(SymbolTable):
                 raise DerivationError(
                     f"activations encoder={self.model.vae.encoder_activation!r}, decoder="
                     f"{self.model.vae.decoder_activation!r}: an expectation has no closed form ({exc}); derived "
-                    f"systems support erf and polynomial activations, one of the two non-linear") from None
+                    f"systems support erf, relu and polynomial activations, one of the two non-linear") from None
         return E
 
 
@@ -89,7 +89,7 @@ def derive_nonlinear_dynamics(model: Model) -> DerivedSystem:
     """The online-SGD ODE system of a VAE with activations (see the module docstring); ``derive_dynamics`` calls it.
 
     Raises:
-        DerivationError: an expectation without closed form (e.g. ReLU, or erf on both encoder and decoder).
+        DerivationError: an expectation without closed form (e.g. tanh, or non-linear encoder and decoder).
     """
     T = NonlinearSymbolTable(model)
     a, c, scalars = gradient_coefficients(T)

@@ -15,6 +15,11 @@ x the fields (zero mean, covariance C) and l, k, q linear forms with field-free 
    I2 = (2/pi) arcsin( k1'Ck2 / sqrt((1 + k1'Ck1)(1 + k2'Ck2)) )  (Saad & Solla 1995). Four or more g factors have no
    closed form: ``NoClosedForm`` is raised, and ``gauss_hermite_expectation`` is the numerical fallback.
 
+5. ReLU: relu(u) = u theta(u) (theta^k = theta); Stein on a step, d theta(q.x) = q delta(q.x), conditions the measure
+   on q.x = 0 with weight (2 pi q'Cq)^(-1/2) (C' = C - C q q' C / q'Cq); what is left, E[prod of <= 3 steps], is an
+   orthant probability: 1/2, 1/4 + asin(r)/(2 pi), 1/8 + sum asin(r_ij)/(4 pi). erf and step factors together, and
+   four or more steps, raise ``NoClosedForm``. (Parity zeros are not used when steps are present.)
+
 Polynomial terms reduce to Wick's theorem (rule 3 alone). The closed forms of the literature (``closed_forms``) follow
 from these rules (I3, I4, J_n = E[prod g'], E[u g(v)], E[g'(u) u v]); ReLU closed forms are given as a table.
 
@@ -62,15 +67,18 @@ class _Engine:
         self.expect = functools.lru_cache(maxsize=None)(self._expect)
 
     def _cov(self, a: tuple, b: tuple, tilts: tuple) -> sp.Expr:
+        """a'C_t b under the measure changed by ``tilts``: (q, "tilt") a factor exp(-(q.x)^2/2), (q, "cond") the
+        conditioning on q.x = 0 (a Dirac factor)."""
         if not tilts:
             return sp.Add(*[a[i] * b[j] * self.C[i][j] for i in range(len(a)) if a[i] != 0
                             for j in range(len(b)) if b[j] != 0])
-        q, rest = tilts[-1], tilts[:-1]
-        return self.cov(a, b, rest) - self.cov(a, q, rest) * self.cov(q, b, rest) / (1 + self.cov(q, q, rest))
+        (q, kind), rest = tilts[-1], tilts[:-1]
+        denominator = self.cov(q, q, rest) + (1 if kind == "tilt" else 0)
+        return self.cov(a, b, rest) - self.cov(a, q, rest) * self.cov(q, b, rest) / denominator
 
-    def _expect(self, lin: tuple, gs: tuple, tilts: tuple) -> sp.Expr:
-        """E over the measure tilted by ``tilts`` of prod(lin forms) * prod g(gs forms); normalised measure."""
-        if (len(lin) + len(gs)) % 2:
+    def _expect(self, lin: tuple, gs: tuple, steps: tuple, tilts: tuple) -> sp.Expr:
+        """E over the changed measure of prod(lin) * prod g(gs) * prod theta(steps); the measure is normalised."""
+        if not steps and (len(lin) + len(gs)) % 2:
             return sp.Integer(0)
         if lin:
             a, rest = lin[0], lin[1:]
@@ -78,12 +86,22 @@ class _Engine:
             for j, other in enumerate(rest):
                 c = self.cov(a, other, tilts)
                 if c != 0:
-                    total += c * self.expect(rest[:j] + rest[j + 1:], gs, tilts)
+                    total += c * self.expect(rest[:j] + rest[j + 1:], gs, steps, tilts)
             for i, k in enumerate(gs):
                 c = self.cov(a, k, tilts)
                 if c != 0:
-                    total += c * self._with_prime(rest, gs[:i] + gs[i + 1:], k, tilts)
+                    weight = sp.sqrt(2 / sp.pi) / sp.sqrt(1 + self.cov(k, k, tilts))
+                    total += c * weight * self.expect(rest, gs[:i] + gs[i + 1:], steps, tilts + ((k, "tilt"),))
+            for i, q in enumerate(steps):  # d theta(q.x) = q delta(q.x): condition on q.x = 0
+                c = self.cov(a, q, tilts)
+                if c != 0:
+                    weight = 1 / sp.sqrt(2 * sp.pi * self.cov(q, q, tilts))
+                    total += c * weight * self.expect(rest, gs, steps[:i] + steps[i + 1:], tilts + ((q, "cond"),))
             return total
+        if gs and steps:
+            raise NoClosedForm("E[erf factors times step factors] is not in the table")
+        if steps:
+            return self._orthant(steps, tilts)
         if not gs:
             return sp.Integer(1)
         if len(gs) == 2:
@@ -95,13 +113,20 @@ class _Engine:
             return 2 / sp.pi * sp.asin(c12 / sp.sqrt((1 + c11) * (1 + c22)))
         raise NoClosedForm(f"E[prod of {len(gs)} erf factors] has no closed form (use the numerical fallback)")
 
-    def _with_prime(self, lin: tuple, gs: tuple, q: tuple, tilts: tuple) -> sp.Expr:
-        """E[lin * g(gs) * g'(q.x)] by absorbing g' into the measure."""
-        weight = sp.sqrt(2 / sp.pi) / sp.sqrt(1 + self.cov(q, q, tilts))
-        return weight * self.expect(lin, gs, tilts + (q,))
+    def _orthant(self, steps: tuple, tilts: tuple) -> sp.Expr:
+        """P(q_i.x > 0 for all i) for up to three directions (Sheppard; the three-dimensional orthant formula)."""
+        corr = lambda a, b: self.cov(a, b, tilts) / sp.sqrt(self.cov(a, a, tilts) * self.cov(b, b, tilts))  # noqa
+        if len(steps) == 1:
+            return sp.Rational(1, 2)
+        if len(steps) == 2:
+            return sp.Rational(1, 4) + sp.asin(corr(*steps)) / (2 * sp.pi)
+        if len(steps) == 3:
+            a, b, c = steps
+            return sp.Rational(1, 8) + (sp.asin(corr(a, b)) + sp.asin(corr(a, c)) + sp.asin(corr(b, c))) / (4 * sp.pi)
+        raise NoClosedForm(f"E[prod of {len(steps)} step factors] (an orthant probability) has no closed form")
 
     def term(self, term: sp.Expr) -> sp.Expr:
-        coeff, lin, gs, primes = [], [], [], []
+        coeff, lin, gs, primes, steps = [], [], [], [], []
         n = len(self.fields)
         for factor in sp.Mul.make_args(term):
             base, exp = factor.as_base_exp()
@@ -118,30 +143,39 @@ class _Engine:
                 gs += [_linear_form(base.args[0], self.index, "erf")] * k
             elif isinstance(base, ErfActPrime):
                 primes += [_linear_form(base.args[0], self.index, "erf'")] * k
+            elif isinstance(base, Relu):  # relu(u) = u theta(u)
+                form = _linear_form(base.args[0], self.index, "relu")
+                lin += [form] * k
+                steps.append(form)
+            elif isinstance(base, Step):  # theta^k = theta
+                steps.append(_linear_form(base.args[0], self.index, "step"))
             else:
                 raise NoClosedForm(f"no rewrite rule for the factor {factor}")
-        value = self._tilted(tuple(sorted(lin, key=str)), tuple(sorted(gs, key=str)), tuple(sorted(primes, key=str)))
+        steps = sorted(set(steps), key=str)
+        value = self._tilted(tuple(sorted(lin, key=str)), tuple(sorted(gs, key=str)), tuple(sorted(primes, key=str)),
+                             tuple(steps))
         return sp.Mul(*coeff) * value
 
-    def _tilted(self, lin, gs, primes) -> sp.Expr:
-        if (len(lin) + len(gs)) % 2:
+    def _tilted(self, lin, gs, primes, steps=()) -> sp.Expr:
+        if not steps and (len(lin) + len(gs)) % 2:
             return sp.Integer(0)
         weight, tilts = sp.Integer(1), ()
         for q in primes:
             weight *= sp.sqrt(2 / sp.pi) / sp.sqrt(1 + self.cov(q, q, tilts))
-            tilts += (q,)
-        return weight * self.expect(lin, gs, tilts)
+            tilts += ((q, "tilt"),)
+        return weight * self.expect(lin, gs, steps, tilts)
 
 
 def nonlinear_expectation(expr: sp.Expr, fields: Sequence[sp.Symbol],
                           covariance: Callable[[int, int], sp.Expr]) -> sp.Expr:
     """E[expr] over zero-mean jointly Gaussian ``fields`` with E[f_i f_j] = covariance(i, j) (i <= j).
 
-    ``expr`` may contain polynomials in the fields, ``ErfAct`` and ``ErfActPrime`` of linear forms in the fields (see
-    the module docstring for the rules). Polynomials reduce to Wick's theorem.
+    ``expr`` may contain polynomials in the fields, ``ErfAct``, ``ErfActPrime``, ``Relu`` and ``Step`` of linear forms in
+    the fields (see the module docstring for the rules). Polynomials reduce to Wick's theorem.
 
     Raises:
-        NoClosedForm: a term has no closed form under these rules (four or more erf factors, ReLU, other functions).
+        NoClosedForm: a term has no closed form under these rules (four or more erf factors or steps, erf times step,
+            other functions).
     """
     engine = _Engine(fields, covariance)
     return sp.Add(*[engine.term(term) for term in sp.Add.make_args(sp.expand(expr))])
