@@ -162,6 +162,9 @@ def add_model_options(parser: argparse.ArgumentParser, *, dynamics: bool = True)
     g.add_argument("--M-star", type=_positive_int, default=1, help=f"number of spikes (default 1; <= {M_MAX} "
                                                                    f"without --force)")
     g.add_argument("--variant", default="base", help=f"model variant (default base): {', '.join(VARIANTS)}")
+    for part in ("encoder", "decoder"):
+        g.add_argument(f"--{part}-activation", default="linear", metavar="{linear,erf,relu,EXPR}",
+                       help=f"{part} activation: linear (default), erf (erf(x/sqrt(2))), relu or an expression in x")
     g.add_argument("--set", dest="param", action="append", default=[], metavar="NAME=VALUE",
                    help="value of a parameter of the variant; " + set_names_help())
     if not any("--force" in a.option_strings for a in parser._actions):
@@ -176,8 +179,11 @@ def model_from_args(args: argparse.Namespace) -> Model:
         if value > M_MAX and not force:
             raise InvalidInputError(f"{flag} {value} exceeds the limit {M_MAX} (derivation time grows steeply "
                                     f"with M and M*); pass --force to run anyway")
+    activations = {f"{part}_activation": getattr(args, f"{part}_activation", "linear")
+                   for part in ("encoder", "decoder")}
     return make_model(args.variant, M=args.M, M_star=args.M_star,
-                      beta_schedule=getattr(args, "beta_schedule", None))
+                      beta_schedule=getattr(args, "beta_schedule", None),
+                      **{k: v for k, v in activations.items() if v != "linear"})
 
 
 def check_schedule(model: Model, values: dict[str, float], t_max: float | None = None) -> None:

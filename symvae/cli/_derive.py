@@ -20,6 +20,16 @@ def register(sub) -> None:
     p.add_argument("--M-star", type=_positive_int, default=1,
                    help=f"number of spikes (default 1; <= {M_MAX} without --force)")
     p.add_argument("--beta-schedule", default=None, metavar="EXPR", help="beta(t) as an expression in t")
+    for part in ("encoder", "decoder"):
+        p.add_argument(f"--{part}-activation", default="linear", metavar="{linear,erf,relu,EXPR}",
+                       help=f"{part} activation: linear (default), erf (erf(x/sqrt(2))), relu or an expression in x")
+    p.add_argument("--model", choices=("vae", "committee"), default="vae",
+                   help="vae (default) or committee: the soft committee machine, teacher-student (--K, --M-teacher)")
+    p.add_argument("--K", type=_positive_int, default=2,
+                   help=f"committee: student hidden units (default 2; <= {M_MAX} without --force)")
+    p.add_argument("--M-teacher", type=_positive_int, default=2,
+                   help=f"committee: teacher hidden units (default 2; <= {M_MAX} without --force)")
+    p.add_argument("--both-layers", action="store_true", help="committee: train the second layer too")
     p.add_argument("--format", choices=FORMATS, default="markdown", help="output format (default markdown)")
     p.add_argument("--all", action="store_true", help="regenerate the derivations folder (needs --out)")
     p.add_argument("--out", default=None,
@@ -38,30 +48,43 @@ def run(args: argparse.Namespace) -> int:
             written = _write_all(stage)
         sys.stderr.write(f"wrote {len(written)} files under {args.out}\n")
         return 0
+    if args.model == "committee":  # issue 11: the Gaussian-expectation engine on a non-VAE model
+        from ..derive._committee import derive_committee
+        from ..model._committee import CommitteeMachine
+        from ..report._nonlinear_export import committee_markdown
+        if args.format != "markdown":
+            raise InvalidInputError("--model committee prints markdown only")
+        for flag, value in (("--K", args.K), ("--M-teacher", args.M_teacher)):
+            if value > M_MAX and not args.force:
+                raise InvalidInputError(f"{flag} {value} exceeds the limit {M_MAX}; pass --force to run anyway")
+        machine = CommitteeMachine(K=args.K, M_teacher=args.M_teacher, train_second_layer=args.both_layers)
+        sys.stdout.write(committee_markdown(derive_committee(machine)))
+        return 0
     if args.M < 1 or args.M_star < 1:
         raise InvalidInputError(f"--M and --M-star must be >= 1, got {args.M} and {args.M_star}")
     for flag, value in (("--M", args.M), ("--M-star", args.M_star)):
         if value > M_MAX and not args.force:
             raise InvalidInputError(f"{flag} {value} exceeds the limit {M_MAX} (derivation time grows steeply with "
                                     f"M and M*); pass --force to run anyway")
-    model = make_model(args.variant, M=args.M, M_star=args.M_star, beta_schedule=args.beta_schedule)
+    activations = {f"{part}_activation": getattr(args, f"{part}_activation") for part in ("encoder", "decoder")}
+    model = make_model(args.variant, M=args.M, M_star=args.M_star, beta_schedule=args.beta_schedule,
+                       **{k: v for k, v in activations.items() if v != "linear"})
+    if model.vae.encoder_activation != "linear" or model.vae.decoder_activation != "linear":
+        from ..report._nonlinear_export import render_nonlinear  # activations: issue 11
+        sys.stdout.write(render_nonlinear(derive_dynamics(model), args.format))
+        return 0
     sys.stdout.write(render(derive_dynamics(model), args.format))
     return 0
 
 
 def _write_all(out) -> list:
     """Every file of the derivations folder, written under ``out``."""
+    from ..numerics import write_threshold_derivations
+    from ..report._nonlinear_export import write_nonlinear_derivations
+    from ..statics import write_statics_derivations
+
     written = list(write_derivations(out))
-    try:  # thresholds and statics add their own files when those stages are present
-        from ..numerics import write_threshold_derivations
-    except ImportError:
-        write_threshold_derivations = None
-    if write_threshold_derivations is not None:
-        written += list(write_threshold_derivations(out))
-    try:
-        from ..statics import write_statics_derivations
-    except ImportError:
-        write_statics_derivations = None
-    if write_statics_derivations is not None:
-        written += list(write_statics_derivations(out))
+    written += list(write_threshold_derivations(out))
+    written += list(write_statics_derivations(out))
+    written += list(write_nonlinear_derivations(out))
     return written

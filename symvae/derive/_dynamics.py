@@ -88,6 +88,9 @@ def derive_dynamics(model: Model, *, cache: bool = True) -> DerivedSystem:
 
 
 def _derive_dynamics(model: Model) -> DerivedSystem:
+    from ._nonlinear_dynamics import derive_nonlinear_dynamics, is_nonlinear  # activations: issue 11
+    if is_nonlinear(model):
+        return derive_nonlinear_dynamics(model)
     T = SymbolTable(model)
     a, c, scalars = gradient_coefficients(T)
     fields = T.fields

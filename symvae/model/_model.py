@@ -118,6 +118,9 @@ class LinearVAE:
             ``sigma2``, trained with step tau_sigma2/N^2, the scaling at which it evolves on the O(1) time scale).
         beta: KL weight; a number, a symbol, or an expression in ``t`` (a schedule). Default: the parameter ``beta``.
         lam_W, lam_W_tilde: weight-decay coefficients (regulariser (lam/2N)||W||^2 per sample). Default: ``lam`` on both.
+        encoder_activation, decoder_activation: g in mu = g(W~ x/sqrt(N)) and in the decoder mean W g(z)/sqrt(N):
+            ``"linear"`` (default), ``"erf"`` (g(x) = erf(x/sqrt(2))), ``"relu"``, or an expression in ``x``. A
+            non-linear model samples z = mu + sqrt(D) eps (reparametrisation), see ``symvae.model.activation``.
     """
 
     M: int = 1
@@ -127,8 +130,13 @@ class LinearVAE:
     beta: object = None
     lam_W: object = None
     lam_W_tilde: object = None
+    encoder_activation: str = "linear"
+    decoder_activation: str = "linear"
 
     def __post_init__(self):
+        from ._activations import validate_activation
+        validate_activation(self.encoder_activation, "encoder_activation")
+        validate_activation(self.decoder_activation, "decoder_activation")
         if not isinstance(self.M, int) or self.M < 1:
             raise InvalidInputError(f"M must be an integer >= 1, got {self.M!r}")
         if self.encoder_variance not in ("learned", "fixed"):
@@ -204,6 +212,8 @@ class Model:
         for part in (self.data, self.vae, self.training):
             for f in dataclasses.fields(part):
                 value = getattr(part, f.name)
+                if f.name.endswith("_activation") and value == "linear":
+                    continue  # the default keeps the content hash of the linear models
                 out[f"{type(part).__name__}.{f.name}"] = sp.srepr(value) if isinstance(value, sp.Basic) else repr(value)
         return out
 

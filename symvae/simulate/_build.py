@@ -216,6 +216,8 @@ def build_simulator(model: Model) -> Simulator:
     Raises:
         DerivationError: the loss cannot be differentiated into the a_v, c_vw form.
     """
+    if model.vae.encoder_activation != "linear" or model.vae.decoder_activation != "linear":
+        raise InvalidInputError("this simulator is for linear activations; use symvae.simulate.simulate_nonlinear")
     with _LOCK:
         if model.key in _BY_MODEL:
             return _BY_MODEL[model.key]

@@ -1,0 +1,150 @@
+"""Online-SGD ODEs of VAEs with non-linear encoder / decoder activations (issue 11), by the same steps as the linear
+derivation with the Gaussian-expectation engine of ``_nonlinear_gaussian`` in place of Wick's theorem.
+
+Model (``LinearVAE.encoder_activation`` g_e, ``decoder_activation`` g_d): mu = g_e(h~) with h~ = W~ x/sqrt(N);
+z = mu + sqrt(D) eps with eps ~ N(0, I_M) sampled afresh with every sample (the reparametrisation trick; the
+eps-expectation of the reconstruction has no closed form once g_d is non-linear, so SGD uses one eps per sample);
+decoder mean W g_d(z)/sqrt(N). Per-sample loss, with the KL of q(z|x) = N(mu, diag D) to N(0, I) in closed form:
+
+    L = (1/2)||x||^2 - l.g_d(z) + (1/2) g_d(z)^T Q g_d(z) [/ sigma^2]
+        + (beta/2) sum_k (mu_k^2 + D_k - log D_k - 1) + reg.
+
+eps is one more Gaussian field, independent of x (E[eps eps^T] = I), so the expectations over (x, eps) of the gradient
+products are Gaussian expectations over the fields (l, h~, s, eps). With linear activations the O(tau) terms equal those
+of the linear model (whose loss averages eps analytically); the O(tau^2) terms then carry the extra eps noise of
+sampling.
+"""
+from __future__ import annotations
+
+import functools
+
+import sympy as sp
+
+from ..errors import DerivationError
+from ..model import Model, SymbolTable, t
+from ..model import N as N_sym
+from ..model._activations import activation
+from ._dynamics import _leading_order, _step, gradient_coefficients, observables
+from ._nonlinear_gaussian import NoClosedForm, nonlinear_expectation
+from ._system import DerivedSystem
+
+__all__ = ["is_nonlinear", "NonlinearSymbolTable", "derive_nonlinear_dynamics"]
+
+
+def is_nonlinear(model: Model) -> bool:
+    """True if the model has a non-default activation (and so is derived here)."""
+    return model.vae.encoder_activation != "linear" or model.vae.decoder_activation != "linear"
+
+
+class NonlinearSymbolTable(SymbolTable):
+    """The symbols of a non-linear VAE: those of the linear one plus the reparametrisation noise ``eps``."""
+
+    def __init__(self, model: Model):
+        super().__init__(model)
+        self.eps = tuple(sp.Symbol(f"eps_{k + 1}", real=True) for k in range(self.M))
+        self.g_enc = activation(model.vae.encoder_activation)
+        self.g_dec = activation(model.vae.decoder_activation)
+
+    @functools.cached_property
+    def latent(self) -> tuple[sp.Expr, ...]:
+        """z_k = g_e(h~_k) + sqrt(D_k) eps_k."""
+        return tuple(self.g_enc(self.mu[k]) + sp.sqrt(self.D[k]) * self.eps[k] for k in range(self.M))
+
+    @functools.cached_property
+    def loss_parts(self) -> dict[str, sp.Expr]:
+        vae, M, half = self.model.vae, self.M, sp.Rational(1, 2)
+        dec = [self.g_dec(z) for z in self.latent]
+        recon_sq = half * (self.x_sq - 2 * sum(self.ell[k] * dec[k] for k in range(M))
+                           + sum(dec[k] * self.Q[k, l] * dec[l] for k in range(M) for l in range(M)))
+        kl = half * sum(self.g_enc(self.mu[k]) ** 2 + self.D[k] - sp.log(self.D[k]) - 1 for k in range(M))
+        reg = half * vae.lam_W_expr * self.Q.trace() + half * vae.lam_W_tilde_expr * self.Q_tilde.trace()
+        loss = recon_sq / self.sigma2 + vae.beta_expr * kl + reg
+        if vae.decoder_variance == "learned":
+            loss += N_sym / 2 * sp.log(self.sigma2)
+        return {"recon_sq": recon_sq, "kl": kl, "reg": reg, "loss": loss}
+
+    def expectation(self):
+        """E over the fields (l, h~, s, eps) as a function of an expression (the engine, with this covariance)."""
+        fields = list(dict.fromkeys(self.fields))
+        rep = {f: next(v for v in self.all_vectors if self.field(v) == f) for f in fields}
+        n = len(fields)
+
+        def covariance(i, j):
+            if i < n and j < n:
+                return self.covariance(rep[fields[i]], rep[fields[j]])
+            return sp.Integer(int(i == j))
+
+        def E(expr):
+            try:
+                return nonlinear_expectation(expr, fields + list(self.eps), covariance)
+            except NoClosedForm as exc:
+                raise DerivationError(
+                    f"activations encoder={self.model.vae.encoder_activation!r}, decoder="
+                    f"{self.model.vae.decoder_activation!r}: an expectation has no closed form ({exc}); derived "
+                    f"systems support erf, relu and polynomial activations, one of the two non-linear") from None
+        return E
+
+
+def derive_nonlinear_dynamics(model: Model) -> DerivedSystem:
+    """The online-SGD ODE system of a VAE with activations (see the module docstring); ``derive_dynamics`` calls it.
+
+    Raises:
+        DerivationError: an expectation without closed form (e.g. tanh, or non-linear encoder and decoder).
+    """
+    T = NonlinearSymbolTable(model)
+    a, c, scalars = gradient_coefficients(T)
+    field_of = {v: T.field(v) for v in T.all_vectors}
+    E = T.expectation()
+    eta, b = T.eta, model.training.batch_expr
+    trainable = set(T.trainable)
+
+    def drift(u, v):
+        out = a[u] * field_of[v]
+        for w in T.trainable:
+            if (u, w) in c:
+                out += c[u, w] * T.overlap(w, v)
+        return out
+
+    rhs = {}
+    for sym, (u, v) in T.overlap_pairs.items():
+        if sym not in T.state:
+            continue
+        total = sp.Integer(0)
+        if u in trainable:
+            total -= _step(T, u) * E(drift(u, v))
+        if v in trainable:
+            total -= _step(T, v) * E(drift(v, u))
+        if u in trainable and v in trainable:
+            total += _step(T, u) * _step(T, v) * eta / b * E(a[u] * a[v])
+        rhs[sym] = total
+
+    x_sq_mean = N_sym * eta + sum(T.rho, sp.Integer(0))
+    for s, (dL, k) in scalars.items():
+        step = model.training.step("D" if s in T.D else "sigma2")
+        drift_s = -step * N_sym ** (1 - k) * E(dL.subs(T.x_sq, x_sq_mean))
+        rhs[s] = _leading_order(drift_s, s.name) if drift_s.has(N_sym) else drift_s
+
+    fields = set(T.fields) | set(T.eps)
+    for s, e in rhs.items():
+        if e.has(N_sym) or e.has(T.x_sq) or e.free_symbols & fields:
+            raise DerivationError(f"the derived drift of {s} still depends on N, ||x||^2 or a local field: {e}")
+
+    state = T.state
+    rhs_tuple = tuple(rhs[s] for s in state)
+    obs = nonlinear_observables(T)
+    free = set().union(*(e.free_symbols for e in rhs_tuple), *(e.free_symbols for e in obs.values()))
+    params = tuple(sorted(free - set(state) - {t}, key=lambda s: s.name))
+    return DerivedSystem(kind="ode", model=model, state=state, rhs=rhs_tuple, params=params, observables=obs,
+                         blocks={k: tuple(v) for k, v in T.state_blocks.items()})
+
+
+def nonlinear_observables(T: NonlinearSymbolTable) -> dict[str, sp.Expr]:
+    """As ``observables`` (``eg`` is the same weight-space distance); rate and distortion averaged over x and eps."""
+    E = T.expectation()
+    parts = T.loss_parts
+    x_sq_mean = N_sym * T.eta + sum(T.rho, sp.Integer(0))
+    distortion = sp.expand(E(parts["recon_sq"].subs(T.x_sq, x_sq_mean)) - N_sym * T.eta / 2)
+    rate = E(parts["kl"])
+    eg = observables(SymbolTable(T.model))["eg"]
+    return {"eg": eg, "rate": rate, "distortion": distortion,
+            "neg_elbo": distortion / T.sigma2 + T.model.vae.beta_expr * rate}

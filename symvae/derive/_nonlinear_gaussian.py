@@ -1,0 +1,290 @@
+"""Gaussian expectations of non-polynomial functions of jointly Gaussian, zero-mean local fields.
+
+``nonlinear_expectation(expr, fields, covariance)`` evaluates E[expr] where ``expr`` is a sum of terms
+
+    coefficient * prod_a (l_a . x) * prod_i g(k_i . x) * prod_j g'(q_j . x),     g(x) = erf(x / sqrt(2)),
+
+x the fields (zero mean, covariance C) and l, k, q linear forms with field-free coefficients. Rewrite rules, in order:
+
+1. linearity (term by term) and parity: a term odd in x (odd number of linear and g factors) has expectation 0;
+2. Gaussian tilt: g'(q.x) = sqrt(2/pi) exp(-(q.x)^2/2) is absorbed into the measure,
+   E_C[g'(q.x) F] = sqrt(2/pi) (1 + q'Cq)^(-1/2) E_C'[F],  C' = C - C q q' C / (1 + q'Cq)   (Sherman-Morrison);
+3. Stein's lemma for a linear factor, E[(l.x) F] = sum_b (Cl)_b E[d_b F], with d g(k.x) = k g'(k.x) (then rule 2)
+   and g'' = -x g' never needed because rule 2 removes g' before differentiation;
+4. what is left is E_C[prod_i g(k_i.x)]: 1 for no factor, 0 for an odd number (rule 1), and for two factors
+   I2 = (2/pi) arcsin( k1'Ck2 / sqrt((1 + k1'Ck1)(1 + k2'Ck2)) )  (Saad & Solla 1995). Four or more g factors have no
+   closed form: ``NoClosedForm`` is raised, and ``gauss_hermite_expectation`` is the numerical fallback.
+
+5. ReLU: relu(u) = u theta(u) (theta^k = theta); Stein on a step, d theta(q.x) = q delta(q.x), conditions the measure
+   on q.x = 0 with weight (2 pi q'Cq)^(-1/2) (C' = C - C q q' C / q'Cq); what is left, E[prod of <= 3 steps], is an
+   orthant probability: 1/2, 1/4 + asin(r)/(2 pi), 1/8 + sum asin(r_ij)/(4 pi). erf and step factors together, and
+   four or more steps, raise ``NoClosedForm``. (Parity zeros are not used when steps are present.)
+
+Polynomial terms reduce to Wick's theorem (rule 3 alone). The closed forms of the literature (``closed_forms``) follow
+from these rules (I3, I4, J_n = E[prod g'], E[u g(v)], E[g'(u) u v]); ReLU closed forms are given as a table.
+
+References: D. Saad and S. A. Solla, Phys. Rev. E 52, 4225 (1995); S. Goldt et al., NeurIPS 2019, arXiv:1906.08632;
+M. Refinetti and S. Goldt, ICML 2022, arXiv:2201.02115; Y. Cho and L. Saul, NeurIPS 2009 (arc-cosine kernels).
+"""
+from __future__ import annotations
+
+import functools
+import math
+from typing import Callable, Sequence
+
+import numpy as np
+import sympy as sp
+
+from ..errors import DerivationError
+from ..model._activations import ErfAct, ErfActPrime, Relu, Step
+
+__all__ = ["ErfAct", "ErfActPrime", "Relu", "Step", "NoClosedForm", "nonlinear_expectation", "closed_forms",
+           "gauss_hermite_expectation", "numeric_function"]
+
+
+class NoClosedForm(DerivationError):
+    """The rewrite rules end in an expectation without a closed form (e.g. four g factors, ReLU with Stein)."""
+
+
+# ---------------------------------------------------------------------------------------------------- engine
+def _linear_form(expr: sp.Expr, index: dict, what: str) -> tuple:
+    """Coefficient vector of a linear form in the fields (no constant term)."""
+    gens = list(index.keys())
+    coeffs = tuple(sp.expand(sp.diff(expr, f)) for f in gens)
+    if any(c.free_symbols & index.keys() for c in coeffs) or \
+            sp.expand(expr - sum(c * f for c, f in zip(coeffs, gens))) != 0:
+        raise NoClosedForm(f"{what} of a non-linear or shifted combination of the fields: {expr}")
+    return coeffs
+
+
+class _Engine:
+    def __init__(self, fields: Sequence[sp.Symbol], covariance: Callable[[int, int], sp.Expr]):
+        self.fields = list(fields)
+        self.index = {f: i for i, f in enumerate(self.fields)}
+        n = len(self.fields)
+        self.C = [[covariance(min(i, j), max(i, j)) for j in range(n)] for i in range(n)]
+        self.cov = functools.lru_cache(maxsize=None)(self._cov)
+        self.expect = functools.lru_cache(maxsize=None)(self._expect)
+
+    def _cov(self, a: tuple, b: tuple, tilts: tuple) -> sp.Expr:
+        """a'C_t b under the measure changed by ``tilts``: (q, "tilt") a factor exp(-(q.x)^2/2), (q, "cond") the
+        conditioning on q.x = 0 (a Dirac factor)."""
+        if not tilts:
+            return sp.Add(*[a[i] * b[j] * self.C[i][j] for i in range(len(a)) if a[i] != 0
+                            for j in range(len(b)) if b[j] != 0])
+        (q, kind), rest = tilts[-1], tilts[:-1]
+        denominator = self.cov(q, q, rest) + (1 if kind == "tilt" else 0)
+        return self.cov(a, b, rest) - self.cov(a, q, rest) * self.cov(q, b, rest) / denominator
+
+    def _expect(self, lin: tuple, gs: tuple, steps: tuple, tilts: tuple) -> sp.Expr:
+        """E over the changed measure of prod(lin) * prod g(gs) * prod theta(steps); the measure is normalised."""
+        if not steps and (len(lin) + len(gs)) % 2:
+            return sp.Integer(0)
+        if lin:
+            a, rest = lin[0], lin[1:]
+            total = sp.Integer(0)
+            for j, other in enumerate(rest):
+                c = self.cov(a, other, tilts)
+                if c != 0:
+                    total += c * self.expect(rest[:j] + rest[j + 1:], gs, steps, tilts)
+            for i, k in enumerate(gs):
+                c = self.cov(a, k, tilts)
+                if c != 0:
+                    weight = sp.sqrt(2 / sp.pi) / sp.sqrt(1 + self.cov(k, k, tilts))
+                    total += c * weight * self.expect(rest, gs[:i] + gs[i + 1:], steps, tilts + ((k, "tilt"),))
+            for i, q in enumerate(steps):  # d theta(q.x) = q delta(q.x): condition on q.x = 0
+                c = self.cov(a, q, tilts)
+                if c != 0:
+                    weight = 1 / sp.sqrt(2 * sp.pi * self.cov(q, q, tilts))
+                    total += c * weight * self.expect(rest, gs, steps[:i] + steps[i + 1:], tilts + ((q, "cond"),))
+            return total
+        if gs and steps:
+            raise NoClosedForm("E[erf factors times step factors] is not in the table")
+        if steps:
+            return self._orthant(steps, tilts)
+        if not gs:
+            return sp.Integer(1)
+        if len(gs) == 2:
+            k1, k2 = gs
+            c12 = self.cov(k1, k2, tilts)
+            if c12 == 0:
+                return sp.Integer(0)
+            c11, c22 = self.cov(k1, k1, tilts), self.cov(k2, k2, tilts)
+            return 2 / sp.pi * sp.asin(c12 / sp.sqrt((1 + c11) * (1 + c22)))
+        raise NoClosedForm(f"E[prod of {len(gs)} erf factors] has no closed form (use the numerical fallback)")
+
+    def _orthant(self, steps: tuple, tilts: tuple) -> sp.Expr:
+        """P(q_i.x > 0 for all i) for up to three directions (Sheppard; the three-dimensional orthant formula)."""
+        corr = lambda a, b: self.cov(a, b, tilts) / sp.sqrt(self.cov(a, a, tilts) * self.cov(b, b, tilts))  # noqa
+        if len(steps) == 1:
+            return sp.Rational(1, 2)
+        if len(steps) == 2:
+            return sp.Rational(1, 4) + sp.asin(corr(*steps)) / (2 * sp.pi)
+        if len(steps) == 3:
+            a, b, c = steps
+            return sp.Rational(1, 8) + (sp.asin(corr(a, b)) + sp.asin(corr(a, c)) + sp.asin(corr(b, c))) / (4 * sp.pi)
+        raise NoClosedForm(f"E[prod of {len(steps)} step factors] (an orthant probability) has no closed form")
+
+    def term(self, term: sp.Expr) -> sp.Expr:
+        coeff, lin, gs, primes, steps = [], [], [], [], []
+        n = len(self.fields)
+        for factor in sp.Mul.make_args(term):
+            base, exp = factor.as_base_exp()
+            if not factor.free_symbols & self.index.keys():
+                coeff.append(factor)
+                continue
+            if not (exp.is_Integer and exp > 0):
+                raise NoClosedForm(f"non-integer power of a function of the fields: {factor}")
+            k = int(exp)
+            if base in self.index:
+                unit = tuple(sp.Integer(int(i == self.index[base])) for i in range(n))
+                lin += [unit] * k
+            elif isinstance(base, ErfAct):
+                gs += [_linear_form(base.args[0], self.index, "erf")] * k
+            elif isinstance(base, ErfActPrime):
+                primes += [_linear_form(base.args[0], self.index, "erf'")] * k
+            elif isinstance(base, Relu):  # relu(u) = u theta(u)
+                form = _linear_form(base.args[0], self.index, "relu")
+                lin += [form] * k
+                steps.append(form)
+            elif isinstance(base, Step):  # theta^k = theta
+                steps.append(_linear_form(base.args[0], self.index, "step"))
+            else:
+                raise NoClosedForm(f"no rewrite rule for the factor {factor}")
+        steps = sorted(set(steps), key=str)
+        value = self._tilted(tuple(sorted(lin, key=str)), tuple(sorted(gs, key=str)), tuple(sorted(primes, key=str)),
+                             tuple(steps))
+        return sp.Mul(*coeff) * value
+
+    def _tilted(self, lin, gs, primes, steps=()) -> sp.Expr:
+        if not steps and (len(lin) + len(gs)) % 2:
+            return sp.Integer(0)
+        weight, tilts = sp.Integer(1), ()
+        for q in primes:
+            weight *= sp.sqrt(2 / sp.pi) / sp.sqrt(1 + self.cov(q, q, tilts))
+            tilts += ((q, "tilt"),)
+        return weight * self.expect(lin, gs, steps, tilts)
+
+
+def nonlinear_expectation(expr: sp.Expr, fields: Sequence[sp.Symbol],
+                          covariance: Callable[[int, int], sp.Expr]) -> sp.Expr:
+    """E[expr] over zero-mean jointly Gaussian ``fields`` with E[f_i f_j] = covariance(i, j) (i <= j).
+
+    ``expr`` may contain polynomials in the fields, ``ErfAct``, ``ErfActPrime``, ``Relu`` and ``Step`` of linear forms in
+    the fields (see the module docstring for the rules). Polynomials reduce to Wick's theorem.
+
+    Raises:
+        NoClosedForm: a term has no closed form under these rules (four or more erf factors or steps, erf times step,
+            other functions).
+    """
+    engine = _Engine(fields, covariance)
+    return sp.Add(*[engine.term(term) for term in sp.Add.make_args(sp.expand(expr))])
+
+
+# ------------------------------------------------------------------------------------------ table of closed forms
+def closed_forms() -> dict[str, Callable]:
+    """The literature closed forms, functions of covariance entries (numbers or SymPy expressions), g = erf(x/sqrt 2).
+
+    Keys: ``I2(C11, C12, C22)``, ``J(C)`` = E[prod_i g'(u_i)] for a covariance matrix C, ``I3(C)`` = E[g'(u) v g(w)],
+    ``I4(C)`` = E[g'(u) g'(v) g(w) g(z)], ``u_g(Cuv, Cvv)`` = E[u g(v)], ``gp_u_v(Cuu, Cuv)`` = E[g'(u) u v],
+    ``relu_relu(C11, C12, C22)`` = E[relu(u) relu(v)], ``step_step(C11, C12, C22)`` = E[theta(u) theta(v)],
+    ``relu_v(Cuv)`` = E[relu(u) v], ``step_v(Cuu, Cuv)`` = E[theta(u) v]. C is 1-based in the formulas of issue 11.
+    """
+    pi = sp.pi
+
+    def I2(C11, C12, C22):
+        return 2 / pi * sp.asin(C12 / sp.sqrt((1 + C11) * (1 + C22)))
+
+    def J(C):
+        C = sp.Matrix(C)
+        n = C.shape[0]
+        return (2 / pi) ** sp.Rational(n, 2) / sp.sqrt((sp.eye(n) + C).det())
+
+    def I3(C):
+        C = sp.Matrix(C)
+        lam3 = (1 + C[0, 0]) * (1 + C[2, 2]) - C[0, 2] ** 2
+        return 2 / pi * (C[1, 2] * (1 + C[0, 0]) - C[0, 1] * C[0, 2]) / ((1 + C[0, 0]) * sp.sqrt(lam3))
+
+    def I4(C):
+        C = sp.Matrix(C)
+        c = lambda i, j: C[i - 1, j - 1]  # noqa: E731
+        lam4 = (1 + c(1, 1)) * (1 + c(2, 2)) - c(1, 2) ** 2
+        lam0 = (lam4 * c(3, 4) - c(2, 3) * c(2, 4) * (1 + c(1, 1)) - c(1, 3) * c(1, 4) * (1 + c(2, 2))
+                + c(1, 2) * c(1, 3) * c(2, 4) + c(1, 2) * c(1, 4) * c(2, 3))
+        lam1 = lam4 * (1 + c(3, 3)) - c(2, 3) ** 2 * (1 + c(1, 1)) - c(1, 3) ** 2 * (1 + c(2, 2)) \
+            + 2 * c(1, 2) * c(1, 3) * c(2, 3)
+        lam2 = lam4 * (1 + c(4, 4)) - c(2, 4) ** 2 * (1 + c(1, 1)) - c(1, 4) ** 2 * (1 + c(2, 2)) \
+            + 2 * c(1, 2) * c(1, 4) * c(2, 4)
+        return 4 / pi ** 2 / sp.sqrt(lam4) * sp.asin(lam0 / sp.sqrt(lam1 * lam2))
+
+    def u_g(Cuv, Cvv):
+        return sp.sqrt(2 / pi) * Cuv / sp.sqrt(1 + Cvv)
+
+    def gp_u_v(Cuu, Cuv):
+        return sp.sqrt(2 / pi) * Cuv / (1 + Cuu) ** sp.Rational(3, 2)
+
+    def relu_relu(C11, C12, C22):
+        det = C11 * C22 - C12 ** 2
+        return (sp.sqrt(det) + C12 * (pi / 2 + sp.atan(C12 / sp.sqrt(det)))) / (2 * pi)
+
+    def step_step(C11, C12, C22):
+        return sp.Rational(1, 4) + sp.asin(C12 / sp.sqrt(C11 * C22)) / (2 * pi)
+
+    def relu_v(Cuv):
+        return Cuv / 2
+
+    def step_v(Cuu, Cuv):
+        return Cuv / sp.sqrt(2 * pi * Cuu)
+
+    return {"I2": I2, "J": J, "I3": I3, "I4": I4, "u_g": u_g, "gp_u_v": gp_u_v, "relu_relu": relu_relu,
+            "step_step": step_step, "relu_v": relu_v, "step_v": step_v}
+
+
+# ----------------------------------------------------------------------------------------------- numerical fallback
+def _np_erfact(x):
+    from scipy.special import erf
+    return erf(x / math.sqrt(2.0))
+
+
+_NUMPY_FUNCTIONS = {"ErfAct": _np_erfact,
+                    "ErfActPrime": lambda x: math.sqrt(2.0 / math.pi) * np.exp(-0.5 * np.asarray(x) ** 2),
+                    "Relu": lambda x: np.maximum(x, 0.0),
+                    "Step": lambda x: (np.asarray(x) > 0).astype(float)}
+
+
+def numeric_function(expr: sp.Expr, fields: Sequence[sp.Symbol]) -> Callable:
+    """``expr`` as a numpy function of the field values (arrays broadcast), with the activations above."""
+    from scipy import special
+    return sp.lambdify(list(fields), expr, modules=[_NUMPY_FUNCTIONS, {"erf": special.erf}, "numpy"])
+
+
+def gauss_hermite_expectation(f: Callable, C: np.ndarray, *, order: int = 40) -> tuple[float, float]:
+    """Numerical E[f(x)], x ~ N(0, C) (C positive semi-definite, dimension d <= 4), by a tensor Gauss-Hermite rule.
+
+    The fields are x = L y with L L^T = C (eigen-factorisation, so singular C is allowed) and y standard normal; the
+    rule of ``order`` nodes per axis is exact for polynomials of degree < 2 order. The stated accuracy is the difference
+    with the rule of half the order (an over-estimate for smooth f; a non-smooth f such as ReLU converges only
+    algebraically, so the estimate is what to trust).
+
+    Returns:
+        (value, error estimate).
+    """
+    C = np.atleast_2d(np.asarray(C, dtype=float))
+    d = C.shape[0]
+    if d > 4:
+        raise DerivationError(f"the tensor Gauss-Hermite fallback is limited to 4 fields, got {d}")
+    lam, U = np.linalg.eigh(0.5 * (C + C.T))
+    L = U * np.sqrt(np.clip(lam, 0.0, None))
+
+    def rule(n):
+        y, w = np.polynomial.hermite_e.hermegauss(n)
+        w = w / math.sqrt(2 * math.pi)
+        grids = np.meshgrid(*([y] * d), indexing="ij")
+        weights = functools.reduce(np.multiply.outer, [w] * d)
+        Y = np.stack([g.ravel() for g in grids])
+        X = L @ Y
+        return float(np.sum(weights.ravel() * np.broadcast_to(f(*X), weights.size)))
+
+    value = rule(order)
+    return value, abs(value - rule(max(order // 2, 2)))
+
