@@ -12,7 +12,7 @@ from ..errors import SymvaeError
 
 #: Sub-command modules, in help order. Each defines ``register(subparsers)`` that sets ``func`` on its parser.
 _COMMAND_MODULES = ("symvae.cli._derive", "symvae.cli._dynamics", "symvae.cli._fixed_points",
-                    "symvae.cli._statics", "symvae.cli._check", "symvae.cli._demo")
+                    "symvae.cli._statics", "symvae.cli._check", "symvae.cli._demo", "symvae.cli._data")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -7,9 +7,9 @@ The fit (``fit_spiked``), for eigenvalues l_1 >= ... >= l_N of S = X^T X / n (ce
    Marchenko--Pastur law of ratio gamma = N/n and scale eta, i.e. eta times the median of MP(1, gamma);
    eta_hat = median(l) / that median (Gavish & Donoho, IEEE Trans. Inf. Theory 60 (2014) 5040).
 2. Spikes: l_k is a spike if it exceeds the 99% Tracy--Widom quantile of the largest eigenvalue of pure noise of
-   level eta_hat with n samples in N - K dimensions (Johnstone, Ann. Stat. 29 (2001) 295: centring
-   (sqrt(n-1) + sqrt(p))^2, scale (sqrt(n-1) + sqrt(p)) (1/sqrt(n-1) + 1/sqrt(p))^(1/3), TW1 0.99 quantile 2.0234),
-   p = N - K (the edge is solved for K by iteration from K = 0).
+   level eta_hat with n samples in p = N dimensions (Johnstone, Ann. Stat. 29 (2001) 295: centring
+   (sqrt(n-1) + sqrt(p))^2, scale (sqrt(n-1) + sqrt(p)) (1/sqrt(n-1) + 1/sqrt(p))^(1/3), TW1 0.99 quantile 2.0234);
+   this edge lies above the BBP edge eta (1 + sqrt(gamma))^2, so every spike can be inverted.
 3. Spike strengths: invert the BBP map at the dataset's gamma = N/n = 1/alpha, l = eta (1 + ell)(1 + gamma/ell),
    ell = rho/eta > sqrt(gamma): ell = [(l/eta - 1 - gamma) + sqrt((l/eta - 1 - gamma)^2 - 4 gamma)] / 2.
 
@@ -137,15 +137,10 @@ def _bulk_eta(lam: np.ndarray, K: int, n: int) -> float:
 
 
 def _edge_count(lam: np.ndarray, eta: float, n: int) -> int:
-    """K: the number of eigenvalues above the Tracy--Widom edge of N - K noise dimensions (fixed point from 0)."""
+    """K: the number of eigenvalues above the Tracy--Widom 99% edge of N-dimensional noise (and the BBP edge)."""
     N = lam.size
-    K = 0
-    for _ in range(N):
-        K_new = min(int(np.sum(lam > tracy_widom_edge(eta, n, N - K))), N - 2)
-        if K_new == K:
-            break
-        K = K_new
-    return K
+    edge = max(tracy_widom_edge(eta, n, N), eta * (1 + math.sqrt(N / n)) ** 2)
+    return min(int(np.sum(lam > edge)), N - 2)
 
 
 def _fit_eigs(lam: np.ndarray, n: int) -> tuple[float, int]:
@@ -275,7 +270,7 @@ def fit_eigenvalues(lam: np.ndarray, n: int, *, null_draws: int = 100, seed=0) -
         gof["null_ks_median"] = float(np.median(null))
         gof["spike_plus_bulk"] = bool(gof["p_value"] >= 0.05 and gof["self_consistent"])
     return FitResult(n=n, N=N, eigenvalues=lam, eta_hat=eta, K=K, rho_hat=rho,
-                     spike_edge=tracy_widom_edge(eta, n, N - K), gof=gof)
+                     spike_edge=max(tracy_widom_edge(eta, n, N), eta * (1 + math.sqrt(gamma)) ** 2), gof=gof)
 
 
 def bootstrap(X: np.ndarray, fit: FitResult, B: int, *, seed=0, level: float = 0.95) -> dict:
