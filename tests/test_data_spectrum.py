@@ -54,7 +54,7 @@ def test_bbp_inversion_inverts_the_statics_outlier_map():
 RHOS, ETA = (6.0, 3.0, 1.5), 0.7
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("seed", [0, 1])
 def test_fit_recovers_a_known_spiked_model(seed):
     model = make_model("per_spike_rho", M=1, M_star=3)
     data = sample_dataset(model, {"rho_1": 6.0, "rho_2": 3.0, "rho_3": 1.5, "eta": ETA}, 200, 5.0, seed=seed)

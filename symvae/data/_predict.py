@@ -73,7 +73,7 @@ def spike_observables(fit: FitResult, beta: float, alpha: float, count: int) -> 
 
 def optimal_beta_total(fit: FitResult, M: int, alpha: float | None = None) -> dict:
     """The beta minimising the summed eg of a VAE with M latents on the fitted data (bounded minimisation on
-    (0, beta_c,1), started from a 24-point scan).
+    (0, beta_c,1), started from a 16-point scan).
 
     Returns:
         {"beta", "eg"}; beta is None when no spike was found.
@@ -87,7 +87,7 @@ def optimal_beta_total(fit: FitResult, M: int, alpha: float | None = None) -> di
     def total(b):
         return float(np.sum(spike_observables(fit, b, alpha, M)[:, 0]))
 
-    grid = np.geomspace(top * 1e-3, top * (1 - 1e-6), 24)
+    grid = np.geomspace(top * 1e-3, top * (1 - 1e-6), 16)
     vals = [total(b) for b in grid]
     j = int(np.argmin(vals))
     lo, hi = grid[max(j - 1, 0)], grid[min(j + 1, len(grid) - 1)]

@@ -71,7 +71,8 @@ def _subsample_check(X: np.ndarray, fit: FitResult, M: int, sizes: list[int], re
                          "beta_c_predicted": th["beta_c"][k],
                          "beta_c_measured": float(np.mean(lam_top[:, k])),
                          "beta_c_measured_sd": float(np.std(lam_top[:, k], ddof=1)) if repeats > 1 else 0.0,
-                         "rho_hat_subsample": float(np.nanmean(rho_fit[:, k])),
+                         "rho_hat_subsample": float(np.nanmean(rho_fit[:, k])) if np.any(np.isfinite(rho_fit[:, k]))
+                         else None,
                          "detected_fraction": float(np.mean(np.isfinite(rho_fit[:, k])))})
     return rows
 
@@ -178,6 +179,7 @@ def realdata_study(data: RealData, *, M: int = 4, quick: bool = False, nonlinear
         say("nonlinear VAEs (PyTorch)")
         bc = pred["beta_c"][:K]
         grid = sorted({*(_midpoints(np.array(bc + [0.6 * bc[-1]]))), 1.5 * bc[0], 0.3 * bc[-1]}, reverse=True)
+        grid = [float(b) for b in grid]
         if not quick:
             grid = sorted(set(grid) | {float(b) for b in np.geomspace(0.3 * bc[-1], 1.5 * bc[0], 5)}, reverse=True)
         n_train = X.shape[0] - max(2, X.shape[0] // 5)
@@ -199,29 +201,37 @@ def _figure():
 
 
 def _plot_spectrum(study: dict, fit_eigs: np.ndarray, path: pathlib.Path) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     from ._spectrum import MarchenkoPastur
     f = study["fit"]
-    fig, ax = _figure()
     K = f["K"]
+    fig = Figure(figsize=(10, 4.2))
+    FigureCanvasAgg(fig)
+    ax, bx = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
     bulk = fit_eigs[K:]
     law = MarchenkoPastur(f["eta_hat"], (f["N"] - K) / f["n"])
     hi = max(float(bulk.max()) if bulk.size else law.upper, law.upper) * 1.05
     ax.hist(bulk, bins=max(10, min(60, bulk.size // 3)), range=(0, hi), density=True, color="0.75",
-            label=f"bulk eigenvalues ({bulk.size})")
+            label=f"the {bulk.size} non-spike eigenvalues")
     x = np.linspace(max(law.lower, 1e-9), law.upper, 400)
-    ax.plot(x, law.pdf(x) / (1 - law.atom) if law.atom < 1 else x * 0, "k-",
-            label=rf"MP fit $\hat\eta$ = {f['eta_hat']:.3g}")
-    ax.axvline(f["spike_edge"], color="C3", ls="--", lw=1, label="spike edge (TW 99%)")
-    ax.set_xlabel("eigenvalue of S (units of mean per-coordinate variance)")
+    ax.plot(x, law.pdf(x) / max(1 - law.atom, 1e-300), "k-", label=rf"fitted MP bulk, $\hat\eta$ = {f['eta_hat']:.3g}")
+    ax.axvline(f["spike_edge"], color="C3", ls="--", lw=1, label="spike edge (Tracy-Widom 99%)")
+    ax.set_xlabel("eigenvalue of S")
     ax.set_ylabel("density")
-    top = fit_eigs[:K]
-    ax2 = ax.twiny()
-    ax2.set_xscale("log")
-    if K:
-        ax2.plot(top, np.full(K, 0.5), "C3|", ms=18, label=f"{K} spikes")
-        ax2.set_xlim(min(top) / 1.3, max(top) * 1.3)
-        ax2.set_xlabel("spike eigenvalues (log scale, red)")
-    ax.legend(fontsize=8, loc="upper right")
+    ax.legend(fontsize=8)
+    ax.set_title("bulk", fontsize=9)
+    idx = np.arange(1, fit_eigs.size + 1)
+    pos = fit_eigs > 0
+    bx.semilogy(idx[:K], fit_eigs[:K], "C3o", ms=4, label=f"{K} spikes")
+    bx.semilogy(idx[K:][pos[K:]], fit_eigs[K:][pos[K:]], "o", color="0.5", ms=3, label="bulk")
+    bx.axhline(f["spike_edge"], color="C3", ls="--", lw=1, label="spike edge")
+    bx.axhspan(law.lower, law.upper, color="k", alpha=0.1, label="MP support")
+    bx.set_xlabel("rank k")
+    bx.set_ylabel("eigenvalue (log scale)")
+    bx.legend(fontsize=8)
+    bx.set_title("whole spectrum (units: mean per-coordinate variance)", fontsize=9)
     fig.tight_layout()
     fig.savefig(path)
 
