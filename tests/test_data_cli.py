@@ -84,3 +84,12 @@ def test_realdata_refuses_a_file_as_out_folder(tmp_path, capsys):
     (tmp_path / "f").write_text("x")
     code, out, err = run_cli(capsys, "realdata", "--dataset", "digits", "--out", tmp_path / "f", "--quick")
     assert code == 2 and len(err.strip().splitlines()) == 1
+
+
+def test_fit_data_on_pure_noise_finds_no_spike(tmp_path, capsys):
+    np.save(tmp_path / "noise.npy", np.random.default_rng(0).normal(size=(300, 10)) * 3.0 + 1.0)
+    code, out = run_cli_json(capsys, "fit-data", "--dataset", tmp_path / "noise.npy")
+    assert code == 0 and out["K"] == 0 and out["status"] == "no-spikes" and out["optimal_beta"] is None
+    # white noise in theory units (mean per-coordinate variance 1) has eta = 1; the median-matching error at
+    # N = 10, n = 300 is a few percent
+    assert out["eta_hat"] == pytest.approx(1.0, rel=0.1)
