@@ -10,8 +10,8 @@ import time
 import numpy as np
 
 from symvae.data import fit_spiked, load_dataset
-from symvae.data._predict import spike_observables, thresholds
-from symvae.data._train import linear_distortion_gain, train_linear, train_nonlinear
+from symvae.data import spike_observables, thresholds
+from symvae.data import linear_distortion_gain, train_linear, train_nonlinear
 
 # the test's configuration (keep in sync with tests/test_data_nonlinear.py)
 M, EPOCHS, HIDDEN, SPLIT_SEED = 4, 40, 64, 0

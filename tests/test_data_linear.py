@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from symvae.data import fit_spiked, load_dataset
-from symvae.data._predict import active_predicted, thresholds
-from symvae.data._train import KL_FLOOR, linear_exact, train_linear
+from symvae.data import active_predicted, thresholds
+from symvae.data import KL_FLOOR, linear_exact, train_linear
 
 M = 4
 

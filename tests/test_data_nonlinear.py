@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from symvae.data import fit_spiked, load_dataset
-from symvae.data._predict import active_predicted, spike_observables, thresholds
-from symvae.data._train import KL_FLOOR, train_nonlinear
+from symvae.data import active_predicted, spike_observables, thresholds
+from symvae.data import KL_FLOOR, train_nonlinear
 
 M, EPOCHS, HIDDEN = 4, 40, 64
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import scipy.integrate
 
-from symvae.data import MarchenkoPastur, eigenvalues, fit_spiked, invert_bbp, load_dataset
-from symvae.data._predict import spike_observables, thresholds
+from symvae.data import MarchenkoPastur, fit_spiked, invert_bbp, load_dataset
+from symvae.data import spike_observables, thresholds
 from symvae.model import make_model
 from symvae.statics import closed_form, outlier, sample_dataset
 

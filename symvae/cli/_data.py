@@ -61,9 +61,8 @@ def _load(args):
 
 
 def run_fit_data(args) -> int:
-    from ..data import fit_spiked
-    from ..data._predict import predict
-    from ..data._study import fit_summary, _jsonable
+    from ..data import fit_spiked, fit_summary, predict
+    from ..data._study import _jsonable
     data = _load(args)
     if args.M > data.N:
         raise InvalidInputError(f"--M {args.M} exceeds N = {data.N}")
@@ -84,8 +83,7 @@ def run_fit_data(args) -> int:
 
 
 def run_realdata(args) -> int:
-    from ..data import eigenvalues
-    from ..data._study import realdata_study, write_report
+    from ..data import eigenvalues, realdata_study, write_report
     out = pathlib.Path(args.out)
     if out.exists() and not out.is_dir():
         raise InvalidInputError(f"--out {out} exists and is not a folder")

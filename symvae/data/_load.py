@@ -26,8 +26,8 @@ from ..errors import InvalidInputError
 __all__ = ["RealData", "load_dataset", "load_idx", "load_array", "load_digits", "prepare", "subsample",
            "MAX_ENTRIES", "MAX_FEATURES"]
 
-#: Largest number of values a loader accepts (60000 x 784 MNIST is 4.7e7).
-MAX_ENTRIES = 200_000_000
+#: Largest number of values a loader accepts (60000 x 784 MNIST is 4.7e7): 0.8 GB as float64, ~3 GB at peak.
+MAX_ENTRIES = 100_000_000
 #: Largest number of coordinates N (the N x N covariance and its eigendecomposition must fit).
 MAX_FEATURES = 4096
 

@@ -23,6 +23,7 @@ from ..errors import InvalidInputError
 from ._spectrum import FitResult
 
 __all__ = ["spike_model", "thresholds", "spike_observables", "optimal_beta_total", "active_predicted",
+           "active_predicted_with_bulk",
            "eg_alpha_curves", "rd_curves_total", "predict"]
 
 
@@ -100,6 +101,15 @@ def active_predicted(beta_c: Sequence[float], betas: Sequence[float], M: int) ->
     """Predicted number of active latents of an M-latent VAE at each beta: #{k : beta < beta_c,k}, at most M."""
     bc = np.asarray(beta_c, dtype=float)
     return np.array([min(M, int(np.sum(bc > b))) for b in betas])
+
+
+def active_predicted_with_bulk(fit: FitResult, beta_c: Sequence[float], betas: Sequence[float], M: int) -> np.ndarray:
+    """``active_predicted`` plus the latents that fit the bulk ("overlearning"): at lam = 0 a latent on a bulk
+    eigenvalue is active when beta is below it, and (N - K)(1 - F_MP(beta)) bulk eigenvalues lie above beta."""
+    law = fit.bulk_law()
+    spikes = active_predicted(beta_c, betas, M)
+    bulk = np.rint((fit.N - fit.K) * (1 - law.cdf(np.asarray(betas, dtype=float)))).astype(int)
+    return np.minimum(M, spikes + bulk)
 
 
 def eg_alpha_curves(fit: FitResult, betas: Sequence[float], alphas: Sequence[float], M: int) -> np.ndarray:

@@ -16,8 +16,8 @@ import time
 import numpy as np
 
 from ..errors import InvalidInputError
-from ._load import RealData, prepare, subsample
-from ._predict import (active_predicted, eg_alpha_curves, optimal_beta_total, predict, rd_curves_total,
+from ._load import RealData, subsample
+from ._predict import (active_predicted, active_predicted_with_bulk, eg_alpha_curves, predict, rd_curves_total,
                        spike_observables, thresholds)
 from ._spectrum import FitResult, eigenvalues, fit_eigenvalues, fit_spiked
 from ._train import KL_FLOOR, linear_distortion_gain, linear_exact, train_linear, train_nonlinear
@@ -44,7 +44,7 @@ def _linear_check(X: np.ndarray, fit: FitResult, M: int, pred: dict, seed: int) 
     betas = [1.5 * float(lam[0])] + _midpoints(lam) + [0.5 * float(lam[min(M, fit.N) - 1])]
     exact = linear_exact(X, M, betas, eta=fit.eta_hat)
     grad = [train_linear(X, M, b, seed=seed + i) for i, b in enumerate(betas)]
-    predicted = active_predicted(pred["beta_c"], betas, M)
+    predicted = active_predicted_with_bulk(fit, pred["beta_c"], betas, M)
     rows = [{"beta": b, "predicted": int(p), "exact": int(e), "gradient": int(g["active"]),
              "gradient_kl": [float(v) for v in np.sort(g["kl"])[::-1]]}
             for b, p, e, g in zip(betas, predicted, exact["active"], grad)]
@@ -243,6 +243,9 @@ def _plot_active(study: dict, path: pathlib.Path) -> None:
     M = study["linear"]["M"]
     b = np.geomspace(min(r["beta"] for r in lin) / 1.2, max(r["beta"] for r in lin) * 1.2, 400)
     ax.step(b, active_predicted(bc, b, M), "k-", where="post", label=r"predicted: #$\{k: \beta < \beta_{c,k}\}$")
+    if study["fit"]["K"] < M:
+        ax.text(0.02, 0.02, "below the bulk edge the bulk adds latents (see the table)", transform=ax.transAxes,
+                fontsize=7)
     ax.plot([r["beta"] for r in lin], [r["exact"] for r in lin], "s", mfc="none", ms=9, label="linear, exact solver")
     ax.plot([r["beta"] for r in lin], [r["gradient"] for r in lin], "x", ms=7, label="linear, gradient training")
     if "nonlinear" in study:
@@ -414,7 +417,8 @@ def _markdown(s: dict) -> str:
         return "\n".join(L) + "\n"
     lin = s["linear"]
     L += ["## Linear VAE on the data: active latents vs beta", "", "![active](active.png)", "",
-          f"M = {lin['M']} latents, lam = 0, at the dataset's alpha. Predicted count #{{k: beta < beta_c,k}}; "
+          f"M = {lin['M']} latents, lam = 0, at the dataset's alpha. Predicted count #{{k: beta < beta_c,k}} plus "
+          "the latents the fitted MP bulk puts above beta (overlearning), at most M; "
           "exact finite-N minimiser (symvae.statics.erm_exact) and L-BFGS training of the literal loss (PyTorch "
           f"autograd), a latent active when its KL > {KL_FLOOR} nats. Verdict: **{lin['verdict']}**.", "",
           "| beta | predicted | exact | gradient |", "|---|---|---|---|"]

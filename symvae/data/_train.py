@@ -1,8 +1,9 @@
 """Training VAEs on real data, the ground truth the predictions are checked against.
 
 - ``linear_exact``: the base linear VAE's exact finite-N global minimiser (``symvae.statics.erm_exact``) on the data.
-- ``train_linear``: the same loss (MODEL.md section 2 of the project's model: per-sample
-  l(x) = 1/2 ||x||^2 - x^T W mu/sqrt(N) + 1/2 mu^T Q mu + 1/2 sum_k Q_kk D_k + beta/2 sum_k (mu_k^2 + D_k - log D_k - 1),
+- ``train_linear``: the same loss (the base model of ``symvae.model``, per sample
+  l(x) = 1/2 ||x||^2 - x^T W mu/sqrt(N) + 1/2 mu^T Q mu + 1/2 sum_k Q_kk D_k
+         + beta/2 sum_k (mu_k^2 + D_k - log D_k - 1),
   mu = W~ x/sqrt(N), Q = W^T W/N, averaged over the samples) minimised by gradient-based L-BFGS in PyTorch
   (autograd, no derivation of ours), from random weights. The sample average of l is quadratic in x, so it is
   evaluated exactly from S = X^T X/n (sum_mu x^T A x / n = tr(A S)), an N x N instead of an n x N product.
