@@ -168,7 +168,8 @@ def realdata_study(data: RealData, *, M: int = 4, quick: bool = False, nonlinear
     out["subsample"] = _subsample_check(X, fit, M, sizes, 3 if quick else 10, seed)
     say("curves")
     a = fit.alpha
-    alphas = np.geomspace(max(1e-2, 0.1 * min(pred["detection_alpha"][:K])), 10 * a, 12 if quick else 30)
+    # from below the weakest modelled spike's BBP threshold (where eg peaks) to beyond the dataset's alpha
+    alphas = np.geomspace(0.3 * min(pred["detection_alpha"][:K]), 10 * a, 16 if quick else 40)
     betas_eg = [b for b in (fit.eta_hat, pred["optimal_beta"], 0.5 * pred["beta_c"][0]) if b]
     out["eg_alpha"] = {"alphas": alphas.tolist(), "betas": betas_eg,
                        "eg": eg_alpha_curves(fit, betas_eg, alphas, K).tolist()}
@@ -280,7 +281,11 @@ def _plot_eg(study: dict, path: pathlib.Path) -> None:
     for b, row in zip(e["betas"], e["eg"]):
         ax.plot(e["alphas"], row, label=rf"$\beta$ = {b:.3g}")
     ax.axvline(study["fit"]["alpha"], color="k", ls=":", lw=1, label=r"dataset $\alpha$")
+    for a_c in study["predictions"]["detection_alpha"][:study["linear"]["M"]]:
+        ax.axvline(a_c, color="C3", ls="--", lw=0.6)
+    ax.plot([], [], "C3--", lw=0.6, label=r"BBP $\alpha_{c,k}$")
     ax.set_xscale("log")
+    ax.set_yscale("log")
     ax.set_xlabel(r"$\alpha = n/N$")
     ax.set_ylabel(r"$\varepsilon_g$ (summed over latents)")
     ax.legend(fontsize=8)
@@ -426,7 +431,8 @@ def _markdown(s: dict) -> str:
         L.append(f"| {r['beta']:.4g} | {r['predicted']} | {r['exact']} | {r['gradient']} |")
     L += ["", "## Dataset-size dependence", "", "![subsample](subsample.png)", "",
           "Collapse thresholds predicted at alpha = n/N from the full-data fit (lines) against the linear VAE's "
-          "thresholds on random subsamples of n rows (the top eigenvalues of their S; mean and sd). "
+          "thresholds on random subsamples of n rows (the top eigenvalues of their S; mean and sd; at the full n the "
+          "two coincide by construction, the fit having inverted those eigenvalues). "
           "subsample.csv also has rho_hat refitted on each subsample (the BBP inversion should give the same rho "
           "at every n if the spiked model holds).", "",
           "| n | alpha | k | predicted | measured | sd | rho_hat (subsample) |", "|---|---|---|---|---|---|---|"]
