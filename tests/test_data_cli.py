@@ -93,3 +93,13 @@ def test_fit_data_on_pure_noise_finds_no_spike(tmp_path, capsys):
     # white noise in theory units (mean per-coordinate variance 1) has eta = 1; the median-matching error at
     # N = 10, n = 300 is a few percent
     assert out["eta_hat"] == pytest.approx(1.0, rel=0.1)
+
+
+def test_without_the_extra_the_commands_say_what_to_install(monkeypatch, capsys, tmp_path):
+    # an import of a module set to None in sys.modules raises ImportError, as if it were not installed
+    monkeypatch.setitem(__import__("sys").modules, "torch", None)
+    code, out, err = run_cli(capsys, "realdata", "--dataset", "digits", "--out", tmp_path / "r", "--quick")
+    assert code == 2 and "symvae[real]" in err and len(err.strip().splitlines()) == 1
+    monkeypatch.setitem(__import__("sys").modules, "sklearn.datasets", None)
+    code, out, err = run_cli(capsys, "fit-data", "--dataset", "digits", "--json")
+    assert code == 2 and "symvae[real]" in err and len(err.strip().splitlines()) == 1
