@@ -143,3 +143,14 @@ def test_bulk_latents_switch_on_below_the_mp_edge():
     # inside the bulk the MP law counts the eigenvalues above beta up to finite-N fluctuations: over seeds 0-5 of
     # this setting the difference was at most 2 (tolerance twice that)
     assert np.all(np.abs(predicted - measured) <= 4), (predicted, measured)
+
+
+def test_more_coordinates_than_samples():
+    # gamma = N/n = 2: half of the eigenvalues are 0 (the MP atom); eta and the spike are still recovered
+    model = make_model("per_spike_rho", M=1, M_star=1)
+    data = sample_dataset(model, {"rho_1": 6.0, "eta": 1.0}, 400, 0.5, seed=1)
+    fit = fit_spiked(data.X, null_draws=0)
+    assert fit.K == 1
+    assert fit.eta_hat == pytest.approx(1.0, rel=0.03)
+    assert fit.rho_hat[0] == pytest.approx(6.0, rel=0.25)  # 2.5 sd: the half-sample bootstrap's sd here is 0.61
+    assert fit.gof["ks"] < 0.05 and 0.8 < fit.gof["bulk_variance_ratio"] < 1.2

@@ -14,11 +14,12 @@ The fit (``fit_spiked``), for eigenvalues l_1 >= ... >= l_N of S = X^T X / n (ce
    ell = rho/eta > sqrt(gamma): ell = [(l/eta - 1 - gamma) + sqrt((l/eta - 1 - gamma)^2 - 4 gamma)] / 2.
 
 Spike-plus-bulk test (``FitResult.gof``): the Kolmogorov--Smirnov distance between the N - K bulk eigenvalues and
-the fitted MP law (ratio gamma_b = (N - K)/n), the ratio of their variance to the MP variance eta^2 gamma_b, and
+the fitted MP law (ratio gamma_b = (N - K)/n; for N > n the nonzero ones against the law's continuous part), the
+ratio of their mean squared deviation from eta_hat to the MP variance eta^2 gamma_b, and
 whether the fit is self-consistent (re-matching the median of the N - K bulk eigenvalues alone moves eta_hat by less
 than 10% and finds the same K; on a power-law spectrum it runs away, every refit declaring more spikes); the
-p-value of the KS distance comes from a parametric bootstrap: Wishart spectra drawn from the fitted spiked model itself (same n, N, eta_hat,
-rho_hat) and fitted the same way. A small p-value says the data are not spike-plus-bulk.
+p-value of the KS distance comes from a parametric bootstrap: Wishart spectra drawn from the fitted spiked model
+itself (same n, N, eta_hat, rho_hat) and fitted the same way. A small p-value says the data are not spike-plus-bulk.
 
 Uncertainties (``bootstrap``): half-sample bootstrap. Resampling rows with replacement would duplicate samples and
 so inflate the top eigenvalues like a smaller alpha does (biased intervals that missed the truth on synthetic
@@ -206,15 +207,21 @@ class FitResult:
 
 def _ks(bulk: np.ndarray, law: MarchenkoPastur) -> float:
     x = np.sort(bulk)
-    m = x.size
     F = law.cdf(x)
+    if law.atom > 0:  # N > n: compare the nonzero eigenvalues with the continuous part (the atom is exact)
+        keep = x > 1e-10 * max(float(x[-1]), 1e-300)
+        x, F = x[keep], (F[keep] - law.atom) / (1 - law.atom)
+    m = x.size
+    if m == 0:
+        return 0.0
     return float(max(np.max(np.arange(1, m + 1) / m - F), np.max(F - np.arange(m) / m)))
 
 
 def _gof_stats(lam: np.ndarray, n: int, eta: float, K: int) -> tuple[float, float]:
     bulk = lam[K:]
     law = MarchenkoPastur(eta, (lam.size - K) / n)
-    return _ks(bulk, law), float(np.var(bulk) / law.variance)
+    # variance of the whole law, zeros included (mean eta, variance eta^2 gamma also with the atom)
+    return _ks(bulk, law), float(np.mean((bulk - eta) ** 2) / law.variance)
 
 
 def _null_spectrum(eta: float, rhos: np.ndarray, N: int, n: int, rng) -> np.ndarray:

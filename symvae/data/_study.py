@@ -400,9 +400,10 @@ def _markdown(s: dict) -> str:
          + f"; MP bulk edge {f['bulk_edge']:.4g}; spike edge (Tracy-Widom 99%) {f['spike_edge']:.4g}",
          f"- {f['K']} spikes above the edge (spikes.csv)",
          f"- spike-plus-bulk test: KS distance of the bulk to the fitted MP law {g['ks']:.3g} "
-         f"(median under the fitted model {_fmt(g['null_ks_median'], 3)}, p = {_fmt(g['p_value'], 3)}); variance "
-         f"of the bulk / MP variance = {g['bulk_variance_ratio']:.3g}; refitting eta on the bulk alone gives "
-         f"{g['refit_eta']:.3g} and {g['refit_K']} spikes (self-consistent: {g['self_consistent']}). "
+         f"(median under the fitted model {_fmt(g['null_ks_median'], 3)}, p = {_fmt(g['p_value'], 3)}); mean "
+         f"squared deviation of the bulk from eta_hat / MP variance = {g['bulk_variance_ratio']:.3g}; "
+         f"refitting eta on the bulk alone gives {g['refit_eta']:.3g} and {g['refit_K']} spikes "
+         f"(self-consistent: {g['self_consistent']}). "
          + ("**The data are consistent with spikes plus a Marchenko-Pastur bulk.**" if g.get("spike_plus_bulk")
             else "**The data are not spikes plus a Marchenko-Pastur bulk**: the theory's inputs are an "
                  "approximation here; see the checks below for what survives."), "",
