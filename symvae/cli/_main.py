@@ -20,7 +20,7 @@ from ..errors import DerivationError, InvalidInputError, SymvaeError
 #: Sub-command modules, in help order. Each defines ``register(subparsers)`` that sets ``func`` on its parser.
 _COMMAND_MODULES = ("symvae.cli._derive", "symvae.cli._dynamics", "symvae.cli._fixed_points",
                     "symvae.cli._statics", "symvae.cli._check", "symvae.cli._demo", "symvae.cli._studies",
-                    "symvae.cli._cache")
+                    "symvae.cli._data", "symvae.cli._cache")
 
 #: A token that is a negative number (or a list/range starting with one), never an option: symvae has no option
 #: that starts with a digit, '.', 'inf' or 'nan'.
