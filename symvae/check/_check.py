@@ -38,13 +38,16 @@ def check(hand: HandDerivation, *, points: int = 8, seed: int = 0, allow_missing
 
 
 def check_file(path, *, M: int | None = None, M_star: int | None = None, points: int = 8, seed: int = 0,
-               allow_missing: bool = False) -> CheckReport:
+               allow_missing: bool = False, time_limit: float | None = None) -> CheckReport:
     """Read a hand-derivation file and check it (``read_hand_derivation`` then ``check``).
+
+    A ``.py`` file is code and is run (in a child process, with ``time_limit`` seconds); LaTeX files are only read.
 
     Arguments:
         path: the file (.md, .tex or .py).
         M, M_star: override the header's sizes.
         points, seed, allow_missing: as in ``check``.
+        time_limit: seconds a ``.py`` file may run (default ``SYMVAE_CHECK_TIME_LIMIT`` or 60).
 
     Returns:
         The ``CheckReport``.
@@ -52,5 +55,5 @@ def check_file(path, *, M: int | None = None, M_star: int | None = None, points:
     Raises:
         CheckInputError: the file is unusable (see ``read_hand_derivation``).
     """
-    return check(read_hand_derivation(path, M=M, M_star=M_star), points=points, seed=seed,
+    return check(read_hand_derivation(path, M=M, M_star=M_star, time_limit=time_limit), points=points, seed=seed,
                  allow_missing=allow_missing)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import math
+import warnings
 from typing import Collection
 
 import sympy as sp
@@ -105,7 +106,9 @@ def parse_expression(text: str, what: str = "expression", *, allowed_names: Coll
         if not (char == " " or char == "\t" or "!" <= char <= "~"):
             raise fail(f"character {char!r} is not allowed (printable ASCII only, on one line)", k + 1)
     try:
-        tree = ast.parse(text.strip(" \t"), mode="eval")
+        with warnings.catch_warnings():  # SyntaxWarnings ("invalid decimal literal") would be extra stderr lines
+            warnings.simplefilter("ignore")
+            tree = ast.parse(text.strip(" \t"), mode="eval")
     except SyntaxError as exc:
         offset = exc.offset + len(text) - len(text.lstrip(" \t")) if exc.offset else None
         raise fail(f"syntax error: {exc.msg}", offset) from None
