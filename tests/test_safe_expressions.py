@@ -368,3 +368,35 @@ def test_result_nodes_rebuild_unevaluated_sympy():
     built = _rebuild(nodes, "f.py")
     assert built[5] == sp.Float("0.5") * sp.exp(x ** 2)
     assert built[7] == sp.Derivative(sp.Function("Q")(x), x)
+
+
+def test_memory_limit_applies_to_the_file(tmp_path, monkeypatch, capsys):
+    path = _python(tmp_path, HEADER + "block = bytearray(3 * 1024 ** 3)\n")
+    monkeypatch.setenv("SYMVAE_CHECK_MEMORY_MB", "1024")
+    code, _, err = run_cli(capsys, "check", path)
+    assert code == 2 and "running the file failed: MemoryError" in one_line_error(err)
+
+
+def test_interrupt_stops_the_child(tmp_path):
+    """Ctrl-C while a .py file runs: KeyboardInterrupt reaches the caller promptly and the child is gone."""
+    from symvae.check._pyfile import run_python_derivation
+
+    path = _python(tmp_path, HEADER + "import os\nopen('pid.txt', 'w').write(str(os.getpid()))\nwhile True:\n"
+                                      "    pass\n")
+
+    def interrupt(*_):  # once the file is running (it wrote its pid), as a user pressing Ctrl-C would
+        if (tmp_path / "pid.txt").exists():
+            raise KeyboardInterrupt
+        signal.setitimer(signal.ITIMER_REAL, 0.2)
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 0.5)
+    try:  # if the interrupt were not honoured, the 10 s limit would end the call with CheckInputError instead
+        with pytest.raises(KeyboardInterrupt):
+            run_python_derivation(str(path), time_limit=10)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    pid = int((tmp_path / "pid.txt").read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
