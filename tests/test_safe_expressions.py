@@ -349,14 +349,17 @@ def test_check_help_says_a_python_file_is_run(capsys):
     ["Derivative", [1000], [0, 0]],
     ["whatever", []],
     ["Op", "Pow", [1, 1]],
+    ["Rational", "1", "0", []],
+    ["Op", "Add", [0, 2]],
 ])
 def test_result_nodes_outside_the_whitelist_are_not_rebuilt(node):
     from symvae.check._pyfile import Unreadable, _rebuild
 
-    nodes = [["Symbol", "Q", []], ["Integer", "10" * 3, []], node]
+    nodes = [["Symbol", "Q", []], ["Integer", "10" * 3, []], ["Matrix", 1, 1, [0]], node]
     built = _rebuild(nodes, "f.py")
     assert built[0] == sp.Symbol("Q") and built[1] == 101010
-    assert isinstance(built[2], Unreadable), built[2]
+    assert built[2] == sp.ImmutableMatrix([[sp.Symbol("Q")]])
+    assert isinstance(built[3], Unreadable), built[3]
 
 
 def test_result_nodes_rebuild_unevaluated_sympy():

@@ -274,7 +274,10 @@ def _node(node, done: list):
     if kind == "Integer":
         return sp.Integer(int(_text(payload[0])))
     if kind == "Rational":
-        return sp.Rational(int(_text(payload[0])), int(_text(payload[1])))
+        p, q = int(_text(payload[0])), int(_text(payload[1]))
+        if q == 0:
+            return Unreadable("a fraction with denominator 0")
+        return sp.Rational(p, q)
     if kind == "Float":
         return sp.Float(_decimal(_text(payload[0])), precision=max(2, min(int(payload[1]), 100_000)))
     if kind == "Symbol":
@@ -284,8 +287,8 @@ def _node(node, done: list):
         if name not in _CONSTANTS:
             return Unreadable(f"the non-finite value {name}" if name in ("oo", "-oo", "zoo", "nan") else name)
         return _CONSTANTS[name]
-    if not all(isinstance(a, sp.Basic) for a in args):
-        return Unreadable(f"{kind} of non-SymPy values")
+    if not all(isinstance(a, sp.Basic) and not isinstance(a, sp.MatrixBase) for a in args):
+        return Unreadable(f"{kind} of values that are not SymPy scalars")
     if kind == "Eq":
         return sp.Eq(args[0], args[1], evaluate=False)
     if kind == "Derivative":
