@@ -427,12 +427,13 @@ _PARTIAL_KEY = re.compile(r"^\s*(?:d|∂|\\partial)\s*[A-Za-z_][A-Za-z_0-9]*\s*/
 
 def _unreadable(value) -> Unreadable | None:
     """The first value the parent could not rebuild, inside lists and tuples too."""
-    stack = [value]
+    stack, seen = [value], set()
     while stack:
         item = stack.pop()
         if isinstance(item, Unreadable):
             return item
-        if isinstance(item, (list, tuple)):
+        if isinstance(item, (list, tuple)) and id(item) not in seen:  # lists may be shared: visit each once
+            seen.add(id(item))
             stack.extend(item)
     return None
 
