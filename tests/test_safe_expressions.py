@@ -403,3 +403,18 @@ def test_interrupt_stops_the_child(tmp_path):
     pid = int((tmp_path / "pid.txt").read_text())
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def test_a_file_cannot_plant_a_fake_result(tmp_path, monkeypatch, capsys):
+    """The result path replaced by a link or a FIFO (which would block a naive reader) counts as no result."""
+    body = HEADER + textwrap.dedent("""\
+        import os, sys
+        result = sys.argv[2]
+        os.mkfifo(result) if sys.argv[-1] == 'fifo' else os.symlink('/dev/zero', result)
+        os._exit(0)
+        """)
+    for kind in ("fifo", "link"):
+        path = _python(tmp_path, body.replace("sys.argv[-1] == 'fifo'", repr(kind == "fifo")), f"{kind}.py")
+        with finishes_within(30):
+            code, _, err = run_cli(capsys, "check", path)
+        assert code == 2 and "ended the Python process" in one_line_error(err)

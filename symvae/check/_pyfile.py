@@ -13,6 +13,7 @@ import dataclasses
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -94,20 +95,32 @@ def run_python_derivation(path: str, *, time_limit: float | None = None, memory_
     with tempfile.TemporaryDirectory(prefix="symvae-check-") as tmp:
         result_path = os.path.join(tmp, "result.json")
         log_path = os.path.join(tmp, "output.txt")
-        with open(log_path, "wb") as log:
+        with open(log_path, "w+b") as log:
             code = _run_child([sys.executable, "-I", str(_CHILD), os.path.abspath(path), result_path, str(memory)],
                               os.path.dirname(os.path.abspath(path)), log, seconds, path)
-        if not os.path.exists(result_path):
-            raise CheckInputError(_no_result_message(code, _last_line(log_path), seconds), path)
-        size = os.path.getsize(result_path)
-        if size > MAX_RESULT_BYTES:
-            raise CheckInputError(f"the file's values are too large to read ({size} bytes)", path)
+            last = _last_line(log)  # from our own handle: the file may have replaced the path meanwhile
+        data = _read_result(result_path)
+        if data is None:
+            raise CheckInputError(_no_result_message(code, last, seconds), path)
+        if len(data) > MAX_RESULT_BYTES:
+            raise CheckInputError(f"the file's values are too large to read (over {MAX_RESULT_BYTES} bytes)", path)
         try:
-            with open(result_path, encoding="utf-8") as f:
-                result = json.load(f)
+            result = json.loads(data.decode("utf-8"))
         except (ValueError, RecursionError, UnicodeDecodeError):
             raise CheckInputError("the file's values could not be read back (malformed result)", path) from None
     return _module(result, path)
+
+
+def _read_result(result_path: str) -> bytes | None:
+    """The child's result: a regular file, not a link, read up to one byte past the size limit (None if absent)."""
+    try:
+        fd = os.open(result_path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            return None
+        return f.read(MAX_RESULT_BYTES + 1)
 
 
 def _run_child(argv: list[str], cwd: str, log, seconds: float, path: str) -> int | None:
@@ -138,13 +151,17 @@ def _kill_group(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
-def _last_line(log_path: str) -> str:
-    with open(log_path, "rb") as f:
-        f.seek(0, os.SEEK_END)
-        f.seek(max(0, f.tell() - 4096))
-        tail = f.read().decode("utf-8", "replace")
+def _last_line(log) -> str:
+    log.seek(0, os.SEEK_END)
+    log.seek(max(0, log.tell() - 4096))
+    tail = log.read(4096).decode("utf-8", "replace")
     lines = [line.strip() for line in tail.splitlines() if line.strip()]
-    return lines[-1][:200] if lines else ""
+    return _printable(lines[-1][:200]) if lines else ""
+
+
+def _printable(text: str) -> str:
+    """One line without control characters (the child's text is shown in our error message)."""
+    return "".join(c if c.isprintable() else "?" for c in " ".join(text.split()))
 
 
 def _no_result_message(code: int | None, last: str, seconds: float) -> str:
@@ -193,8 +210,7 @@ def _module(result, path: str) -> PythonValues:
             raise malformed()
         line, column = (x if isinstance(x, int) and not isinstance(x, bool) and x > 0 else None
                         for x in (error.get("line"), error.get("column")))
-        raise CheckInputError(" ".join(str(error.get("message", "the file failed")).split())[:500], path, line,
-                              column)
+        raise CheckInputError(_printable(str(error.get("message", "the file failed")))[:500], path, line, column)
     values = _rebuild(result.get("nodes", []), path)
 
     def value(index):
