@@ -185,14 +185,37 @@ def hostile(draw):
     return opener * depth + text + closer * depth
 
 
-@settings(max_examples=400, deadline=None)
-@given(hostile())
-@example(EXPLOIT)
-@example("().__class__.__base__.__subclasses__()")
-@example("exp.__globals__")
-@example("9**9**9**9")
-@example("Min(*[1])")
-def test_fuzz_hostile_strings_never_execute_or_hang(text):
+_LEAVES = st.sampled_from(["t", "x", "beta", "N", "pi", "E", "os", "__import__", "__class__", "_x", "exp", "Min",
+                           "0", "1", "2", "64", "65", "9", "0.01", "1e308", "1e-320", "10**100", "1j", "'s'", "b'b'",
+                           "True", "None", "..."])
+_FUNCTION_NAMES = st.sampled_from(["exp", "log", "sqrt", "Abs", "Min", "Max", "Heaviside", "Piecewise", "erf", "tanh",
+                                   "eval", "getattr", "open", "__import__", "type", "t"])
+
+
+def _grow(inner):
+    pair = st.tuples(inner, inner)
+    return st.one_of(
+        st.builds(lambda a, name: f"({a}).{name}", inner, st.sampled_from(["subs", "__globals__", "func", "real"])),
+        st.builds(lambda a: f"({a[0]})[{a[1]}]", pair),
+        st.builds(lambda f, args: f"{f}({', '.join(args)})", _FUNCTION_NAMES, st.lists(inner, max_size=3)),
+        st.builds(lambda a, op: f"({a[0]}) {op} ({a[1]})", pair,
+                  st.sampled_from(["+", "-", "*", "/", "**", "//", "%", "^", "@", "<", "==", "and", "or"])),
+        st.builds(lambda a: f"-({a})", inner),
+        st.builds(lambda a: f"lambda: {a}", inner),
+        st.builds(lambda a: f"[{a[0]} for x in {a[1]}]", pair),
+        st.builds(lambda a: f"({a[0]}) if ({a[1]}) else 1", pair),
+        st.builds(lambda a: f"Piecewise(({a[0]}, {a[1]} < 1), ({a[0]}, True))", pair),
+        st.builds(lambda a: f"f'{{{a}}}'", inner),
+        st.builds(lambda a: f"({a}, {a})", inner),
+    )
+
+
+#: Syntactically valid Python built from hostile constructs: exercises the whitelist walk, not only the parser.
+valid_python = st.recursive(_LEAVES, _grow, max_leaves=12)
+
+
+def _never_executes_or_hangs(text):
+    """parse_expression returns a finite expression or one line of InvalidInputError, fast, and calls nothing."""
     calls = []
 
     def tripwire(name):
@@ -200,6 +223,14 @@ def test_fuzz_hostile_strings_never_execute_or_hang(text):
             calls.append(name)
             raise AssertionError(f"{name} was called")
         return trip
+
+    def on_text(name, real):  # the import system execs compiled modules (sympy imports lazily): only text trips
+        def run(source, *args, **kwargs):
+            if isinstance(source, (str, bytes)):
+                calls.append(f"{name}({source!r})")
+                raise AssertionError(f"{name} was called on text")
+            return real(source, *args, **kwargs)
+        return run
 
     real_import = builtins.__import__
 
@@ -212,8 +243,8 @@ def test_fuzz_hostile_strings_never_execute_or_hang(text):
         patch.setattr(os, "system", tripwire("os.system"))
         patch.setattr(os, "popen", tripwire("os.popen"))
         patch.setattr(subprocess, "Popen", tripwire("subprocess.Popen"))
-        patch.setattr(builtins, "eval", tripwire("eval"))
-        patch.setattr(builtins, "exec", tripwire("exec"))
+        patch.setattr(builtins, "eval", on_text("eval", builtins.eval))
+        patch.setattr(builtins, "exec", on_text("exec", builtins.exec))
         patch.setattr(builtins, "__import__", guarded_import)
         try:
             result = parse_expression(text, "fuzz")
@@ -224,6 +255,23 @@ def test_fuzz_hostile_strings_never_execute_or_hang(text):
             assert isinstance(result, sp.Expr)
             assert not result.has(sp.zoo, sp.oo, -sp.oo, sp.nan)
     assert calls == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(hostile())
+@example(EXPLOIT)
+@example("().__class__.__base__.__subclasses__()")
+@example("exp.__globals__")
+@example("9**9**9**9")
+@example("Min(*[1])")
+def test_fuzz_hostile_strings_never_execute_or_hang(text):
+    _never_executes_or_hangs(text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(valid_python)
+def test_fuzz_hostile_python_expressions_never_execute_or_hang(text):
+    _never_executes_or_hangs(text)
 
 
 # ---------------------------------------------------------------------------------------------------- CLI paths
