@@ -149,6 +149,8 @@ def test_rejected_constructs_name_the_construct_and_column(text, fragment, colum
     ("exp(1001)", "argument of exp is larger than 1000"),
     ("exp(exp(exp(5.0)))", "argument of exp is larger than 1000"),
     ("Max(Max(a, b, c, d), Max(e, f, g, h, i))", "at most 8 arguments in all"),
+    ("sqrt(" + "9" * 999 + ")", "a root of an exact number of more than 100 digits"),
+    ("Abs((" + "9" * 101 + ")**(1/3) - 1)", "a root of an exact number of more than 100 digits"),
 ])
 def test_bounds_reject_instantly(text, fragment):
     with finishes_within(5), pytest.raises(InvalidInputError, match=None) as info:
@@ -164,6 +166,7 @@ def test_length_and_depth_bounds():
     with pytest.raises(InvalidInputError, match="syntax error"):  # Python's own parser limit, one line too
         parse_expression("(" * 300 + "t" + ")" * 300)
     assert parse_expression("+".join(f"x{k}" for k in range(150))).is_Add  # a long sum stays readable
+    assert parse_expression("sqrt(" + "9" * 100 + ")") == 3 * sp.sqrt(int("1" * 100))  # 100 digits are fine
 
 
 # ---------------------------------------------------------------------------------------------------- fuzz

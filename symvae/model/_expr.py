@@ -19,7 +19,8 @@ import sympy as sp
 from ..errors import InvalidInputError
 
 __all__ = ["parse_expression", "t", "N", "FUNCTIONS", "CONSTANTS", "MAX_LENGTH", "MAX_NODES", "MAX_DEPTH",
-           "MAX_EXPONENT", "MAX_DIGITS", "MAX_ARGUMENTS", "MAX_EXP_ARGUMENT"]
+           "MAX_EXPONENT", "MAX_DIGITS", "MAX_ARGUMENTS", "MAX_EXP_ARGUMENT",
+           "MAX_ROOT_DIGITS"]
 
 #: Training time (steps / N) and the dimension, as SymPy symbols shared by every derivation.
 t = sp.Symbol("t", nonnegative=True)
@@ -38,6 +39,7 @@ MAX_DEPTH = 200        # nesting of the syntax tree (a sum of n terms nests n de
 MAX_EXPONENT = 64      # |numeric exponent|: no power towers
 MAX_DIGITS = 1000      # digits of an exact number produced by a power
 MAX_ARGUMENTS = 8      # arguments of Min, Max, Piecewise in all (they compare their arguments pairwise)
+MAX_ROOT_DIGITS = 100    # digits of an exact number under a root (SymPy looks for its square factors)
 MAX_EXP_ARGUMENT = 1000  # |numeric argument| of exp, sinh, cosh (beyond it float64 overflows anyway)
 _FLOAT_MAX = 1.7976931348623157e308
 _PAIRWISE = ("Min", "Max", "Piecewise")
@@ -234,6 +236,8 @@ class _Builder:
                 digits = max(_digits(base.p), _digits(base.q)) * int(abs(exponent))
                 if digits > MAX_DIGITS:
                     raise _Reject(f"the power makes a number of about {digits} digits (at most {MAX_DIGITS})", node)
+            if base.is_Rational and exponent.is_Rational and not exponent.is_Integer:
+                _check_root(base, node)
         return self._apply(lambda a, b: a ** b, (base, exponent), node)
 
     def _call(self, node: ast.Call):
@@ -262,6 +266,8 @@ class _Builder:
             for arg, sub in zip(args, node.args):
                 if not isinstance(arg, sp.Expr):
                     raise _Reject(f"argument of {name} is not an expression", sub)
+                if name == "sqrt" and arg.is_Rational:
+                    _check_root(arg, sub)
                 if name in _GROWING and arg.is_Number and abs(arg) > MAX_EXP_ARGUMENT:
                     raise _Reject(f"argument of {name} is larger than {MAX_EXP_ARGUMENT} in magnitude", sub)
         return self._apply(FUNCTIONS[name], args, node)
@@ -283,6 +289,14 @@ class _Builder:
         return value, condition
 
 
+def _check_root(base: sp.Rational, node: ast.AST) -> None:
+    """SymPy factors an exact number to simplify its roots: keep the number small enough for that to be instant."""
+    if max(_digits(base.p), _digits(base.q)) > MAX_ROOT_DIGITS:
+        raise _Reject(f"a root of an exact number of more than {MAX_ROOT_DIGITS} digits", node)
+
+
 def _digits(n: int) -> int:
+    """Decimal digits of |n| (from its bit length: no conversion to text, which Python limits for large ints)."""
     n = abs(int(n))
-    return 1 if n < 10 else int(n.bit_length() * 0.30103) + 1
+    estimate = int(n.bit_length() * 0.30102999566398120)  # floor(log10 n) or one less
+    return estimate + 1 if n >= 10 ** estimate else max(estimate, 1)
