@@ -65,7 +65,7 @@ def _reference(text: str) -> sp.Expr:
     "10**-2", "-t**2", "2**-t", "beta_0 + (beta_1 - beta_0)*t/N", "Max(0.5, 1 - exp(-t))", "Min(1, t/10)",
     "Heaviside(t - 3)", "erf(t/10)*pi + E", "Abs(-t)", "atan(t)*cos(t)*sin(t)*sinh(t)*cosh(t)", "3.0e+2*t",
     "sqrt(eta)", "log(1 + t)", "0.30000000000000000001", "+t", "Piecewise((1, t < 5), (2 + t, True))",
-    "Piecewise((beta, t >= 10), (0.5*beta, True))", "tau_W*x**64", "  1 + t  ",
+    "Piecewise((beta, t >= 10), (0.5*beta, True))", "tau_W*x**8 + x**64", "  1 + t  ",
 ])
 def test_accepted_expressions_build_what_sympy_builds(text):
     got = parse_expression(text, "test")
@@ -142,7 +142,8 @@ def test_rejected_constructs_name_the_construct_and_column(text, fragment, colum
 @pytest.mark.parametrize("text, fragment", [
     ("9**9**9**9", "exponent 387420489 is larger than 64"),
     ("2**(2**6*2)", "exponent 128 is larger than 64"),
-    ("t**65", "exponent 65 is larger than 64"),
+    ("2**65", "exponent 65 is larger than 64"),
+    ("t**65", "multiply out to degree 65"),
     ("(9**64)**64", "digits"),
     ("1e400", "outside the float64 range"),
     ("1e308*10", "outside the float64 range"),
@@ -150,12 +151,30 @@ def test_rejected_constructs_name_the_construct_and_column(text, fragment, colum
     ("exp(exp(exp(5.0)))", "argument of exp is larger than 1000"),
     ("Max(Max(a, b, c, d), Max(e, f, g, h, i))", "at most 8 arguments in all"),
     ("sqrt(" + "9" * 999 + ")", "a root of an exact number of more than 100 digits"),
+    ("(" * 7 + "t" + "+1)**2" * 7, "multiply out to degree 128 or more (at most 64)"),
+    ("(x+y*" * 6 + "t" + ")**2" * 6, "multiply out to degree"),
+    ("Abs(" * 17 + "t" + "-1)" * 17, "calls and denominators nested more than 16 deep"),
+    ("1/(1+" * 17 + "t" + ")" * 17, "calls and denominators nested more than 16 deep"),
+    ("exp(0*(1/0))", "not finite"),
     ("Abs((" + "9" * 101 + ")**(1/3) - 1)", "a root of an exact number of more than 100 digits"),
 ])
 def test_bounds_reject_instantly(text, fragment):
     with finishes_within(5), pytest.raises(InvalidInputError, match=None) as info:
         parse_expression(text)
     assert fragment in str(info.value)
+
+
+def test_cpu_budget_stops_sympy_and_restores_the_signal(monkeypatch):
+    """The backstop behind the structural bounds: SymPy's own simplification is stopped after a CPU-time budget."""
+    import symvae.model._expr as expr_module
+
+    nested = "Abs(" * 16 + "t" + "-1)" * 16  # within every structural bound, ~0.3 s of SymPy work
+    before = signal.getsignal(signal.SIGVTALRM)
+    monkeypatch.setattr(expr_module, "MAX_BUILD_SECONDS", 0.002)
+    with pytest.raises(InvalidInputError, match="SymPy needs more than 0.002 s of CPU time"):
+        parse_expression(nested, "beta schedule")
+    assert signal.getsignal(signal.SIGVTALRM) is before and signal.getitimer(signal.ITIMER_VIRTUAL) == (0.0, 0.0)
+    assert parse_expression("1.5*tanh(0.01*t)") == sp.Float("1.5") * sp.tanh(sp.Float("0.01") * t)
 
 
 def test_length_and_depth_bounds():

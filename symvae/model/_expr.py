@@ -10,7 +10,10 @@ exponents and of the numbers they produce. Every rejection is one line naming th
 from __future__ import annotations
 
 import ast
+import contextlib
 import math
+import signal
+import threading
 import warnings
 from typing import Collection
 
@@ -20,7 +23,8 @@ from ..errors import InvalidInputError
 
 __all__ = ["parse_expression", "t", "N", "FUNCTIONS", "CONSTANTS", "MAX_LENGTH", "MAX_NODES", "MAX_DEPTH",
            "MAX_EXPONENT", "MAX_DIGITS", "MAX_ARGUMENTS", "MAX_EXP_ARGUMENT",
-           "MAX_ROOT_DIGITS"]
+           "MAX_ROOT_DIGITS", "MAX_DEGREE", "MAX_CALL_DEPTH",
+           "MAX_BUILD_SECONDS"]
 
 #: Training time (steps / N) and the dimension, as SymPy symbols shared by every derivation.
 t = sp.Symbol("t", nonnegative=True)
@@ -39,6 +43,9 @@ MAX_DEPTH = 200        # nesting of the syntax tree (a sum of n terms nests n de
 MAX_EXPONENT = 64      # |numeric exponent|: no power towers
 MAX_DIGITS = 1000      # digits of an exact number produced by a power
 MAX_ARGUMENTS = 8      # arguments of Min, Max, Piecewise in all (they compare their arguments pairwise)
+MAX_BUILD_SECONDS = 2.0  # CPU time SymPy may spend building (a backstop behind the bounds above)
+MAX_DEGREE = 64         # estimated polynomial degree (powers of sums multiply it)
+MAX_CALL_DEPTH = 16     # calls and denominators nested in one another
 MAX_ROOT_DIGITS = 100    # digits of an exact number under a root (SymPy looks for its square factors)
 MAX_EXP_ARGUMENT = 1000  # |numeric argument| of exp, sinh, cosh (beyond it float64 overflows anyway)
 _FLOAT_MAX = 1.7976931348623157e308
@@ -123,16 +130,103 @@ def parse_expression(text: str, what: str = "expression", *, allowed_names: Coll
             node._symvae_text = ast.get_source_segment(source, node)  # the decimal as typed
     try:
         _check_size(tree.body)
-        expr = _Builder(source, allowed_names).build(tree.body)
+        _check_growth(tree.body)
+        with _cpu_budget(MAX_BUILD_SECONDS):
+            expr = _Builder(source, allowed_names).build(tree.body)
+            finite = not isinstance(expr, sp.Expr) or not expr.has(sp.zoo, sp.oo, -sp.oo, sp.nan)
     except _Reject as exc:
         column = exc.column if exc.column is not None else getattr(exc.node, "col_offset", None)
         column = None if column is None else column + 1 + lead
         raise fail(exc.reason, column) from None
+    except _OverBudget:
+        raise fail(f"SymPy needs more than {MAX_BUILD_SECONDS:g} s of CPU time to simplify it; write it more "
+                   f"simply") from None
     if not isinstance(expr, sp.Expr):
         raise fail("not an expression")
-    if expr.has(sp.zoo, sp.oo, -sp.oo, sp.nan):
+    if not finite:
         raise fail("not finite")
     return expr
+
+
+class _OverBudget(Exception):
+    """Raised by the CPU-time alarm while SymPy builds the expression."""
+
+
+@contextlib.contextmanager
+def _cpu_budget(seconds: float):
+    """Stop SymPy's automatic simplification after ``seconds`` of CPU time (SIGVTALRM, main thread, POSIX).
+
+    The structural bounds make typical worst cases instant, but SymPy's evaluation of some nested numeric and
+    transcendental forms (sign queries through ``as_real_imag``) still grows without a simple syntactic measure;
+    this is the backstop. It counts CPU time, so machine load does not change the outcome. Where no CPU-time alarm
+    is available (another thread, Windows, or one already set), only the structural bounds apply.
+    """
+    usable = (hasattr(signal, "setitimer") and hasattr(signal, "SIGVTALRM")
+              and threading.current_thread() is threading.main_thread()
+              and signal.getitimer(signal.ITIMER_VIRTUAL)[0] == 0)
+    if not usable:
+        yield
+        return
+    armed = [True]
+
+    def expire(signum, frame):
+        if armed[0]:  # a late signal after the block ended is ignored
+            raise _OverBudget
+
+    previous = signal.signal(signal.SIGVTALRM, expire)
+    signal.setitimer(signal.ITIMER_VIRTUAL, seconds)
+    try:
+        yield
+    finally:
+        armed[0] = False
+        signal.setitimer(signal.ITIMER_VIRTUAL, 0)
+        signal.signal(signal.SIGVTALRM, previous)
+
+
+def _check_growth(root: ast.AST) -> None:
+    """Bound what SymPy's automatic simplification may multiply out, before building anything.
+
+    SymPy's assumption queries on nested powers of sums can work with their expansions, whose size grows with the
+    polynomial degree (((t+1)**2+1)**2 nested ten deep takes seconds to build, fifteen deep minutes), and nested
+    calls such as Abs(Abs(...) - 1) or continued fractions cost more with each level. So: a degree estimate (names 1,
+    products add, powers multiply, a call counts as its arguments' degree) of at most ``MAX_DEGREE``, and calls and
+    denominators nested at most ``MAX_CALL_DEPTH`` deep.
+    """
+    def walk(node, calls):
+        if isinstance(node, ast.Constant):
+            return 0
+        if isinstance(node, ast.Name):
+            return 0 if node.id in CONSTANTS else 1
+        if isinstance(node, ast.UnaryOp):
+            return walk(node.operand, calls)
+        if isinstance(node, ast.BinOp):
+            left = walk(node.left, calls)
+            if isinstance(node.op, ast.Pow):
+                exponent = node.right
+                negative = isinstance(exponent, ast.UnaryOp) and isinstance(exponent.op, (ast.USub, ast.UAdd))
+                literal = exponent.operand if negative else exponent
+                if isinstance(literal, ast.Constant) and isinstance(literal.value, (int, float)) \
+                        and not isinstance(literal.value, bool):
+                    degree = left * max(1, math.ceil(min(abs(literal.value), 10.0 ** 6)))
+                else:
+                    degree = left + walk(exponent, calls) + 1
+            else:
+                divides = isinstance(node.op, ast.Div)  # a denominator nests like a call (continued fractions)
+                if divides and calls + 1 > MAX_CALL_DEPTH:
+                    raise _Reject(f"calls and denominators nested more than {MAX_CALL_DEPTH} deep", node)
+                right = walk(node.right, calls + 1 if divides else calls)
+                degree = max(left, right) if isinstance(node.op, (ast.Add, ast.Sub)) else left + right
+            if degree > MAX_DEGREE:
+                raise _Reject(f"the expression would multiply out to degree {degree} or more (at most {MAX_DEGREE})",
+                              node)
+            return degree
+        if isinstance(node, ast.Call):
+            if calls + 1 > MAX_CALL_DEPTH:
+                raise _Reject(f"calls and denominators nested more than {MAX_CALL_DEPTH} deep", node)
+            return max([1] + [walk(arg, calls + 1) for arg in ast.iter_child_nodes(node) if arg is not node.func])
+        return max([0] + [walk(child, calls) for child in ast.iter_child_nodes(node)])
+
+    walk(root, 0)
 
 
 def _check_size(root: ast.AST) -> None:
@@ -220,6 +314,8 @@ class _Builder:
         except (TypeError, ValueError, ArithmeticError) as exc:
             raise _Reject(f"cannot evaluate: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
                           node) from None
+        if result is sp.nan or result is sp.zoo or result is sp.oo or result is sp.S.NegativeInfinity:
+            raise _Reject("not finite", node)
         if isinstance(result, sp.Float) and not abs(float(result)) <= _FLOAT_MAX:
             raise _Reject("a number outside the float64 range", node)
         if isinstance(result, sp.Rational) and max(_digits(result.p), _digits(result.q)) > MAX_DIGITS:
