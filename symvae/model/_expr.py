@@ -5,7 +5,9 @@ tree is then walked with a whitelist of node kinds — numbers, names, ``+ - * /
 the listed functions — and the SymPy expression is built here, node by node, with the same SymPy operations an
 evaluation of the text would perform (so a schedule such as ``1.5*tanh(0.01*t)`` gives the very same expression as
 before). Work is bounded before anything is built: text length, node count, nesting depth, the size of numeric
-exponents and of the numbers they produce. Every rejection is one line naming the construct and its column.
+exponents and of the numbers they produce, an estimated polynomial degree and the nesting of calls; SymPy's own
+simplification while building gets a CPU-time budget as a backstop. Every rejection is one line naming the construct
+and, where there is one, its column.
 """
 from __future__ import annotations
 
@@ -22,9 +24,8 @@ import sympy as sp
 from ..errors import InvalidInputError
 
 __all__ = ["parse_expression", "t", "N", "FUNCTIONS", "CONSTANTS", "MAX_LENGTH", "MAX_NODES", "MAX_DEPTH",
-           "MAX_EXPONENT", "MAX_DIGITS", "MAX_ARGUMENTS", "MAX_EXP_ARGUMENT",
-           "MAX_ROOT_DIGITS", "MAX_DEGREE", "MAX_CALL_DEPTH",
-           "MAX_BUILD_SECONDS"]
+           "MAX_EXPONENT", "MAX_DIGITS", "MAX_ROOT_DIGITS", "MAX_ARGUMENTS", "MAX_EXP_ARGUMENT", "MAX_DEGREE",
+           "MAX_CALL_DEPTH", "MAX_BUILD_SECONDS"]
 
 #: Training time (steps / N) and the dimension, as SymPy symbols shared by every derivation.
 t = sp.Symbol("t", nonnegative=True)
@@ -37,17 +38,17 @@ FUNCTIONS = {name: getattr(sp, name) for name in
 CONSTANTS = {"pi": sp.pi, "E": sp.E}
 _SHARED = {"t": t, "N": N}
 
-MAX_LENGTH = 2000      # characters of text
-MAX_NODES = 1000       # syntax-tree nodes
-MAX_DEPTH = 200        # nesting of the syntax tree (a sum of n terms nests n deep)
-MAX_EXPONENT = 64      # |numeric exponent|: no power towers
-MAX_DIGITS = 1000      # digits of an exact number produced by a power
-MAX_ARGUMENTS = 8      # arguments of Min, Max, Piecewise in all (they compare their arguments pairwise)
-MAX_BUILD_SECONDS = 2.0  # CPU time SymPy may spend building (a backstop behind the bounds above)
-MAX_DEGREE = 64         # estimated polynomial degree (powers of sums multiply it)
-MAX_CALL_DEPTH = 16     # calls and denominators nested in one another
-MAX_ROOT_DIGITS = 100    # digits of an exact number under a root (SymPy looks for its square factors)
-MAX_EXP_ARGUMENT = 1000  # |numeric argument| of exp, sinh, cosh (beyond it float64 overflows anyway)
+MAX_LENGTH = 2000         # characters of text
+MAX_NODES = 1000          # syntax-tree nodes
+MAX_DEPTH = 200           # nesting of the syntax tree (a sum of n terms nests n deep)
+MAX_EXPONENT = 64         # |numeric exponent|: no power towers
+MAX_DIGITS = 1000         # digits of an exact number produced by a power
+MAX_ROOT_DIGITS = 100     # digits of an exact number under a root (SymPy looks for its square factors)
+MAX_ARGUMENTS = 8         # arguments of Min, Max, Piecewise in all (they compare their arguments pairwise)
+MAX_EXP_ARGUMENT = 1000   # |numeric argument| of exp, sinh, cosh (beyond it float64 overflows anyway)
+MAX_DEGREE = 64           # estimated polynomial degree (powers of sums multiply it)
+MAX_CALL_DEPTH = 16       # calls and denominators nested in one another
+MAX_BUILD_SECONDS = 2.0   # CPU time SymPy may spend building (a backstop behind the bounds above)
 _FLOAT_MAX = 1.7976931348623157e308
 _PAIRWISE = ("Min", "Max", "Piecewise")
 _GROWING = ("exp", "sinh", "cosh")
