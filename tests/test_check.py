@@ -371,6 +371,48 @@ def test_latex_features(tmp_path):
                                                                                       "dD/dt": "equal"}
 
 
+def test_signed_exponents_without_braces(tmp_path):
+    """x^-1 and x^-1.5 are read as x^{-1} and x^{-1.5} (the digits are kept, not dropped)."""
+    body = ("$$\\frac{dD}{dt} = \\frac{\\tau}{2}\\left(\\beta D^-1 - \\beta - Q\\right)$$\n"
+            "$$\\frac{dQ}{dt} = \\tau Q^-1.5 D^{-2}$$\n")
+    hand = read_hand_derivation(write(tmp_path, body))
+    D, Q, tau = (sp.Symbol(n, real=True) for n in ("D_1", "Q_11", "tau"))
+    by_name = {e.name: e.rhs.xreplace({s: sp.Symbol(s.name, real=True) for s in e.rhs.free_symbols})
+               for e in hand.equations}
+    assert sp.simplify(by_name["dQ/dt"] - tau * Q ** sp.Rational(-3, 2) * D ** -2) == 0
+    beta = sp.Symbol("beta", real=True)
+    assert sp.simplify(by_name["dD/dt"] - tau / 2 * (beta / D - beta - Q)) == 0
+    assert check_file(write(tmp_path, body), allow_missing=True).equations[0].verdict == "equal"
+
+
+def test_check_modules_import_no_cycle():
+    """Each setting's comparison stands alone: the modules of symvae.check import each other without a cycle."""
+    import ast
+
+    package = Path(__file__).resolve().parents[1] / "symvae" / "check"
+    graph = {}
+    for path in package.glob("*.py"):
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text())):  # imports inside functions count too
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                deps |= {node.module} if node.module else {a.name for a in node.names}
+        graph[path.stem] = deps & {p.stem for p in package.glob("*.py")}
+    assert graph["_check"] >= {"_rhs", "_residual"}  # the graph is real: the dispatcher imports both comparisons
+    state = {}
+
+    def visit(name, trail):
+        if state.get(name) == "done":
+            return
+        assert state.get(name) != "open", f"import cycle: {' -> '.join(trail + [name])}"
+        state[name] = "open"
+        for dep in sorted(graph[name]):
+            visit(dep, trail + [name])
+        state[name] = "done"
+
+    for name in sorted(graph):
+        visit(name, [])
+
+
 # ---------------------------------------------------------------------------------------------------- unusable input
 @pytest.mark.parametrize("body, line, column, fragment", [
     ("$$\\frac{dQ}{dt} = \\tau(2 R \\eta\n$$\n", 8, 32, "expected ')'"),
@@ -384,6 +426,10 @@ def test_latex_features(tmp_path):
     ("$$\\frac{dQ}{dt} = 1$$\n$$\\dot Q = 2$$\n", 9, 3, "two equations for dQ/dt"),
     ("$$Q = \\tau$$\n", 8, 3, "Q is an order parameter"),
     ("$$\\frac{dQ}{dt} = \\tau Q_{13}$$\n", 8, 24, "Q has no entry '13'"),
+    ("$$\\frac{dQ}{dt} = \\tau Q^-12$$\n", 8, 27, "write ^{-12}"),
+    ("$$\\frac{dQ}{dt} = \\tau Q^12$$\n", 8, 26, "write ^{12}"),
+    ("$$\\mathrm{d}D/\\mathrm{d}t = \\tau$$\n", 8, 14, "the slash form dQ/dt is not accepted"),
+    ("$$dQ/dt = \\tau$$\n", 8, 5, "\\frac{dQ}{dt}, \\frac{\\mathrm{d}Q}{\\mathrm{d}t}, \\frac{d}{dt}Q, \\dot{Q}"),
 ])
 def test_parse_errors_with_line_and_column(tmp_path, capsys, body, line, column, fragment):
     path = write(tmp_path, body, M=2 if "13" in body else 1)

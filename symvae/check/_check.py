@@ -1,200 +1,25 @@
-"""``check``: compare a hand derivation with the equations symvae derives, equation by equation."""
+"""``check``: compare a hand derivation with the equations symvae derives, equation by equation.
+
+Each setting's ``compares`` names its comparison (``"rhs"``: ``_rhs.check_rhs``; ``"residual"``:
+``_residual.check_statics``); this module only reads the file and dispatches, so the comparisons do not import
+each other or this module.
+"""
 from __future__ import annotations
 
-import dataclasses
-import os
-from typing import Any, Mapping
-
-import mpmath
-import sympy as sp
-
-from ._compare import (PointSampler, _is_step, arrange, compare, format_groups, format_sum, readable,
-                       term_changes)
+from ..errors import InvalidInputError
 from ._reader import HandDerivation, read_hand_derivation
+from ._report import VERDICTS, CheckReport, EquationResult
+from ._residual import check_statics
+from ._rhs import check_rhs
 
-__all__ = ["EquationResult", "CheckReport", "check", "check_file", "VERDICTS"]
+__all__ = ["EquationResult", "CheckReport", "check", "check_file", "VERDICTS", "COMPARISONS"]
 
-#: The verdicts, in report order of severity.
-VERDICTS = ("equal", "different", "inconclusive", "missing", "extra")
-
-
-@dataclasses.dataclass(frozen=True)
-class EquationResult:
-    """The verdict on one equation.
-
-    Attributes:
-        name: ``dQ/dt``, ``dQ_12/dt``, ...
-        verdict: ``equal``, ``different``, ``inconclusive`` (the symbolic and numeric tests disagree), ``missing``
-            (symvae derives it, the file lacks it) or ``extra`` (in the file, but not an unknown of the model).
-        line: where the equation is in the file (None for missing ones).
-        source: its left-hand side as written.
-        message: one line for people, in the user's symbols.
-        difference: symvae's minus the user's right-hand side, readable, in the user's symbols ("0" when equal).
-        difference_latex: the same in LaTeX.
-        in_terms_of_definitions: the difference using one of the user's definitions, when that is a monomial
-            multiple of it (``tau^2 eta C``).
-        variables: the user's names of the symbols the difference involves.
-        terms: term-by-term changes of the expanded sides (missing / extra / changed terms).
-        witness: a point where the sides differ, with both values.
-        checks: the answers of the three tests (symbolic, float64, mpmath50).
-        note: why an equation is extra or inconclusive, or a remark of the tests.
-        yours, symvae: the right-hand sides, readable (symvae's only for missing equations).
-    """
-
-    name: str
-    verdict: str
-    line: int | None = None
-    source: str | None = None
-    message: str = ""
-    difference: str | None = None
-    difference_latex: str | None = None
-    in_terms_of_definitions: str | None = None
-    variables: tuple[str, ...] = ()
-    terms: Mapping[str, Any] | None = None
-    witness: Mapping[str, Any] | None = None
-    checks: Mapping[str, str] | None = None
-    note: str | None = None
-    yours: str | None = None
-    symvae: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON-able dict (fields that are None are kept, as null)."""
-        out = dataclasses.asdict(self)
-        out["variables"] = list(self.variables)
-        return out
-
-
-@dataclasses.dataclass(frozen=True)
-class CheckReport:
-    """All verdicts on one hand-derivation file.
-
-    Attributes:
-        path, setting, variant, M, M_star: what was checked.
-        equations: one ``EquationResult`` per equation (file order), then the missing ones.
-        allow_missing: whether missing equations count as a mismatch.
-        points, seed: the numeric test's number of points and seed.
-        notes: remarks on the whole file (e.g. statics: unknowns the file does not use).
-    """
-
-    path: str
-    setting: str
-    variant: str
-    M: int
-    M_star: int
-    equations: tuple[EquationResult, ...]
-    allow_missing: bool = False
-    points: int = 8
-    seed: int = 0
-    notes: tuple[str, ...] = ()
-
-    @property
-    def status(self) -> str:
-        """``match`` if every equation is equal (missing ones tolerated with ``allow_missing``), else ``mismatch``."""
-        ok = {"equal", "missing"} if self.allow_missing else {"equal"}
-        return "match" if all(r.verdict in ok for r in self.equations) else "mismatch"
-
-    @property
-    def exit_code(self) -> int:
-        return 0 if self.status == "match" else 1
-
-    def counts(self) -> dict[str, int]:
-        out = {v: 0 for v in VERDICTS}
-        for r in self.equations:
-            out[r.verdict] += 1
-        return {k: v for k, v in out.items() if v}
-
-    def to_json(self) -> dict[str, Any]:
-        """The ``--json`` object: ``{"equations": [...], "status": "match|mismatch", ...}``."""
-        return {"file": self.path, "setting": self.setting, "variant": self.variant, "M": self.M,
-                "M_star": self.M_star, "points": self.points, "seed": self.seed,
-                "equations": [r.to_json() for r in self.equations], "counts": self.counts(), "notes": list(self.notes),
-                "status": self.status}
-
-    def format_text(self, *, max_terms: int = 4) -> str:
-        """A human-readable report (what ``symvae check`` prints)."""
-        lines = [f"{self.path}: setting {self.setting}, variant {self.variant}, M={self.M}, M*={self.M_star}"]
-        lines.extend(f"  note: {n}" for n in self.notes)
-        width = max((len(r.name) for r in self.equations), default=8)
-        for r in self.equations:
-            where = f"line {r.line}" if r.line else ""
-            lines.append(f"  {r.name:<{width}}  {r.verdict:<12} {where}".rstrip())
-            if r.verdict == "equal":
-                if r.note:
-                    lines.append(f"      note: {r.note}")
-                continue
-            if r.verdict == "missing":
-                if r.symvae and len(r.symvae) <= 100:
-                    lines.append(f"      symvae derives {r.symvae}")
-                continue
-            if r.message:
-                lines.append(f"      {r.message}")
-            if r.in_terms_of_definitions:
-                lines.append(f"      in your definitions: {r.in_terms_of_definitions}")
-            if r.variables:
-                lines.append(f"      involves: {', '.join(r.variables)}")
-            if r.terms:
-                for key, label in (("missing", "terms only in symvae's"), ("extra", "terms only in yours")):
-                    items = r.terms.get(key) or []
-                    if items:
-                        more = f" (and {len(items) - max_terms} more)" if len(items) > max_terms else ""
-                        lines.append(f"      {label}: {', '.join(items[:max_terms])}{more}")
-                changed = r.terms.get("changed") or []
-                if changed:
-                    shown = [f"{c['term']}: yours {c['yours']}, symvae {c['symvae']}" for c in changed[:max_terms]]
-                    more = f" (and {len(changed) - max_terms} more)" if len(changed) > max_terms else ""
-                    lines.append(f"      coefficients that differ: {'; '.join(shown)}{more}")
-            if r.witness:
-                point = ", ".join(f"{k}={v:g}" for k, v in r.witness["point"].items())
-                lines.append(f"      witness: at {point}: yours = {r.witness['yours']:.12g}, "
-                             f"symvae = {r.witness['symvae']:.12g}")
-            if r.note and r.verdict not in ("missing", "extra"):
-                lines.append(f"      note: {r.note}")
-        counts = ", ".join(f"{n} {v}" for v, n in self.counts().items())
-        lines.append(f"status: {self.status} ({counts})")
-        return "\n".join(lines)
-
-
-def _definitions_form(difference: sp.Expr, definitions: Mapping[str, sp.Expr], plain: Mapping,
-                      late: frozenset, early: frozenset) -> str | None:
-    """The difference as (monomial) x (one of the user's definitions), per step-size order, if that works."""
-    if not definitions or difference == 0:
-        return None
-    pieces = []
-    for sign, group in arrange(difference, {s for s in difference.free_symbols if _is_step(s)}):
-        best = None
-        for name, value in definitions.items():
-            if value == 0 or not value.free_symbols or isinstance(value, sp.Symbol):
-                continue
-            quotient = sp.factor(sp.cancel(group / value))
-            num, den = quotient.as_numer_denom()
-            if quotient != 0 and not num.has(sp.Add) and not den.has(sp.Add):
-                candidate = quotient * sp.Symbol(name)
-                if best is None or sp.count_ops(candidate) < sp.count_ops(best):
-                    best = candidate
-        if best is None:
-            return None
-        pieces.append((sign, best.xreplace(plain)))
-    return format_groups(pieces, late, early).removeprefix("+ ")
-
-
-def _witness_json(witness, plain: Mapping[sp.Symbol, sp.Symbol]) -> dict[str, Any]:
-    shown = {s: readable(plain.get(s, s)) for s in witness.point}
-    point = {shown[s]: float(v) for s, v in sorted(witness.point.items(), key=lambda kv: shown[kv[0]].lower())}
-    return {"point": point, "yours": float(witness.yours), "symvae": float(witness.symvae),
-            "difference": float(witness.difference),
-            "yours_50_digits": mpmath.nstr(witness.yours, 50), "symvae_50_digits": mpmath.nstr(witness.symvae, 50)}
-
-
-def _terms_json(changes: Mapping[str, list], plain, late, early) -> dict[str, Any]:
-    return {"missing": [readable(t.xreplace(plain), late, early) for t in changes["missing"]],
-            "extra": [readable(t.xreplace(plain), late, early) for t in changes["extra"]],
-            "changed": [{"term": readable(m.xreplace(plain), late, early), "yours": readable(a),
-                         "symvae": readable(b)}
-                        for m, a, b in changes["changed"]]}
+#: The comparison of each value of ``Setting.compares``.
+COMPARISONS = {"rhs": check_rhs, "residual": check_statics}
 
 
 def check(hand: HandDerivation, *, points: int = 8, seed: int = 0, allow_missing: bool = False) -> CheckReport:
-    """Check every equation of a hand derivation against symvae's.
+    """Check every equation of a hand derivation against symvae's, with its setting's comparison.
 
     Arguments:
         hand: the file, read by ``read_hand_derivation``.
@@ -205,72 +30,24 @@ def check(hand: HandDerivation, *, points: int = 8, seed: int = 0, allow_missing
     Returns:
         The ``CheckReport``.
     """
-    if hand.setting.compares == "residual":  # statics: saddle-point equations F = 0 and free energies
-        from ._residual import check_statics
-        return check_statics(hand, points=points, seed=seed, allow_missing=allow_missing)
-    system, namespace = hand.system, hand.namespace
-    plain = namespace.plain_symbols()
-    latex_names = namespace.latex_symbols()
-    late = frozenset({u.name for s in system.element_of if s in plain for u in plain[s].free_symbols}
-                     | set(hand.definitions))
-    steps = {u for s in system.params if _is_step(s) for u in plain.get(s, s).free_symbols}
-    early = frozenset(u.name for u in steps)
-    show = lambda e: readable(e.xreplace(plain), late, early)  # noqa: E731
-    sampler = PointSampler(system, seed)
-    candidates = sampler.draw_many(3 * points)
-    results: list[EquationResult] = []
-    covered = set()
-    for eq in hand.equations:
-        if eq.target is None:
-            yours = show(eq.rhs) if isinstance(eq.rhs, sp.Expr) else None
-            results.append(EquationResult(eq.name, "extra", eq.line, eq.source,
-                                          f"not an equation of the model: {eq.note}", note=eq.note, yours=yours))
-            continue
-        covered.add(eq.target)
-        derived = system.equations[eq.target]
-        comparison = compare(eq.rhs, derived, candidates, needed=points)
-        difference = comparison.difference
-        if comparison.verdict == "equal":
-            results.append(EquationResult(eq.name, "equal", eq.line, eq.source, "", "0", "0",
-                                          checks=comparison.checks, note=comparison.note))
-            continue
-        shown = difference.xreplace(plain)
-        groups = arrange(shown, steps)
-        changes = term_changes(eq.rhs, derived)
-        if changes["extra"] and not changes["missing"] and not changes["changed"]:  # only terms symvae has not
-            flipped = [(-sign, g) for sign, g in groups]
-            message = f"your right-hand side has an extra {format_groups(flipped, late, early)}"
-        else:
-            message = f"your right-hand side lacks {format_groups(groups, late, early)}"
-        if comparison.verdict == "inconclusive":
-            message = f"inconclusive: {comparison.note}"
-        variables = tuple(sorted((s.name for s in shown.free_symbols), key=str.lower))
-        witness = _witness_json(comparison.witness, plain) if comparison.witness else None
-        results.append(EquationResult(
-            eq.name, comparison.verdict, eq.line, eq.source, f"{eq.name}: {message}",
-            format_sum(shown, late, early, steps),
-            sp.latex(shown, symbol_names=latex_names),
-            _definitions_form(difference, hand.definitions, plain, late, early), variables,
-            _terms_json(changes, plain, late, early), witness, comparison.checks, comparison.note,
-            show(eq.rhs), show(derived)))
-    for sym, rhs in system.equations.items():
-        if sym not in covered:
-            name = system.equation_name(sym)
-            results.append(EquationResult(name, "missing", message=f"{name}: not in the file; symvae derives "
-                                                                    f"{show(rhs)}", symvae=show(rhs)))
-    header = hand.header
-    return CheckReport(os.fspath(hand.path), header.setting, header.variant, hand.model.M, hand.model.M_star,
-                       tuple(results), allow_missing, points, seed)
+    comparison = COMPARISONS.get(hand.setting.compares)
+    if comparison is None:
+        raise InvalidInputError(f"setting {hand.setting.name!r} compares by {hand.setting.compares!r}; known: "
+                                f"{', '.join(COMPARISONS)}")
+    return comparison(hand, points=points, seed=seed, allow_missing=allow_missing)
 
 
 def check_file(path, *, M: int | None = None, M_star: int | None = None, points: int = 8, seed: int = 0,
-               allow_missing: bool = False) -> CheckReport:
+               allow_missing: bool = False, time_limit: float | None = None) -> CheckReport:
     """Read a hand-derivation file and check it (``read_hand_derivation`` then ``check``).
+
+    A ``.py`` file is code and is run (in a child process, with ``time_limit`` seconds); LaTeX files are only read.
 
     Arguments:
         path: the file (.md, .tex or .py).
         M, M_star: override the header's sizes.
         points, seed, allow_missing: as in ``check``.
+        time_limit: seconds a ``.py`` file may run (default ``SYMVAE_CHECK_TIME_LIMIT`` or 60).
 
     Returns:
         The ``CheckReport``.
@@ -278,5 +55,5 @@ def check_file(path, *, M: int | None = None, M_star: int | None = None, points:
     Raises:
         CheckInputError: the file is unusable (see ``read_hand_derivation``).
     """
-    return check(read_hand_derivation(path, M=M, M_star=M_star), points=points, seed=seed,
+    return check(read_hand_derivation(path, M=M, M_star=M_star, time_limit=time_limit), points=points, seed=seed,
                  allow_missing=allow_missing)

@@ -250,7 +250,7 @@ def readable(expr, late: frozenset = frozenset(), early: frozenset = frozenset()
     Returns:
         The text, with ``^`` for powers and spaces for products.
     """
-    expr = sp.sympify(expr)
+    expr = sp.sympify(expr, strict=True)  # strict: never parses text
 
     def rank(factor):
         base = factor.base if factor.is_Pow else factor

@@ -243,6 +243,7 @@ class _Parser:
     # -- equations
     def equation(self) -> ParsedEquation:
         first = self.peek()
+        self._reject_slash_derivative()
         lhs = self.lhs()
         eq = self.peek()
         if eq.text != "=":
@@ -258,6 +259,22 @@ class _Parser:
             raise self.error(tok, f"unexpected {self.describe(tok)}")
         return ParsedEquation(lhs, rhs, first.offset, self.text_between(first.offset, self.i),
                               self.tag.text if self.tag else None, self.tag.offset if self.tag else None)
+
+    def _reject_slash_derivative(self) -> None:
+        """``dQ/dt = ...`` or ``\\mathrm{d}Q/\\mathrm{d}t = ...``: say which forms a time derivative takes."""
+        start = self.i
+        if not self._differential():
+            return
+        j = self.i
+        self.i = start
+        while j < len(self.tokens) and self.tokens[j].kind != "end" and self.tokens[j].text != "=":
+            tok = self.tokens[j]
+            if tok.kind == "op" and tok.text == "/":
+                raise self.error(tok, "the slash form dQ/dt is not accepted on the left-hand side; write "
+                                      "\\frac{dQ}{dt}, \\frac{\\mathrm{d}Q}{\\mathrm{d}t}, \\frac{d}{dt}Q, "
+                                      "\\dot{Q} or \\partial_t Q (statics: \\frac{\\partial f}{\\partial Q} "
+                                      "or \\partial_{Q} f)")
+            j += 1
 
     def _differential(self) -> bool:
         """Consume 'd', '\\mathrm{d}', '\\mathrm d', '\\text{d}', '\\operatorname{d}' or '\\partial'."""
@@ -561,15 +578,22 @@ class _Parser:
             self.next()
             return "T"
         if tok.kind == "number":
-            self.next()
-            if len(tok.text) > 1 and "." not in tok.text:
-                raise self.error(tok, f"write ^{{{tok.text}}}: in LaTeX ^{tok.text} raises to the power "
-                                      f"{tok.text[0]!r} only")
-            return Num(sp.Rational(tok.text), tok.offset)
+            return self._superscript_number("")
         if tok.kind == "op" and tok.text == "-":
             self.next()
+            if self.peek().kind == "number":  # x^-1, x^-1.5 (the same rule as x^1, x^1.5; x^-12 needs braces)
+                return Unary("-", self._superscript_number("-"), tok.offset)
             return Unary("-", self.superscript_atom(), tok.offset)
         return self.superscript_atom()
+
+    def _superscript_number(self, sign: str) -> Node:
+        """A number right after ``^`` (or ``^-``): one digit, or a decimal such as 1.5, taken whole."""
+        tok = self.next()
+        if len(tok.text) > 1 and "." not in tok.text:
+            shown = repr(sign or tok.text[0])
+            raise self.error(tok, f"write ^{{{sign}{tok.text}}}: in LaTeX ^{sign}{tok.text} puts only {shown} in the "
+                                  f"exponent")
+        return Num(sp.Rational(tok.text), tok.offset)
 
     def superscript_atom(self) -> Node:
         tok = self.peek()

@@ -9,16 +9,15 @@ Python files: a ``HEADER`` dict (or the header lines in the module docstring, st
 ``EQUATIONS``: a dict from an unknown (``"Q"``, ``"dQ/dt"``, ``"Q_12"``, a Symbol, ``Derivative(Q, t)``) to its
 right-hand side (expression, ``sp.Matrix`` or list for a whole block), or a list of ``sp.Eq``. Symbols are matched by
 name (their assumptions do not matter). Module-level SymPy expressions (e.g. ``C = rho*mt**2 + eta*Qt``) are used
-to express differences in the user's terms.
+to express differences in the user's terms. A Python file is code: it runs in a separate, isolated interpreter with a
+time limit (``_pyfile``), and only its values come back, as a whitelisted node table. LaTeX files are only read;
+their header expressions (``beta_schedule:``, symbol-map values) go through the ``ast``-whitelist parser.
 """
 from __future__ import annotations
 
 import dataclasses
 import os
 import re
-import runpy
-import sys
-import traceback
 from pathlib import Path
 from typing import Mapping
 
@@ -26,10 +25,12 @@ import sympy as sp
 
 from ..errors import InvalidInputError
 from ..model import Model, make_model, t
+from ..model._expr import parse_expression
 from ._evaluate import Evaluator
 from ._header import Header, header_from_mapping, parse_header_lines
 from ._latex import ParsedEquation, parse_block, parse_name_text
 from ._namespace import NameResolutionError, Namespace, Resolved
+from ._pyfile import PythonValues, Unreadable, run_python_derivation
 from ._settings import Setting, TargetSystem, get_setting
 from ._source import CheckInputError, Source
 
@@ -101,8 +102,14 @@ def _resolve_setup(header: Header, path: str) -> tuple[Setting, Model, TargetSys
         setting = get_setting(header.setting)
     except InvalidInputError as exc:
         raise CheckInputError(str(exc), path, header.lines.get("setting")) from None
+    schedule = header.beta_schedule
+    if schedule is not None:  # exact decimals, as the file's own numbers are read (1.5 is 3/2 on both sides)
+        try:
+            schedule = _rationalize(parse_expression(schedule, "beta_schedule"))
+        except InvalidInputError as exc:
+            raise CheckInputError(str(exc), path, header.lines.get("beta_schedule")) from None
     try:
-        model = make_model(header.variant, M=header.M, M_star=header.M_star, beta_schedule=header.beta_schedule)
+        model = make_model(header.variant, M=header.M, M_star=header.M_star, beta_schedule=schedule)
     except InvalidInputError as exc:
         key = "beta_schedule" if "schedule" in str(exc) else "variant"
         raise CheckInputError(str(exc), path, header.lines.get(key)) from None
@@ -382,30 +389,12 @@ def _override(header: Header, M: int | None, M_star: int | None) -> Header:
 
 
 # ---------------------------------------------------------------------------------------------------- Python
-def _exec_python(path: str) -> dict:
-    sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
-    try:
-        return runpy.run_path(path, run_name="symvae_hand_derivation")
-    except SyntaxError as exc:
-        raise CheckInputError(f"Python syntax error: {exc.msg}", path, exc.lineno, exc.offset) from None
-    except Exception as exc:  # the user's module failed: report where in their file
-        line = None
-        for frame in traceback.extract_tb(exc.__traceback__):
-            if os.path.abspath(frame.filename) == os.path.abspath(path):
-                line = frame.lineno
-        raise CheckInputError(f"running the file failed: {type(exc).__name__}: {exc}".splitlines()[0], path,
-                              line) from None
-    finally:
-        sys.path.pop(0)
-
-
-def _python_header(module: dict, text: str, path: str) -> Header:
-    if "HEADER" in module:
-        raw = module["HEADER"]
-        if not isinstance(raw, Mapping):
+def _python_header(values: PythonValues, text: str, path: str) -> Header:
+    if values.header is not None:
+        if not isinstance(values.header, Mapping):
             raise CheckInputError("HEADER must be a dict", path, _line_of(text, "HEADER"))
-        return header_from_mapping(raw, path, {})
-    doc = module.get("__doc__") or ""
+        return header_from_mapping(values.header, path, {})
+    doc = values.doc or ""
     lines = doc.split("\n")
     for k, line in enumerate(lines):
         if line.strip().startswith("setting:"):
@@ -436,6 +425,19 @@ _DERIVATIVE_KEY = re.compile(r"^\s*d\s*(.+?)\s*/\s*dt\s*$")
 _PARTIAL_KEY = re.compile(r"^\s*(?:d|∂|\\partial)\s*[A-Za-z_][A-Za-z_0-9]*\s*/\s*(?:d|∂|\\partial)\s*(.+?)\s*$")
 
 
+def _unreadable(value) -> Unreadable | None:
+    """The first value the parent could not rebuild, inside lists and tuples too."""
+    stack, seen = [value], set()
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Unreadable):
+            return item
+        if isinstance(item, (list, tuple)) and id(item) not in seen:  # lists may be shared: visit each once
+            seen.add(id(item))
+            stack.extend(item)
+    return None
+
+
 def _python_lhs_name(key) -> str | None:
     if isinstance(key, str):
         match = _DERIVATIVE_KEY.match(key)
@@ -449,21 +451,18 @@ def _python_lhs_name(key) -> str | None:
     return None
 
 
-def _read_python(path: str, text: str, M: int | None, M_star: int | None) -> HandDerivation:
-    module = _exec_python(path)
-    header = _override(_python_header(module, text, path), M, M_star)
+def _read_python(path: str, text: str, M: int | None, M_star: int | None, time_limit: float | None
+                 ) -> HandDerivation:
+    values = run_python_derivation(path, time_limit=time_limit)  # the file is code: it runs in a child process
+    header = _override(_python_header(values, text, path), M, M_star)
     setting, model, system = _resolve_setup(header, path)
     namespace = Namespace(system, header.symbols, path, header.lines.get("symbols"))
-    if "EQUATIONS" not in module:
+    if values.equations is None:
         raise CheckInputError("a Python hand derivation defines EQUATIONS: a dict {'dQ/dt': expression, ...} or a "
                               "list of sp.Eq", path)
-    raw = module["EQUATIONS"]
-    if isinstance(raw, Mapping):
-        items = list(raw.items())
-    elif isinstance(raw, (list, tuple)) and all(isinstance(e, sp.Eq) for e in raw):
-        items = [(e.lhs, e.rhs) for e in raw]
-    else:
+    if isinstance(values.equations, Unreadable):
         raise CheckInputError("EQUATIONS must be a dict or a list of sp.Eq", path, _line_of(text, "EQUATIONS"))
+    items = values.equations
 
     def to_canonical(value, where_text, line):
         def fail(message):
@@ -471,16 +470,18 @@ def _read_python(path: str, text: str, M: int | None, M_star: int | None) -> Han
 
         if isinstance(value, str):
             try:
-                from ..model._model import parse_expression
-                value = parse_expression(value, f"EQUATIONS[{where_text!r}]")
+                value = parse_expression(value, "the string")
             except InvalidInputError as exc:
                 raise fail(str(exc)) from None
-        if isinstance(value, (list, tuple)):
-            value = sp.Matrix(value)
+        unreadable = _unreadable(value)
+        if unreadable is not None:
+            raise fail(f"not a SymPy expression symvae can read: {unreadable.what}")
         try:
-            value = sp.sympify(value)
-        except (sp.SympifyError, TypeError):
-            raise fail(f"not a SymPy expression: {value!r}") from None
+            if isinstance(value, (list, tuple)):
+                value = sp.Matrix(value)
+            value = sp.sympify(value, strict=True)  # strict: SymPy objects and numbers only, never text
+        except (sp.SympifyError, TypeError, ValueError):
+            raise fail(f"not a SymPy expression: {value!r}"[:300]) from None
         value = _rationalize(value)
         if isinstance(value, sp.MatrixBase):
             return sp.ImmutableMatrix(value.applyfunc(lambda e: to_canonical(e, where_text, line)))
@@ -552,10 +553,8 @@ def _read_python(path: str, text: str, M: int | None, M_star: int | None) -> Han
     _check_duplicates(equations, path)
 
     definitions = {}
-    for name, value in module.items():
-        if name.startswith("_") or name in ("EQUATIONS", "HEADER") or not isinstance(value, sp.Expr):
-            continue
-        if isinstance(value, (sp.Symbol, sp.Number)) or not value.free_symbols:
+    for name, value in values.definitions.items():  # the child sent the module-level expressions with symbols
+        if not isinstance(value, sp.Expr):
             continue
         try:
             definitions[name] = to_canonical(value, name, None)
@@ -568,13 +567,15 @@ def _read_python(path: str, text: str, M: int | None, M_star: int | None) -> Han
 
 
 # ---------------------------------------------------------------------------------------------------- entry point
-def read_hand_derivation(path: str | os.PathLike, *, M: int | None = None, M_star: int | None = None
-                         ) -> HandDerivation:
+def read_hand_derivation(path: str | os.PathLike, *, M: int | None = None, M_star: int | None = None,
+                         time_limit: float | None = None) -> HandDerivation:
     """Read a hand-derivation file and resolve it against the model its header declares.
 
     Arguments:
         path: a ``.md``/``.markdown``/``.tex`` (LaTeX) or ``.py`` (SymPy) file.
         M, M_star: override the header's sizes (to check a matrix-notation derivation at several sizes).
+        time_limit: seconds a ``.py`` file may run (it runs in a child process; default
+            ``SYMVAE_CHECK_TIME_LIMIT`` or 60). LaTeX files are read, never run.
 
     Returns:
         The ``HandDerivation``: header, model, symvae's system and the user's equations in symvae's symbols.
@@ -591,7 +592,7 @@ def read_hand_derivation(path: str | os.PathLike, *, M: int | None = None, M_sta
                               path) from None
     suffix = Path(path).suffix.lower()
     if suffix in PYTHON_SUFFIXES:
-        return _read_python(path, text, M, M_star)
+        return _read_python(path, text, M, M_star, time_limit)
     if suffix in LATEX_SUFFIXES:
         return _read_latex(path, text, M, M_star)
     raise CheckInputError(f"unknown file type {suffix or '(none)'!r}: use .md, .tex (LaTeX) or .py (SymPy)", path)

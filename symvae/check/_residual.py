@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import warnings
 from collections import Counter
 from typing import Any, Mapping, Sequence
@@ -34,9 +35,10 @@ import sympy as sp
 
 from ._compare import (MPMATH_DPS, PointSampler, Witness, _lambdas, float64_pair, format_sum, readable,
                        term_changes)
+from ._report import CheckReport, EquationResult, witness_json
+from ._settings import TargetSystem
 
 _Witness = Witness
-from ._settings import TargetSystem
 
 __all__ = ["ResidualComparison", "compare_residuals", "exact_factor", "normalised_difference", "check_statics"]
 
@@ -425,10 +427,6 @@ def _signed(text: str) -> str:
 # ---------------------------------------------------------------------------------------------------- the checker
 def check_statics(hand, *, points: int = 8, seed: int = 0, allow_missing: bool = False):
     """Check a statics hand derivation (saddle-point equations and/or a free energy); see ``symvae.check.check``."""
-    import os
-
-    from ._check import CheckReport, EquationResult, _witness_json
-
     system, namespace = hand.system, hand.namespace
     plain = namespace.plain_symbols()
     for block in system.extra_blocks.values():
@@ -475,7 +473,7 @@ def check_statics(hand, *, points: int = 8, seed: int = 0, allow_missing: bool =
             note = "; ".join(n for n in ("the witness is a point where your equation holds and symvae's does not",
                                          note) if n)
         variables = tuple(sorted((u.name for u in shown.free_symbols), key=str.lower))
-        witness = _witness_json(comparison.witness, plain) if comparison.witness else None
+        witness = witness_json(comparison.witness, plain) if comparison.witness else None
         terms = {"missing": [show(t) for t in changes["missing"]], "extra": [show(t) for t in changes["extra"]],
                  "changed": [{"term": show(m), "yours": readable(a), "symvae": readable(b)}
                              for m, a, b in changes["changed"]]}
@@ -541,7 +539,7 @@ def check_statics(hand, *, points: int = 8, seed: int = 0, allow_missing: bool =
                     fy = sp.lambdify(order, mine, modules="mpmath")
                     fs = sp.lambdify(order, theirs, modules="mpmath")
                     args = [_mp(witness[s]) for s in order]
-                    wit = _witness_json(Witness(dict(witness), mpmath.mpf(fy(*args)), mpmath.mpf(fs(*args))), plain)
+                    wit = witness_json(Witness(dict(witness), mpmath.mpf(fy(*args)), mpmath.mpf(fs(*args))), plain)
             message = (f"{name}: yours differs from symvae's by a non-constant term: your {name} lacks "
                        f"{format_sum(shown, late)}") if verdict == "different" else \
                 f"{name}: inconclusive: the exact and 50-digit tests of a constant difference disagree"

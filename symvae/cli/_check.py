@@ -15,11 +15,21 @@ from ._common import _positive_int, print_json
 __all__ = ["register"]
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return value
+
+
 def _run_check(args: argparse.Namespace) -> int:
     from ..check import check_file
 
     report = check_file(args.file, M=args.M, M_star=args.M_star, points=args.points, seed=args.seed,
-                        allow_missing=args.allow_missing)
+                        allow_missing=args.allow_missing, time_limit=args.time_limit)
     if args.json:
         print_json(report.to_json())
     else:
@@ -48,8 +58,12 @@ def register(subparsers) -> None:
         "check", help="check a hand derivation (LaTeX .md/.tex or SymPy .py) against symvae's equations",
         description="Compare each equation of FILE with the one symvae derives for the model its header declares: "
                     "equal / different (with the difference in your symbols and a numeric witness) / missing / "
-                    "extra. Exit 0: all match; 1: something differs; 2: unusable input.")
-    p.add_argument("file", metavar="FILE", help="hand derivation: .md or .tex (LaTeX display blocks) or .py (SymPy)")
+                    "extra. Exit 0: all match; 1: something differs; 2: unusable input. A .py derivation is code: "
+                    "check runs it (in a separate Python process, in the file's folder, with a time and memory "
+                    "limit), so only check .py files you would run yourself. LaTeX/Markdown files are only read, "
+                    "never run.")
+    p.add_argument("file", metavar="FILE", help="hand derivation: .md or .tex (LaTeX display blocks, only read) or "
+                                                "a .py SymPy module (code: it is run)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--M", type=_positive_int, default=None, help="override the header's M (matrix notation)")
     p.add_argument("--M-star", type=_positive_int, default=None, help="override the header's M_star")
@@ -57,6 +71,8 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the numeric test's points (default 0)")
     p.add_argument("--allow-missing", action="store_true",
                    help="equations missing from the file do not count as a mismatch")
+    p.add_argument("--time-limit", type=_seconds, default=None, metavar="SECONDS",
+                   help="seconds a .py file may run before it is stopped (default: SYMVAE_CHECK_TIME_LIMIT or 60)")
     p.set_defaults(func=_run_check)
 
     d = subparsers.add_parser(

@@ -8,57 +8,20 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
-import re
 from typing import Mapping
 
 import sympy as sp
-from sympy.parsing.sympy_parser import parse_expr
 
 from ..errors import InvalidInputError
+from ._expr import N, parse_expression, t
 
 __all__ = ["SpikedCovariance", "LinearVAE", "OnlineSGD", "Model", "t", "N", "parse_expression"]
 
-#: Training time (steps / N) and the dimension, as SymPy symbols shared by every derivation.
-t = sp.Symbol("t", nonnegative=True)
-N = sp.Symbol("N", positive=True)
+# t, N and parse_expression live in _expr.py (the safe reader of user expressions); re-exported here.
 
 
 def _sym(name: str) -> sp.Symbol:
     return sp.Symbol(name, real=True)
-
-
-#: Functions allowed in user expressions (beta schedules, parameter expressions); every other name is a real symbol.
-_FUNCTIONS = {name: getattr(sp, name) for name in
-              ("exp", "log", "sqrt", "tanh", "sinh", "cosh", "sin", "cos", "atan", "Abs", "Min", "Max", "Heaviside",
-               "Piecewise", "erf")}
-_CONSTANTS = {"pi": sp.pi, "E": sp.E}
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
-
-
-def parse_expression(text: str, what: str = "expression") -> sp.Expr:
-    """Parse user text such as ``"beta*tanh(gamma*t)"`` into SymPy; names other than functions are real symbols.
-
-    Raises:
-        InvalidInputError: on a syntax error, an unknown function, or a non-finite constant.
-    """
-    local: dict[str, object] = {"t": t, "N": N, **_FUNCTIONS, **_CONSTANTS}
-    for match in _IDENT.finditer(text):
-        name = match.group()
-        after = text[match.end():].lstrip()
-        if after.startswith("(") and name not in _FUNCTIONS:
-            raise InvalidInputError(f"unknown function {name!r} in {what} {text!r}; allowed: {', '.join(_FUNCTIONS)}")
-        local.setdefault(name, sp.Symbol(name, real=True))
-    try:
-        expr = parse_expr(text, local_dict=local, global_dict={"Integer": sp.Integer, "Float": sp.Float,
-                                                                "Rational": sp.Rational, "Symbol": sp.Symbol},
-                          evaluate=True)
-    except Exception as exc:  # parse_expr raises SyntaxError, TokenError, TypeError, ...
-        raise InvalidInputError(f"cannot parse {what} {text!r}: {type(exc).__name__}: {exc}".splitlines()[0]) from None
-    if not isinstance(expr, sp.Expr):
-        raise InvalidInputError(f"{what} {text!r} is not an expression")
-    if expr.has(sp.zoo, sp.oo, -sp.oo, sp.nan):
-        raise InvalidInputError(f"{what} {text!r} is not finite")
-    return expr
 
 
 def _as_expr(value, what: str) -> sp.Expr:

@@ -49,7 +49,7 @@ def solve_cached(equations: Sequence[sp.Expr], unknowns: Sequence[sp.Symbol], *,
     Returns:
         The list of solutions, or None when SymPy did not finish within ``seconds`` (or could not be limited).
     """
-    equations = [sp.sympify(e) for e in equations]
+    equations = [sp.sympify(e, strict=True) for e in equations]  # strict: never parses text
     key = content_key(tag, sp.srepr((tuple(equations), tuple(unknowns))), f"{seconds:g}")
     entry = CacheEntry(key)
     cached = entry.get_pickle("solutions.pickle")

@@ -45,7 +45,7 @@ def _plain(expr: sp.Expr) -> sp.Expr:
 
 def _latex(expr) -> str:
     names = {sp.Symbol("lam"): r"\lambda", sp.Symbol("sigma2"): r"\sigma^{2}"}
-    return sp.latex(_plain(sp.sympify(expr)), symbol_names=names)
+    return sp.latex(_plain(sp.sympify(expr, strict=True)), symbol_names=names)  # strict: never parses text
 
 
 def _variant_rows() -> list[str]:

@@ -472,7 +472,7 @@ def locate_condition(system, start, params: Mapping[str, object], observable: st
         label = observable
         fun = None
     else:
-        expr = sp.sympify(observable)
+        expr = sp.sympify(observable, strict=True)  # strict: a SymPy object or number, never text to parse
         label = str(expr)
         fn = sp.lambdify([list(sysd.state), list(sysd.params)], expr, "numpy")
         fun = (lambda x, p: fn(list(x), list(p)))  # noqa: E731
