@@ -71,7 +71,8 @@ def _body(exprs, printer, indent: str, assign) -> list[str]:
 
 def _numba_function(spec: FunctionSpec, state, params) -> str:
     printer = PythonCodePrinter({"fully_qualified_modules": True})
-    head = ["@njit(cache=True)", f"def {spec.name}_into(t, y, p, out):"]
+    # numpy's error model: a division by zero gives inf/nan (caught as divergence) instead of raising in the kernel
+    head = ['@njit(cache=True, error_model="numpy")', f"def {spec.name}_into(t, y, p, out):"]
     body = _bindings(state, params, "    ")
     if len(spec.shape) == 2:
         ncol = spec.shape[1]
@@ -81,7 +82,7 @@ def _numba_function(spec: FunctionSpec, state, params) -> str:
         body.append("    out[:] = 0.0")
         body += _body(spec.exprs, printer, "    ", lambda k, c: f"out[{k}] = {c}")
     shape = ", ".join(str(d) for d in spec.shape)
-    wrapper = ["@njit(cache=True)", f"def {spec.name}(t, y, p):", f"    out = numpy.empty(({shape},))",
+    wrapper = ['@njit(cache=True, error_model="numpy")', f"def {spec.name}(t, y, p):", f"    out = numpy.empty(({shape},))",
                f"    {spec.name}_into(t, y, p, out)", "    return out"]
     return "\n".join(head + body + ["    return out", "", ""] + wrapper)
 

@@ -41,6 +41,13 @@ class DerivedSystem:
     blocks: Mapping[str, tuple[sp.Symbol, ...]]
 
     @functools.cached_property
+    def key(self) -> str:
+        """Content hash of the derived expressions (kind, state, rhs, params, observables); computed once per object
+        and stored with it (pickled derivations carry it, so a warm load never re-serialises the expressions)."""
+        text = sp.srepr((self.kind, self.state, self.rhs, self.params, tuple(sorted(self.observables.items()))))
+        return content_key("system", text)
+
+    @functools.cached_property
     def table(self) -> SymbolTable:
         return SymbolTable(self.model)
 
@@ -138,6 +145,7 @@ def cached_derivation(kind: str, model: Model, derive: Callable[[Model], Derived
     system = entry.get_pickle("system.pickle")
     if not isinstance(system, DerivedSystem) or system.model != model:
         system = derive(model)
+        system.key  # hash once, before pickling, so every later load has it
         try:
             entry.put_pickle("system.pickle", system)
         except OSError:  # a read-only cache only costs speed
