@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.util
+import json
 import pathlib
 import pickle
 import shutil
@@ -14,7 +15,7 @@ from typing import Callable, Mapping
 import numpy as np
 
 from ..derive import DerivedSystem
-from .._cache import CacheEntry, content_key
+from .._cache import CacheEntry, _atomic_write, content_key
 from ._generate import FunctionSpec, generate_source
 
 __all__ = ["CompiledSystem", "compile_system", "system_key", "load_cached_module"]
@@ -117,16 +118,42 @@ def _numba_cache_is_readable(path: pathlib.Path) -> bool:
 
 def discard_corrupt_numba_cache(directory: pathlib.Path) -> bool:
     """Delete numba's cache of a generated module (``<entry>/__pycache__``) if one of its index or data files does not
-    unpickle, so numba compiles afresh instead of failing on every later run. Returns True if it was discarded."""
-    pycache = pathlib.Path(directory) / "__pycache__"
+    unpickle, so numba compiles afresh instead of failing on every later run. Call it after the module is imported
+    (numba's data files refer to it) and before its functions are first called. Returns True if it was discarded.
+
+    A file is unpickled once; its SHA-256 is then kept in ``<entry>/numba-verified.json``, so later loads only hash it.
+    """
+    directory = pathlib.Path(directory)
+    pycache = directory / "__pycache__"
     try:
-        files = [f for f in pycache.iterdir() if f.suffix in (".nbi", ".nbc")]
+        files = sorted(f for f in pycache.iterdir() if f.suffix in (".nbi", ".nbc"))
     except OSError:
         return False
-    if all(_numba_cache_is_readable(f) for f in files):
-        return False
-    shutil.rmtree(pycache, ignore_errors=True)
-    return True
+    record = directory / "numba-verified.json"
+    try:
+        verified = json.loads(record.read_text())
+    except (OSError, ValueError):
+        verified = {}
+    seen = {}
+    for f in files:
+        try:
+            digest = hashlib.sha256(f.read_bytes()).hexdigest()
+        except OSError:
+            continue
+        if verified.get(f.name) != digest and not _numba_cache_is_readable(f):
+            shutil.rmtree(pycache, ignore_errors=True)
+            try:
+                record.unlink()
+            except OSError:
+                pass
+            return True
+        seen[f.name] = digest
+    if seen != verified:
+        try:
+            _atomic_write(record, json.dumps(seen, indent=1, sort_keys=True).encode())
+        except OSError:  # a read-only cache only costs speed
+            pass
+    return False
 
 
 def _load(path, name: str):
@@ -155,12 +182,15 @@ def load_cached_module(key: str, make_source: Callable[[], str], *, prefix: str 
     for attempt in range(2):
         if attempt == 1 or entry.read_bytes("generated.py") is None:
             entry.write_bytes("generated.py", make_source().encode())
-        discard_corrupt_numba_cache(entry.dir)
         try:
-            return _load(entry.dir / "generated.py", name), entry.dir / "generated.py"
+            module = _load(entry.dir / "generated.py", name)
         except (SyntaxError, ImportError, NameError, AttributeError):
             if attempt == 1:
                 raise
+            continue
+        # numba reads its cache at a function's first call, and its data files refer to the module: check them now
+        discard_corrupt_numba_cache(entry.dir)
+        return module, entry.dir / "generated.py"
     raise AssertionError("unreachable")
 
 

@@ -2,7 +2,7 @@
 # Dormand-Prince 8(5,3) with the tableau of scipy.integrate.DOP853 and scipy's error norm and step control
 # (Hairer, Norsett & Wanner, Solving ODEs I, sec. II.10). Steps are shortened to land exactly on each t_eval.
 # The coefficients are written out (scipy's values, checked equal by tests/test_kernels.py) so that loading a
-# generated module does not import scipy.integrate.
+# generated module needs no scipy.
 _A = numpy.array(
     [[0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0], [0.05260015195876773, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
     0.0, 0.0, 0.0, 0.0, 0.0], [0.0197250569845379, 0.0591751709536137, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
