@@ -1,16 +1,36 @@
-"""symvae: symbolic-numeric theory of the high-dimensional asymptotics of variational autoencoders."""
-from .derive import DerivedSystem as DerivedSystem
-from .derive import derive_dynamics as derive_dynamics
+"""symvae: symbolic-numeric theory of the high-dimensional asymptotics of variational autoencoders.
+
+The public names below are imported on first use (PEP 562), so ``import symvae`` -- and every command-line start --
+pays only for the parts it touches (SymPy, SciPy and numba are heavy to import).
+"""
+from __future__ import annotations
+
+import importlib
+
 from .errors import DerivationError as DerivationError
 from .errors import InvalidInputError as InvalidInputError
 from .errors import SymvaeError as SymvaeError
-from .model import VARIANTS as VARIANTS
-from .model import LinearVAE as LinearVAE
-from .model import Model as Model
-from .model import OnlineSGD as OnlineSGD
-from .model import SpikedCovariance as SpikedCovariance
-from .model import make_model as make_model
 
 __version__ = "0.1.0"
-from .codegen import compile_system as compile_system
-from .numerics import integrate as integrate
+
+#: public name -> the module that defines it
+_LAZY = {
+    "DerivedSystem": ".derive", "derive_dynamics": ".derive",
+    "VARIANTS": ".model", "LinearVAE": ".model", "Model": ".model", "OnlineSGD": ".model",
+    "SpikedCovariance": ".model", "make_model": ".model",
+    "compile_system": ".codegen", "integrate": ".numerics._integrate",
+}
+
+__all__ = ["DerivationError", "InvalidInputError", "SymvaeError", "__version__", *_LAZY]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

@@ -14,6 +14,7 @@ import symvae
 import symvae.simulate._simulate as simulate_module
 from symvae._cache import content_key
 from symvae.codegen import compile_system, discard_corrupt_numba_cache
+from symvae.derive._system import derivation_key
 from symvae.report import render
 from symvae.simulate import simulate
 
@@ -82,6 +83,25 @@ def test_interrupt_is_honoured_between_pieces(monkeypatch):
 
 
 # ------------------------------------------------------------------ compiled integrator
+def test_integration_in_pieces_is_bit_identical(monkeypatch):
+    """One accepted step per compiled call vs one call for everything: the same steps, states and counts."""
+    import symvae.numerics._integrate as integrate_module
+
+    system = symvae.derive_dynamics(model("annealing"))
+    params = dict(BASE_PARAMS, tau=0.1, gamma=0.05)
+    whole = symvae.integrate(system, INIT, params, [0, 3, 40, 200])
+    monkeypatch.setattr(integrate_module, "FIRST_PIECE", 1)
+    monkeypatch.setattr(integrate_module, "PIECE_SECONDS", 1e-12)
+    pieces = symvae.integrate(system, INIT, params, [0, 3, 40, 200])
+    assert whole.ok and pieces.ok and whole.n_accepted > 20
+    assert np.array_equal(whole.t_steps, pieces.t_steps) and np.array_equal(whole.y_steps, pieces.y_steps)
+    assert np.array_equal(whole.y, pieces.y)
+    assert (whole.nfev, whole.n_accepted, whole.n_rejected) == (pieces.nfev, pieces.n_accepted, pieces.n_rejected)
+    # a budget of accepted steps still ends as "failed" at the same place, whatever the pieces
+    short = symvae.integrate(system, INIT, params, [0, 200], max_steps=7)
+    assert short.status == "failed" and short.n_accepted == 7 and len(short.t_steps) == 8
+
+
 @pytest.mark.parametrize("rho", [1e200, 1e308])
 def test_extreme_parameters_give_a_status_not_an_exception(rho):
     system = symvae.derive_dynamics(model())
@@ -133,7 +153,7 @@ def test_corrupt_numba_cache_is_discarded_and_rebuilt(tmp_path):
     # a private copy of this module's cache entry (generated file, manifest, numba's files), then corrupt numba's files
     entry = tmp_path / compiled.path.parent.name
     shutil.copytree(compiled.path.parent, entry)
-    derivation = content_key("dynamics", compiled.system.model.key)
+    derivation = derivation_key("dynamics", compiled.system.model)
     shutil.copytree(compiled.path.parent.parent / derivation, tmp_path / derivation)
     corrupted = [f for f in (entry / "__pycache__").iterdir() if f.suffix in (".nbi", ".nbc")]
     assert any(".rhs-" in f.name and f.suffix == ".nbc" for f in corrupted)

@@ -32,7 +32,7 @@ _E5 = numpy.array(
     [0.01312004499419488, 0.0, 0.0, 0.0, 0.0, -1.2251564463762044, -0.4957589496572502, 1.6643771824549864,
     -0.35032884874997366, 0.3341791187130175, 0.08192320648511571, -0.022355307863886294, 0.0])
 
-STATUS_OK, STATUS_DIVERGED, STATUS_STEP_TOO_SMALL, STATUS_MAX_STEPS = 0, 1, 2, 3
+STATUS_OK, STATUS_DIVERGED, STATUS_STEP_TOO_SMALL, STATUS_MAX_STEPS, STATUS_RUNNING = 0, 1, 2, 3, 4
 
 
 @njit(cache=True, error_model="numpy")
@@ -59,47 +59,61 @@ def _initial_step(t0, y0, f0, p, rtol, atol):
 
 
 @njit(cache=True, error_model="numpy")
-def integrate(t0, y0, p, t_eval, rtol, atol, h0, max_steps, blowup):
-    """Integrate from (t0, y0) through the sorted times t_eval (all >= t0).
+def integrate_start(t0, y0, p, t_eval, rtol, atol, h0, y_eval, counts):
+    """First part of an integration: F(t0, y0), the output times already reached, the initial step size.
 
-    Returns (status, t_reached, y_eval, n_eval_done, t_steps, y_steps, nfev, n_accepted, n_rejected).
-    status: 0 ok, 1 diverged (non-finite or |y| > blowup), 2 step size underflow, 3 max_steps reached.
+    Fills ``y_eval`` rows reached; ``counts`` (int64[3]: evaluations, accepted, rejected steps) is updated.
+    Returns (status, y, f, h, k_eval): status STATUS_RUNNING, or STATUS_OK if every output time is t0, or
+    STATUS_DIVERGED if y0 or F(t0, y0) is not finite.
     """
     n = y0.shape[0]
     n_eval = t_eval.shape[0]
-    y_eval = numpy.full((n_eval, n), numpy.nan)
+    y = y0.copy()
+    f = numpy.empty(n)
+    rhs_into(t0, y, p, f)
+    counts[0] += 1
+    k_eval = 0
+    while k_eval < n_eval and t_eval[k_eval] <= t0:
+        y_eval[k_eval] = y
+        k_eval += 1
+    if k_eval == n_eval:
+        return STATUS_OK, y, f, 0.0, k_eval
+    for i in range(n):
+        if not math.isfinite(y[i]) or not math.isfinite(f[i]):
+            return STATUS_DIVERGED, y, f, 0.0, k_eval
+    h = h0
+    if not h0 > 0:
+        h = _initial_step(t0, y, f, p, rtol, atol)
+        counts[0] += 1
+    return STATUS_RUNNING, y, f, h, k_eval
+
+
+@njit(cache=True, error_model="numpy")
+def integrate_piece(t, y, f, h, p, t_eval, y_eval, k_eval, rtol, atol, max_steps, step_limit, blowup, counts):
+    """Continue an integration from (t, y) with F = ``f`` and proposed step ``h`` (``y`` and ``f`` updated in place)
+    until the last output time, a failure, ``max_steps`` accepted steps in all, or ``step_limit`` accepted steps in
+    this call. Pieces resumed with the returned state compute exactly what one uninterrupted call computes.
+
+    Returns (status, t, h, k_eval, t_steps, y_steps): the accepted steps of this piece, ``y_eval`` rows filled up to
+    ``k_eval``; status STATUS_RUNNING when the piece ended at ``step_limit``.
+    """
+    n = y.shape[0]
+    n_eval = t_eval.shape[0]
     cap = 256
     t_rec = numpy.empty(cap)
     y_rec = numpy.empty((cap, n))
     K = numpy.empty((13, n))
-    f = numpy.empty(n)
     ytmp = numpy.empty(n)
-    t = t0
-    y = y0.copy()
-    rhs_into(t, y, p, f)
-    nfev = 1
-    n_acc = 0
-    n_rej = 0
-    t_rec[0] = t
-    y_rec[0] = y
-    n_rec = 1
-    k_eval = 0
-    while k_eval < n_eval and t_eval[k_eval] <= t:
-        y_eval[k_eval] = y
-        k_eval += 1
-    if k_eval == n_eval:
-        return STATUS_OK, t, y_eval, k_eval, t_rec[:n_rec], y_rec[:n_rec], nfev, n_acc, n_rej
-    for i in range(n):
-        if not math.isfinite(y[i]) or not math.isfinite(f[i]):
-            return STATUS_DIVERGED, t, y_eval, k_eval, t_rec[:n_rec], y_rec[:n_rec], nfev, n_acc, n_rej
-    h = h0 if h0 > 0 else _initial_step(t, y, f, p, rtol, atol)
-    nfev += 1
+    n_rec = 0
+    taken = 0
     while True:
-        if n_acc >= max_steps:
-            return STATUS_MAX_STEPS, t, y_eval, k_eval, t_rec[:n_rec], y_rec[:n_rec], nfev, n_acc, n_rej
+        if counts[1] >= max_steps:
+            return STATUS_MAX_STEPS, t, h, k_eval, t_rec[:n_rec], y_rec[:n_rec]
+        if taken >= step_limit:
+            return STATUS_RUNNING, t, h, k_eval, t_rec[:n_rec], y_rec[:n_rec]
         min_step = 10.0 * (numpy.nextafter(t, numpy.inf) - t)
-        if h < min_step:
-            return STATUS_STEP_TOO_SMALL, t, y_eval, k_eval, t_rec[:n_rec], y_rec[:n_rec], nfev, n_acc, n_rej
+        if not h >= min_step:
+            return STATUS_STEP_TOO_SMALL, t, h, k_eval, t_rec[:n_rec], y_rec[:n_rec]
         t_target = t_eval[k_eval]
         landing = t + h >= t_target
         hh = t_target - t if landing else h
@@ -119,7 +133,7 @@ def integrate(t0, y0, p, t_eval, rtol, atol, h0, max_steps, blowup):
                 acc += _B[j] * K[j, i]
             y_new[i] = y[i] + hh * acc
         rhs_into(t + hh, y_new, p, K[12])
-        nfev += 12
+        counts[0] += 12
         err5 = 0.0
         err3 = 0.0
         for i in range(n):
@@ -136,16 +150,17 @@ def integrate(t0, y0, p, t_eval, rtol, atol, h0, max_steps, blowup):
         else:
             err = hh * err5 / math.sqrt((err5 + 0.01 * err3) * n)
         if not math.isfinite(err):
-            n_rej += 1
+            counts[2] += 1
             h = 0.2 * hh
             continue
         if err < 1.0:
             factor = 10.0 if err == 0.0 else min(10.0, 0.9 * err ** (-1.0 / 8.0))
             t = t_target if landing else t + hh
-            y = y_new
             for i in range(n):
+                y[i] = y_new[i]
                 f[i] = K[12, i]
-            n_acc += 1
+            counts[1] += 1
+            taken += 1
             if n_rec == cap:
                 cap *= 2
                 t_new_rec = numpy.empty(cap)
@@ -159,15 +174,15 @@ def integrate(t0, y0, p, t_eval, rtol, atol, h0, max_steps, blowup):
             n_rec += 1
             for i in range(n):
                 if not math.isfinite(y[i]) or abs(y[i]) > blowup or not math.isfinite(f[i]):
-                    return STATUS_DIVERGED, t, y_eval, k_eval, t_rec[:n_rec], y_rec[:n_rec], nfev, n_acc, n_rej
+                    return STATUS_DIVERGED, t, h, k_eval, t_rec[:n_rec], y_rec[:n_rec]
             while k_eval < n_eval and t_eval[k_eval] <= t:
                 y_eval[k_eval] = y
                 k_eval += 1
             if k_eval == n_eval:
-                return STATUS_OK, t, y_eval, k_eval, t_rec[:n_rec], y_rec[:n_rec], nfev, n_acc, n_rej
+                return STATUS_OK, t, h, k_eval, t_rec[:n_rec], y_rec[:n_rec]
             # after a step shortened to land on t_eval, resume with the step size proposed before it
             if not (landing and hh < h):
                 h = hh * factor
         else:
-            n_rej += 1
+            counts[2] += 1
             h = hh * max(0.2, 0.9 * err ** (-1.0 / 8.0))
