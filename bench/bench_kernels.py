@@ -134,8 +134,8 @@ print(json.dumps(dict(imports=t1 - t0, derive=t2 - t1, codegen_load=t3 - t2, jit
 """
 
 
-def bench_scaling(max_M: int) -> None:
-    print(f"3. cold and warm build, (M, M*) = (1,1) .. ({max_M},{max_M}); seconds per stage "
+def bench_scaling(max_M: int, min_M: int = 1) -> None:
+    print(f"3. cold and warm build, (M, M*) = ({min_M},{min_M}) .. ({max_M},{max_M}); seconds per stage "
           "(derive, codegen + module load, first integrate = JIT or numba-cache load)")
     print(f"   {'M':>3} {'state':>5} | {'cold wall':>9} {'derive':>7} {'codegen':>7} {'JIT':>7} | "
           f"{'warm wall':>9} {'derive':>7} {'load':>7} {'1st call':>8}")
@@ -143,7 +143,7 @@ def bench_scaling(max_M: int) -> None:
     targets_warm = {5: 1.0}
     with tempfile.TemporaryDirectory(prefix="symvae-bench-") as cache:
         env = {"SYMVAE_CACHE": cache}
-        for M in range(1, max_M + 1):
+        for M in range(min_M, max_M + 1):
             code = BUILD.format(M=M, params=repr(PARAMS))
             cold_wall, cold = python(code, env)
             warm_wall, warm = python(code, env)
@@ -247,6 +247,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller sizes and fewer repeats (a few minutes)")
     parser.add_argument("--only", default="cli,hash,scaling,statics,simulator")
     parser.add_argument("--max-M", type=int, default=None, help="largest M = M* of the scaling table (default 5)")
+    parser.add_argument("--min-M", type=int, default=1, help="smallest M = M* of the scaling table (default 1)")
     args = parser.parse_args()
     parts = set(args.only.split(","))
     repeats = 3 if args.quick else 7
@@ -255,7 +256,7 @@ def main() -> None:
     if "hash" in parts:
         bench_hash(repeats)
     if "scaling" in parts:
-        bench_scaling(args.max_M or (2 if args.quick else 5))
+        bench_scaling(args.max_M or (2 if args.quick else 5), args.min_M)
     if "statics" in parts:
         bench_statics(2 if args.quick else 3)
     if "simulator" in parts:

@@ -172,8 +172,8 @@ def _first_piece(K: int, N: int, b: int) -> int:
 def _run_in_pieces(module, args, workers: int, *, first_piece: int) -> None:
     """Call the resumable kernel ``module.run_seeds(*args, step_limit)`` with growing step limits until no seed is
     running, each call sized to take about ``PIECE_SECONDS``; the seeds are split into ``workers`` contiguous slices
-    run on as many threads (the kernel releases the GIL). Splitting changes neither the work nor its order within a seed,
-    so the result is the same bit for bit for every piece size and number of workers."""
+    run on as many threads (the kernel releases the GIL). Splitting changes neither the work nor its order within a
+    seed, so the result is the same bit for bit for every piece size and number of workers."""
     status, stop = args[12], args[13]
     seeds = status.shape[0]
     bounds = [round(seeds * k / workers) for k in range(workers + 1)]
