@@ -1,4 +1,5 @@
 """Compiled kernels: resumable pieces (interrupts), self-healing numba cache, extreme inputs, hash-once keys, naming."""
+import itertools
 import json
 import os
 import pathlib
@@ -181,3 +182,56 @@ def test_tied_model_uses_one_naming_in_every_format():
         assert r"\tilde{m}" not in equations and "R_{" not in equations and r"\tilde{Q}" not in equations
     assert r"\frac{dm_{11}}{dt}" in render(system, "latex") and r"\frac{dQ_{11}}{dt}" in render(system, "latex")
     assert "m_tilde" not in python and "R_11" not in python
+
+
+# ------------------------------------------------------------------ build-time pieces
+def test_matching_max_stays_unevaluated_and_prints_as_max():
+    from sympy.printing.numpy import NumPyPrinter
+    from sympy.printing.pycode import MpmathPrinter, PythonCodePrinter
+
+    from symvae.derive._dynamics import MatchingMax
+    from symvae.model import SymbolTable
+
+    T = SymbolTable(model(M=3, M_star=2))
+    eg = symvae.derive.observables(T)["eg"]
+    (best,) = [a for a in sp.Mul.make_args(next(t for t in sp.Add.make_args(eg) if t.has(MatchingMax)))
+               if isinstance(a, MatchingMax)]
+    assert len(best.args) == 6  # 3!/1! matchings, none dropped or compared symbolically
+    rng = np.random.default_rng(3)
+    m = rng.normal(size=(3, 2))
+    values = {T.m[i, k]: m[i, k] for i in range(3) for k in range(2)} | {T.rho[0]: 1.7}
+    brute = max(np.sqrt(1.7) * (abs(m[p[0], 0]) + abs(m[p[1], 1])) for p in itertools.permutations(range(3), 2))
+    assert float(best.subs(values)) == pytest.approx(brute, rel=1e-14)
+    assert pickle_roundtrip(best) == best
+    for printer in (PythonCodePrinter(), MpmathPrinter()):
+        assert printer.doprint(best).startswith("max(")
+    assert NumPyPrinter().doprint(best).startswith("functools.reduce(numpy.maximum")
+    assert sp.latex(best).startswith(r"\max") and sp.sstr(best).startswith("Max(")
+
+
+def pickle_roundtrip(obj):
+    import pickle
+
+    return pickle.loads(pickle.dumps(obj))
+
+
+def test_spectral_derivation_is_cached_on_disk():
+    from symvae.derive import derive_spectral
+    from symvae.derive._system import _MEMO
+
+    m = model()
+    first = derive_spectral(m)
+    _MEMO.pop(derivation_key("spectral", m))  # the next call reads the pickle
+    again = derive_spectral(m)
+    fresh = derive_spectral(m, cache=False)
+    assert again is not first and again.params == fresh.params and again.constant == fresh.constant
+    assert [lp.stationarity for lp in again.latents] == [lp.stationarity for lp in fresh.latents]
+
+
+def test_import_symvae_does_not_import_sympy_numba_or_scipy():
+    code = ("import sys, symvae; heavy = [m for m in ('sympy', 'numba', 'scipy') if m in sys.modules]; "
+            "print(heavy); assert symvae.make_model('base').M == 1 and 'sympy' in sys.modules")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]"
