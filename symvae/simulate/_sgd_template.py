@@ -249,6 +249,11 @@ def run_seed(V, z, p, st, signal_scale, sqrt_eta, b, record_steps, check_every, 
     """
     K, N = V.shape
     n_rec = record_steps.shape[0]
+    # private copies of the small per-seed arrays written at every step: neighbouring seeds' rows share cache lines,
+    # and seeds run on different threads would otherwise contend for them (false sharing)
+    z_caller, st_caller = z, st
+    z = z_caller.copy()
+    st = st_caller.copy()
     V_cur = V
     V_new = V.copy()
     X = _np.empty((b, N))
@@ -295,6 +300,8 @@ def run_seed(V, z, p, st, signal_scale, sqrt_eta, b, record_steps, check_every, 
             break
     if (step - step0) % 2 == 1:  # the current vectors live in the scratch array: hand them back in V
         V[:, :] = V_cur
+    z_caller[:] = z
+    st_caller[:] = st
     return status, step, k_rec
 
 
