@@ -156,8 +156,9 @@ def derivation_key(kind: str, model: Model) -> str:
 
 def cached_derivation(kind: str, model: Model, derive: Callable[[Model], DerivedSystem], *,
                       result_type: type = DerivedSystem) -> DerivedSystem:
-    """``derive(model)``, reused from memory or from the on-disk cache (keyed by ``kind`` and the model's content
-    hash); a missing or corrupt entry is derived again and rewritten."""
+    """``derive(model)``, reused from memory or from the on-disk cache (keyed by ``derivation_key``: ``kind``, the
+    model's content hash and the deriving code's fingerprint); a missing or corrupt entry, or one that is not a
+    ``result_type``, is derived again and rewritten."""
     key = derivation_key(kind, model)
     if key in _MEMO and _MEMO[key].model == model:  # equal content but another name re-derives (labels differ)
         return _MEMO[key]
