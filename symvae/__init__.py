@@ -21,16 +21,22 @@ _LAZY = {
     "compile_system": ".codegen", "integrate": ".numerics._integrate",
 }
 
+#: sub-packages reachable as attributes (``symvae.model.SymbolTable``) without an explicit import
+_SUBPACKAGES = ("analysis", "check", "cli", "codegen", "derive", "model", "numerics", "report", "simulate", "statics")
+
 __all__ = ["DerivationError", "InvalidInputError", "SymvaeError", "__version__", *_LAZY]
 
 
 def __getattr__(name: str):
     if name in _LAZY:
         value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    elif name in _SUBPACKAGES:
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | set(_SUBPACKAGES))

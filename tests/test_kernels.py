@@ -235,3 +235,12 @@ def test_import_symvae_does_not_import_sympy_numba_or_scipy():
                          env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=120)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "[]"
+
+
+def test_subpackages_are_reachable_as_attributes_after_a_bare_import():
+    code = ("import symvae; t = symvae.model.SymbolTable(symvae.make_model('tied')); "
+            "print(symvae.numerics.integrate is symvae.integrate, t.tied)")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["True", "True"]
