@@ -1,31 +1,43 @@
 """symvae: symbolic-numeric theory of the high-dimensional asymptotics of variational autoencoders.
 
-The public names below are imported on first use, so that ``import symvae.cli`` (the console entry point) starts
-without loading SymPy, numba or the numerics, and can therefore turn an early Ctrl-C into one line.
+The public names below are imported on first use (PEP 562), so ``import symvae`` -- and every command-line start --
+pays only for the parts it touches (SymPy, SciPy and numba are heavy to import).
 """
+from __future__ import annotations
+
 import importlib
+
+from .errors import DerivationError as DerivationError
+from .errors import InvalidInputError as InvalidInputError
+from .errors import SymvaeError as SymvaeError
 
 __version__ = "0.1.0"
 
-#: public name -> module that defines it
-_EXPORTS = {
+#: public name -> the module that defines it
+_LAZY = {
     "DerivedSystem": ".derive", "derive_dynamics": ".derive",
-    "DerivationError": ".errors", "InvalidInputError": ".errors", "SymvaeError": ".errors",
     "VARIANTS": ".model", "LinearVAE": ".model", "Model": ".model", "OnlineSGD": ".model",
     "SpikedCovariance": ".model", "make_model": ".model",
-    "compile_system": ".codegen", "integrate": ".numerics",
+    "compile_system": ".codegen", "integrate": ".numerics._integrate",
 }
 
-__all__ = sorted(_EXPORTS)
+#: sub-packages reachable as attributes (``symvae.model.SymbolTable``) without an explicit import
+_SUBPACKAGES = ("analysis", "check", "cli", "codegen", "data", "derive", "model", "numerics", "report", "simulate",
+                "statics")
+
+__all__ = ["DerivationError", "InvalidInputError", "SymvaeError", "__version__", *_LAZY]
 
 
 def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'symvae' has no attribute {name!r}")
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    elif name in _SUBPACKAGES:
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS))
+    return sorted(set(globals()) | set(_LAZY) | set(_SUBPACKAGES))

@@ -10,7 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import symvae
-from symvae.codegen import CacheEntry, compile_system, system_key
+from symvae._cache import content_key
+from symvae.codegen import CacheEntry, compile_system, generator_fingerprint, system_key
 
 from helpers import model, random_params, random_state
 
@@ -110,9 +111,10 @@ def test_observables_closed_forms():
 
 def test_generated_module_is_a_real_file_with_cse(compiled):
     text = compiled.path.read_text()
-    assert compiled.path.exists() and "@njit(cache=True)" in text
+    assert compiled.path.exists() and '@njit(cache=True, error_model="numpy")' in text
     assert "_c0" in text  # common subexpressions were eliminated
-    assert compiled.path.parent.name == system_key(compiled.system)
+    # the entry is named by the system's content hash and the generator's own fingerprint
+    assert compiled.path.parent.name == content_key("module", system_key(compiled.system), generator_fingerprint())
 
 
 def test_cache_entry_detects_corruption(tmp_path):

@@ -1,16 +1,21 @@
 """The build chain ``DerivedSystem -> generated module file (cached) -> CompiledSystem``."""
 from __future__ import annotations
 
+import functools
+import hashlib
 import importlib.util
+import json
+import pathlib
+import pickle
+import shutil
 import sys
 import threading
 from typing import Callable, Mapping
 
 import numpy as np
-import sympy as sp
 
 from ..derive import DerivedSystem
-from .._cache import CacheEntry, content_key
+from .._cache import CacheEntry, _atomic_write, content_key
 from ._generate import FunctionSpec, generate_source
 
 __all__ = ["CompiledSystem", "compile_system", "system_key", "load_cached_module"]
@@ -20,10 +25,9 @@ _LOADED: dict[str, "CompiledSystem"] = {}
 
 
 def system_key(system: DerivedSystem) -> str:
-    """Content hash of the derived expressions (state, rhs, params, observables)."""
-    text = sp.srepr((system.kind, system.state, system.rhs, system.params,
-                     tuple(sorted(system.observables.items()))))
-    return content_key("system", text)
+    """Content hash of the derived expressions (state, rhs, params, observables); ``DerivedSystem.key``, computed
+    once per object."""
+    return system.key
 
 
 def _specs(system: DerivedSystem) -> list[FunctionSpec]:
@@ -86,6 +90,72 @@ class CompiledSystem:
         return self.system.param_vector(values)
 
 
+@functools.cache
+def generator_fingerprint() -> str:
+    """Hash of the code generator and its templates: part of every generated module's cache key, so a change to how
+    code is generated never reuses a module written by an older generator."""
+    here = pathlib.Path(__file__).parent
+    h = hashlib.sha256()
+    for path in [here / "_generate.py", *sorted((here / "templates").glob("*.py"))]:
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _numba_cache_is_readable(path: pathlib.Path) -> bool:
+    """Whether a numba cache file unpickles as numba will read it (an index: a version, then the pickled overloads;
+    a data file: one pickle)."""
+    try:
+        with open(path, "rb") as fh:
+            if path.suffix == ".nbi":
+                pickle.load(fh)
+                pickle.loads(fh.read())
+            else:
+                pickle.loads(fh.read())
+    except Exception:  # any failure to unpickle is a corrupt file (UnpicklingError, EOFError, ValueError ...)
+        return False
+    return True
+
+
+def discard_corrupt_numba_cache(directory: pathlib.Path) -> bool:
+    """Delete numba's cache of a generated module (``<entry>/__pycache__``) if one of its index or data files does not
+    unpickle, so numba compiles afresh instead of failing on every later run. Call it after the module is imported
+    (numba's data files refer to it) and before its functions are first called. Returns True if it was discarded.
+
+    A file is unpickled once; its SHA-256 is then kept in ``<entry>/numba-verified.json``, so later loads only hash it.
+    """
+    directory = pathlib.Path(directory)
+    pycache = directory / "__pycache__"
+    try:
+        files = sorted(f for f in pycache.iterdir() if f.suffix in (".nbi", ".nbc"))
+    except OSError:
+        return False
+    record = directory / "numba-verified.json"
+    try:
+        verified = json.loads(record.read_text())
+    except (OSError, ValueError):
+        verified = {}
+    seen = {}
+    for f in files:
+        try:
+            digest = hashlib.sha256(f.read_bytes()).hexdigest()
+        except OSError:
+            continue
+        if verified.get(f.name) != digest and not _numba_cache_is_readable(f):
+            shutil.rmtree(pycache, ignore_errors=True)
+            try:
+                record.unlink()
+            except OSError:
+                pass
+            return True
+        seen[f.name] = digest
+    if seen != verified:
+        try:
+            _atomic_write(record, json.dumps(seen, indent=1, sort_keys=True).encode())
+        except OSError:  # a read-only cache only costs speed
+            pass
+    return False
+
+
 def _load(path, name: str):
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
@@ -99,22 +169,28 @@ def _load(path, name: str):
 
 
 def load_cached_module(key: str, make_source: Callable[[], str], *, prefix: str = "symvae_generated"):
-    """Import the generated module ``<cache>/<key>/generated.py``, writing it with ``make_source()`` first if it is
-    absent or does not match its manifest; a file that fails to import is regenerated once.
+    """Import the generated module ``<cache>/<entry>/generated.py`` (entry: a hash of ``key`` and of the generator's
+    own code), writing it with ``make_source()`` first if it is absent or does not match its manifest; a file that fails
+    to import is regenerated once, and numba cache files that no longer unpickle are discarded (numba recompiles).
 
     Returns:
         (module, path)
     """
+    key = content_key("module", key, generator_fingerprint())
     entry = CacheEntry(key)
     name = f"{prefix}_{key}"
     for attempt in range(2):
         if attempt == 1 or entry.read_bytes("generated.py") is None:
             entry.write_bytes("generated.py", make_source().encode())
         try:
-            return _load(entry.dir / "generated.py", name), entry.dir / "generated.py"
+            module = _load(entry.dir / "generated.py", name)
         except (SyntaxError, ImportError, NameError, AttributeError):
             if attempt == 1:
                 raise
+            continue
+        # numba reads its cache at a function's first call, and its data files refer to the module: check them now
+        discard_corrupt_numba_cache(entry.dir)
+        return module, entry.dir / "generated.py"
     raise AssertionError("unreachable")
 
 

@@ -46,6 +46,16 @@ class FunctionSpec:
             self.exprs = list(exprs)
             self.shape = (len(self.exprs),)
         self.backends = tuple(backends)
+        self._cse = None
+
+    def cse(self):
+        """Common-subexpression elimination of the non-zero expressions, once per function and shared by all
+        backends: (replacements, [(index, reduced expression)])."""
+        if self._cse is None:
+            nonzero = [(k, e) for k, e in enumerate(self.exprs) if e != 0]
+            replacements, reduced = sp.cse([e for _, e in nonzero], symbols=sp.numbered_symbols("_c"), order="none")
+            self._cse = (replacements, [(k, r) for (k, _), r in zip(nonzero, reduced)])
+        return self._cse
 
 
 def _check_names(symbols: Sequence[sp.Symbol]) -> None:
@@ -60,28 +70,28 @@ def _bindings(state, params, indent: str) -> list[str]:
     return lines
 
 
-def _body(exprs, printer, indent: str, assign) -> list[str]:
-    """CSE + printing; ``assign(k, code)`` returns the line storing expression k."""
-    nonzero = [(k, e) for k, e in enumerate(exprs) if e != 0]
-    replacements, reduced = sp.cse([e for _, e in nonzero], symbols=sp.numbered_symbols("_c"), order="none")
+def _body(spec: FunctionSpec, printer, indent: str, assign) -> list[str]:
+    """Printing of the (shared) CSE of ``spec``; ``assign(k, code)`` returns the line storing expression k."""
+    replacements, reduced = spec.cse()
     lines = [f"{indent}{s.name} = {printer.doprint(v)}" for s, v in replacements]
-    lines += [f"{indent}{assign(k, printer.doprint(e))}" for (k, _), e in zip(nonzero, reduced)]
+    lines += [f"{indent}{assign(k, printer.doprint(e))}" for k, e in reduced]
     return lines
 
 
 def _numba_function(spec: FunctionSpec, state, params) -> str:
     printer = PythonCodePrinter({"fully_qualified_modules": True})
-    head = ["@njit(cache=True)", f"def {spec.name}_into(t, y, p, out):"]
+    # numpy's error model: a division by zero gives inf/nan (caught as divergence) instead of raising in the kernel
+    head = ['@njit(cache=True, error_model="numpy")', f"def {spec.name}_into(t, y, p, out):"]
     body = _bindings(state, params, "    ")
     if len(spec.shape) == 2:
         ncol = spec.shape[1]
         body.append("    out[:, :] = 0.0")
-        body += _body(spec.exprs, printer, "    ", lambda k, c: f"out[{k // ncol}, {k % ncol}] = {c}")
+        body += _body(spec, printer, "    ", lambda k, c: f"out[{k // ncol}, {k % ncol}] = {c}")
     else:
         body.append("    out[:] = 0.0")
-        body += _body(spec.exprs, printer, "    ", lambda k, c: f"out[{k}] = {c}")
+        body += _body(spec, printer, "    ", lambda k, c: f"out[{k}] = {c}")
     shape = ", ".join(str(d) for d in spec.shape)
-    wrapper = ["@njit(cache=True)", f"def {spec.name}(t, y, p):", f"    out = numpy.empty(({shape},))",
+    wrapper = ['@njit(cache=True, error_model="numpy")', f"def {spec.name}(t, y, p):", f"    out = numpy.empty(({shape},))",
                f"    {spec.name}_into(t, y, p, out)", "    return out"]
     return "\n".join(head + body + ["    return out", "", ""] + wrapper)
 
@@ -96,9 +106,9 @@ def _numpy_function(spec: FunctionSpec, state, params) -> str:
     lines += _bindings(state, params, "    ")
     if len(spec.shape) == 2:
         ncol = spec.shape[1]
-        lines += _body(spec.exprs, printer, "    ", lambda k, c: f"out[{k // ncol}, {k % ncol}] = {c}")
+        lines += _body(spec, printer, "    ", lambda k, c: f"out[{k // ncol}, {k % ncol}] = {c}")
     else:
-        lines += _body(spec.exprs, printer, "    ", lambda k, c: f"out[{k}] = {c}")
+        lines += _body(spec, printer, "    ", lambda k, c: f"out[{k}] = {c}")
     return "\n".join(lines + ["    return out"])
 
 
@@ -111,7 +121,7 @@ def _mpmath_function(spec: FunctionSpec, state, params) -> str:
              f"    out = mpmath.matrix({shape[0]}, {shape[1] if len(shape) == 2 else 1})"]
     lines += _bindings(state, params, "    ")
     ncol = shape[1] if len(shape) == 2 else 1
-    lines += _body(spec.exprs, printer, "    ", lambda k, c: f"out[{k // ncol}, {k % ncol}] = {c}")
+    lines += _body(spec, printer, "    ", lambda k, c: f"out[{k // ncol}, {k % ncol}] = {c}")
     return "\n".join(lines + ["    return out"])
 
 

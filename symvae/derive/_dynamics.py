@@ -22,7 +22,31 @@ from ..model import N as N_sym
 from ._gaussian import gaussian_expectation
 from ._system import DerivedSystem, cached_derivation
 
-__all__ = ["derive_dynamics", "gradient_coefficients", "observables"]
+__all__ = ["derive_dynamics", "gradient_coefficients", "observables", "MatchingMax"]
+
+
+class MatchingMax(sp.Max):
+    """``Max`` of the matching sums of ``eg``, left unevaluated.
+
+    SymPy's ``Max`` compares every pair of its arguments when it is built, and it is rebuilt on every unpickling:
+    quadratic in the M!/(M - M*)! matchings (~45 s at M = M* = 5). The maximum is taken numerically by the generated
+    code instead. Printers treat it as ``Max`` (``max`` / ``numpy.maximum`` / ``\\max``); with numeric arguments
+    (after ``subs``) it is the number.
+    """
+
+    def __new__(cls, *args, **assumptions):
+        args = tuple(sp.sympify(a) for a in args)
+        if all(a.is_number for a in args) or len(args) < 2:
+            return sp.Max(*args)
+        obj = sp.Expr.__new__(cls, *sp.ordered(set(args)), **assumptions)
+        obj._argset = frozenset(args)
+        return obj
+
+    def _as_max(self, printer, *args, **kwargs):
+        return printer._print(sp.Max(*self.args, evaluate=False), *args, **kwargs)
+
+    # every printer (str, LaTeX, Python/numba, numpy, mpmath, lambdify) prints it as the Max it stands for
+    _sympystr = _latex = _pythoncode = _numpycode = _mpmathcode = _lambdacode = _as_max
 
 
 def gradient_coefficients(T: SymbolTable):
@@ -168,7 +192,7 @@ def observables(T: SymbolTable) -> dict[str, sp.Expr]:
     else:
         matchings = [sum((sqrt_rho[p[i]] * sp.Abs(T.m[i, p[i]]) for i in range(M)), sp.Integer(0))
                      for p in itertools.permutations(range(Ms), M)]
-    eg = sum(T.rho, sp.Integer(0)) + T.Q.trace() - 2 * sp.Max(*matchings)
+    eg = sum(T.rho, sp.Integer(0)) + T.Q.trace() - 2 * MatchingMax(*matchings)
     beta = T.model.vae.beta_expr
     return {"eg": eg, "rate": rate, "distortion": distortion,
             "neg_elbo": sp.expand(distortion / T.sigma2 + beta * rate)}

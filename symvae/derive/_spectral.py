@@ -26,6 +26,7 @@ from ..errors import DerivationError
 from ..model import Model, SymbolTable
 from ._gaussian import gaussian_expectation
 from ._statics import _check_static_model, statics_loss
+from ._system import cached_derivation
 
 __all__ = ["SpectralProblem", "LatentProblem", "derive_spectral"]
 
@@ -114,11 +115,12 @@ def _latent_objective(T: SymbolTable, data_loss: sp.Expr, reg: sp.Expr):
     return total, s, u, ut
 
 
-def derive_spectral(model: Model) -> SpectralProblem:
+def derive_spectral(model: Model, *, cache: bool = True) -> SpectralProblem:
     """Derive the per-latent scalar problems of the eigen-solution (module docstring).
 
     Arguments:
         model: the model definition (constant beta and weight decay).
+        cache: reuse a previous derivation of the same model (in memory, then on disk under ``cache_root()``).
 
     Returns:
         A ``SpectralProblem``.
@@ -128,6 +130,12 @@ def derive_spectral(model: Model) -> SpectralProblem:
             of the expected (linear in u_tilde, rational in q) form.
     """
     _check_static_model(model)
+    if not cache:
+        return _derive_spectral(model)
+    return cached_derivation("spectral", model, _derive_spectral, result_type=SpectralProblem)
+
+
+def _derive_spectral(model: Model) -> SpectralProblem:
     T = SymbolTable(model)
     data_loss, reg, subs = statics_loss(T)
     total, s, u, ut = _latent_objective(T, data_loss, reg)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
+import pathlib
 from typing import Callable, Mapping
 
 import numpy as np
@@ -15,7 +17,7 @@ from .._cache import CacheEntry, content_key
 from ..errors import InvalidInputError
 from ..model import Model, SymbolTable, t
 
-__all__ = ["DerivedSystem", "cached_derivation"]
+__all__ = ["DerivedSystem", "cached_derivation", "derivation_key"]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -39,6 +41,13 @@ class DerivedSystem:
     params: tuple[sp.Symbol, ...]
     observables: Mapping[str, sp.Expr]
     blocks: Mapping[str, tuple[sp.Symbol, ...]]
+
+    @functools.cached_property
+    def key(self) -> str:
+        """Content hash of the derived expressions (kind, state, rhs, params, observables); computed once per object
+        and stored with it (pickled derivations carry it, so a warm load never re-serialises the expressions)."""
+        text = sp.srepr((self.kind, self.state, self.rhs, self.params, tuple(sorted(self.observables.items()))))
+        return content_key("system", text)
 
     @functools.cached_property
     def table(self) -> SymbolTable:
@@ -128,16 +137,37 @@ class DerivedSystem:
 _MEMO: dict[str, DerivedSystem] = {}
 
 
-def cached_derivation(kind: str, model: Model, derive: Callable[[Model], DerivedSystem]) -> DerivedSystem:
-    """``derive(model)``, reused from memory or from the on-disk cache (keyed by ``kind`` and the model's content
-    hash); a missing or corrupt entry is derived again and rewritten."""
-    key = content_key(kind, model.key)
+@functools.cache
+def derivation_fingerprint() -> str:
+    """Hash of the code that derives (``symvae/derive``, ``symvae/model``): part of every derivation's cache key, so
+    a change to how equations are derived never reuses a pickle written by older code."""
+    package = pathlib.Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for folder in ("derive", "model"):
+        for path in sorted((package / folder).glob("*.py")):
+            h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def derivation_key(kind: str, model: Model) -> str:
+    """The cache key of the ``kind`` derivation of ``model`` (its content hash and the deriving code's)."""
+    return content_key(kind, model.key, derivation_fingerprint())
+
+
+def cached_derivation(kind: str, model: Model, derive: Callable[[Model], DerivedSystem], *,
+                      result_type: type = DerivedSystem) -> DerivedSystem:
+    """``derive(model)``, reused from memory or from the on-disk cache (keyed by ``derivation_key``: ``kind``, the
+    model's content hash and the deriving code's fingerprint); a missing or corrupt entry, or one that is not a
+    ``result_type``, is derived again and rewritten."""
+    key = derivation_key(kind, model)
     if key in _MEMO and _MEMO[key].model == model:  # equal content but another name re-derives (labels differ)
         return _MEMO[key]
     entry = CacheEntry(key)
     system = entry.get_pickle("system.pickle")
-    if not isinstance(system, DerivedSystem) or system.model != model:
+    if not isinstance(system, result_type) or system.model != model:
         system = derive(model)
+        if isinstance(system, DerivedSystem):
+            system.key  # hash once, before pickling, so every later load has it
         try:
             entry.put_pickle("system.pickle", system)
         except OSError:  # a read-only cache only costs speed

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -97,6 +98,34 @@ class Trajectory:
         return float(ts[i - 1] + (ts[i] - ts[i - 1]) * (target - v[i - 1]) / (v[i] - v[i - 1]))
 
 
+#: Accepted steps in the first piece of compiled integration; later pieces are sized to take ``PIECE_SECONDS``, so an
+#: interrupt (Ctrl-C) is honoured between pieces even when one integration runs for minutes.
+FIRST_PIECE = 2000
+PIECE_SECONDS = 0.2
+
+
+def _run_in_pieces(module, t0, y0, p, t_eval, rtol, atol, first_step, max_steps, blowup):
+    """The compiled DOP853 (``integrate_start``, then ``integrate_piece`` until it stops running). Every piece
+    resumes from the state the previous one left (t, y, F, proposed step), so the pieces compute exactly what one
+    call would. Returns (status code, t reached, y_eval, outputs reached, t_steps, y_steps, counts)."""
+    y_eval = np.full((len(t_eval), len(y0)), np.nan)
+    counts = np.zeros(3, dtype=np.int64)  # evaluations, accepted, rejected steps
+    code, y, f, h, k = module.integrate_start(t0, y0, p, t_eval, rtol, atol, first_step, y_eval, counts)
+    t = t0
+    t_parts, y_parts = [np.array([t0])], [y.copy()[None, :]]
+    piece = FIRST_PIECE
+    while code == module.STATUS_RUNNING:
+        start = time.perf_counter()
+        code, t, h, k, t_rec, y_rec = module.integrate_piece(t, y, f, h, p, t_eval, y_eval, k, rtol, atol,
+                                                             max_steps, piece, blowup, counts)
+        t_parts.append(t_rec)
+        y_parts.append(y_rec)
+        spent = time.perf_counter() - start
+        piece = max(1, int(piece * min(4.0, PIECE_SECONDS / max(spent, 1e-6))))
+    return (code, t, y_eval, k, np.concatenate(t_parts), np.concatenate(y_parts),
+            tuple(int(c) for c in counts))
+
+
 def integrate(system: DerivedSystem | CompiledSystem, y0, params: Mapping[str, float] | Sequence[float],
               t_eval: Sequence[float], *, t0: float = 0.0, rtol: float = 1e-10, atol: float = 1e-12,
               max_steps: int = 5_000_000, blowup: float = 1e8, first_step: float = 0.0,
@@ -144,8 +173,9 @@ def integrate(system: DerivedSystem | CompiledSystem, y0, params: Mapping[str, f
         raise InvalidInputError(f"t_eval must be non-decreasing and >= t0 = {t0}")
     if not (1e-14 <= rtol <= 1e-1) or not (atol > 0):
         raise InvalidInputError(f"rtol must lie in [1e-14, 0.1] and atol be > 0 (got rtol={rtol}, atol={atol})")
-    code, t_stop, y_eval, k, t_steps, y_steps, nfev, nacc, nrej = compiled.module.integrate(
-        float(t0), y0, p, t_eval, float(rtol), float(atol), float(first_step), int(max_steps), float(blowup))
+    code, t_stop, y_eval, k, t_steps, y_steps, (nfev, nacc, nrej) = _run_in_pieces(
+        compiled.module, float(t0), y0, p, t_eval, float(rtol), float(atol), float(first_step), int(max_steps),
+        float(blowup))
     status = _STATUS[int(code)]
     if code == 0:
         message = f"reached t = {t_eval[-1]:g} in {nacc} steps ({nrej} rejected, {nfev} evaluations)"

@@ -33,12 +33,27 @@ def _readable(system: DerivedSystem, expr: sp.Expr) -> sp.Expr:
     return sp.collect(sp.expand(expr), steps) if steps else expr
 
 
+_ORDER_PARAMETER_LATEX = {"m": "m", "m_tilde": r"\tilde{m}", "Q": "Q", "Q_tilde": r"\tilde{Q}", "R": "R"}
+
+
+def _latex_names(system: DerivedSystem) -> dict[sp.Symbol, str]:
+    """LaTeX names in which every order-parameter symbol is spelled by its own name: a tied model's m_11 (which is
+    also its m_tilde_11) prints as m_{11}, its Q_11 (also R_11, Q_tilde_11) as Q_{11} -- the naming of the state list
+    and of the json and python formats."""
+    names = dict(system.table.latex_names())
+    for s in names:
+        block, sep, index = s.name.rpartition("_")
+        if sep and block in _ORDER_PARAMETER_LATEX and index.isdigit():
+            names[s] = f"{_ORDER_PARAMETER_LATEX[block]}_{{{index}}}"
+    return names
+
+
 def _latex(system: DerivedSystem, expr: sp.Expr) -> str:
-    return sp.latex(expr, symbol_names=system.table.latex_names(), long_frac_ratio=2)
+    return sp.latex(expr, symbol_names=_latex_names(system), long_frac_ratio=2)
 
 
 def _lhs(system: DerivedSystem, sym: sp.Symbol) -> str:
-    name = system.table.latex_names().get(sym, sp.latex(sym))
+    name = _latex_names(system).get(sym, sp.latex(sym))
     return rf"\frac{{d{name}}}{{dt}}"
 
 
@@ -54,7 +69,7 @@ def to_markdown(system: DerivedSystem) -> str:
     lines = [f"# Online-SGD ODEs — variant `{m.name}`, M = {m.M}, M* = {m.M_star}", "",
              f"Written by `{_command(system, 'markdown')}`; do not edit (a test checks it is in sync).", "",
              f"{VARIANTS[m.name].description if m.name in VARIANTS else 'Custom model.'}", "",
-             "Parameters: " + ", ".join(f"${sp.latex(p, symbol_names=T.latex_names())}$" for p in system.params)
+             "Parameters: " + ", ".join(f"${sp.latex(p, symbol_names=_latex_names(system))}$" for p in system.params)
              + ". State: " + ", ".join(f"`{s.name}`" for s in system.state) + ".", "",
              "Per-sample loss (fields $\\ell = W^T x/\\sqrt{N}$, $\\mu = \\tilde W x/\\sqrt{N}$; "
              "$\\|x\\|^2$ the squared norm of the sample):", "", "$$", _latex(system, T.loss_parts["loss"]), "$$", "",

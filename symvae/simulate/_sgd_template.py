@@ -6,9 +6,8 @@ import math as _math
 import mpmath as _mpmath
 import numpy as _np
 from numba import njit as _njit
-from numba import prange as _prange
 
-STATUS_OK, STATUS_DIVERGED, STATUS_DOMAIN = 0, 1, 2
+STATUS_OK, STATUS_DIVERGED, STATUS_DOMAIN, STATUS_RUNNING = 0, 1, 2, 3
 
 # reassociation lets LLVM vectorise the reductions; no nnan/ninf, so the isfinite checks survive
 _FM = {"reassoc", "contract", "nsz"}
@@ -236,16 +235,26 @@ def sample_batch(V, st, signal_scale, sqrt_eta, X, c):
             _axpy(c[k], V[k], x)
 
 
-@_njit(cache=True)
-def run_seed(V, z, p, st, signal_scale, sqrt_eta, b, record_steps, check_every, blowup, gram_out, scal_out):
-    """Online SGD of one seed from the vectors ``V`` (K, N) and scalar slots of ``z``, fresh samples from ``st``.
+@_njit(cache=True, nogil=True)
+def run_seed(V, z, p, st, signal_scale, sqrt_eta, b, record_steps, check_every, blowup, gram_out, scal_out,
+             step, k_rec, step_limit):
+    """Online SGD of one seed from the vectors ``V`` (K, N) and scalar slots of ``z``, fresh samples from ``st``,
+    resumable: runs from ``step`` (with ``k_rec`` records already written) until every record is written or
+    ``step_limit`` is reached. ``V``, ``z`` and ``st`` are updated in place, so a run cut into pieces at any steps
+    is the same computation as one uninterrupted run, bit for bit.
 
     Records V V^T/N and the learned scalars at the steps ``record_steps`` (non-decreasing) into ``gram_out`` and
-    ``scal_out``. Returns (status, step reached, number of records written). ``signal_scale[k]`` = sqrt(rho_k/N).
+    ``scal_out``. Returns (status, step reached, number of records written); status ``STATUS_RUNNING`` means the
+    step limit was reached first. ``signal_scale[k]`` = sqrt(rho_k/N).
     """
     K, N = V.shape
     n_rec = record_steps.shape[0]
-    V = V.copy()
+    # private copies of the small per-seed arrays written at every step: neighbouring seeds' rows share cache lines,
+    # and seeds run on different threads would otherwise contend for them (false sharing)
+    z_caller, st_caller = z, st
+    z = z_caller.copy()
+    st = st_caller.copy()
+    V_cur = V
     V_new = V.copy()
     X = _np.empty((b, N))
     A = _np.empty((b, N_TRAIN))
@@ -255,45 +264,55 @@ def run_seed(V, z, p, st, signal_scale, sqrt_eta, b, record_steps, check_every, 
     c = _np.empty(M_STAR)
     g = _np.empty((K, K))
     z[N_SLOT] = N
-    refresh_overlaps(V, z, True)
-    k_rec = 0
-    step = 0
+    if step == 0:
+        refresh_overlaps(V_cur, z, True)  # later pieces find the overlaps left in z by the previous step
+    step0 = step
+    status = STATUS_RUNNING
     while True:
         if step % check_every == 0 or (k_rec < n_rec and record_steps[k_rec] == step):
-            gram(V, g)
+            gram(V_cur, g)
+            diverged = False
             for i in range(K):
                 if not (g[i, i] < blowup):  # also catches NaN
-                    return STATUS_DIVERGED, step, k_rec
+                    diverged = True
+            if diverged:
+                status = STATUS_DIVERGED
+                break
             while k_rec < n_rec and record_steps[k_rec] == step:
                 gram_out[k_rec] = g
                 for k in range(N_SCAL):
                     scal_out[k_rec, k] = z[SCAL_SLOT[k]]
                 k_rec += 1
         if k_rec == n_rec:
-            return STATUS_OK, step, k_rec
-        sample_batch(V, st, signal_scale, sqrt_eta, X, c)
-        status = sgd_step(step / N, V, V_new, X, z, p, out, A, C, G)
+            status = STATUS_OK
+            break
+        if step >= step_limit:
+            break
+        sample_batch(V_cur, st, signal_scale, sqrt_eta, X, c)
+        status = sgd_step(step / N, V_cur, V_new, X, z, p, out, A, C, G)
         if status != STATUS_OK:
-            return status, step, k_rec
-        V, V_new = V_new, V
+            break
+        V_cur, V_new = V_new, V_cur
         step += 1
-        if not refresh_overlaps(V, z, False):
-            return STATUS_DIVERGED, step, k_rec
+        status = STATUS_RUNNING
+        if not refresh_overlaps(V_cur, z, False):
+            status = STATUS_DIVERGED
+            break
+    if (step - step0) % 2 == 1:  # the current vectors live in the scratch array: hand them back in V
+        V[:, :] = V_cur
+    z_caller[:] = z
+    st_caller[:] = st
+    return status, step, k_rec
 
 
-@_njit(cache=True)
+@_njit(cache=True, nogil=True)
 def run_seeds(Vs, zs, p, states, signal_scale, sqrt_eta, b, record_steps, check_every, blowup, gram_out, scal_out,
-              status, stop, written):
-    """``run_seed`` for each seed in turn (arrays with a leading seed axis; results in status, stop, written)."""
+              status, stop, written, step_limit):
+    """``run_seed`` for each seed still ``STATUS_RUNNING``, up to ``step_limit`` (arrays with a leading seed axis;
+    ``status``, ``stop`` (step reached) and ``written`` (records) are read and updated). Releases the GIL, so
+    disjoint slices of seeds run on several threads at once."""
     for s in range(Vs.shape[0]):
-        status[s], stop[s], written[s] = run_seed(Vs[s], zs[s], p, states[s], signal_scale, sqrt_eta, b,
-                                                  record_steps, check_every, blowup, gram_out[s], scal_out[s])
-
-
-@_njit(cache=True, parallel=True)
-def run_seeds_parallel(Vs, zs, p, states, signal_scale, sqrt_eta, b, record_steps, check_every, blowup, gram_out,
-                       scal_out, status, stop, written):
-    """``run_seeds`` with the seeds spread over numba's threads."""
-    for s in _prange(Vs.shape[0]):
-        status[s], stop[s], written[s] = run_seed(Vs[s], zs[s], p, states[s], signal_scale, sqrt_eta, b,
-                                                  record_steps, check_every, blowup, gram_out[s], scal_out[s])
+        if status[s] == STATUS_RUNNING:
+            status[s], stop[s], written[s] = run_seed(Vs[s], zs[s], p, states[s], signal_scale, sqrt_eta, b,
+                                                      record_steps, check_every, blowup, gram_out[s], scal_out[s],
+                                                      stop[s], written[s], step_limit)

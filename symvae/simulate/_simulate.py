@@ -4,6 +4,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import operator
+import os
+import threading
 import time
 from typing import Mapping, Sequence
 
@@ -145,8 +147,66 @@ def _observables(sim: Simulator, named: Mapping[str, np.ndarray], times: np.ndar
     return {name: np.broadcast_to(np.asarray(v, dtype=float), shape).copy() for name, v in zip(names, f(*args))}
 
 
+#: Positions of the per-seed arrays among the arguments of ``run_seeds`` (sliced to split seeds over threads).
+_PER_SEED = frozenset((0, 1, 3, 10, 11, 12, 13, 14))
+#: Wall time of one piece of compiled work: an interrupt (Ctrl-C) is honoured between pieces.
+PIECE_SECONDS = 0.2
+
+
+def _workers(parallel: bool | None, seeds: int) -> int:
+    """Threads to spread the seeds over: all usable cores by default (``parallel=None``) or if ``parallel``."""
+    if parallel is False or seeds == 1:
+        return 1
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(seeds, cores))
+
+
+def _first_piece(K: int, N: int, b: int) -> int:
+    """Steps in the first piece: about 10^7 flops per seed (a step costs ~ 10 K N b), then sized by its timing."""
+    return max(1, int(1e7 / (10 * K * N * b)))
+
+
+def _run_in_pieces(module, args, workers: int, *, first_piece: int) -> None:
+    """Call the resumable kernel ``module.run_seeds(*args, step_limit)`` with growing step limits until no seed is
+    running, each call sized to take about ``PIECE_SECONDS``; the seeds are split into ``workers`` contiguous slices
+    run on as many threads (the kernel releases the GIL). Splitting changes neither the work nor its order within a
+    seed, so the result is the same bit for bit for every piece size and number of workers."""
+    status, stop = args[12], args[13]
+    seeds = status.shape[0]
+    bounds = [round(seeds * k / workers) for k in range(workers + 1)]
+    slices = [tuple(a[lo:hi] if k in _PER_SEED else a for k, a in enumerate(args))
+              for lo, hi in zip(bounds, bounds[1:]) if hi > lo]
+    piece = first_piece
+    run_seeds, RUNNING = module.run_seeds, module.STATUS_RUNNING
+    while np.any(status == RUNNING):
+        limit = int(stop[status == RUNNING].min()) + piece
+        start = time.perf_counter()
+        failures: list[BaseException] = []
+
+        def work(sl):
+            try:
+                run_seeds(*sl, limit)
+            except BaseException as exc:  # re-raised in the calling thread below
+                failures.append(exc)
+
+        threads = [threading.Thread(target=work, args=(sl,), daemon=True) for sl in slices[1:]]
+        for th in threads:
+            th.start()
+        run_seeds(*slices[0], limit)
+        for th in threads:
+            th.join()
+        if failures:
+            raise failures[0]
+        spent = time.perf_counter() - start
+        # aim at PIECE_SECONDS; never grow more than 4x at once (the first pieces may include page faults)
+        piece = max(1, int(piece * min(4.0, PIECE_SECONDS / max(spent, 1e-6))))
+
+
 def simulate(model: Model, param_values: Mapping[str, float], init: Mapping[str, object], t_eval: Sequence[float],
-             *, N: int, seeds: int = 8, seed: int = 0, parallel: bool = False, blowup: float = 1e8,
+             *, N: int, seeds: int = 8, seed: int = 0, parallel: bool | None = None, blowup: float = 1e8,
              check_every: int | None = None) -> SimulationResult:
     """Run finite-N online SGD of ``model`` from the order parameters ``init``, over independent seeds.
 
@@ -167,7 +227,9 @@ def simulate(model: Model, param_values: Mapping[str, float], init: Mapping[str,
     Other arguments:
         seeds: number of independent runs; seed: base seed (seed k uses ``SeedSequence(seed).spawn(seeds)[k]``, so a
             run with fewer seeds is a prefix of one with more).
-        parallel: spread the seeds over numba's threads.
+        parallel: spread the seeds over threads, one per usable core (default: whenever there are several seeds;
+            ``False``: one thread). The compiled work runs in pieces of ~0.2 s, so Ctrl-C is honoured promptly; the
+            result does not depend on the number of threads or the piece size.
         blowup: |w|^2/N beyond which a run is declared divergent; check_every: steps between such checks of all
             norms (default N/10; non-finite values are caught at every step).
 
@@ -227,14 +289,14 @@ def simulate(model: Model, param_values: Mapping[str, float], init: Mapping[str,
     stop = np.zeros(seeds, dtype=np.int64)
     written = np.zeros(seeds, dtype=np.int64)
     signal_scale = np.sqrt(np.asarray(rho) / N)
-    run = sim.module.run_seeds_parallel if parallel else sim.module.run_seeds
-    # compile (or load from numba's cache) on a one-record call, so that ``elapsed`` times the SGD alone
-    run(Vs[:1].copy(), zs[:1].copy(), p, rng_states[:1].copy(), signal_scale, math.sqrt(eta), b, steps[:1] * 0,
-        check_every, float(blowup), gram_out[:1, :1].copy(), scal_out[:1, :1].copy(), status[:1].copy(),
-        stop[:1].copy(), written[:1].copy())
+    mod = sim.module
+    status[:] = mod.STATUS_RUNNING
+    args = (Vs, zs, p, rng_states, signal_scale, math.sqrt(eta), b, steps, check_every, float(blowup), gram_out,
+            scal_out, status, stop, written)
+    # compile (or load from numba's cache) on a zero-step call, so that ``elapsed`` times the SGD alone
+    mod.run_seeds(*(a[:1].copy() if k in _PER_SEED else a for k, a in enumerate(args)), 0)
     start = time.perf_counter()
-    run(Vs, zs, p, rng_states, signal_scale, math.sqrt(eta), b, steps, check_every, float(blowup), gram_out,
-        scal_out, status, stop, written)
+    _run_in_pieces(mod, args, _workers(parallel, seeds), first_piece=_first_piece(K, N, b))
     elapsed = time.perf_counter() - start
 
     k = int(written.min())

@@ -166,12 +166,15 @@ def _compile(system):
     module (same generator, same cache) for large ones."""
     if len(system.state) <= NUMBA_MAX_UNKNOWNS:
         return compile_system(system).module
-    specs = [FunctionSpec("rhs", system.rhs, backends=("numpy", "mpmath")),
-             FunctionSpec("jac", system.jacobian, backends=("numpy", "mpmath")),
-             FunctionSpec("observables", list(system.observables.values()), backends=("numpy", "mpmath"))]
     key = system_key(system) + "-numpy"
     header = f"kind: {system.kind} (numpy/mpmath only)\nmodel: {dict(system.model.describe())}\nkey: {key}"
-    module, _ = load_cached_module(key, lambda: generate_source(specs, system.state, system.params, header=header))
+
+    def specs():  # only on a cache miss: differentiating the Jacobian is most of the cold cost
+        return [FunctionSpec("rhs", system.rhs, backends=("numpy", "mpmath")),
+                FunctionSpec("jac", system.jacobian, backends=("numpy", "mpmath")),
+                FunctionSpec("observables", list(system.observables.values()), backends=("numpy", "mpmath"))]
+
+    module, _ = load_cached_module(key, lambda: generate_source(specs(), system.state, system.params, header=header))
     return module
 
 
