@@ -1,4 +1,4 @@
-"""The hand-derived base-model ODE of shared/MODEL.md, typed in from that document (test reference only).
+"""The hand-derived base-model ODE of docs/model.md, typed in from that document (test reference only).
 
 This file is the independent reference the engine's derivation is compared against; symvae/ itself types no ODE.
 """
@@ -6,7 +6,7 @@ import sympy as sp
 
 
 def hand_rhs(T):
-    """dX/dt of MODEL.md for a SymbolTable T of the base model (single rho, sigma^2 = 1, learned D, batch 1)."""
+    """dX/dt of docs/model.md for a SymbolTable T of the base model (single rho, sigma^2 = 1, learned D, batch 1)."""
     rho, eta = T.rho[0], T.eta
     beta, lam, tau = sp.symbols("beta lam tau", real=True)
     M = T.M
@@ -32,7 +32,7 @@ def hand_rhs(T):
 def hand_norm_block_thresholds(tau, eta=1, rho=1, lam=0):
     """Real roots in beta, sorted, of det of the (Q, Q_tilde, R) block of the hand-derived Jacobian at the collapsed
     point (m = m_tilde = 0, Q = Q_tilde = R = 0, D = 1) for M = M* = 1: where that block loses stability (the noise
-    threshold, and the step-size edge as the largest root). Independent of the engine: built from MODEL.md."""
+    threshold, and the step-size edge as the largest root). Independent of the engine: built from docs/model.md."""
     from symvae.model import SymbolTable, make_model
 
     T = SymbolTable(make_model())

@@ -39,7 +39,7 @@ def points(M=1, M_star=1):
 
 @functools.lru_cache(maxsize=None)
 def hand_equations(M=1, M_star=1) -> dict[sp.Symbol, sp.Expr]:
-    """MODEL.md's equations (tests/hand_derivation.py), one per state symbol."""
+    """docs/model.md's equations (tests/hand_derivation.py), one per state symbol."""
     T = SymbolTable(make_model("base", M, M_star))
     rhs = hand_rhs(T)
     out = {}
@@ -210,7 +210,7 @@ def _symbol(name):
 
 @st.composite
 def perturbation(draw):
-    """(unknown, perturbed right-hand side): a correct MODEL.md equation with one small change."""
+    """(unknown, perturbed right-hand side): a correct docs/model.md equation with one small change."""
     eqs = hand_equations()
     target = draw(st.sampled_from(sorted(eqs, key=lambda s: s.name)))
     rhs = sp.expand(eqs[target])

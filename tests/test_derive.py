@@ -37,7 +37,7 @@ def test_base_model_equals_hand_derivation(M, M_star):
     hand = _hand_equations(system)
     assert set(hand) == set(system.state)
     for sym, rhs in system.equations().items():
-        assert sp.expand(rhs - hand[sym]) == 0, f"d{sym}/dt differs from MODEL.md"
+        assert sp.expand(rhs - hand[sym]) == 0, f"d{sym}/dt differs from docs/model.md"
 
 
 def test_hand_comparison_can_fail():

@@ -56,7 +56,7 @@ def test_rtol_1e10_is_reached():
 
 
 def test_late_time_error_floor_and_tau_to_zero_fixed_point():
-    """MODEL.md: eg(1500) ~ 0.004 at tau = 0.01 for rho = eta = beta = 1; as tau -> 0 the learned point has
+    """docs/model.md: eg(1500) ~ 0.004 at tau = 0.01 for rho = eta = beta = 1; as tau -> 0 the learned point has
     Q = m^2 = rho + eta - beta and eg = (sqrt(rho) - sqrt(rho + eta - beta))^2 (closed form)."""
     system = symvae.derive_dynamics(model())
     traj = integrate(system, INIT, BASE_PARAMS, [1500.0])

@@ -1,4 +1,4 @@
-"""The finite-N online-SGD simulator: its gradient against the literal loss of MODEL.md, exact initial overlaps,
+"""The finite-N online-SGD simulator: its gradient against the literal loss of docs/model.md, exact initial overlaps,
 the random stream, input validation, divergence reporting and result shapes."""
 import math
 
@@ -13,7 +13,7 @@ INIT = {"m": [[0.3]], "m_tilde": [[0.3]], "Q": [[1.0]], "Q_tilde": [[1.0]], "R":
 PARAMS = dict(rho=1.5, eta=0.5, beta=0.6, lam=0.05, tau=0.3)
 
 
-# ------------------------------------------------------------------ the literal loss of MODEL.md section 2, in numpy
+# ------------------------------------------------------------------ the literal loss of docs/model.md section 2, in numpy
 def literal_loss(W, W_tilde, D, x, *, beta, lam_W, lam_W_tilde, sigma2=1.0, learned_sigma2=False):
     """l(x) = 1/2|x|^2 - x^T W mu/sqrt(N) + 1/2 mu^T Q mu + 1/2 sum_k Q_kk D_k (over sigma^2)
     + beta/2 sum_k (mu_k^2 + D_k - log D_k - 1) + (lam/2N)(|W|^2 + |W~|^2) [+ N/2 log sigma^2]."""
@@ -58,7 +58,7 @@ GRADIENT_CASES = {
 @pytest.mark.parametrize("batch", [1, 3])
 @pytest.mark.parametrize("case", list(GRADIENT_CASES))
 def test_gradient_is_that_of_the_literal_loss(case, batch):
-    """The step the simulator takes is -step * (gradient of the MODEL.md loss averaged over the mini-batch)."""
+    """The step the simulator takes is -step * (gradient of the docs/model.md loss averaged over the mini-batch)."""
     variant, M, Ms, loss_options, extra, t = GRADIENT_CASES[case]
     variant, overrides = variant if isinstance(variant, tuple) else (variant, {})
     model = symvae.make_model(variant, M=M, M_star=Ms, **overrides)

@@ -1,4 +1,4 @@
-"""The MODEL.md base-model ODEs in matrix form, written with SymPy matrices, for M = 2 latents and M* = 1 spike.
+"""The docs/model.md base-model ODEs in matrix form, written with SymPy matrices, for M = 2 latents and M* = 1 spike.
 
 Expected: ``symvae check derivations/hand/base_dynamics.py`` reports every equation equal (exit 0).
 

@@ -1,6 +1,6 @@
 """The symbols of a model: weight vectors, their overlaps (order parameters), local fields and parameters.
 
-Names follow ``shared/MODEL.md``: m = W^T W*/N, m_tilde = W~ W*/N, Q = W^T W/N, Q_tilde = W~ W~^T/N, R = W^T W~^T/N, D.
+Names follow ``docs/model.md``: m = W^T W*/N, m_tilde = W~ W*/N, Q = W^T W/N, Q_tilde = W~ W~^T/N, R = W^T W~^T/N, D.
 Indices in symbol names are 1-based (``Q_12``); array positions are 0-based.
 """
 from __future__ import annotations
@@ -121,7 +121,7 @@ class SymbolTable:
     # ---------------------------------------------------------------- loss
     @functools.cached_property
     def loss_parts(self) -> dict[str, sp.Expr]:
-        """The per-sample loss, in named parts (see MODEL.md section 2).
+        """The per-sample loss, in named parts (see docs/model.md section 2).
 
         ``recon_sq``: 1/2 E_q ||x - W z/sqrt(N)||^2; ``kl``: KL(q(z|x) || p(z)); ``reg``: the per-sample share of the
         weight decay; ``loss``: recon_sq / sigma^2 + (N/2) log sigma^2 [learned sigma^2 only] + beta kl + reg.

@@ -18,7 +18,7 @@ class _Variant:
 
 #: name -> (description, keyword arguments of SpikedCovariance / LinearVAE / OnlineSGD)
 VARIANTS: dict[str, _Variant] = {
-    "base": _Variant("The linear VAE of MODEL.md section 2: untied weights, learned D, sigma^2 = 1, lam on W and W~."),
+    "base": _Variant("The linear VAE of docs/model.md section 2: untied weights, learned D, sigma^2 = 1, lam on W and W~."),
     "tied": _Variant("Tied weights: the encoder is the decoder transposed (W~ = W^T).", vae={"tied": True}),
     "fixed_D": _Variant("Fixed encoder variance: D_1..D_M are parameters, not trained.",
                         vae={"encoder_variance": "fixed"}),
