@@ -257,7 +257,7 @@ def _refine(aug: AugmentedSystem, u0: np.ndarray, rest: list, digits: int, count
 def refine_special_point(point: SpecialPoint, params: Mapping[str, object], digits: int = 30, *,
                          name: str = "special point", condition: sp.Expr | None = None,
                          closed_form: bool = True, closed_form_seconds: float = GUARD_SECONDS,
-                         throw: bool = False) -> Threshold:
+                         certify: bool = True, throw: bool = False) -> Threshold:
     """Refine a special point of a branch to ``digits`` verified digits (mpmath, augmented system).
 
     Arguments:
@@ -269,6 +269,7 @@ def refine_special_point(point: SpecialPoint, params: Mapping[str, object], digi
     Other arguments:
         name: the name reported. condition: the smooth expression h(x, p) of a ``USER`` point.
         closed_form: try SymPy for a closed form (``closed_form_seconds`` per attempt) and compare.
+        certify: prove an enclosure with the Krawczyk test (``_certify``).
         throw: raise ``ThresholdError`` unless the result is ``verified``.
 
     Returns:
@@ -309,7 +310,8 @@ def refine_special_point(point: SpecialPoint, params: Mapping[str, object], digi
         value = +r2.y[k]
     state = {system.state[i].name: r2.y[j] for j, i in enumerate(point.subspace.free)}
     state.update({system.state[i].name: mpmath.mpf(0) for i in point.subspace.zero})
-    interval, certified, why = _certify_root(aug, r2.y, rest, digits, k)
+    interval, certified, why = (_certify_root(aug, r2.y, rest, digits, k) if certify else
+                                (None, False, "certification not requested"))
     if certified:
         with mpmath.workdps(r2.dps):
             verified = enclosure_digits(mpmath.mpf(interval[0]), mpmath.mpf(interval[1]), digits)
@@ -437,7 +439,8 @@ def _closed_form_of_factor(factor: sp.Expr, f_num: sp.Expr, p_sym: sp.Symbol, ta
 
 # ------------------------------------------------------------------------------------------------ entry points
 def threshold(name: str, system, params: Mapping[str, object], *, parameter: str = "beta", digits: int = 30,
-              search: tuple[float, float] = (1e-3, 1e6), closed_form: bool = True, throw: bool = False) -> Threshold:
+              search: tuple[float, float] = (1e-3, 1e6), closed_form: bool = True, certify: bool = True,
+              throw: bool = False) -> Threshold:
     """Locate a named threshold (``THRESHOLDS``) to ``digits`` verified digits.
 
     Arguments:
@@ -477,7 +480,8 @@ def threshold(name: str, system, params: Mapping[str, object], *, parameter: str
         if throw:
             raise ThresholdError(why)
         return result
-    result = refine_special_point(point, pp.values, digits, name=name, closed_form=closed_form, throw=False)
+    result = refine_special_point(point, pp.values, digits, name=name, closed_form=closed_form, certify=certify,
+                                  throw=False)
     if throw and result.status != "verified":
         raise ThresholdError(result.message)
     return result
