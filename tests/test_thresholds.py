@@ -291,3 +291,10 @@ def test_located_collapse_threshold_equals_the_closed_form(base, rho, eta, lam, 
     with mpmath.workdps(30):
         e = mpmath.mpf(str(sp.N(exact, 40)))
         assert abs(r.value - e) <= abs(e) * mpmath.mpf(10) ** -19
+
+
+def test_statics_threshold_refuses_a_parameter_it_does_not_locate(capsys):
+    """Asking for the lam-threshold of the statics must not return the beta threshold labelled 'beta'."""
+    code = main(["threshold", "collapse", "--parameter", "lam", "--alpha", "10", "--beta", "0.5", "--json"])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == "" and captured.err.count("\n") == 1 and "lam" in captured.err
