@@ -302,7 +302,9 @@ def _gauss_newton(S: _Statics, y: np.ndarray, p: np.ndarray, *, tol: float, max_
         A = Js.T @ Js
         f2 = float(Fs @ Fs)
         accepted = False
-        while theta <= 1e12:
+        attempts = 0
+        while theta <= 1e12 and not (res <= tol and attempts >= 2):  # polishing a converged point: two tries
+            attempts += 1
             mu = theta * math.sqrt(f2)
             try:
                 step = C * np.linalg.solve(A + mu * eye, -g)
