@@ -1,5 +1,6 @@
 """Replica statics: the derived saddle point against the random-matrix closed form, solver properties, thresholds and
 the published facts of the statics paper."""
+import dataclasses
 import math
 
 import mpmath
@@ -301,3 +302,24 @@ def test_kl_term_is_evaluated_stably_as_D_tends_to_one():
     values = obs([state[s.name] for s in fns.order_syms], [params[s.name] for s in fns.obs_params])
     rate = dict(zip(fns.obs_names, values))["rate"]
     assert abs(rate - exact / 2) <= 1e-15 * exact
+
+
+def test_a_grid_point_without_a_minimiser_is_reported_unsolved_not_filled_in(monkeypatch, tmp_path):
+    """Where the solver finds no local minimum, the diagram says so (code -1, 'unsolved', NaN, status partial)."""
+    import symvae.statics._diagrams as diagrams
+
+    real = diagrams.solve_statics
+
+    def flaky(model, params, alpha, **kw):
+        r = real(model, params, alpha, **kw)
+        if abs(params["beta"] - 2.0) < 1e-12:
+            return dataclasses.replace(r, status="failed")
+        return r
+
+    monkeypatch.setattr(diagrams, "solve_statics", flaky)
+    d = phase_diagram(make_model("base"), dict(rho=1.0, eta=1.0, lam=0.0), (1.5, 3.0), (1.0, 3.0), n_alpha=2,
+                      n_beta=3, workers=1, progress=False)
+    assert d.counts()["unsolved"] == 2 and np.all(d.phase[1] == -1) and np.all(np.isnan(d.eg[1]))
+    assert d.summary()["status"] == "partial"
+    d.to_csv(tmp_path / "d.csv")
+    assert (tmp_path / "d.csv").read_text().count(",unsolved,") == 2

@@ -736,7 +736,13 @@ def solve_statics(model: Model, params: Mapping[str, float], alpha: float, *, gu
         return settled() and "collapsed" not in best.latent_phases
 
     warm_best = min(saddles, key=lambda s: s.free_energy) if saddles else None
-    if warm_ok and settled() and "collapsed" in warm_best.latent_phases and \
+    deeper = (getattr(guess, "alpha", None) == alpha and all(
+        v == getattr(guess, "params", {}).get(k) for k, v in pv.items() if k != "beta")
+        and float(pv.get("beta", 0.0)) >= float(getattr(guess, "params", {}).get("beta", np.inf)))
+    if warm_ok and settled() and warm_best.phase == "collapsed" and getattr(guess, "phase", None) == "collapsed" \
+            and deeper:
+        search = False  # a larger beta than a collapsed neighbour's, all else equal: the KL weight only grew
+    elif warm_ok and settled() and "collapsed" in warm_best.latent_phases and \
             "collapsed" in getattr(guess, "latent_phases", ()):
         # warm-started on the collapsed boundary from a collapsed neighbour: only small-norm escape starts (a
         # learned branch born at a continuous transition starts at small norm); the full search if one succeeds
