@@ -742,11 +742,11 @@ def solve_statics(model: Model, params: Mapping[str, float], alpha: float, *, gu
     if warm_ok and settled() and warm_best.phase == "collapsed" and getattr(guess, "phase", None) == "collapsed" \
             and deeper:
         search = False  # a larger beta than a collapsed neighbour's, all else equal: the KL weight only grew
-    elif warm_ok and settled() and "collapsed" in warm_best.latent_phases and \
-            "collapsed" in getattr(guess, "latent_phases", ()):
-        # warm-started on the collapsed boundary from a collapsed neighbour: only small-norm escape starts (a
-        # learned branch born at a continuous transition starts at small norm); the full search if one succeeds
-        for label, y0 in _search_starts(S, pv, p, rhos, 0, seed, scales=(1e-3,), collapsed=False):
+    elif warm_ok and settled() and "collapsed" in warm_best.latent_phases:
+        # warm-started onto the collapsed boundary: the neighbour's own branch was the warm start, so only small-norm
+        # escape starts are added (a learned branch born at a continuous transition starts at small norm); the full
+        # search runs if one of them finds a lower saddle that is not itself conclusive
+        for label, y0 in _search_starts(S, pv, p, rhos, 0, seed, scales=(1e-2, 1e-3), collapsed=False):
             run(label, y0)
         search = min(saddles, key=lambda s: s.free_energy) is not warm_best and not conclusive()
     else:
