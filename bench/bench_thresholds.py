@@ -36,18 +36,23 @@ def median_time(f, repeats=5):
 
 
 def bench_thresholds(compiled):
-    print("1. thresholds (median of 5, after one warm-up call)")
-    print(f"   {'threshold':9s} {'digits':>6s} {'total s':>8s} {'no closed form s':>17s} {'target s':>8s}  value")
+    print("1. thresholds (median of 5, after one warm-up call); certification = Krawczyk enclosure (target <= 2x)")
+    print(f"   {'threshold':9s} {'digits':>6s} {'total s':>8s} {'no closed form s':>17s} {'uncertified s':>14s} "
+          f"{'cert. ratio':>11s} {'target s':>8s}  value")
     results = {}
     for name, params in CASES.items():
         for digits, target in ((50, 0.5), (100, 2.0)):
             threshold(name, compiled, params, digits=digits)  # warm-up: augmented module, closed-form cache
             t_all, r = median_time(lambda: threshold(name, compiled, params, digits=digits))
             t_num, _ = median_time(lambda: threshold(name, compiled, params, digits=digits, closed_form=False))
-            assert r.status == "verified", r.message
+            t_unc, _ = median_time(lambda: threshold(name, compiled, params, digits=digits, closed_form=False,
+                                                     certify=False))
+            assert r.status == "verified" and r.certified, r.message
             results[(name, digits)] = (t_all, r)
             flag = "ok" if t_all <= target else "SLOW"
-            print(f"   {name:9s} {digits:6d} {t_all:8.3f} {t_num:17.3f} {target:8.1f}  {r.text[:24]}...  {flag}")
+            cert = "ok" if t_num <= 2 * t_unc else "COSTLY"
+            print(f"   {name:9s} {digits:6d} {t_all:8.3f} {t_num:17.3f} {t_unc:14.3f} {t_num / t_unc:8.2f} {cert:>2s} "
+                  f"{target:8.1f}  {r.text[:24]}...  {flag}")
     return results
 
 

@@ -11,9 +11,12 @@ def test_demo_writes_figure_and_consistent_summary(tmp_path, capsys):
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
     assert summary["collapse_threshold"]["value"].startswith("2.0000000000")
     assert summary["collapse_threshold"]["digits"] >= 12
-    # MODEL.md: late-time error floor ~ 0.004-0.005 at tau = 0.01; simulation within its spread + O(N^-1/2)
+    # MODEL.md: late-time error floor ~ 0.004-0.005 at tau = 0.01
     assert 0.003 < summary["eg_final_ode"] < 0.006
-    assert abs(summary["eg_final_simulation_mean"] - summary["eg_final_ode"]) < 0.05
+    # the simulation (N = 100, 2 seeds) within 30 % of that value: measured 3 % off, seed spread 9 % of it; a 0.05
+    # tolerance (ten times the value) could not fail
+    assert summary["eg_final_simulation_std"] > 0
+    assert abs(summary["eg_final_simulation_mean"] - summary["eg_final_ode"]) < 0.3 * summary["eg_final_ode"]
 
 
 def test_demo_rejects_bad_options(capsys):

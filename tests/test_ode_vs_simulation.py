@@ -124,3 +124,22 @@ def test_deviation_scales_as_inverse_square_root_of_N(case):
         rms.append(np.sqrt(np.mean(per_seed ** 2)))
     exponent = np.polyfit(np.log(Ns), np.log(rms), 1)[0]
     assert -0.7 <= exponent <= -0.3, f"exponent {exponent:.3f}, RMS deviations {rms}"
+
+
+def test_cheap_N_scaling_of_the_deviation_from_the_ode():
+    """CI-sized N-scaling: three N over a factor 16, 10 seeds, a short horizon (t <= 6). The RMS over seeds of each
+    seed's largest deviation from the ODE must fall like N^-1/2: the fitted exponent within [-0.75, -0.25], which
+    excludes both 'no decay' (0: a wrong limit) and 'decay like 1/N' (-1: a deterministic finite-N correction). The
+    exponent's scatter at this size is about +-0.1 (the slow test above uses 24 seeds and four N)."""
+    model = symvae.make_model("base")
+    system = symvae.derive_dynamics(model)
+    t_eval = np.linspace(0.0, 6.0, 7)
+    ode = integrate(system, INIT, PARAMS, t_eval, throw=True).order_parameters()
+    Ns = np.array([50, 200, 800])
+    rms = []
+    for N in Ns:
+        res = simulate(model, PARAMS, INIT, t_eval, N=int(N), seeds=10)
+        assert res.ok, res.message
+        rms.append(np.sqrt(np.mean(_deviations(res, ode)[0] ** 2)))
+    exponent = np.polyfit(np.log(Ns), np.log(rms), 1)[0]
+    assert -0.75 <= exponent <= -0.25, f"exponent {exponent:.3f}, RMS deviations {rms}"

@@ -10,7 +10,8 @@ from symvae.statics import statics_derivation_files
 from helpers import run_cli as run
 
 ROOT = pathlib.Path(__file__).resolve().parents[1] / "derivations"
-KEYS = {"m", "m_tilde", "Q", "Q_tilde", "R", "D", "eg", "rate", "distortion", "train_loss", "phase", "status"}
+KEYS = {"m", "m_tilde", "Q", "Q_tilde", "R", "D", "eg", "rate", "distortion", "train_loss", "phase", "status",
+        "saddles"}
 
 
 def test_statics_json_contract(capsys):
@@ -20,6 +21,10 @@ def test_statics_json_contract(capsys):
     data = json.loads(out)
     assert set(data) == KEYS
     assert data["status"] == "ok" and data["phase"] == "learning"
+    # every admissible saddle, lowest free energy first: the minimiser (stable), then the unstable ones
+    assert [s["stable"] for s in data["saddles"]][:2] == [True, False] and data["saddles"][0]["phase"] == "learning"
+    assert data["saddles"][0]["free_energy"] == data["train_loss"]
+    assert any(s["phase"] == "collapsed" and abs(s["free_energy"] - 0.5) < 1e-14 for s in data["saddles"])
     for key, shape in {"m": (1, 1), "m_tilde": (1, 1), "Q": (1, 1), "Q_tilde": (1, 1), "R": (1, 1), "D": (1,)}.items():
         assert np.asarray(data[key]).shape == shape
     # lam = 0: Q = s_1 - beta with s_1 = (rho + eta)(1 + eta/(alpha rho)) = 8/3

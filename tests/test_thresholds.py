@@ -6,6 +6,8 @@ import mpmath
 import numpy as np
 import pytest
 import sympy as sp
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 import symvae
 from hand_derivation import hand_norm_block_thresholds
@@ -192,10 +194,13 @@ def test_cli_threshold_contract(capsys):
     code = main(["threshold", "lr", "--search", "0.1:50", "--json"])
     data = json.loads(capsys.readouterr().out)
     assert code == 1 and data["status"] == "not_found" and data["value"] is None
-    code = main(["threshold", "collapse", "--alpha", "2", "--json"])
-    err = capsys.readouterr().err
-    if not hasattr(symvae.derive, "derive_statics"):  # until the statics stage exports its saddle-point system
-        assert code == 2 and "statics setting not available yet" in err and err.count("\n") == 1
+    # the statics setting: beta_c(alpha = 2) at rho = eta = 1, lam = 0 is the BBP outlier s_1 = 2 (1 + 1/2) = 3
+    code = main(["threshold", "collapse", "--alpha", "2", "--digits", "20", "--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 0 and data["parameter"] == "beta" and data["status"] == "verified"
+    assert mpmath.mpf(data["value"]) == 3 and len(data["value"].replace(".", "")) >= 20
+    code = main(["threshold", "noise", "--alpha", "2", "--json"])  # an online-SGD threshold has no statics form
+    assert code == 2 and capsys.readouterr().err.count("\n") == 1
 
 
 def test_cli_threshold_curve(capsys, tmp_path):
@@ -238,3 +243,58 @@ def test_derivations_thresholds_in_sync():
     stale = [rel for rel, text in threshold_derivation_files().items()
              if not (root / rel).exists() or (root / rel).read_text() != text]
     assert not stale, f"out of date (run `symvae derive --all --out derivations/`): {stale}"
+
+
+# ------------------------------------------------------------------------------- crossings within one step
+def _beta_c(rho, eta, lam):
+    """Typed in from the linearisation of the (m, m~) block at the collapsed point (D = 1), independent of the code."""
+    k = sp.Rational(rho) + sp.Rational(eta)
+    lam = sp.Rational(lam)
+    return (k ** 2 - lam - lam ** 2) / (k * (1 + lam))
+
+
+@pytest.mark.parametrize("rho,eta,lam,tau", [("1", "1", "0", t) for t in ("0.7226", "0.8337", "0.8631")]
+                         + [("2.5", "1.2", "0.05", t) for t in ("0.42", "0.44", "0.45", "0.46")])
+def test_collapse_and_lr_when_both_crossings_fall_in_one_continuation_step(base, rho, eta, lam, tau):
+    """Near these step sizes the collapse and the step-size edge are so close that the continuation crosses both in
+    one step (the unstable count at the step ends goes 1 -> 1); both must still be found."""
+    params = dict(BASE, rho=float(rho), eta=float(eta), lam=float(lam), tau=float(tau))
+    r = threshold("collapse", base, params, digits=20, closed_form=False)
+    assert r.status == "verified"
+    with mpmath.workdps(30):
+        exact = mpmath.mpf(str(sp.N(_beta_c(rho, eta, lam), 40)))
+        assert abs(r.value - exact) <= abs(exact) * mpmath.mpf(10) ** -19
+    lr = threshold("lr", base, params, digits=20, closed_form=False)
+    x = collapsed_start(base.system)
+    if lr.status == "verified":
+        assert lr.value > r.value  # the collapsed point is stable in between
+        mid = base.system.param_vector(dict(params, beta=float((r.value + lr.value) / 2)))
+        assert np.max(np.linalg.eigvals(base.jac(0, x, mid)).real) < 0
+    else:  # no stability window: the collapsed point is unstable just above beta_c
+        assert lr.status == "not_found" and "never stable" in lr.message
+        above = base.system.param_vector(dict(params, beta=float(r.value) * (1 + 1e-6)))
+        assert np.max(np.linalg.eigvals(base.jac(0, x, above)).real) > 0
+    if tau != "0.46":
+        assert lr.status == "verified"
+
+
+@settings(max_examples=8, deadline=None)
+@given(rho=st.decimals("0.2", "3", places=2), eta=st.decimals("0.2", "3", places=2),
+       lam=st.decimals("0", "0.5", places=2), tau=st.decimals("0.01", "0.9", places=2))
+def test_located_collapse_threshold_equals_the_closed_form(base, rho, eta, lam, tau):
+    """Wherever the learned branch exists (beta_c > 0), the located beta_c is the closed form to 20 digits."""
+    exact = _beta_c(str(rho), str(eta), str(lam))
+    assume(exact > sp.Rational(1, 100))
+    params = dict(BASE, rho=float(rho), eta=float(eta), lam=float(lam), tau=float(tau))
+    r = threshold("collapse", base, params, digits=20, closed_form=False)
+    assert r.status == "verified"
+    with mpmath.workdps(30):
+        e = mpmath.mpf(str(sp.N(exact, 40)))
+        assert abs(r.value - e) <= abs(e) * mpmath.mpf(10) ** -19
+
+
+def test_statics_threshold_refuses_a_parameter_it_does_not_locate(capsys):
+    """Asking for the lam-threshold of the statics must not return the beta threshold labelled 'beta'."""
+    code = main(["threshold", "collapse", "--parameter", "lam", "--alpha", "10", "--beta", "0.5", "--json"])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == "" and captured.err.count("\n") == 1 and "lam" in captured.err

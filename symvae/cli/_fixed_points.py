@@ -175,6 +175,10 @@ def _run_statics_threshold(args: argparse.Namespace, model, digits: int) -> int:
         raise InvalidInputError(f"'{args.name}' is an online-SGD threshold: drop --alpha")
     if args.alpha is not None:
         check_value("alpha", args.alpha, "--alpha")
+    natural = {"collapse": "beta", "optimal_beta": "beta", "detection": "alpha", "eg_peak": "alpha"}[args.name]
+    if args.parameter not in ("beta", natural):  # never report a beta threshold under another parameter's name
+        raise InvalidInputError(f"the statics '{args.name}' threshold is located in {natural} only; "
+                                f"--parameter {args.parameter} is not supported")
     params = param_values_from_args(args, statics_param_names(model))
     out = statics_threshold(args.name, model, params, alpha=args.alpha, digits=digits)
     if args.json:

@@ -205,6 +205,10 @@ def run_phase_diagram(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(f"phases on {summary['shape'][0]} x {summary['shape'][1]} grid: {summary['counts']} "
                          f"({diagram.seconds:.2f} s); figure {summary['figure']}, data {summary['csv']}\n")
+    if summary["status"] != "ok":  # a numerical outcome: exit 1 with everything that was solved
+        sys.stderr.write(f"symvae: {summary['counts'].get('unsolved', 0)} grid points without a minimiser "
+                         f"(blank in the figure, 'unsolved' in the CSV)\n")
+        return 1
     return 0
 
 

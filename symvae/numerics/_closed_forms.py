@@ -1,8 +1,10 @@
-"""Closed forms by SymPy, attempted under a time limit and cached on disk (a failure is cached too).
+"""Closed forms by SymPy, cached on disk.
 
-SymPy's ``solve`` either answers a polynomial system quickly or not at all, so every attempt runs under a wall-clock
-limit (SIGALRM, main thread only; elsewhere no attempt is made) and its outcome is stored in the symvae cache under the
-content hash of the equations, so the time is paid once per machine.
+SymPy's ``solve`` either answers the small polynomial systems of the threshold solver in well under a second or not at
+all, so an attempt runs under a generous wall-clock guard (``GUARD_SECONDS``; SIGALRM, main thread only) against the
+pathological case. Only outcomes SymPy itself reached (solutions, or "no solution") are cached under the content hash
+of the equations; an attempt stopped by the guard is never cached, so a loaded machine cannot turn "not computed" into
+a permanent "no closed form".
 """
 from __future__ import annotations
 
@@ -42,26 +44,30 @@ def time_limit(seconds: float):
         signal.signal(signal.SIGALRM, previous)
 
 
-def solve_cached(equations: Sequence[sp.Expr], unknowns: Sequence[sp.Symbol], *, seconds: float = 5.0,
+#: The wall-clock guard of one SymPy attempt: far above what the shipped systems need, so that the outcome does not
+#: depend on the load of the machine.
+GUARD_SECONDS = 300.0
+
+
+def solve_cached(equations: Sequence[sp.Expr], unknowns: Sequence[sp.Symbol], *, seconds: float = GUARD_SECONDS,
                  tag: str = "solve") -> list[dict[sp.Symbol, sp.Expr]] | None:
     """``sympy.solve(equations, unknowns, dict=True)`` under a time limit, cached on disk.
 
     Returns:
-        The list of solutions, or None when SymPy did not finish within ``seconds`` (or could not be limited).
+        The list of solutions, or None when SymPy did not finish within ``seconds`` (not cached).
     """
     equations = [sp.sympify(e, strict=True) for e in equations]  # strict: never parses text
-    key = content_key(tag, sp.srepr((tuple(equations), tuple(unknowns))), f"{seconds:g}")
+    key = content_key(tag, sp.srepr((tuple(equations), tuple(unknowns))))
     entry = CacheEntry(key)
     cached = entry.get_pickle("solutions.pickle")
     if cached is not None:
         return cached["solutions"]
     solutions = None
     try:
-        with time_limit(seconds) as limited:
-            if limited:
-                solutions = sp.solve(equations, list(unknowns), dict=True)
+        with time_limit(seconds):  # off the main thread there is no guard: the attempt simply runs
+            solutions = sp.solve(equations, list(unknowns), dict=True)
     except SolveTimeout:
-        solutions = None
+        return None
     except (NotImplementedError, ValueError, TypeError, ZeroDivisionError):
         solutions = []
     try:

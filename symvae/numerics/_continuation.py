@@ -439,6 +439,7 @@ def continue_branch(system: DerivedSystem | CompiledSystem, start, params: Mappi
 def _detect(prob: _Problem, u0, t0, psi0, eig0, u1, t1, psi1, eig1, index, h, tol, locate) -> list[SpecialPoint]:
     """Special points between two accepted branch points, located by an Illinois search in the arclength."""
     found = []
+    positions = []
     n0, n1 = _n_unstable(eig0), _n_unstable(eig1)
     rising = bool(u1[-1] > u0[-1])
     det_change = False
@@ -467,6 +468,24 @@ def _detect(prob: _Problem, u0, t0, psi0, eig0, u1, t1, psi1, eig1, index, h, to
         found.append(SpecialPoint(kind=kind, parameter=prob.parameter, value=float(u_star[-1]), x=x_star,
                                   index=index, test=test, block=block, tangent=t_star, subspace=prob.subspace,
                                   unstable_before=n0, unstable_after=n1, stabilising=stabilising))
+        positions.append(u_star)
+    if len(found) >= 2:
+        # several crossings in one step (e.g. the collapse and the step-size edge a little apart): the counts at the
+        # step's ends belong to none of them; count the unstable eigenvalues between consecutive crossings
+        order = np.argsort([float(np.linalg.norm(u - u0)) for u in positions])
+        found = [found[i] for i in order]
+        positions = [positions[i] for i in order]
+        counts = [n0]
+        for ua, ub in zip(positions, positions[1:]):
+            u_mid, ok, _ = prob.correct(0.5 * (ua + ub), t0, tol=tol)
+            counts.append(_n_unstable(_spectrum(prob.tangent(u_mid, t0)[2])) if ok else None)
+        counts.append(n1)
+        for i, s in enumerate(found):
+            before, after = counts[i], counts[i + 1]
+            if before is None or after is None:
+                continue
+            found[i] = dataclasses.replace(s, unstable_before=before, unstable_after=after,
+                                           stabilising=None if before == after else bool((after < before) == rising))
     if not det_change and abs(n1 - n0) >= 2:
         x_mid, _ = prob.split(0.5 * (u0 + u1))
         found.append(SpecialPoint(kind="HB?", parameter=prob.parameter, value=float(0.5 * (u0[-1] + u1[-1])),

@@ -29,7 +29,7 @@ from ..codegen import CompiledSystem
 from ..derive import DerivedSystem
 from ..errors import InvalidInputError, SymvaeError
 from ..model import gram_matrix
-from ._closed_forms import limit_system, small_step_parameters, solve_cached
+from ._closed_forms import GUARD_SECONDS, limit_system, small_step_parameters, solve_cached
 from ._newton import Counter, newton_float, newton_mp
 from ._subspaces import Subspace, coordinate_roles, invariant_subspace, zero_candidates
 from ._symmetry import orbit, position_index, symmetry_generators
@@ -418,7 +418,7 @@ def _attach_closed_form(point: FixedPoint, candidates, pp: ParameterPoint) -> Fi
 # --------------------------------------------------------------------------------------------- search
 def find_fixed_points(system: DerivedSystem | CompiledSystem, params: Mapping[str, object], *, starts: int = 48,
                       restarts: int = 4, seed: int = 0, include_unphysical: bool = False,
-                      closed_forms: bool = True, closed_form_seconds: float = 2.0, max_iter: int = 60,
+                      closed_forms: bool = True, closed_form_seconds: float = GUARD_SECONDS, max_iter: int = 60,
                       throw: bool = False) -> FixedPointSet:
     """Find the fixed points of F(x; p) = 0 at the given parameters.
 

@@ -37,7 +37,8 @@ from ..derive import derive_dynamics
 from ..errors import InvalidInputError, SymvaeError
 from ..model import Model
 from ._augmented import AugmentedSystem, augmented_system, resolve_nonsmooth
-from ._closed_forms import SolveTimeout, solve_cached, time_limit
+from ._certify import enclosure_digits, interval_functions, krawczyk
+from ._closed_forms import GUARD_SECONDS, SolveTimeout, solve_cached, time_limit
 from ._continuation import Branch, ContinuationError, SpecialPoint, continue_branch, switch_branch
 from ._fixed_points import FixedPoint, collapsed_start
 from ._newton import Counter, agreeing_digits, newton_mp
@@ -58,7 +59,10 @@ class Threshold:
     Attributes:
         name: ``collapse``, ``noise``, ``lr``, ``condition`` or ``special point``; parameter: its parameter.
         value: the verified value (an mpmath number carrying the verified digits; None when nothing is verified).
-        digits: verified significant digits; requested_digits: what was asked for.
+        digits: significant digits inside the proven enclosure when ``certified``, else the digits on which two
+            precisions agree ("agreeing" digits); requested_digits: what was asked for.
+        interval: (lo, hi) decimal strings of an interval proven (Krawczyk test, ``_certify``) to contain exactly one
+            root of the augmented system; certified: whether that proof succeeded (the message says why not).
         status: ``verified`` (digits >= requested), ``partial`` (fewer digits verified; ``value`` holds those),
             ``not_found`` (no such point in the searched range) or ``failed`` (the refinement did not converge).
         message: what was done or what went wrong.
@@ -85,6 +89,8 @@ class Threshold:
     special_point: SpecialPoint | None = None
     params: Mapping[str, float] = dataclasses.field(default_factory=dict)
     counts: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    interval: tuple[str, str] | None = None
+    certified: bool = False
 
     @property
     def ok(self) -> bool:
@@ -102,7 +108,8 @@ class Threshold:
         return {"name": self.name, "parameter": self.parameter, "value": self.text, "digits": self.digits,
                 "closed_form": self.closed_form_text, "status": self.status, "message": self.message,
                 "requested_digits": self.requested_digits, "float64": self.float64,
-                "closed_form_digits": self.closed_form_digits,
+                "closed_form_digits": self.closed_form_digits, "certified": self.certified,
+                "interval": list(self.interval) if self.interval else None,
                 "block": self.special_point.block.describe() if self.special_point and self.special_point.block
                 else None}
 
@@ -249,8 +256,8 @@ def _refine(aug: AugmentedSystem, u0: np.ndarray, rest: list, digits: int, count
 
 def refine_special_point(point: SpecialPoint, params: Mapping[str, object], digits: int = 30, *,
                          name: str = "special point", condition: sp.Expr | None = None,
-                         closed_form: bool = True, closed_form_seconds: float = 5.0,
-                         throw: bool = False) -> Threshold:
+                         closed_form: bool = True, closed_form_seconds: float = GUARD_SECONDS,
+                         certify: bool = True, throw: bool = False) -> Threshold:
     """Refine a special point of a branch to ``digits`` verified digits (mpmath, augmented system).
 
     Arguments:
@@ -262,6 +269,7 @@ def refine_special_point(point: SpecialPoint, params: Mapping[str, object], digi
     Other arguments:
         name: the name reported. condition: the smooth expression h(x, p) of a ``USER`` point.
         closed_form: try SymPy for a closed form (``closed_form_seconds`` per attempt) and compare.
+        certify: prove an enclosure with the Krawczyk test (``_certify``).
         throw: raise ``ThresholdError`` unless the result is ``verified``.
 
     Returns:
@@ -302,9 +310,15 @@ def refine_special_point(point: SpecialPoint, params: Mapping[str, object], digi
         value = +r2.y[k]
     state = {system.state[i].name: r2.y[j] for j, i in enumerate(point.subspace.free)}
     state.update({system.state[i].name: mpmath.mpf(0) for i in point.subspace.zero})
+    interval, certified, why = (_certify_root(aug, r2.y, rest, digits, k) if certify else
+                                (None, False, "certification not requested"))
+    if certified:
+        with mpmath.workdps(r2.dps):
+            verified = enclosure_digits(mpmath.mpf(interval[0]), mpmath.mpf(interval[1]), digits)
     status = "verified" if verified >= digits else "partial"
     message = (f"{aug.kind} augmented system ({len(aug.unknowns)} unknowns) solved at {r1.dps} and {r2.dps} digits; "
-               f"{verified} digits agree")
+               + (f"{verified} digits certified ({why})" if certified else
+                  f"{verified} agreeing digits (not certified: {why})"))
     cf = cf_text = cf_digits = None
     if closed_form and aug.kind == "block":
         found = _threshold_closed_form(aug, pp, r2.y, closed_form_seconds, r2.dps)
@@ -314,10 +328,33 @@ def refine_special_point(point: SpecialPoint, params: Mapping[str, object], digi
                 cf_digits = min(agreeing_digits(exact, value), r2.dps - 5)
             message += f"; closed form agrees to {cf_digits} digits"
     result = Threshold(value=value, digits=verified, status=status, message=message, closed_form=cf,
-                       closed_form_text=cf_text, closed_form_digits=cf_digits, state=state, **base)
+                       closed_form_text=cf_text, closed_form_digits=cf_digits, state=state, interval=interval,
+                       certified=certified, **base)
     if throw and status != "verified":
         raise ThresholdError(message)
     return result
+
+
+def _certify_root(aug: AugmentedSystem, y, rest: list, digits: int, k: int):
+    """(interval of the parameter as decimal strings, certified, why) from the Krawczyk test on the augmented system
+    around the refined root ``y`` (box half-width 10^-(digits + 5), relative)."""
+    try:
+        G, J, shape = interval_functions(aug.key, aug.unknowns, aug.rest, aug.equations, aug.jacobian)
+    except ValueError as exc:
+        return None, False, str(exc)
+    with mpmath.workdps(digits + 25):
+        cert = krawczyk(G, J, shape, y, rest, radius_digits=digits + 5)
+        if not cert.certified:
+            return None, False, cert.message
+        lo, hi = cert.enclosure[k]
+        text = (mpmath.nstr(lo, digits + 12, strip_zeros=False), mpmath.nstr(hi, digits + 12, strip_zeros=False))
+    # the printed ends are rounded outwards by re-checking them against the exact ends
+    with mpmath.workdps(digits + 25):
+        if mpmath.mpf(text[0]) > lo:
+            text = (mpmath.nstr(lo - abs(lo) * mpmath.mpf(10) ** -(digits + 11), digits + 12), text[1])
+        if mpmath.mpf(text[1]) < hi:
+            text = (text[0], mpmath.nstr(hi + abs(hi) * mpmath.mpf(10) ** -(digits + 11), digits + 12))
+    return text, True, cert.message
 
 
 def _threshold_closed_form(aug: AugmentedSystem, pp: ParameterPoint, solution, seconds: float, dps: int):
@@ -362,9 +399,7 @@ def _threshold_closed_form(aug: AugmentedSystem, pp: ParameterPoint, solution, s
         return None
     value30 = sp.Float(mpmath.nstr(solution[n_f], 40), 40)
     try:
-        with time_limit(seconds) as limited:
-            if not limited:
-                return None
+        with time_limit(seconds):
             for cand in candidates:
                 numer = sp.numer(sp.together(cand))
                 for factor, _ in sp.factor_list(numer)[1]:
@@ -404,7 +439,8 @@ def _closed_form_of_factor(factor: sp.Expr, f_num: sp.Expr, p_sym: sp.Symbol, ta
 
 # ------------------------------------------------------------------------------------------------ entry points
 def threshold(name: str, system, params: Mapping[str, object], *, parameter: str = "beta", digits: int = 30,
-              search: tuple[float, float] = (1e-3, 1e6), closed_form: bool = True, throw: bool = False) -> Threshold:
+              search: tuple[float, float] = (1e-3, 1e6), closed_form: bool = True, certify: bool = True,
+              throw: bool = False) -> Threshold:
     """Locate a named threshold (``THRESHOLDS``) to ``digits`` verified digits.
 
     Arguments:
@@ -444,7 +480,8 @@ def threshold(name: str, system, params: Mapping[str, object], *, parameter: str
         if throw:
             raise ThresholdError(why)
         return result
-    result = refine_special_point(point, pp.values, digits, name=name, closed_form=closed_form, throw=False)
+    result = refine_special_point(point, pp.values, digits, name=name, closed_form=closed_form, certify=certify,
+                                  throw=False)
     if throw and result.status != "verified":
         raise ThresholdError(result.message)
     return result

@@ -79,6 +79,44 @@ class ClosedForm:
     latent_phases: tuple[str, ...]
 
 
+#: kl_gap(D) = D - log D - 1, the per-latent KL term at zero mean: an O((D - 1)^2) difference of O(1) numbers, so it
+#: is evaluated by its own stable function (``kl_gap_float``, ``kl_gap_mp``) instead of as written.
+KL_GAP = sp.Function("kl_gap")
+
+
+def stable_kl(expr: sp.Expr, D_symbols) -> sp.Expr:
+    """``expr`` with every D - log D - 1 replaced by kl_gap(D): log D -> D - 1 - kl_gap(D), expanded, so the D - 1
+    terms cancel exactly in SymPy before any rounding."""
+    for D in D_symbols:
+        if expr.has(sp.log(D)):
+            expr = sp.expand(expr.subs(sp.log(D), D - 1 - KL_GAP(D)))
+    return expr
+
+
+def kl_gap_float(D):
+    """D - log D - 1 in float64 without cancellation: the series sum_k>=2 (-x)^k / k, x = D - 1, for |x| < 0.1
+    (error below 1e-17 relative), else directly (numpy arrays or floats)."""
+    x = np.asarray(D, dtype=float) - 1.0
+    small = np.abs(x) < 0.1
+    xs = np.where(small, x, 0.0)
+    series = np.zeros_like(xs)
+    power = xs * xs
+    for k in range(2, 20):
+        series = series + (power / k if k % 2 == 0 else -power / k)
+        power = power * xs
+    direct = np.where(small, 0.0, x - np.log1p(np.where(small, 0.0, x)))
+    out = np.where(small, series, direct)
+    return float(out) if out.ndim == 0 else out
+
+
+def kl_gap_mp(D):
+    """D - log D - 1 in mpmath, at twice the working precision (the cancellation loses up to half the digits)."""
+    with mpmath.workdps(2 * mpmath.mp.dps + 10):
+        D = mpmath.mpf(D)
+        value = D - mpmath.log(D) - 1
+    return +value
+
+
 def statics_param_names(model: Model) -> tuple[str, ...]:
     """Names of the parameters a statics computation of ``model`` needs (``alpha`` excluded), sorted."""
     return _functions(model).param_names
@@ -95,7 +133,7 @@ class _Functions:
         self.decay = tuple(s.name for s in self.problem.decay)
         self.spec_params = self.problem.params
         _, _, subs = statics_loss(T)
-        obs = {k: v.xreplace(subs) for k, v in population_observables(T).items()}
+        obs = {k: stable_kl(v.xreplace(subs), T.D) for k, v in population_observables(T).items()}
         self.obs_names = tuple(obs)
         order_syms = []
         for name in ("m", "m_tilde", "Q", "Q_tilde", "R"):
@@ -129,8 +167,9 @@ class _Functions:
                     "D_symbol": lp.D_symbol.name,
                 })
             const = sp.lambdify(list(self.spec_params), self.problem.constant, modules=module)
+            kl = kl_gap_mp if key == "mp" else kl_gap_float
             obs = sp.lambdify([list(self.order_syms), list(self.obs_params)], self._obs_exprs,
-                              modules=[{"Max": max, "Abs": abs}, module])
+                              modules=[{"Max": max, "Abs": abs, "kl_gap": kl}, module])
             self._cache[key] = (lat, const, obs)
         return self._cache[key]
 

@@ -63,9 +63,20 @@ def _point(model, params, alpha, method, guess):
         cf = closed_form(model, params, alpha)
         o = cf.observables
         return cf.phase, o["eg"], o["rate"], o["distortion"], cf.train_loss, 0.0, None
-    r = solve_statics(model, params, alpha, guess=guess, compare=True)
+    r = solve_statics(model, params, alpha, guess=guess, compare=True, throw=False)
+    if not r.ok:  # no local minimum found here: an unsolved point (NaN), never another saddle's values
+        nan = math.nan
+        return UNSOLVED, nan, nan, nan, nan, 0.0, guess
     o = r.observables
     return r.phase, o["eg"], o["rate"], o["distortion"], r.train_loss, r.closed_form_difference, r
+
+
+#: The phase label of a grid point where the replica solver found no minimiser (code -1 in ``PhaseDiagram.phase``).
+UNSOLVED = "unsolved"
+
+
+def _code(phase: str) -> int:
+    return -1 if phase == UNSOLVED else PHASES.index(phase)
 
 
 def _sweep(model: Model, params: Mapping[str, float], alpha: float, betas: Sequence[float], method: str):
@@ -74,7 +85,7 @@ def _sweep(model: Model, params: Mapping[str, float], alpha: float, betas: Seque
     guess = None
     for i, b in enumerate(betas):
         phase, eg, rate, dist, loss, diff, guess = _point(model, {**params, "beta": float(b)}, alpha, method, guess)
-        out[i] = (PHASES.index(phase), eg, rate, dist, loss, diff)
+        out[i] = (_code(phase), eg, rate, dist, loss, diff)
     return out
 
 
@@ -105,7 +116,10 @@ class PhaseDiagram:
     seconds: float
 
     def counts(self) -> dict[str, int]:
-        return {p: int(np.sum(self.phase == k)) for k, p in enumerate(PHASES)}
+        out = {p: int(np.sum(self.phase == k)) for k, p in enumerate(PHASES)}
+        if np.any(self.phase == -1):
+            out[UNSOLVED] = int(np.sum(self.phase == -1))
+        return out
 
     def to_csv(self, path) -> None:
         """Rows alpha, beta, phase, eg, rate, distortion, train_loss."""
@@ -114,7 +128,8 @@ class PhaseDiagram:
             w.writerow(["alpha", "beta", "phase", "eg", "rate", "distortion", "train_loss"])
             for j, a in enumerate(self.alphas):
                 for i, b in enumerate(self.betas):
-                    w.writerow([repr(float(a)), repr(float(b)), PHASES[int(self.phase[i, j])],
+                    code = int(self.phase[i, j])
+                    w.writerow([repr(float(a)), repr(float(b)), UNSOLVED if code < 0 else PHASES[code],
                                 *(repr(float(x[i, j])) for x in (self.eg, self.rate, self.distortion,
                                                                    self.train_loss))])
 
@@ -123,7 +138,7 @@ class PhaseDiagram:
                 "beta_range": [float(self.betas[0]), float(self.betas[-1])],
                 "shape": [len(self.betas), len(self.alphas)], "counts": self.counts(), "method": self.method,
                 "closed_form_difference": self.closed_form_difference, "detection_alpha": self.detection,
-                "seconds": self.seconds, "status": "ok"}
+                "seconds": self.seconds, "status": "partial" if np.any(self.phase == -1) else "ok"}
 
     def plot(self, path) -> None:
         """Phases as colours, with the collapse line beta_c(alpha) and the BBP threshold alpha_c."""
@@ -136,7 +151,8 @@ class PhaseDiagram:
         FigureCanvasAgg(fig)
         ax = fig.add_subplot()
         cmap = ListedColormap([_COLORS[p] for p in PHASES])
-        ax.pcolormesh(self.alphas, self.betas, self.phase, cmap=cmap, vmin=-0.5, vmax=2.5, shading="nearest")
+        ax.pcolormesh(self.alphas, self.betas, np.ma.masked_less(self.phase, 0), cmap=cmap, vmin=-0.5, vmax=2.5,
+                      shading="nearest")  # unsolved points stay blank
         ax.plot(self.alphas, self.collapse_line, "k-", lw=1.2, label=r"$\beta_c(\alpha)$")
         if self.alphas[0] <= self.detection <= self.alphas[-1]:
             ax.axvline(self.detection, color="k", ls="--", lw=1.0, label=r"BBP $\alpha_c$")
@@ -321,7 +337,7 @@ def eg_curves(model: Model, params: Mapping[str, float], betas: Sequence[float],
         guess = None
         for j, a in enumerate(alphas):
             ph, e, _, _, _, _, guess = _point(model, {**params, "beta": float(b)}, float(a), method, guess)
-            eg[i, j], phase[i, j] = e, PHASES.index(ph)
+            eg[i, j], phase[i, j] = e, _code(ph)
     rows = []
     if finite_n:
         for b in betas:

@@ -19,21 +19,23 @@ import dataclasses
 import functools
 import itertools
 import math
+import os
 from typing import Mapping
 
 import mpmath
 import numpy as np
 import scipy.linalg
+import scipy.optimize
 import sympy as sp
 
 from ..codegen import FunctionSpec, compile_system, generate_source, load_cached_module, system_key
 from ..derive._statics import derive_statics
 from ..errors import SymvaeError
 from ..model import Model, SymbolTable, gram_matrix
-from ._closed_form import ClosedForm, classify_phase, closed_form, statics_param_names
+from ._closed_form import ClosedForm, classify_phase, closed_form, kl_gap_float, stable_kl, statics_param_names
 from ._params import check_alpha, check_params
 
-__all__ = ["StaticsResult", "StaticsError", "solve_statics", "statics_system", "polish"]
+__all__ = ["StaticsResult", "StaticsError", "Saddle", "solve_statics", "statics_system", "polish", "physical_hessian"]
 
 ORDER_KEYS = ("m", "m_tilde", "Q", "Q_tilde", "R", "D")
 
@@ -83,23 +85,34 @@ class _Statics:
         T = self.table
         return {"m": T.m, "m_tilde": T.m_tilde, "Q": T.Q, "Q_tilde": T.Q_tilde, "R": T.R}
 
-    def pack(self, order: Mapping[str, np.ndarray], K: np.ndarray, H: np.ndarray) -> np.ndarray:
-        """State vector from order parameters (m ... R, D) and the P x P matrices K, H."""
-        y = np.zeros(self.n)
+    @functools.cached_property
+    def _pack_maps(self):
+        """(state index, order name, flat position) of every order-parameter symbol, and the K/H positions."""
+        rows = []
         for name, mat in self._order_matrices().items():
-            arr = np.asarray(order[name], dtype=float)
             for i in range(mat.shape[0]):
                 for j in range(mat.shape[1]):
                     if mat[i, j] in self.index:
-                        y[self.index[mat[i, j]]] = arr[i, j]
+                        rows.append((self.index[mat[i, j]], name, i * mat.shape[1] + j))
         for k, s in enumerate(self.table.D):
             if s in self.index:
-                y[self.index[s]] = float(order["D"][k])
+                rows.append((self.index[s], "D", k))
         K_pos, H_pos = self._positions
-        for s, (i, j) in K_pos.items():
-            y[self.index[s]] = K[i, j]
-        for s, (i, j) in H_pos.items():
-            y[self.index[s]] = H[i, j]
+        k_rows = np.array([self.index[s] for s in K_pos], dtype=int)
+        k_flat = np.array([i * self.P + j for i, j in K_pos.values()], dtype=int)
+        h_rows = np.array([self.index[s] for s in H_pos], dtype=int)
+        h_flat = np.array([i * self.P + j for i, j in H_pos.values()], dtype=int)
+        return rows, (k_rows, k_flat), (h_rows, h_flat)
+
+    def pack(self, order: Mapping[str, np.ndarray], K: np.ndarray, H: np.ndarray) -> np.ndarray:
+        """State vector from order parameters (m ... R, D) and the P x P matrices K, H."""
+        rows, (k_rows, k_flat), (h_rows, h_flat) = self._pack_maps
+        y = np.zeros(self.n)
+        flat = {name: np.ravel(np.asarray(order[name], dtype=float)) for name in ORDER_KEYS}
+        for i, name, pos in rows:
+            y[i] = flat[name][pos]
+        y[k_rows] = np.ravel(K)[k_flat]
+        y[h_rows] = np.ravel(H)[h_flat]
         return y
 
     @functools.cached_property
@@ -151,9 +164,19 @@ class _Statics:
         values["alpha"] = alpha
         return np.array([float(values[n]) for n in self.param_names])
 
+    @functools.cached_property
+    def _stable_rate(self):
+        """The rate with its KL term D - log D - 1 evaluated without cancellation (``stable_kl``)."""
+        expr = stable_kl(self.system.observables["rate"], self.table.D)
+        return sp.lambdify([list(self.system.state), list(self.system.params)], expr,
+                           modules=[{"kl_gap": kl_gap_float}, "numpy"])
+
     def observables(self, y: np.ndarray, p: np.ndarray) -> dict[str, float]:
         vals = self.module.observables_numpy(0.0, y, p)
-        return {k: float(v) for k, v in zip(self.obs_names, vals)}
+        out = {k: float(v) for k, v in zip(self.obs_names, vals)}
+        if "rate" in out:
+            out["rate"] = float(self._stable_rate(list(y), list(p)))
+        return out
 
 
 #: Above this many unknowns the generated functions are not JIT-compiled: numba needs minutes for the M = 3 Jacobian
@@ -210,6 +233,7 @@ class StaticsResult:
         residual: max |F| at y. iterations: Levenberg--Marquardt iterations. status: ``"ok"`` or ``"failed"``; message.
         closed_form: the random-matrix closed form at the same point (None if not computed) and
         closed_form_difference: max |difference| of the order parameters and train loss to it.
+        saddles: every admissible saddle point found (``Saddle``: free energy, stability, phase), lowest f first.
     """
 
     model: Model
@@ -230,6 +254,7 @@ class StaticsResult:
     message: str
     closed_form: ClosedForm | None = None
     closed_form_difference: float | None = None
+    saddles: tuple = ()
 
     @property
     def ok(self) -> bool:
@@ -241,6 +266,7 @@ class StaticsResult:
         out.update(eg=float(self.observables["eg"]), rate=float(self.observables["rate"]),
                    distortion=float(self.observables["distortion"]), train_loss=float(self.train_loss),
                    phase=self.phase, status=self.status)
+        out["saddles"] = [s.to_json() for s in self.saddles]
         return out
 
 
@@ -279,7 +305,9 @@ def _gauss_newton(S: _Statics, y: np.ndarray, p: np.ndarray, *, tol: float, max_
         A = Js.T @ Js
         f2 = float(Fs @ Fs)
         accepted = False
-        while theta <= 1e12:
+        attempts = 0
+        while theta <= 1e12 and not (res <= tol and attempts >= 2):  # polishing a converged point: two tries
+            attempts += 1
             mu = theta * math.sqrt(f2)
             try:
                 step = C * np.linalg.solve(A + mu * eye, -g)
@@ -309,18 +337,19 @@ def _gauss_newton(S: _Statics, y: np.ndarray, p: np.ndarray, *, tol: float, max_
     return y, res, it
 
 
-def _initial_states(S: _Statics, cf: ClosedForm, p: np.ndarray) -> list[np.ndarray]:
-    """Initial states from the closed form: order parameters, H = I + sum_k c_k v_k v_k^T (v_k spans the rank-one
-    field covariance of latent k, c_k^2 = (eta/alpha) v_k^T (Omega - m m^T) v_k / (v_k^T Sigma v_k), c_k > 0 first),
-    and K by exact linear least squares (the equations are affine in K at fixed H). Best-first list of states."""
-    order = {k: np.asarray(cf.order[k], dtype=float) for k in ORDER_KEYS}
+def _complete(S: _Statics, order: Mapping[str, np.ndarray], p: np.ndarray, rhos: np.ndarray, *,
+              signs: str = "all") -> list[np.ndarray]:
+    """States (best first) completing order parameters with conjugates: H = I + sum_k c_k v_k v_k^T (v_k spans the
+    rank-one field covariance of latent k, c_k^2 = (eta/alpha) v_k^T (Omega - m m^T) v_k / (v_k^T Sigma v_k), both
+    signs tried) and K by exact linear least squares (the equations are affine in K at fixed H). Uses nothing but
+    the order parameters and the derived equations."""
+    order = {k: np.asarray(order[k], dtype=float) for k in ORDER_KEYS}
     T = S.table
     P = S.P
     eta = float(p[S.param_names.index("eta")])
     alpha = float(p[S.param_names.index("alpha")])
     gram = {"W": order["Q"], "W_tilde": order["Q_tilde"]}
     mvec = {"W": order["m"], "W_tilde": order["m_tilde"]}
-    rhos = np.array([cf.params.get(r.name, 0.0) for r in T.rho])
     Omega = np.zeros((P, P))
     mm = np.zeros((P, T.M_star))
     for a, u in enumerate(S.vectors):
@@ -336,17 +365,20 @@ def _initial_states(S: _Statics, cf: ClosedForm, p: np.ndarray) -> list[np.ndarr
     for k in range(T.M):
         idx = [a for a in range(P) if S.latent_of_field[a] == k]
         w, V = np.linalg.eigh(Sigma[np.ix_(idx, idx)])
-        if w[-1] <= 1e-14:
+        if not w[-1] > 1e-14:
             continue
         v = np.zeros(P)
         v[idx] = V[:, -1]
         c = math.sqrt(max(eta / alpha * float(v @ perp @ v) / float(w[-1]), 0.0))
         directions.append((c, v))
     states = []
-    for signs in itertools.product((1.0, -1.0), repeat=len(directions)):
-        H = np.eye(P) + sum((sgn * c * np.outer(v, v) for sgn, (c, v) in zip(signs, directions)), np.zeros((P, P)))
+    choices = itertools.product((1.0, -1.0), repeat=len(directions)) if signs == "all" else [(1.0,) * len(directions)]
+    for chosen in choices:
+        H = np.eye(P) + sum((sgn * c * np.outer(v, v) for sgn, (c, v) in zip(chosen, directions)), np.zeros((P, P)))
         y = S.pack(order, np.zeros((P, P)), H)
         F = S.F(y, p)
+        if not np.all(np.isfinite(F)):
+            continue
         JK = S.J(y, p)[:, S.k_idx]
         y[S.k_idx] += np.linalg.lstsq(JK, -F, rcond=1e-13)[0]
         res = float(np.max(np.abs(S.F(y, p))))
@@ -355,6 +387,255 @@ def _initial_states(S: _Statics, cf: ClosedForm, p: np.ndarray) -> list[np.ndarr
             break
     states.sort(key=lambda item: item[0])
     return [y for _, y in states]
+
+
+def _initial_states(S: _Statics, cf: ClosedForm, p: np.ndarray) -> list[np.ndarray]:
+    """States completed from the closed form's order parameters (``closed_form_start=True`` only)."""
+    rhos = np.array([cf.params.get(r.name, 0.0) for r in S.table.rho])
+    return _complete(S, cf.order, p, rhos)
+
+
+def _order_guess(S: _Statics, pv: Mapping[str, float], q, cos, ratio) -> dict[str, np.ndarray]:
+    """Order parameters of weights with latent k of squared decoder norm q[k], cosine cos[k] with spike k (none for
+    k >= M*), encoder row = ratio[k] x decoder column (the structure of every minimiser, see derivations/statics),
+    mutually orthogonal latents and D_k = beta/(beta + q_k) (the minimiser over D of the KL term at given Q_kk)."""
+    T = S.table
+    M, Ms = T.M, T.M_star
+    tied = S.P == M
+    m, mt = np.zeros((M, Ms)), np.zeros((M, Ms))
+    Q, Qt, R = np.zeros((M, M)), np.zeros((M, M)), np.zeros((M, M))
+    beta = float(pv.get("beta", 1.0))
+    D = np.zeros(M)
+    for k in range(M):
+        r = 1.0 if tied else ratio[k]
+        Q[k, k], Qt[k, k], R[k, k] = q[k], r * r * q[k], r * q[k]
+        if k < Ms:
+            m[k, k] = cos[k] * math.sqrt(q[k])
+            mt[k, k] = r * m[k, k]
+        D[k] = float(pv[T.D[k].name]) if T.D[k].name in pv else beta / (beta + q[k])
+    return {"m": m, "m_tilde": mt, "Q": Q, "Q_tilde": Qt, "R": R, "D": D}
+
+
+def _reduced_solve(S: _Statics, pv: Mapping[str, float], p: np.ndarray, rhos: np.ndarray, q, cos, ratio,
+                   max_nfev: int = 40, deflate: bool = False, active=None) -> np.ndarray | None:
+    """Least squares on the derived residual over the structured weights of ``_order_guess`` (per latent: log q,
+    cosine in [0, 1], log encoder/decoder ratio; D from its own equations), with the conjugates completed by ``_complete`` (positive
+    branch, continuous in the order parameters). A handful of unknowns instead of all of (m, ..., K, H): its basin
+    is wide where Newton/LM on the full system is not. The collapsed root is deflated (P. E. Farrell, A. Birkisson,
+    S. W. Funke, SIAM J. Sci. Comput. 37 (2015) A2026) with ``deflate``: the collapsed point is a start of its own.
+    Returns the completed state (None if it is not finite)."""
+    M_all = S.table.M
+    on = np.ones(M_all, bool) if active is None else np.asarray(active, bool)  # the others stay collapsed (q = 0)
+    M = int(np.sum(on))
+    d = S.d_idx
+    q, cos, ratio = np.asarray(q)[on], np.asarray(cos)[on], np.asarray(ratio)[on]
+
+    def state(z):
+        qa, ca, ra = np.zeros(M_all), np.zeros(M_all), np.ones(M_all)
+        qa[on], ca[on], ra[on] = np.exp(z[:M]), z[M:2 * M], np.exp(z[2 * M:3 * M])
+        y = _complete(S, _order_guess(S, pv, qa, ca, ra), p, rhos, signs="plus")[0]
+        # D from its own equations (a few Newton steps): along the flat valley W -> cW, W~ -> W~/c, D -> D/c^2 of
+        # small beta the residual stays small, so D is not left as a free unknown of the least squares
+        for _ in range(4 if len(d) else 0):
+            F = S.F(y, p)
+            step = np.linalg.solve(S.J(y, p)[np.ix_(d, d)], -F[d])
+            y[d] = np.where(y[d] + step > 0, y[d] + step, 0.5 * y[d])
+        return y
+
+    kappa = float(np.sum(rhos)) + float(pv["eta"])
+
+    def residual(z):
+        try:
+            with np.errstate(all="ignore"):
+                F = S.F(state(z), p)
+        except (np.linalg.LinAlgError, IndexError, ZeroDivisionError, ValueError):
+            return np.full(S.n, 1e6)
+        # Farrell deflation of the collapsed root (q -> 0 is a root approached continuously; without it a start
+        # near a small-norm minimiser slides into the collapsed point)
+        deflation = 1.0 + (kappa / max(float(np.sum(np.exp(z[:M]))), 1e-300)) ** 2 if deflate else 1.0
+        return F * deflation if np.all(np.isfinite(F)) else np.full(S.n, 1e6)
+
+    z0 = [np.log(q), np.clip(cos, 0.0, 1.0), np.log(ratio)]
+    lo = [-np.inf] * M + [0.0] * M + [-np.inf] * M
+    hi = [np.inf] * M + [1.0] * M + [np.inf] * M
+    try:
+        sol = scipy.optimize.least_squares(residual, np.concatenate(z0), bounds=(lo, hi), x_scale="jac",
+                                           xtol=1e-15, ftol=1e-15, gtol=1e-15, max_nfev=max_nfev)
+        y = state(sol.x)
+    except (ValueError, np.linalg.LinAlgError, IndexError, ZeroDivisionError):
+        return None
+    return y if np.all(np.isfinite(y)) else None
+
+
+def _total_norm(S: _Statics, y: np.ndarray, pv) -> float:
+    return float(np.trace(np.asarray(S.unpack(y, pv)["Q"], dtype=float)))
+
+
+def _search_starts(S: _Statics, pv: Mapping[str, float], p: np.ndarray, rhos: np.ndarray, n_random: int,
+                   seed: int, scales=(1.0, 0.3, 3.0, 1e-2, 1e-3, 1e-4), collapsed: bool = True):
+    """Labelled starting states, lazily: the collapsed point; informed (every latent aligned with its spike) and
+    uninformed (no signal overlap) structured starts on a ladder of norms around the data variance, each first
+    brought close by ``_reduced_solve`` (norms from 3 times the data variance down to 1e-4 of it); then ``n_random`` random admissible starts (log-uniform norms, uniform
+    cosines, log-uniform encoder/decoder ratios)."""
+    M = S.table.M
+    kappa = float(np.sum(rhos)) + float(pv["eta"])
+    beta = float(pv.get("beta", 1.0))
+    if collapsed:
+        yield "collapsed", _collapsed_state(S, pv)
+    ratio0 = np.full(M, 1.0 / (kappa + beta))
+    # all latents at one norm; with M > 1 also the first alone (the rest collapsed) and the rest at 1 % of its norm
+    # (a superfluous latent fitting the noise just below the bulk edge)
+    profiles = [(None, np.ones(M))] if M == 1 else \
+        [(None, np.ones(M)), (np.arange(M) == 0, np.ones(M)), (None, np.where(np.arange(M) == 0, 1.0, 1e-2))]
+    # small norms last: just below a continuous transition the minimiser's norm is proportional to the distance
+    for scale in scales:
+        for label, first in (("informed", 0.9), ("uninformed", 0.0)):
+            cos = np.zeros(M)
+            cos[0] = first
+            for active, profile in profiles:
+                q = scale * kappa * profile
+                y = _reduced_solve(S, pv, p, rhos, q, cos, ratio0, deflate=scale < 0.1, active=active)
+                if y is not None and scale >= 0.1 and _total_norm(S, y, pv) < 1e-8 * kappa:
+                    # it slid into the collapsed root
+                    y = _reduced_solve(S, pv, p, rhos, q, cos, ratio0, deflate=True, active=active)
+                if y is not None:
+                    yield label, y
+    rng = np.random.default_rng(seed)
+    for _ in range(n_random):
+        q = kappa * np.exp(rng.uniform(math.log(1e-2), math.log(4.0), M))
+        y = _reduced_solve(S, pv, p, rhos, q, rng.uniform(0.0, 1.0, M), np.exp(rng.uniform(-3.0, 1.0, M)))
+        if y is not None:
+            yield "random", y
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Saddle:
+    """One admissible saddle point of the replica free energy.
+
+    Attributes:
+        y: the state vector. order: m ... D. free_energy: f at the saddle (training loss per sample).
+        phase, latent_phases: see ``classify_phase``. residual: max|F|.
+        stable: the Hessian of f on the physical manifold (order parameters, the conjugates K, H eliminated, restricted
+            to the directions in which the conjugate equations stay solvable) is positive semi-definite;
+        hessian_min: its smallest eigenvalue. start: the start that reached it (``warm``, ``collapsed``,
+            ``informed``, ``uninformed``, ``random`` or ``closed form``).
+    """
+
+    y: np.ndarray
+    order: Mapping[str, np.ndarray]
+    free_energy: float
+    phase: str
+    latent_phases: tuple[str, ...]
+    residual: float
+    stable: bool
+    hessian_min: float
+    start: str
+
+    def to_json(self) -> dict:
+        out = {k: np.asarray(self.order[k], dtype=float).tolist() for k in ORDER_KEYS}
+        out.update(free_energy=self.free_energy, phase=self.phase, stable=self.stable,
+                   hessian_min=self.hessian_min, residual=self.residual, start=self.start)
+        return out
+
+
+def physical_hessian(S: _Statics, y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """The Hessian of f in the order parameters with K, H eliminated (Schur complement of the conjugate block of
+    dF/dy = the Hessian of f), restricted to the order-parameter directions along which the linearised conjugate
+    equations remain solvable (orthogonal to the null space of the conjugate block) -- the physical manifold."""
+    J = S.J(y, p)
+    J = 0.5 * (J + J.T)
+    o = np.setdiff1d(np.arange(S.n), S.kh)
+    c = S.kh
+    A, B, C = J[np.ix_(o, o)], J[np.ix_(o, c)], J[np.ix_(c, c)]
+    _, s, Vt = np.linalg.svd(C)
+    # rank relative to the whole Hessian: on a collapsed latent the conjugate block is round-off, not small
+    rank = int(np.sum(s > 1e-9 * max(1.0, float(np.max(np.abs(J)))))) if s.size else 0
+    null = Vt[rank:].T
+    schur = A - B @ np.linalg.pinv(C, rcond=1e-9) @ B.T if rank else A
+    T = np.eye(len(o))
+    if null.shape[1]:
+        constraint = null.T @ B.T
+        _, sv, vt = np.linalg.svd(constraint)
+        rk = int(np.sum(sv > 1e-9 * max(sv[0], 1.0))) if sv.size else 0
+        T = vt[rk:].T
+    return T.T @ schur @ T
+
+
+def _saddle(S: _Statics, y: np.ndarray, p: np.ndarray, pv, residual: float, start: str, rhos) -> Saddle:
+    order = S.unpack(y, pv)
+    named = {k: order[k] for k in ORDER_KEYS}
+    phase, per = _phase_from_order(named)
+    # K, H are undetermined on collapsed latents (their fields vanish): evaluate the Hessian at the canonical
+    # completion (H = I there, K by least squares) when it is as good a saddle point
+    y_h = y
+    if "collapsed" in per:
+        done = _complete(S, named, p, rhos, signs="plus")
+        if done and float(np.max(np.abs(S.F(done[0], p)))) <= max(10 * residual, 1e-10):
+            y_h = done[0]
+    h = physical_hessian(S, y_h, p)
+    scale = max(1.0, float(np.max(np.abs(h)))) if h.size else 1.0
+    hmin = float(np.linalg.eigvalsh(h)[0]) if h.size else 0.0
+    return Saddle(y=y, order=named, free_energy=float(S.observables(y, p)["free_energy"]), phase=phase,
+                  latent_phases=per, residual=residual, stable=hmin >= -1e-8 * scale, hessian_min=hmin, start=start)
+
+
+def _same(a: np.ndarray, b: np.ndarray, S: _Statics, pv) -> bool:
+    oa, ob = S.unpack(a, pv), S.unpack(b, pv)
+    return all(np.allclose(oa[k], ob[k], rtol=1e-7, atol=1e-8) for k in ORDER_KEYS)
+
+
+def _revive_starts(S: _Statics, pv: Mapping[str, float], p: np.ndarray, rhos: np.ndarray, saddle: "Saddle"):
+    """Starts from a saddle with collapsed latents: the other latents as they are, one collapsed latent revived at a
+    small norm (1e-2 and 1e-3 of the data variance, no signal overlap) -- a superfluous latent that fits the noise
+    just below the bulk edge has a small norm while the learning latent's is O(1)."""
+    o = saddle.order
+    Q = np.diag(np.asarray(o["Q"], dtype=float)).copy()
+    kappa = float(np.sum(rhos)) + float(pv["eta"])
+    Ms = S.table.M_star
+    m = np.asarray(o["m"], dtype=float)
+    cos = np.array([m[k, k] / math.sqrt(Q[k]) if k < Ms and Q[k] > 0 else 0.0 for k in range(S.table.M)])
+    R = np.diag(np.asarray(o["R"], dtype=float))
+    ratio = np.where(Q > 0, R / np.where(Q > 0, Q, 1.0), 1.0 / (kappa + float(pv.get("beta", 1.0))))
+    for k in np.flatnonzero(Q <= 1e-12 * kappa):
+        for small in (1e-2, 1e-3):
+            q = Q.copy()
+            q[k] = small * kappa
+            c = cos.copy()
+            c[k] = 0.0
+            y = _reduced_solve(S, pv, p, rhos, np.maximum(q, 1e-300), c, ratio)
+            if y is not None:
+                yield y
+
+
+def _decay_homotopy(S: _Statics, pv: Mapping[str, float], alpha: float, rhos: np.ndarray, random_starts: int,
+                    seed: int, steps: int = 8):
+    """States reached by continuation in the weight decay: the search at zero decay (where the structured starts
+    converge reliably), then the decay parameters raised to their values in ``steps`` warm-started steps, one branch
+    per stable saddle found at zero decay. Yields the end state of each branch that converged all the way."""
+    decays = [n for n in pv if n.startswith("lam")]
+    if not decays or all(float(pv[n]) == 0.0 for n in decays):
+        return
+    zero = {**pv, **{n: 0.0 for n in decays}}
+    p0 = S.param_vector(zero, alpha)
+    found = []
+    for label, y0 in _search_starts(S, zero, p0, rhos, random_starts, seed):
+        y, res, _ = _gauss_newton(S, y0, p0, tol=1e-12 * max(1.0, float(np.max(np.abs(y0)))), max_iter=40)
+        if res <= 1e-10 * max(1.0, float(np.max(np.abs(y)))) and _admissible(S, y, zero) and \
+                not any(_same(y, f, S, zero) for f in found):
+            found.append(y)
+    for y in found:
+        for t in np.linspace(0.0, 1.0, steps + 1)[1:]:
+            pt = S.param_vector({**pv, **{n: t * float(pv[n]) for n in decays}}, alpha)
+            y, res, _ = _gauss_newton(S, y, pt, tol=1e-12 * max(1.0, float(np.max(np.abs(y)))), max_iter=40)
+            if not res <= 1e-10 * max(1.0, float(np.max(np.abs(y)))):
+                break
+        else:
+            yield y
+
+
+def no_closed_form_start() -> bool:
+    """True when the environment forbids the closed form as a start (``SYMVAE_STATICS_NO_CLOSED_FORM=1``)."""
+    return os.environ.get("SYMVAE_STATICS_NO_CLOSED_FORM", "") not in ("", "0")
 
 
 def _distance(S: _Statics, y: np.ndarray, cf: ClosedForm, params) -> float:
@@ -382,9 +663,15 @@ def _collapsed_state(S: _Statics, params: Mapping[str, float]) -> np.ndarray:
 
 
 def solve_statics(model: Model, params: Mapping[str, float], alpha: float, *, guess: "StaticsResult | None" = None,
-                  compare: bool = True, tol: float = 1e-12, max_iter: int = 40,
-                  throw: bool = True) -> StaticsResult:
+                  compare: bool = True, closed_form_start: bool = False, random_starts: int = 2, seed: int = 0,
+                  tol: float = 1e-12, max_iter: int = 40, throw: bool = True) -> StaticsResult:
     """Solve the replica saddle-point equations at (params, alpha) and report the global minimiser.
+
+    Nothing but the derived equations is needed: starts are the collapsed point, informed and uninformed structured
+    starts on a ladder of norms, and random admissible starts (``_search_starts``); each is solved by
+    Levenberg--Marquardt whose convergence test is on the undamped residual max|F| (a rejected, non-finite or
+    D <= 0 trial step is rolled back). Among the admissible saddle points found (PSD Gram matrix, D > 0) the
+    lowest free energy wins; all of them are reported in ``saddles`` with free energy, stability and phase.
 
     Arguments:
         model: the model definition.
@@ -392,10 +679,14 @@ def solve_statics(model: Model, params: Mapping[str, float], alpha: float, *, gu
         alpha: n / N (> 0, finite).
 
     Other arguments:
-        guess: a previous result at nearby parameters (warm start). Without ``compare`` its saddle point is accepted
-            if admissible (it may then be a local branch, not the global minimiser, across a phase boundary).
-        compare: also compute the random-matrix closed form, start from it when the warm start lands elsewhere, keep
-            the lowest free energy among the admissible saddle points found, and report the difference to it.
+        guess: a previous result at nearby parameters (warm start). Its saddle point is kept when admissible; the
+            full search runs as well when there is no guess, when the warm start fails, or when ``compare`` finds
+            the warm saddle away from the closed form (the closed form is then a check that asks for more search,
+            never a start).
+        compare: also compute the random-matrix closed form and report the difference to it.
+        closed_form_start: also start from the closed form (faster; off by default and always off when the
+            environment sets ``SYMVAE_STATICS_NO_CLOSED_FORM=1``).
+        random_starts, seed: random admissible starts of the search.
         tol: residual tolerance, max|F| <= tol * max(1, max|y|); max_iter: Levenberg--Marquardt iteration budget.
         throw: raise ``StaticsError`` instead of returning a failed result.
 
@@ -410,41 +701,79 @@ def solve_statics(model: Model, params: Mapping[str, float], alpha: float, *, gu
     names = statics_param_names(model)
     pv = check_params(params, names)
     p = S.param_vector(pv, alpha)
-    cf = closed_form(model, pv, alpha) if (compare or guess is None) else None
+    rhos = np.array([float(pv.get(r.name, 0.0)) for r in S.table.rho])
+    cf = closed_form(model, pv, alpha) if compare else None
     y_collapsed = _collapsed_state(S, pv)
     f_collapsed = S.observables(y_collapsed, p)["free_energy"]
+    use_cf = closed_form_start and not no_closed_form_start()
 
-    def attempt(starts):
-        found, best_failed, its = [], None, 0
-        for y0 in starts:
-            y, res, it = _gauss_newton(S, y0, p, tol=tol * max(1.0, float(np.max(np.abs(y0)))), max_iter=max_iter)
-            its += it
-            if res <= tol * max(1.0, float(np.max(np.abs(y)))) and _admissible(S, y, pv):
-                found.append((S.observables(y, p)["free_energy"], y, res))
-                break
-            if best_failed is None or res < best_failed[2]:
-                best_failed = (np.inf, y, res)
-        return found, best_failed, its
-
+    saddles: list[Saddle] = []
+    failed = None
     total_it = 0
-    candidates, failed = [], None
-    if guess is not None:
-        candidates, failed, total_it = attempt([np.array(guess.y, dtype=float)])
-    if not candidates and cf is None:  # the warm start left the admissible region: start from the closed form
-        cf = closed_form(model, pv, alpha)
-    near_cf = bool(candidates) and cf is not None and _distance(S, candidates[0][1], cf, pv) < 1e-8
-    if cf is not None and not near_cf:
-        # another saddle point than the closed form's: the global minimiser has the lowest free energy
-        more, failed_cf, its = attempt(_initial_states(S, cf, p))
-        total_it += its
-        candidates += more
-        failed = failed if failed_cf is None or (failed is not None and failed[2] < failed_cf[2]) else failed_cf
-    if candidates:
-        _, y, res = min(candidates, key=lambda c: c[0])
+
+    def run(label, y0):
+        nonlocal failed, total_it
+        y, res, it = _gauss_newton(S, y0, p, tol=tol * max(1.0, float(np.max(np.abs(y0)))), max_iter=max_iter)
+        total_it += it
+        if res <= tol * max(1.0, float(np.max(np.abs(y)))) and _admissible(S, y, pv):
+            if not any(_same(y, s.y, S, pv) for s in saddles):
+                saddles.append(_saddle(S, y, p, pv, res, label, rhos))
+            return True
+        if failed is None or res < failed[1]:
+            failed = (y, res)
+        return False
+
+    warm_ok = guess is not None and run("warm", np.array(guess.y, dtype=float))
+    if use_cf:
+        for y0 in _initial_states(S, cf if cf is not None else closed_form(model, pv, alpha), p)[:1]:
+            run("closed form", y0)
+
+    def settled() -> bool:  # the lowest admissible saddle is a local minimum on the physical manifold
+        return bool(saddles) and min(saddles, key=lambda s: s.free_energy).stable
+
+    def conclusive() -> bool:
+        # a collapsed latent sits on the boundary Q_kk = 0 of the physical region, where leaving it changes f at
+        # first order in Q_kk (not second): its Hessian says nothing about a nearby learned branch, so a collapsed
+        # minimiser is only accepted after the full search
+        best = min(saddles, key=lambda s: s.free_energy) if saddles else None
+        return settled() and "collapsed" not in best.latent_phases
+
+    warm_best = min(saddles, key=lambda s: s.free_energy) if saddles else None
+    deeper = (getattr(guess, "alpha", None) == alpha and all(
+        v == getattr(guess, "params", {}).get(k) for k, v in pv.items() if k != "beta")
+        and float(pv.get("beta", 0.0)) >= float(getattr(guess, "params", {}).get("beta", np.inf)))
+    if warm_ok and settled() and warm_best.phase == "collapsed" and getattr(guess, "phase", None) == "collapsed" \
+            and deeper:
+        search = False  # a larger beta than a collapsed neighbour's, all else equal: the KL weight only grew
+    elif warm_ok and settled() and "collapsed" in warm_best.latent_phases:
+        # warm-started onto the collapsed boundary: the neighbour's own branch was the warm start, so only small-norm
+        # escape starts are added (a learned branch born at a continuous transition starts at small norm); the full
+        # search runs if one of them finds a lower saddle that is not itself conclusive
+        for label, y0 in _search_starts(S, pv, p, rhos, 0, seed, scales=(1e-2, 1e-3), collapsed=False):
+            run(label, y0)
+        search = min(saddles, key=lambda s: s.free_energy) is not warm_best and not conclusive()
     else:
-        _, y, res = failed
-    tol = tol * max(1.0, float(np.max(np.abs(y))))
-    ok = res <= tol
+        search = not warm_ok or not conclusive()
+    if not search and cf is not None:
+        search = _distance(S, min(saddles, key=lambda s: s.free_energy).y, cf, pv) > 1e-8
+    if search:
+        for k, (label, y0) in enumerate(_search_starts(S, pv, p, rhos, random_starts, seed)):
+            run(label, y0)
+            if k >= 2 and conclusive():
+                break  # the first rung (collapsed, informed, uninformed) found a local minimum below every other
+    if saddles and "collapsed" in min(saddles, key=lambda s: s.free_energy).latent_phases and S.table.M > 1:
+        for y0 in _revive_starts(S, pv, p, rhos, min(saddles, key=lambda s: s.free_energy)):
+            run("revived latent", y0)
+    if not settled():
+        for y0 in _decay_homotopy(S, pv, alpha, rhos, random_starts, seed):
+            run("weight-decay homotopy", y0)
+    if saddles:
+        best = min(saddles, key=lambda s: s.free_energy)
+        y, res = best.y, best.residual
+    else:
+        y, res = failed
+    scale_tol = tol * max(1.0, float(np.max(np.abs(y))))
+    ok = settled()
     obs = S.observables(y, p)
     order = S.unpack(y, pv)
     named = {k: order[k] for k in ORDER_KEYS}
@@ -455,13 +784,20 @@ def solve_statics(model: Model, params: Mapping[str, float], alpha: float, *, gu
     if cf is not None:
         diff = max(float(np.max(np.abs(np.asarray(cf.order[k], dtype=float) - named[k]))) for k in ORDER_KEYS)
         diff = max(diff, abs(float(cf.train_loss) - obs["free_energy"]))
-    message = (f"saddle point found: max|F| = {res:.2e} after {total_it} Levenberg-Marquardt iterations" if ok else
-               f"no saddle point within tolerance {tol:g}: max|F| = {res:.2e} after {total_it} iterations")
+    if ok:
+        message = (f"{len(saddles)} admissible saddle point(s); the global minimiser (start: {best.start}) has "
+                   f"max|F| = {res:.2e}; {total_it} Levenberg-Marquardt iterations")
+    elif saddles:
+        message = (f"{len(saddles)} admissible saddle point(s), none of them a local minimum of the free energy on "
+                   f"the physical manifold (reported: the lowest, f = {best.free_energy:.6g}); {total_it} iterations")
+    else:
+        message = (f"no admissible saddle point within tolerance {scale_tol:g}: best max|F| = {res:.2e} after "
+                   f"{total_it} iterations")
     result = StaticsResult(model=model, alpha=alpha, params=pv, y=y, order=named, K=order["K"], H=order["H"],
                            observables=obs, train_loss=obs["free_energy"], collapsed_free_energy=f_collapsed,
                            phase=phase, latent_phases=per, residual=res, iterations=total_it,
                            status="ok" if ok else "failed", message=message, closed_form=cf,
-                           closed_form_difference=diff)
+                           closed_form_difference=diff, saddles=tuple(sorted(saddles, key=lambda s: s.free_energy)))
     if throw and not ok:
         raise StaticsError(message)
     return result

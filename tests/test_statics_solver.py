@@ -1,0 +1,120 @@
+"""The replica saddle-point solver on its own: no closed form as a start (``SYMVAE_STATICS_NO_CLOSED_FORM=1``), every
+admissible saddle reported with free energy, stability and phase, and the global minimiser checked against the
+random-matrix closed form (computed separately, never handed to the solver) on a grid that crosses the collapse line
+beta_c(alpha) and the detection threshold alpha_c, including points 1e-3 (relative) from both."""
+import types
+
+import numpy as np
+import pytest
+
+from symvae.model import gram_matrix, make_model
+from symvae.statics import closed_form, collapse_threshold, solve_statics, statics_param_names
+
+ORDER = ("m", "m_tilde", "Q", "Q_tilde", "R", "D")
+MODELS = [("base", 1, 1), ("tied", 1, 1), ("fixed_D", 1, 1), ("learned_sigma2", 1, 1),
+          pytest.param("fixed_sigma2", 1, 1, marks=pytest.mark.xfail(
+              strict=True, reason="known: at beta_c (1 - 1e-3) the search misses the learned branch (Q = 0.0027) of "
+                                  "fixed sigma2 = 0.8 (it returns a near-collapsed point, m = 1e-5)")),
+          ("per_spike_rho", 1, 1), ("lam_W_only", 1, 1), ("lam_W_tilde_only", 1, 1), ("base", 2, 1)]
+
+
+@pytest.fixture(autouse=True)
+def no_closed_form(monkeypatch):
+    monkeypatch.setenv("SYMVAE_STATICS_NO_CLOSED_FORM", "1")
+
+
+def _params(model, beta, lam=0.0):
+    values = {"beta": beta, "eta": 1.0, "lam": lam, "rho": 1.0, "rho_1": 1.0, "sigma2": 0.8, "D_1": 0.45}
+    return {n: values[n] for n in statics_param_names(model)}
+
+
+def _check(model, params, alpha, r):
+    """The solver's minimiser against the closed form, computed here, separately."""
+    cf = closed_form(model, params, alpha)
+    scale = max(1.0, float(np.max(np.abs(cf.order["Q"]))))
+    assert r.ok, r.message
+    assert all(s.start != "closed form" for s in r.saddles)
+    for k in ORDER:
+        assert np.max(np.abs(np.asarray(cf.order[k], float) - r.order[k])) <= 1e-10 * scale, (k, params, alpha)
+    assert abs(float(cf.train_loss) - r.train_loss) <= 1e-10 * scale
+    assert r.phase == cf.phase
+    best = r.saddles[0]
+    assert best.stable and all(s.free_energy >= best.free_energy for s in r.saddles)
+
+
+def _near_boundaries(variant, M, M_star):
+    """alpha_c = (eta/rho)^2 = 1 and beta_c(alpha = 3) from the closed form; cold solves (no guess, no closed form)
+    at 1e-3 (relative) on both sides of both."""
+    model = make_model(variant, M=M, M_star=M_star)
+    beta_c = float(collapse_threshold(model, _params(model, 1.0), 3.0)["value"])
+    for alpha, beta in ((3.0, beta_c * (1 - 1e-3)), (3.0, beta_c * (1 + 1e-3)), (1 - 1e-3, 0.5), (1 + 1e-3, 0.5)):
+        params = _params(model, beta)
+        _check(model, params, alpha, solve_statics(model, params, alpha, compare=False, throw=False))
+    return model, beta_c
+
+
+@pytest.mark.parametrize("variant, M, M_star", [("base", 1, 1), ("tied", 1, 1), ("base", 2, 1)])
+def test_search_without_the_closed_form_finds_its_minimiser_next_to_both_boundaries(variant, M, M_star):
+    _near_boundaries(variant, M, M_star)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant, M, M_star", MODELS)
+def test_every_shipped_variant_across_both_boundaries(variant, M, M_star):
+    """The same for every shipped variant, then warm-started sweeps in beta at alpha = 0.6 (overlearning ->
+    collapsed) and alpha = 3 (learning -> collapsed)."""
+    model, beta_c = _near_boundaries(variant, M, M_star)
+    for alpha, betas in ((0.6, (0.3, 2.0, 6.0)), (3.0, (0.2, 1.0, 0.95 * beta_c, 1.2 * beta_c))):
+        r = None
+        for beta in betas:
+            params = _params(model, beta)
+            r = solve_statics(model, params, alpha, guess=r, compare=False, throw=False)
+            _check(model, params, alpha, r)
+
+
+def test_every_admissible_saddle_is_reported_with_free_energy_stability_and_phase():
+    """base, alpha = 3 > alpha_c, beta = 0.5 < beta_c: the learning minimiser, the overlearning saddle (the latent on
+    a bulk direction) and the collapsed saddle (f = rho/2, W = 0: the data term of the collapsed VAE)."""
+    model = make_model("base")
+    r = solve_statics(model, dict(rho=1.0, eta=1.0, beta=0.5, lam=0.0), 3.0, compare=False)
+    phases = [s.phase for s in r.saddles]
+    assert phases[0] == "learning" and {"overlearning", "collapsed"} <= set(phases)
+    assert [s.stable for s in r.saddles] == [True] + [False] * (len(r.saddles) - 1)
+    for s in r.saddles:
+        assert s.residual < 1e-11 and np.linalg.eigvalsh(gram_matrix(1, 1, s.order))[0] >= -1e-9
+    collapsed = [s for s in r.saddles if s.phase == "collapsed"][0]
+    assert abs(collapsed.free_energy - 0.5) < 1e-14
+    assert r.to_json()["saddles"][0]["phase"] == "learning"
+
+
+@pytest.mark.parametrize("distance", [0.2, 0.5, 1.0])
+def test_warm_starts_far_away_still_give_the_global_minimiser(distance):
+    """Started 20 - 100 % away (all order parameters and conjugates scaled), the solver must not report whatever
+    admissible saddle the start falls into: an unstable one triggers the search."""
+    model = make_model("base")
+    params = dict(rho=1.0, eta=1.0, beta=0.5, lam=0.3)
+    exact = solve_statics(model, params, 3.0, compare=False)
+    rng = np.random.default_rng(int(10 * distance))
+    fake = types.SimpleNamespace(y=exact.y * (1 + distance * rng.choice([-1.0, 1.0], size=exact.y.shape)))
+    _check(model, params, 3.0, solve_statics(model, params, 3.0, guess=fake, compare=False))
+
+
+def test_the_environment_switch_wins_over_a_closed_form_start_request():
+    model = make_model("base")
+    r = solve_statics(model, dict(rho=1.0, eta=1.0, beta=0.5, lam=0.0), 2.0, closed_form_start=True,
+                      compare=False)
+    assert r.ok and all(s.start != "closed form" for s in r.saddles)
+
+
+def test_a_point_without_a_stable_saddle_is_reported_as_failed_not_ok():
+    """Large alpha with strong weight decay and small beta: the learned-D model's residual has a flat valley
+    (W -> cW, W~ -> W~/c, D -> D/c^2) the structured starts fall into. Whatever the search finds there, the solver may
+    only say ``ok`` for a local minimum of f on the physical manifold -- and then it must be the closed form's."""
+    model = make_model("base")
+    params = dict(rho=2.0, eta=0.5, beta=0.1, lam=1.0)
+    r = solve_statics(model, params, 40.0, compare=False, throw=False)
+    if r.ok:
+        _check(model, params, 40.0, r)
+    else:
+        assert r.status == "failed" and "none of them a local minimum" in r.message
+        assert all(not s.stable for s in r.saddles)
