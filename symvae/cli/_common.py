@@ -387,7 +387,7 @@ def atomic_output(path: pathlib.Path):
         yield pathlib.Path(tmp)
         # mkstemp makes the file private (0600): give it the mode an ordinary new file would have
         os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask())
-        from ._main import check_interrupt
+        from ._interrupt import check_interrupt
 
         check_interrupt()  # an interrupted run puts no file in place, even if a library swallowed the interrupt
         os.replace(tmp, path)
@@ -410,7 +410,7 @@ def staged_folder(path: pathlib.Path):
                                           prefix=f".{path.name or 'out'}.part-"))
     try:
         yield stage
-        from ._main import check_interrupt
+        from ._interrupt import check_interrupt
 
         check_interrupt()
         created = not path.exists()

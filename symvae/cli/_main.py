@@ -16,6 +16,8 @@ import threading
 import warnings
 
 from ..errors import DerivationError, InvalidInputError, SymvaeError
+from ._interrupt import check_interrupt, set_requested
+from ._interrupt import requested as _interrupt_requested
 
 #: Sub-command modules, in help order. Each defines ``register(subparsers)`` that sets ``func`` on its parser.
 _COMMAND_MODULES = ("symvae.cli._derive", "symvae.cli._dynamics", "symvae.cli._fixed_points",
@@ -76,20 +78,6 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
-#: Set by the SIGINT handler. Some libraries turn a KeyboardInterrupt raised inside their import or C code into
-#: another exception (numpy raises ImportError when interrupted while loading its extension), which an optional-import
-#: ``except ImportError`` may then swallow; with this flag set, any exception, and the next checkpoint
-#: (``check_interrupt``: after start-up, before an output file is put in place, at the end), still ends the run as
-#: an interrupt.
-_interrupt_requested = False
-
-
-def check_interrupt() -> None:
-    """Raise KeyboardInterrupt if Ctrl-C was pressed, even if the KeyboardInterrupt itself was lost."""
-    if _interrupt_requested:
-        raise KeyboardInterrupt
-
-
 class _Repeater:
     """After the first Ctrl-C, re-deliver the interrupt to the main thread every second until the run ends: an
     interrupt that a library swallowed (see ``_interrupt_requested``) then still stops the run within about a
@@ -121,10 +109,9 @@ _repeater: _Repeater | None = None
 
 def _sigint(signum, frame):
     """Ctrl-C: stop worker processes at once (a process pool would otherwise finish its queue), then interrupt."""
-    global _interrupt_requested
     import multiprocessing
 
-    _interrupt_requested = True
+    set_requested(True)
     if _repeater is not None:
         _repeater.start()
 
@@ -160,7 +147,7 @@ def _run(argv: list[str] | None) -> int:
         sys.stderr.write(f"symvae: {command}: numerical failure ({type(exc).__name__}: {_one_line(exc)})\n")
         return 1
     except Exception as exc:  # noqa: BLE001 - the contract is one line; SYMVAE_DEBUG=1 shows the traceback
-        if _interrupt_requested:
+        if _interrupt_requested():
             raise KeyboardInterrupt from None
         if os.environ.get("SYMVAE_DEBUG"):
             raise
@@ -171,8 +158,8 @@ def _run(argv: list[str] | None) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``symvae ARGV``; the exit code (SystemExit from argparse's --help / usage errors propagates)."""
-    global _interrupt_requested, _repeater
-    _interrupt_requested = False
+    global _repeater
+    set_requested(False)
     _repeater = _Repeater()
     try:
         try:
@@ -194,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(INTERRUPTED)
         return 130
     except Exception:
-        if _interrupt_requested:  # an interrupt that a library turned into another exception
+        if _interrupt_requested():  # an interrupt that a library turned into another exception
             sys.stderr.write(INTERRUPTED)
             return 130
         raise

@@ -22,7 +22,7 @@ from ..model import N as N_sym
 from ._gaussian import gaussian_expectation
 from ._system import DerivedSystem, cached_derivation
 
-__all__ = ["derive_dynamics", "gradient_coefficients", "observables", "MatchingMax"]
+__all__ = ["derive_linear_dynamics", "gradient_coefficients", "observables", "MatchingMax"]
 
 
 class MatchingMax(sp.Max):
@@ -93,28 +93,9 @@ def _leading_order(expr: sp.Expr, what: str) -> sp.Expr:
     return sp.Add(*groups.get(0, []))
 
 
-def derive_dynamics(model: Model, *, cache: bool = True) -> DerivedSystem:
-    """Derive the online-SGD ODE system dx/dt = F(x, t; p) of a model. See the module docstring for the steps.
-
-    Arguments:
-        model: the model definition.
-        cache: reuse a previous derivation of the same model (in memory, then on disk under ``cache_root()``).
-
-    Returns:
-        A ``DerivedSystem`` of kind ``"ode"``.
-
-    Raises:
-        DerivationError: the model has no N -> infinity ODE limit (e.g. a step size scaled too large).
-    """
-    if not cache:
-        return _derive_dynamics(model)
-    return cached_derivation("dynamics", model, _derive_dynamics)
-
-
-def _derive_dynamics(model: Model) -> DerivedSystem:
-    from ._nonlinear_dynamics import derive_nonlinear_dynamics, is_nonlinear  # activations: issue 11
-    if is_nonlinear(model):
-        return derive_nonlinear_dynamics(model)
+def derive_linear_dynamics(model: Model) -> DerivedSystem:
+    """The ODE system of a model without activations: expectations of polynomials in the fields by Wick's theorem.
+    (``derive_dynamics`` is the entry point; it caches and dispatches on the activations.)"""
     T = SymbolTable(model)
     a, c, scalars = gradient_coefficients(T)
     fields = T.fields

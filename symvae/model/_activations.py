@@ -82,7 +82,7 @@ _X = sp.Symbol("x", real=True)
 
 @functools.lru_cache(maxsize=64)
 def _expression(text: str) -> sp.Expr:
-    from ._model import parse_expression
+    from ._expr import parse_expression
     expr = parse_expression(text, "activation")
     extra = expr.free_symbols - {_X}
     if extra:
