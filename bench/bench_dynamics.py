@@ -37,7 +37,7 @@ def per_call(f, n=20000, repeats=5):
 
 
 def hand_numpy_rhs(t, y, p):
-    """The M = M* = 1 base RHS of MODEL.md, written by hand in plain numpy (baseline only)."""
+    """The M = M* = 1 base RHS of docs/model.md, written by hand in plain numpy (baseline only)."""
     m, mt, Q, Qt, R, D = y
     beta, eta, lam, rho, tau = p
     kappa = rho + eta

@@ -1,7 +1,7 @@
 """Steps per second of ``symvae.simulate`` against a straightforward per-step numpy loop, measured in the same run.
 
 The reference loop is what one writes first: draw x with numpy, evaluate the gradient of the literal per-sample loss
-of MODEL.md section 2 in numpy (the closed form an autograd tool would produce), update W, W~, D. Not a test.
+of docs/model.md section 2 in numpy (the closed form an autograd tool would produce), update W, W~, D. Not a test.
 
     python bench/bench_simulator.py [--N 2000] [--M 1] [--seconds 3]
 """

@@ -11,7 +11,7 @@ def test_demo_writes_figure_and_consistent_summary(tmp_path, capsys):
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
     assert summary["collapse_threshold"]["value"].startswith("2.0000000000")
     assert summary["collapse_threshold"]["digits"] >= 12
-    # MODEL.md: late-time error floor ~ 0.004-0.005 at tau = 0.01
+    # docs/model.md: late-time error floor ~ 0.004-0.005 at tau = 0.01
     assert 0.003 < summary["eg_final_ode"] < 0.006
     # the simulation (N = 100, 2 seeds) within 30 % of that value: measured 3 % off, seed spread 9 % of it; a 0.05
     # tolerance (ten times the value) could not fail

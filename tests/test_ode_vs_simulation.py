@@ -53,7 +53,7 @@ def _within(res, ode) -> bool:
 
 
 def _without_tau_squared(system):
-    """The same ODE with every term of second order in the step sizes removed (the pitfall of MODEL.md section 3)."""
+    """The same ODE with every term of second order in the step sizes removed (the pitfall of docs/model.md section 3)."""
     taus = [p for p in system.params if p.name.startswith("tau")]
 
     def first_order(expr):

@@ -18,9 +18,9 @@ __all__ = ["threshold_derivation_files", "write_threshold_derivations"]
 
 _DIGITS = 40
 _REFERENCE = dict(beta=1.0, eta=1.0, lam=0.0, rho=1.0, tau=0.01)
-#: Variants of MODEL.md section 5 listed (variant, extra parameter values), at lam = 0.1, tau = 0.05.
+#: Variants of docs/model.md section 5 listed (variant, extra parameter values), at lam = 0.1, tau = 0.05.
 _VARIANTS = [("tied", {}), ("fixed_D", {"D_1": 0.5}), ("fixed_sigma2", {"sigma2": 0.7}),
-             ("learned_sigma2", {"tau_sigma2": 0.05}), ("per_spike_rho", {"rho_1": 1.5}),
+             ("learned_sigma2", {}), ("per_spike_rho", {"rho_1": 1.5}),
              ("step_sizes", {"tau_W": 0.05, "tau_W_tilde": 0.02, "tau_D": 0.1}), ("minibatch", {"b": 4}),
              ("lam_W_only", {}), ("lam_W_tilde_only", {})]
 _CASES = [  # (threshold, M, parameter overrides)
@@ -107,7 +107,7 @@ Written by `symvae derive --all --out derivations/` (`symvae.numerics.write_thre
 Each formula is the closed form SymPy returned inside symvae's threshold solver (the augmented system of the branch
 point: fixed-point equations on the invariant subspace + the determinant of the critical Jacobian block; see
 `symvae/numerics/_thresholds.py`); limits and expansions are SymPy's. Each number is verified: computed at two
-precisions that agree on every digit shown, and compared with the closed form. Model: the `base` variant (MODEL.md
+precisions that agree on every digit shown, and compared with the closed form. Model: the `base` variant (docs/model.md
 sections 2-3), parameters rho, eta, beta, lam, tau; M = M* = 1 unless stated.
 
 ## Collapse threshold
@@ -149,7 +149,7 @@ $$\\beta_{{lr}} = {_latex(lr_expansion)} + O(\\tau).$$
 
 ## Variants
 
-The same solver on the variants of MODEL.md section 5 (M = M* = 1; rho = eta = 1, lam = 0.1, tau = 0.05 and the
+The same solver on the variants of docs/model.md section 5 (M = M* = 1; rho = eta = 1, lam = 0.1, tau = 0.05 and the
 parameters shown in the command; `noise` and `lr` likewise with their own name). Closed forms as SymPy returns them;
 below each, the verified value (20 digits).
 

@@ -93,7 +93,7 @@ README = r"""# Replica statics of the linear beta-VAE — derivation
 Written by `symvae derive --all --out derivations/`; do not edit. The per-model files below print, from the SymPy
 source, the assembled free energy, the saddle-point equations and the eigen-solution; this page gives the reasoning.
 
-Setting (MODEL.md section 4): $L(W, \tilde W, D) = \sum_{\mu=1}^{n} \ell(x^\mu) + N\,\mathrm{reg}$ with
+Setting (docs/model.md section 4): $L(W, \tilde W, D) = \sum_{\mu=1}^{n} \ell(x^\mu) + N\,\mathrm{reg}$ with
 $\mathrm{reg} = \tfrac{\lambda}{2}(\mathrm{tr}\,Q + \mathrm{tr}\,\tilde Q)$, $n = \alpha N$, $N \to \infty$. All per-sample
 quantities drop the $O(N)$ noise floor: $\|x\|^2 \to \sum_k \rho_k$.
 
