@@ -1,23 +1,46 @@
-"""Analysis built on the numerics: the end-to-end demo (and phase diagrams, RD curves, annealing studies)."""
-from ._demo import run_demo as run_demo
-from ._executor import EXECUTORS as EXECUTORS
-from ._executor import DaskExecutor as DaskExecutor
-from ._executor import Executor as Executor
-from ._executor import ProcessExecutor as ProcessExecutor
-from ._executor import SerialExecutor as SerialExecutor
-from ._executor import chunk_bounds as chunk_bounds
-from ._executor import make_executor as make_executor
-from ._sweep import METRICS as METRICS
-from ._sweep import SweepPoint as SweepPoint
-from ._sweep import SweepResult as SweepResult
-from ._sweep import entanglement as entanglement
-from ._sweep import evaluate_point as evaluate_point
-from ._sweep import signed_matching as signed_matching
-from ._sweep import sweep as sweep
-from ._anneal import SCHEDULES as SCHEDULES
-from ._anneal import AnnealingStudy as AnnealingStudy
-from ._anneal import anneal as anneal
-from ._anneal import optimal_rate_vs_tau as optimal_rate_vs_tau
-from ._nscaling import NScalingResult as NScalingResult
-from ._nscaling import n_scaling as n_scaling
-from ._reproduce import reproduce as reproduce
+"""Analysis built on the numerics: the end-to-end demo (and phase diagrams, RD curves, annealing studies).
+
+Names are imported on first use (PEP 562), so the command line registers its study commands without importing the
+numerics.
+"""
+import importlib
+
+#: public name -> the module that defines it
+_LAZY = {
+    "run_demo": "._demo",
+    "EXECUTORS": "._executor",
+    "DaskExecutor": "._executor",
+    "Executor": "._executor",
+    "ProcessExecutor": "._executor",
+    "SerialExecutor": "._executor",
+    "chunk_bounds": "._executor",
+    "make_executor": "._executor",
+    "METRICS": "._sweep",
+    "SweepPoint": "._sweep",
+    "SweepResult": "._sweep",
+    "entanglement": "._sweep",
+    "evaluate_point": "._sweep",
+    "signed_matching": "._sweep",
+    "sweep": "._sweep",
+    "SCHEDULES": "._anneal",
+    "AnnealingStudy": "._anneal",
+    "anneal": "._anneal",
+    "optimal_rate_vs_tau": "._anneal",
+    "NScalingResult": "._nscaling",
+    "n_scaling": "._nscaling",
+    "reproduce": "._reproduce",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..model import VARIANTS
+from ..model._variants import VARIANTS
 from ._common import _positive_int, print_json
 
 __all__ = ["register"]

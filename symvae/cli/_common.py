@@ -10,12 +10,15 @@ import pathlib
 import shutil
 import sys
 import tempfile
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import InvalidInputError
-from ..model import VARIANTS, Model, make_model
+from ..model._variants import VARIANTS
+
+if TYPE_CHECKING:
+    from ..model import Model
 
 __all__ = ["add_model_options", "model_from_args", "param_values_from_args", "print_json", "parse_float_list",
            "jsonable", "check_value", "check_count", "check_work", "check_schedule", "check_output_file",
@@ -181,6 +184,8 @@ def model_from_args(args: argparse.Namespace) -> Model:
                                     f"with M and M*); pass --force to run anyway")
     activations = {f"{part}_activation": getattr(args, f"{part}_activation", "linear")
                    for part in ("encoder", "decoder")}
+    from ..model import make_model
+
     return make_model(args.variant, M=args.M, M_star=args.M_star,
                       beta_schedule=getattr(args, "beta_schedule", None),
                       **{k: v for k, v in activations.items() if v != "linear"})

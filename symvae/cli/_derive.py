@@ -4,10 +4,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..derive import derive_dynamics
 from ..errors import InvalidInputError
-from ..model import VARIANTS, make_model
-from ..report import FORMATS, render, write_derivations
+from ..model._variants import VARIANTS
+from ..report import FORMATS
 from ._common import M_MAX, _positive_int, add_force_option, check_output_folder, staged_folder
 
 
@@ -40,6 +39,10 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..derive import derive_dynamics
+    from ..model import make_model
+    from ..report import render
+
     if args.all:
         if not args.out:
             raise InvalidInputError("--all needs --out FOLDER")
@@ -79,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _write_all(out) -> list:
     """Every file of the derivations folder, written under ``out``."""
+    from ..report import write_derivations
     from ..numerics import write_threshold_derivations
     from ..report._nonlinear_export import write_nonlinear_derivations
     from ..statics import write_statics_derivations

@@ -13,7 +13,6 @@ import sys
 
 import numpy as np
 
-from ..derive import derive_dynamics
 from ..errors import InvalidInputError
 from ._common import (COUNT_MAX, _finite_float, _integer, _positive_float, _positive_int,
                       add_model_options, atomic_output, check_count, check_output_file, check_schedule, check_value,
@@ -91,6 +90,8 @@ def register(sub) -> None:
 
 # ------------------------------------------------------------------------------------------------ helpers
 def _system_and_params(args):
+    from ..derive import derive_dynamics
+
     model = model_from_args(args)
     system = derive_dynamics(model)
     params = param_values_from_args(args, system.params)

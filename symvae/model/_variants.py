@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import dataclasses
 from ..errors import InvalidInputError
-from ._model import LinearVAE, Model, OnlineSGD, SpikedCovariance, _as_expr
 
 __all__ = ["VARIANTS", "make_model"]
 
@@ -47,6 +46,8 @@ def make_model(variant: str = "base", M: int = 1, M_star: int = 1, *, beta_sched
     Raises:
         InvalidInputError: unknown variant, bad M, or a schedule that does not parse.
     """
+    from ._model import LinearVAE, Model, OnlineSGD, SpikedCovariance, _as_expr  # SymPy: only when a model is built
+
     if variant not in VARIANTS:
         raise InvalidInputError(f"unknown variant {variant!r}; known: {', '.join(VARIANTS)}")
     v = VARIANTS[variant]

@@ -12,11 +12,10 @@ import sympy as sp
 
 from ..derive import DerivedSystem, derive_dynamics
 from ..model import VARIANTS, make_model
+from . import FORMATS
 
 __all__ = ["to_markdown", "to_latex", "to_python", "to_json", "render", "write_derivations", "derivation_files",
            "FORMATS"]
-
-FORMATS = ("markdown", "latex", "python", "json")
 
 #: (variant, M, M*) combinations written to derivations/dynamics/.
 SHIPPED = tuple((v, 1, 1) for v in VARIANTS) + (("base", 2, 1), ("base", 1, 2), ("base", 2, 2), ("tied", 2, 1))
