@@ -234,3 +234,25 @@ def test_relu_vae_matches_simulation(enc, dec):
         rms.append(float(np.sqrt(np.mean(np.concatenate(squares, axis=1)))))
     exponent = np.polyfit(np.log(SIM_NS), np.log(rms), 1)[0]
     assert -0.8 <= exponent <= -0.3 and rms[-1] * np.sqrt(SIM_NS[-1]) < 0.6, (exponent, rms)
+
+
+def test_cli_simulate_with_an_activation_follows_the_ode(capsys):
+    """`symvae simulate --decoder-activation erf` runs the activated-model simulator; its seed means lie within a
+    few standard errors (plus the N^-1/2 bias scale) of `symvae dynamics` on the same model."""
+    import json
+
+    from helpers import run_cli, run_cli_json
+
+    init = json.dumps(SIM_INIT)
+    common = ["--decoder-activation", "erf", "--rho", "2", "--eta", "1", "--beta", "0.5", "--lam", "0.1",
+              "--tau", "0.3", "--t-max", "3", "--t-eval", "1,2,3", "--init", init]
+    code, ode = run_cli_json(capsys, "dynamics", *common)
+    assert code == 0
+    code, sim = run_cli_json(capsys, "simulate", *common, "--N", "400", "--seeds", "8")
+    assert code == 0 and sim["status"] == "ok"
+    for key in ("m", "Q", "R"):
+        o = np.asarray(ode[key]).ravel()
+        mean, std = np.asarray(sim["mean"][key]).ravel(), np.asarray(sim["std"][key]).ravel()
+        assert np.all(np.abs(mean - o) <= 4 * std / np.sqrt(8) + 2 / np.sqrt(400)), (key, mean, o, std)
+    code, out, err = run_cli(capsys, "simulate", *common, "--N", "100", "--seeds", "2", "--per-seed")
+    assert code == 2 and len(err.strip().splitlines()) == 1

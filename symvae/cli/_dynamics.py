@@ -6,10 +6,7 @@ import sys
 
 import numpy as np
 
-from ..derive import derive_dynamics
 from ..errors import InvalidInputError
-from ..model import parse_init_json, validate_state
-from ..numerics import integrate
 from ._common import (COUNT_MAX, PARAM_MAX, SIMULATION_WORK_MAX, _finite_float, _integer, _positive_float,
                       _positive_int, add_model_options, check_count, check_schedule, check_work, model_from_args,
                       param_values_from_args, parse_float_list, print_json, check_output_file)
@@ -100,6 +97,8 @@ def _check_times(args):
 
 
 def _setup(args):
+    from ..derive import derive_dynamics
+    from ..model import parse_init_json, validate_state
     from ..simulate import default_initial_state
 
     t_eval = _check_times(args)
@@ -151,6 +150,8 @@ def _table(t, named, extra) -> str:
 
 
 def run_dynamics(args: argparse.Namespace) -> int:
+    from ..numerics import integrate
+
     model, system, state, params, t_eval = _setup(args)
     init = {k: v for k, v in state.items() if k in system.blocks}
     traj = integrate(system, init, params, t_eval, rtol=args.rtol)
@@ -176,6 +177,7 @@ def run_dynamics(args: argparse.Namespace) -> int:
 
 
 def run_simulate(args: argparse.Namespace) -> int:
+    from ..numerics import integrate
     from ..simulate import simulate
 
     _check_times(args)
@@ -187,7 +189,14 @@ def run_simulate(args: argparse.Namespace) -> int:
                SIMULATION_WORK_MAX, "operations", args.force)
     model, system, state, params, t_eval = _setup(args)
     init = {k: np.asarray(v).tolist() for k, v in state.items()}
-    res = simulate(model, params, init, t_eval, N=args.N, seeds=args.seeds, seed=args.seed)
+    if model.vae.encoder_activation != "linear" or model.vae.decoder_activation != "linear":
+        from ..simulate import simulate_nonlinear  # activations: eps sampled, numpy (order parameters only)
+
+        if args.plot or args.csv or args.per_seed:
+            raise InvalidInputError("--plot, --csv and --per-seed are not available for models with activations")
+        res = simulate_nonlinear(model, params, init, t_eval, N=args.N, seeds=args.seeds, seed=args.seed)
+    else:
+        res = simulate(model, params, init, t_eval, N=args.N, seeds=args.seeds, seed=args.seed)
     k = len(res.t)
     if args.plot or args.csv:
         means = {n: np.asarray(v).mean(axis=0) for n, v in res.observables.items() if n != "neg_elbo"}
