@@ -141,6 +141,9 @@ def derivation_files(shipped: Iterable[tuple[str, int, int]] = SHIPPED) -> dict[
     index += ["", "## Replica statics", "",
               "[statics/](statics/README.md): the replica-symmetric free energy and saddle-point equations of the "
               "global minimiser on n = alpha N samples, the spectral (random-matrix) closed form, thresholds.",
+              "", "## Non-linear VAEs", "",
+              "[nonlinear/](nonlinear/README.md): the online-SGD equations of VAEs with an erf encoder or decoder, "
+              "derived by the Gaussian-expectation engine (eps sampled).",
               "", "## Thresholds", "",
               "[thresholds.md](thresholds.md): closed-form and verified high-precision thresholds (collapse, noise, lr) "
               "of the online-SGD fixed points, with the commands that reproduce them.", "",
