@@ -84,15 +84,16 @@ def run_fit_data(args) -> int:
 
 def run_realdata(args) -> int:
     from ..data import eigenvalues, realdata_study, write_report
-    out = pathlib.Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise InvalidInputError(f"--out {out} exists and is not a folder")
+    from ._common import check_output_folder, staged_folder
+
+    out = check_output_folder(args.out, "--out")  # the output rule of every verb: checked before any work
     if not args.linear_only:
         from ..data._train import torch_module
         torch_module()  # fail before hours of work if the extra is missing
     data = _load(args)
     study = realdata_study(data, M=args.M, quick=args.quick, nonlinear=not args.linear_only, seed=args.seed,
                            progress=lambda msg: sys.stderr.write(f"[realdata] {msg}\n"))
-    files = write_report(study, eigenvalues(data.X), out)
+    with staged_folder(out) as stage:  # an interrupted or failed run leaves no half-written report
+        files = write_report(study, eigenvalues(data.X), stage)
     print(f"wrote {len(files)} files to {out} (report.md); status {study['status']}")
-    return 0
+    return 1 if study["status"] == "failed" else 0  # "no-spikes" is a finding, not a failure
