@@ -165,8 +165,14 @@ class SymbolTable:
         return {"m": self.m, "m_tilde": self.m_tilde, "Q": self.Q, "Q_tilde": self.Q_tilde, "R": self.R,
                 "D": self.D, "sigma2": self.sigma2}
 
-    def latex_names(self) -> dict[sp.Symbol, str]:
-        """LaTeX spelling of every symbol (``m_tilde_12`` -> ``\\tilde{m}_{12}``)."""
+    def latex_names(self, *, own_names: bool = False) -> dict[sp.Symbol, str]:
+        """LaTeX spelling of every symbol (``m_tilde_12`` -> ``\\tilde{m}_{12}``).
+
+        Arguments:
+            own_names: spell every order-parameter symbol by its own name. A tied model's m_11 is also its
+                m_tilde_11 (and Q_11 its R_11, Q_tilde_11); by default it prints as the last alias, with
+                ``own_names`` as m_{11} -- the naming of the state list and of the json and python exports.
+        """
         out: dict[sp.Symbol, str] = {}
         for name in ("m", "m_tilde", "Q", "Q_tilde", "R"):
             for s in getattr(self, name):
@@ -182,4 +188,9 @@ class SymbolTable:
         out.update({_sym(k) if k != "sigma2" else self.sigma2: v for k, v in params.items()
                     if k != "sigma2" or isinstance(self.sigma2, sp.Symbol)})
         out[self.x_sq] = params["x_sq"]
+        if own_names:
+            for s in list(out):
+                block, sep, index = s.name.rpartition("_")
+                if sep and block in ("m", "m_tilde", "Q", "Q_tilde", "R") and index.isdigit():
+                    out[s] = f"{_LATEX[block]}_{{{index}}}"
         return out

@@ -32,19 +32,9 @@ def _readable(system: DerivedSystem, expr: sp.Expr) -> sp.Expr:
     return sp.collect(sp.expand(expr), steps) if steps else expr
 
 
-_ORDER_PARAMETER_LATEX = {"m": "m", "m_tilde": r"\tilde{m}", "Q": "Q", "Q_tilde": r"\tilde{Q}", "R": "R"}
-
-
 def _latex_names(system: DerivedSystem) -> dict[sp.Symbol, str]:
-    """LaTeX names in which every order-parameter symbol is spelled by its own name: a tied model's m_11 (which is
-    also its m_tilde_11) prints as m_{11}, its Q_11 (also R_11, Q_tilde_11) as Q_{11} -- the naming of the state list
-    and of the json and python formats."""
-    names = dict(system.table.latex_names())
-    for s in names:
-        block, sep, index = s.name.rpartition("_")
-        if sep and block in _ORDER_PARAMETER_LATEX and index.isdigit():
-            names[s] = f"{_ORDER_PARAMETER_LATEX[block]}_{{{index}}}"
-    return names
+    """LaTeX names in which every order-parameter symbol is spelled by its own name (a tied model's m_11 as m_{11})."""
+    return system.table.latex_names(own_names=True)
 
 
 def _latex(system: DerivedSystem, expr: sp.Expr) -> str:

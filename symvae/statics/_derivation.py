@@ -26,7 +26,7 @@ SHIPPED = (("base", 1, 1, True), ("tied", 1, 1, True), ("fixed_D", 1, 1, True), 
 
 def _names(model: Model, fe) -> dict:
     T = fe.table
-    names = dict(T.latex_names())
+    names = dict(T.latex_names(own_names=True))
     for s in fe.blocks["K"]:
         names[s] = f"K_{{{s.name[2:]}}}"
     for s in fe.blocks["H"]:
