@@ -212,6 +212,15 @@ def run_phase_diagram(args: argparse.Namespace) -> int:
     return 0
 
 
+def _unsolved_status(command: str, summary: dict) -> int:
+    """Exit 1 with one line when some points have no minimiser (a numerical outcome), else 0."""
+    if summary.get("unsolved"):
+        sys.stderr.write(f"symvae: {command}: {summary['unsolved']} points without a minimiser of the replica free "
+                         f"energy (blank in the figure, empty in the CSV)\n")
+        return 1
+    return 0
+
+
 def run_eg_curve(args: argparse.Namespace) -> int:
     from ..statics import eg_curves
 
@@ -230,7 +239,7 @@ def run_eg_curve(args: argparse.Namespace) -> int:
         print_json(summary)
     else:
         sys.stdout.write(f"eg(alpha) for beta = {betas}: maxima at alpha = {summary['argmax_alpha']}\n")
-    return 0
+    return _unsolved_status("eg-curve", summary)
 
 
 def run_rd_curve(args: argparse.Namespace) -> int:
@@ -250,5 +259,9 @@ def run_rd_curve(args: argparse.Namespace) -> int:
         print_json(summary)
     else:
         for key, c in summary["curves"].items():
-            sys.stdout.write(f"alpha = {key}: max rate {c['max_rate']:.4g}, min distortion {c['min_distortion']:.4g}\n")
-    return 0
+            if c["max_rate"] is None:
+                sys.stdout.write(f"alpha = {key}: no point solved\n")
+            else:
+                sys.stdout.write(f"alpha = {key}: max rate {c['max_rate']:.4g}, min distortion "
+                                 f"{c['min_distortion']:.4g}\n")
+    return _unsolved_status("rd-curve", summary)

@@ -71,6 +71,12 @@ def _point(model, params, alpha, method, guess):
     return r.phase, o["eg"], o["rate"], o["distortion"], r.train_loss, r.closed_form_difference, r
 
 
+def _cell(value) -> str:
+    """A CSV cell: the exact float, or empty where the solver found no minimiser (never the text 'nan')."""
+    v = float(value)
+    return repr(v) if math.isfinite(v) else ""
+
+
 #: The phase label of a grid point where the replica solver found no minimiser (code -1 in ``PhaseDiagram.phase``).
 UNSOLVED = "unsolved"
 
@@ -269,16 +275,21 @@ class EgCurves:
             w.writerow(["source", "beta", "alpha", "N", "eg", "eg_sem", "phase"])
             for i, b in enumerate(self.betas):
                 for j, a in enumerate(self.alphas):
-                    w.writerow([self.method, repr(float(b)), repr(float(a)), "inf", repr(float(self.eg[i, j])), "",
+                    w.writerow([self.method, repr(float(b)), repr(float(a)), "inf", _cell(self.eg[i, j]), "",
                                 PHASES[int(self.phase[i, j])]])
             for row in self.finite_n:
                 w.writerow(["finite-N", row["beta"], row["alpha"], row["N"], row["eg_mean"], row["eg_sem"], ""])
 
     def summary(self) -> dict:
-        peaks = [float(self.alphas[int(np.argmax(self.eg[i]))]) for i in range(len(self.betas))]
+        """The alpha of the largest eg per beta over the solved points; unsolved points (NaN) make it ``partial``."""
+        eg = np.asarray(self.eg, dtype=float)
+        solved = np.isfinite(eg)
+        peaks = [float(self.alphas[int(np.nanargmax(eg[i]))]) if solved[i].any() else None
+                 for i in range(len(self.betas))]
+        unsolved = int(np.count_nonzero(~solved))
         return {"betas": self.betas.tolist(), "alpha_range": [float(self.alphas[0]), float(self.alphas[-1])],
                 "argmax_alpha": peaks, "detection_alpha": self.detection, "finite_n_points": len(self.finite_n),
-                "status": "ok"}
+                "unsolved": unsolved, "status": "partial" if unsolved else "ok"}
 
     def plot(self, path) -> None:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -374,18 +385,25 @@ class RDCurves:
             for a, c in self.curves.items():
                 src = "closed-form" if math.isinf(a) else self.method
                 for b, r, d in zip(c["beta"], c["rate"], c["distortion"]):
-                    w.writerow([src, repr(float(a)), repr(float(b)), "inf", repr(float(r)), repr(float(d)), "", ""])
+                    w.writerow([src, repr(float(a)), repr(float(b)), "inf", _cell(r), _cell(d), "", ""])
             for row in self.finite_n:
                 w.writerow(["finite-N", row["alpha"], row["beta"], row["N"], row["rate"], row["distortion"],
                             row["rate_sem"], row["distortion_sem"]])
 
     def summary(self) -> dict:
-        out = {}
+        """Per alpha the largest rate and smallest distortion over the solved points; points without a minimiser
+        (NaN) are counted as ``unsolved`` and make the status ``partial``."""
+        out, unsolved = {}, 0
         for a, c in self.curves.items():
+            rate, dist = np.asarray(c["rate"], dtype=float), np.asarray(c["distortion"], dtype=float)
+            solved = np.isfinite(rate) & np.isfinite(dist)
+            unsolved += int(np.count_nonzero(~solved))
             out["inf" if math.isinf(a) else repr(float(a))] = {
-                "max_rate": float(np.max(c["rate"])), "min_distortion": float(np.min(c["distortion"])),
-                "points": len(c["beta"])}
-        return {"curves": out, "finite_n_points": len(self.finite_n), "status": "ok"}
+                "max_rate": float(np.max(rate[solved])) if solved.any() else None,
+                "min_distortion": float(np.min(dist[solved])) if solved.any() else None,
+                "points": len(c["beta"]), "unsolved": int(np.count_nonzero(~solved))}
+        return {"curves": out, "finite_n_points": len(self.finite_n), "unsolved": unsolved,
+                "status": "partial" if unsolved else "ok"}
 
     def plot(self, path) -> None:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
