@@ -3,7 +3,7 @@
 Names are imported on first use (PEP 562), so the command line registers its study commands without importing the
 numerics.
 """
-import importlib
+from .._lazy import lazy_exports
 
 #: public name -> the module that defines it
 _LAZY = {
@@ -33,14 +33,4 @@ _LAZY = {
 
 __all__ = sorted(_LAZY)
 
-
-def __getattr__(name: str):
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

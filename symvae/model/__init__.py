@@ -3,7 +3,7 @@
 The public names are imported on first use (PEP 562): the variant table (``VARIANTS``) needs no SymPy, so the command
 line can list variants in ``--help`` without importing it.
 """
-import importlib
+from .._lazy import lazy_exports
 
 #: public name -> the module that defines it
 _LAZY = {
@@ -16,14 +16,4 @@ _LAZY = {
 
 __all__ = sorted(_LAZY)
 
-
-def __getattr__(name: str):
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
