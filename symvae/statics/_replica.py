@@ -455,6 +455,8 @@ def _reduced_solve(S: _Statics, pv: Mapping[str, float], p: np.ndarray, rhos: np
         deflation = 1.0 + (kappa / max(float(np.sum(np.exp(z[:M]))), 1e-300)) ** 2 if deflate else 1.0
         return F * deflation if np.all(np.isfinite(F)) else np.full(S.n, 1e6)
 
+    if not (np.all(q > 0) and np.all(ratio > 0)):  # no start in the log coordinates (least squares would refuse it)
+        return None
     z0 = [np.log(q), np.clip(cos, 0.0, 1.0), np.log(ratio)]
     lo = [-np.inf] * M + [0.0] * M + [-np.inf] * M
     hi = [np.inf] * M + [1.0] * M + [np.inf] * M
