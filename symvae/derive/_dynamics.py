@@ -22,7 +22,8 @@ from ..model import N as N_sym
 from ._gaussian import gaussian_expectation
 from ._system import DerivedSystem, cached_derivation
 
-__all__ = ["derive_linear_dynamics", "gradient_coefficients", "observables", "MatchingMax"]
+__all__ = ["derive_linear_dynamics", "gradient_coefficients", "observables", "overlap_drifts", "assemble_system",
+           "MatchingMax"]
 
 
 class MatchingMax(sp.Max):
@@ -105,6 +106,17 @@ def derive_linear_dynamics(model: Model) -> DerivedSystem:
     rep = {f: next(v for v in T.all_vectors if field_of[v] == f) for f in distinct}
     covariance = lambda i, j: T.covariance(rep[distinct[i]], rep[distinct[j]])  # noqa: E731
     E = lambda e: gaussian_expectation(e, distinct, covariance)  # noqa: E731
+    rhs = overlap_drifts(T, a, c, scalars, E, expand=True)
+    return assemble_system(model, T, rhs, observables(T), distinct)
+
+
+def overlap_drifts(T: SymbolTable, a, c, scalars, E, *, expand: bool) -> dict[sp.Symbol, sp.Expr]:
+    """The N -> infinity drift of every state symbol, given the gradient coefficients (``gradient_coefficients``)
+    and an expectation ``E`` over the fields: each overlap from its first-order increments and the second-order
+    (SGD-noise) term, each scalar (D, sigma^2) at its leading order in N. ``expand``: expand every drift (the
+    polynomial linear model); otherwise keep the closed forms as derived."""
+    model = T.model
+    field_of = {v: T.field(v) for v in T.all_vectors}
     eta, b = T.eta, model.training.batch_expr
     trainable = set(T.trainable)
 
@@ -127,21 +139,28 @@ def derive_linear_dynamics(model: Model) -> DerivedSystem:
             total -= _step(T, v) * E(drift(v, u))
         if u in trainable and v in trainable:
             total += _step(T, u) * _step(T, v) * eta / b * E(a[u] * a[v])
-        rhs[sym] = sp.expand(total)
+        rhs[sym] = sp.expand(total) if expand else total
 
     x_sq_mean = N_sym * eta + sum(T.rho, sp.Integer(0))
     for s, (dL, k) in scalars.items():
         step = model.training.step("D" if s in T.D else "sigma2")
         drift_s = -step * N_sym ** (1 - k) * E(dL.subs(T.x_sq, x_sq_mean))
-        rhs[s] = sp.expand(_leading_order(drift_s, s.name))
+        if expand:
+            rhs[s] = sp.expand(_leading_order(drift_s, s.name))
+        else:
+            rhs[s] = _leading_order(drift_s, s.name) if drift_s.has(N_sym) else drift_s
+    return rhs
 
+
+def assemble_system(model: Model, T: SymbolTable, rhs: dict, obs: dict, fields) -> DerivedSystem:
+    """The ``DerivedSystem`` of the drifts ``rhs`` and observables ``obs``, after checking that no drift still
+    depends on N, ||x||^2 or one of the ``fields``."""
+    fields = set(fields)
     for s, e in rhs.items():
-        if e.has(N_sym) or e.has(T.x_sq) or any(e.has(f) for f in distinct):
+        if e.has(N_sym) or e.has(T.x_sq) or e.free_symbols & fields:
             raise DerivationError(f"the derived drift of {s} still depends on N, ||x||^2 or a local field: {e}")
-
     state = T.state
     rhs_tuple = tuple(rhs[s] for s in state)
-    obs = observables(T)
     free = set().union(*(e.free_symbols for e in rhs_tuple), *(e.free_symbols for e in obs.values()))
     params = tuple(sorted(free - set(state) - {t}, key=lambda s: s.name))
     return DerivedSystem(kind="ode", model=model, state=state, rhs=rhs_tuple, params=params, observables=obs,

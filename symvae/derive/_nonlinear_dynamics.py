@@ -21,10 +21,10 @@ import functools
 import sympy as sp
 
 from ..errors import DerivationError
-from ..model import Model, SymbolTable, t
+from ..model import Model, SymbolTable
 from ..model import N as N_sym
 from ..model._activations import activation
-from ._dynamics import _leading_order, _step, gradient_coefficients, observables
+from ._dynamics import assemble_system, gradient_coefficients, observables, overlap_drifts
 from ._nonlinear_gaussian import NoClosedForm, nonlinear_expectation
 from ._system import DerivedSystem
 
@@ -93,49 +93,8 @@ def derive_nonlinear_dynamics(model: Model) -> DerivedSystem:
     """
     T = NonlinearSymbolTable(model)
     a, c, scalars = gradient_coefficients(T)
-    field_of = {v: T.field(v) for v in T.all_vectors}
-    E = T.expectation()
-    eta, b = T.eta, model.training.batch_expr
-    trainable = set(T.trainable)
-
-    def drift(u, v):
-        out = a[u] * field_of[v]
-        for w in T.trainable:
-            if (u, w) in c:
-                out += c[u, w] * T.overlap(w, v)
-        return out
-
-    rhs = {}
-    for sym, (u, v) in T.overlap_pairs.items():
-        if sym not in T.state:
-            continue
-        total = sp.Integer(0)
-        if u in trainable:
-            total -= _step(T, u) * E(drift(u, v))
-        if v in trainable:
-            total -= _step(T, v) * E(drift(v, u))
-        if u in trainable and v in trainable:
-            total += _step(T, u) * _step(T, v) * eta / b * E(a[u] * a[v])
-        rhs[sym] = total
-
-    x_sq_mean = N_sym * eta + sum(T.rho, sp.Integer(0))
-    for s, (dL, k) in scalars.items():
-        step = model.training.step("D" if s in T.D else "sigma2")
-        drift_s = -step * N_sym ** (1 - k) * E(dL.subs(T.x_sq, x_sq_mean))
-        rhs[s] = _leading_order(drift_s, s.name) if drift_s.has(N_sym) else drift_s
-
-    fields = set(T.fields) | set(T.eps)
-    for s, e in rhs.items():
-        if e.has(N_sym) or e.has(T.x_sq) or e.free_symbols & fields:
-            raise DerivationError(f"the derived drift of {s} still depends on N, ||x||^2 or a local field: {e}")
-
-    state = T.state
-    rhs_tuple = tuple(rhs[s] for s in state)
-    obs = nonlinear_observables(T)
-    free = set().union(*(e.free_symbols for e in rhs_tuple), *(e.free_symbols for e in obs.values()))
-    params = tuple(sorted(free - set(state) - {t}, key=lambda s: s.name))
-    return DerivedSystem(kind="ode", model=model, state=state, rhs=rhs_tuple, params=params, observables=obs,
-                         blocks={k: tuple(v) for k, v in T.state_blocks.items()})
+    rhs = overlap_drifts(T, a, c, scalars, T.expectation(), expand=False)
+    return assemble_system(model, T, rhs, nonlinear_observables(T), set(T.fields) | set(T.eps))
 
 
 def nonlinear_observables(T: NonlinearSymbolTable) -> dict[str, sp.Expr]:
