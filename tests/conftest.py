@@ -22,3 +22,17 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="module")
+def torch_one_thread():
+    """The real-data tests: PyTorch and threadpoolctl must be installed (CI installs the `real` extra: a missing
+    extra fails, it is never skipped), and BLAS/PyTorch run on one thread so timings and results are stable."""
+    try:
+        import torch  # noqa: F401
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        pytest.fail("PyTorch / threadpoolctl missing: CI installs them with pip install -e '.[test,dask,real]' "
+                    "-c constraints.txt")
+    with threadpool_limits(1):
+        yield

@@ -13,16 +13,7 @@ from symvae.statics import sample_dataset
 KEYS = {"N", "n", "alpha", "eta_hat", "spikes", "beta_c", "optimal_beta", "status"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    try:
-        import torch  # noqa: F401
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        pytest.fail("PyTorch / threadpoolctl missing: CI installs them with pip install -e '.[test,real]' "
-                    "-c constraints.txt")
-    with threadpool_limits(1):
-        yield
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def test_fit_data_digits_json(capsys):

@@ -10,16 +10,7 @@ from symvae.data import KL_FLOOR, linear_exact, train_linear
 M = 4
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    try:
-        import torch  # noqa: F401
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        pytest.fail("PyTorch / threadpoolctl missing: CI installs them with pip install -e '.[test,real]' "
-                    "-c constraints.txt")
-    with threadpool_limits(1):
-        yield
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 @pytest.fixture(scope="module")
