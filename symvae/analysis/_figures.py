@@ -12,7 +12,6 @@ from ..errors import InvalidInputError
 
 __all__ = ["write_csv", "plain", "plot_sweep", "plot_anneal", "plot_nscaling", "figure_path"]
 
-FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 
 
 def plain(value):
@@ -48,9 +47,12 @@ def write_csv(path, rows: Sequence[Mapping], columns: Sequence[str] | None = Non
 
 
 def figure_path(path) -> pathlib.Path:
+    """``path`` if matplotlib writes its format (the rule the command line checks before any work)."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
     path = pathlib.Path(path)
-    if path.suffix.lower() not in FIGURE_SUFFIXES:
-        raise InvalidInputError(f"figure file must end in {', '.join(FIGURE_SUFFIXES)}, got {str(path)!r}")
+    if path.suffix.lower().lstrip(".") not in FigureCanvasBase.get_supported_filetypes():
+        raise InvalidInputError(f"unknown figure format {path.suffix or '(none)'!r} in {str(path)!r}")
     return path
 
 
