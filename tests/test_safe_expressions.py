@@ -171,6 +171,7 @@ def test_cpu_budget_stops_sympy_and_restores_the_signal(monkeypatch):
     nested = "Abs(" * 16 + "t" + "-1)" * 16  # within every structural bound, ~0.3 s of SymPy work
     before = signal.getsignal(signal.SIGVTALRM)
     monkeypatch.setattr(expr_module, "MAX_BUILD_SECONDS", 0.002)
+    sp.core.cache.clear_cache()  # the build must do its work, not find it in SymPy's cache
     with pytest.raises(InvalidInputError, match="SymPy needs more than 0.002 s of CPU time"):
         parse_expression(nested, "beta schedule")
     assert signal.getsignal(signal.SIGVTALRM) is before and signal.getitimer(signal.ITIMER_VIRTUAL) == (0.0, 0.0)

@@ -168,20 +168,25 @@ def _cpu_budget(seconds: float):
     if not usable:
         yield
         return
-    armed = [True]
+    armed, expired = [True], [False]
 
     def expire(signum, frame):
         if armed[0]:  # a late signal after the block ended is ignored
+            expired[0] = True
             raise _OverBudget
 
     previous = signal.signal(signal.SIGVTALRM, expire)
-    signal.setitimer(signal.ITIMER_VIRTUAL, seconds)
+    # The alarm repeats every 10 ms of CPU time after the budget: an exception raised from a signal handler can
+    # land where Python ignores it (a gc callback, a __del__), and the next one then stops the build.
+    signal.setitimer(signal.ITIMER_VIRTUAL, seconds, 0.01)
     try:
         yield
     finally:
         armed[0] = False
         signal.setitimer(signal.ITIMER_VIRTUAL, 0)
         signal.signal(signal.SIGVTALRM, previous)
+    if expired[0]:  # every alarm was swallowed and the build finished anyway: over budget all the same
+        raise _OverBudget
 
 
 def _check_growth(root: ast.AST) -> None:
