@@ -152,7 +152,8 @@ def overlap_drifts(T: SymbolTable, a, c, scalars, E, *, expand: bool) -> dict[sp
     return rhs
 
 
-def assemble_system(model: Model, T: SymbolTable, rhs: dict, obs: dict, fields) -> DerivedSystem:
+def assemble_system(model: Model, T: SymbolTable, rhs: dict, obs: dict, fields,
+                    notes: tuple[str, ...] = ()) -> DerivedSystem:
     """The ``DerivedSystem`` of the drifts ``rhs`` and observables ``obs``, after checking that no drift still
     depends on N, ||x||^2 or one of the ``fields``."""
     fields = set(fields)
@@ -164,7 +165,7 @@ def assemble_system(model: Model, T: SymbolTable, rhs: dict, obs: dict, fields) 
     free = set().union(*(e.free_symbols for e in rhs_tuple), *(e.free_symbols for e in obs.values()))
     params = tuple(sorted(free - set(state) - {t}, key=lambda s: s.name))
     return DerivedSystem(kind="ode", model=model, state=state, rhs=rhs_tuple, params=params, observables=obs,
-                         blocks={k: tuple(v) for k, v in T.state_blocks.items()})
+                         blocks={k: tuple(v) for k, v in T.state_blocks.items()}, notes=tuple(notes))
 
 
 def observables(T: SymbolTable) -> dict[str, sp.Expr]:

@@ -25,7 +25,7 @@ from ..model import Model, SymbolTable
 from ..model import N as N_sym
 from ..model._activations import activation
 from ._dynamics import assemble_system, gradient_coefficients, observables, overlap_drifts
-from ._nonlinear_gaussian import NoClosedForm, nonlinear_expectation
+from ._nonlinear_gaussian import QUADRATURE_NOTE, NoClosedForm, nonlinear_expectation
 from ._system import DerivedSystem
 
 __all__ = ["is_nonlinear", "NonlinearSymbolTable", "derive_nonlinear_dynamics"]
@@ -76,13 +76,27 @@ class NonlinearSymbolTable(SymbolTable):
 
         def E(expr):
             try:
-                return nonlinear_expectation(expr, fields + list(self.eps), covariance)
+                return nonlinear_expectation(expr, fields + list(self.eps), covariance, quadrature=True,
+                                             used=self.numerical)
             except NoClosedForm as exc:
                 raise DerivationError(
                     f"activations encoder={self.model.vae.encoder_activation!r}, decoder="
                     f"{self.model.vae.decoder_activation!r}: an expectation has no closed form ({exc}); derived "
-                    f"systems support erf, relu and polynomial activations, one of the two non-linear") from None
+                    f"systems take erf, relu and polynomial activations exactly, and other smooth activations of "
+                    f"one Gaussian direction (M = 1, one of the two non-linear) by a numerical rule") from None
         return E
+
+    @functools.cached_property
+    def numerical(self) -> list[str]:
+        """Expectations computed by the numerical rule so far (filled by ``expectation``)."""
+        return []
+
+    def notes(self) -> tuple[str, ...]:
+        """The derivation's approximations, for ``DerivedSystem.notes``."""
+        if not self.numerical:
+            return ()
+        unique = sorted(set(self.numerical), key=lambda e: (len(e), e))
+        return (f"{len(unique)} expectation(s) with no closed form, e.g. {unique[0]}, are {QUADRATURE_NOTE}",)
 
 
 def derive_nonlinear_dynamics(model: Model) -> DerivedSystem:
@@ -94,7 +108,8 @@ def derive_nonlinear_dynamics(model: Model) -> DerivedSystem:
     T = NonlinearSymbolTable(model)
     a, c, scalars = gradient_coefficients(T)
     rhs = overlap_drifts(T, a, c, scalars, T.expectation(), expand=False)
-    return assemble_system(model, T, rhs, nonlinear_observables(T), set(T.fields) | set(T.eps))
+    obs = nonlinear_observables(T)
+    return assemble_system(model, T, rhs, obs, set(T.fields) | set(T.eps), notes=T.notes())
 
 
 def nonlinear_observables(T: NonlinearSymbolTable) -> dict[str, sp.Expr]:

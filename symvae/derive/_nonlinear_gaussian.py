@@ -39,7 +39,8 @@ from ..errors import DerivationError
 from ..model._activations import ErfAct, ErfActPrime, Relu, Step
 
 __all__ = ["ErfAct", "ErfActPrime", "Relu", "Step", "NoClosedForm", "nonlinear_expectation", "closed_forms",
-           "gauss_hermite_expectation", "numeric_function"]
+           "gauss_hermite_expectation", "numeric_function", "quadrature_expectation", "quadrature_rule",
+           "QUADRATURE_NOTE"]
 
 
 class NoClosedForm(DerivationError):
@@ -58,7 +59,11 @@ def _linear_form(expr: sp.Expr, index: dict, what: str) -> tuple:
 
 
 class _Engine:
-    def __init__(self, fields: Sequence[sp.Symbol], covariance: Callable[[int, int], sp.Expr]):
+    def __init__(self, fields: Sequence[sp.Symbol], covariance: Callable[[int, int], sp.Expr], *,
+                 quadrature: bool = False):
+        self.quadrature = quadrature
+        self.stein_depth = 0
+        self.used: list[str] = []
         self.fields = list(fields)
         self.index = {f: i for i, f in enumerate(self.fields)}
         n = len(self.fields)
@@ -126,6 +131,15 @@ class _Engine:
         raise NoClosedForm(f"E[prod of {len(steps)} step factors] (an orthant probability) has no closed form")
 
     def term(self, term: sp.Expr) -> sp.Expr:
+        try:
+            return self._closed_term(term)
+        except NoClosedForm as exc:
+            if not self.quadrature:
+                raise
+            coeff = sp.Mul(*[f for f in sp.Mul.make_args(term) if not f.free_symbols & self.index.keys()])
+            return coeff * _quadrature_term(term / coeff, self, str(exc))
+
+    def _closed_term(self, term: sp.Expr) -> sp.Expr:
         coeff, lin, gs, primes, steps = [], [], [], [], []
         n = len(self.fields)
         for factor in sp.Mul.make_args(term):
@@ -167,18 +181,151 @@ class _Engine:
 
 
 def nonlinear_expectation(expr: sp.Expr, fields: Sequence[sp.Symbol],
-                          covariance: Callable[[int, int], sp.Expr]) -> sp.Expr:
+                          covariance: Callable[[int, int], sp.Expr], *, quadrature: bool = False,
+                          used: list | None = None) -> sp.Expr:
     """E[expr] over zero-mean jointly Gaussian ``fields`` with E[f_i f_j] = covariance(i, j) (i <= j).
 
     ``expr`` may contain polynomials in the fields, ``ErfAct``, ``ErfActPrime``, ``Relu`` and ``Step`` of linear forms in
     the fields (see the module docstring for the rules). Polynomials reduce to Wick's theorem.
 
+    ``quadrature``: False (default) raises ``NoClosedForm`` for a term without closed form; True replaces such a
+    term, if it is smooth and depends on the fields through one direction, by the explicit sum of a numerical rule
+    (``quadrature_expectation``), an expression of the covariance that codegen compiles like any other. Such terms
+    are approximate (``QUADRATURE_NOTE``); callers must say so (``DerivedSystem.notes``): ``used``, if given, is
+    extended by the expectations computed by the rule (as text).
+
     Raises:
         NoClosedForm: a term has no closed form under these rules (four or more erf factors or steps, erf times step,
-            other functions).
+            other functions) and no quadrature was asked for, or the term is not smooth or needs more than
+            ``QUADRATURE_MAX_DIM`` Gaussian dimensions.
     """
-    engine = _Engine(fields, covariance)
-    return sp.Add(*[engine.term(term) for term in sp.Add.make_args(sp.expand(expr))])
+    engine = _Engine(fields, covariance, quadrature=quadrature)
+    value = sp.Add(*[engine.term(term) for term in sp.Add.make_args(sp.expand(expr))])
+    if used is not None:
+        used.extend(engine.used)
+    return value
+
+
+# ------------------------------------------------------------------------------ numerical fallback, as an explicit expression
+#: at most this many Gaussian directions in one quadrature term (n**dim nodes)
+QUADRATURE_MAX_DIM = 1
+#: functions the rule cannot integrate reliably (not smooth: algebraic convergence at best)
+#: Stein steps in a row before the rest goes to the rule as it is (a derivative may bring back field factors)
+_MAX_STEIN = 6
+_NOT_SMOOTH = (Relu, Step, sp.Heaviside, sp.Abs, sp.Max, sp.Min, sp.Piecewise, sp.sign, sp.floor, sp.ceiling,
+               sp.DiracDelta)
+
+
+def _quadrature_term(F: sp.Expr, engine: _Engine, why: str) -> sp.Expr:
+    """E[F] for a product F of functions of the fields with no closed form: Stein's lemma removes each bare-field
+    factor of F (while F stays differentiable), then the numerical rule in the one direction F depends on."""
+    if any(F.has(f) for f in _NOT_SMOOTH):
+        raise NoClosedForm(f"{why}; it is not smooth, so no numerical fallback either")
+    fields = engine.index
+    for factor in sp.Mul.make_args(F):  # E[x_a G] = sum_b C_ab E[d_b G] (Stein), once per bare field factor
+        base, exp = factor.as_base_exp()
+        if base in fields and exp.is_Integer and exp > 0 and engine.stein_depth < _MAX_STEIN:
+            rest = sp.expand(F / base)
+            total = sp.Integer(0)
+            engine.stein_depth += 1
+            try:
+                for f, i in fields.items():
+                    c = engine.C[fields[base]][i]
+                    if c != 0:
+                        total += c * sp.Add(*[engine.term(t) for t in sp.Add.make_args(sp.expand(sp.diff(rest, f)))])
+            finally:
+                engine.stein_depth -= 1
+            return total
+    directions, G = _directions(F, engine)
+    if len(directions) > QUADRATURE_MAX_DIM:
+        raise NoClosedForm(f"{why}; the numerical fallback is limited to {QUADRATURE_MAX_DIM} Gaussian "
+                           f"directions, this term needs {len(directions)}")
+    S = tuple(tuple(engine.cov(a, b, ()) for b in directions) for a in directions)
+    engine.used.append(f"E[{F}]")
+    return quadrature_expectation(G, S)
+
+
+_U = tuple(sp.Dummy(f"u{k}", real=True) for k in range(4))
+
+
+def _directions(F: sp.Expr, engine: _Engine) -> tuple[list[tuple], sp.Expr]:
+    """The linear forms k_1 .. k_r of the fields that F depends on, and F as a function of u_j = k_j . x.
+
+    The forms are the (linear) arguments of F's functions when every field occurrence is inside one; otherwise the
+    fields themselves."""
+    fields = engine.index
+    forms: list[tuple] = []
+    replaced = {}
+    linear = True
+    for call in sorted(F.atoms(sp.Function), key=sp.default_sort_key):
+        if not call.free_symbols & fields.keys() or call in replaced:
+            continue
+        args = []
+        for arg in call.args:
+            if not arg.free_symbols & fields.keys():
+                args.append(arg)
+                continue
+            try:
+                form = _linear_form(arg, fields, "argument")
+            except NoClosedForm:
+                linear = False
+                break
+            if form not in forms:
+                forms.append(form)
+            args.append(_U[forms.index(form)])
+        if not linear:
+            break
+        replaced[call] = call.func(*args)
+    if linear and len(forms) <= QUADRATURE_MAX_DIM:
+        G = F.xreplace(replaced)
+        if not G.free_symbols & fields.keys():
+            return forms, G
+    present = [f for f in engine.fields if F.has(f)]
+    units = [tuple(sp.Integer(int(j == fields[f])) for j in range(len(engine.fields))) for f in present]
+    return units, F.xreplace({f: _U[k] for k, f in enumerate(present)}) if len(present) <= len(_U) else F
+
+
+#: the rule: E[G(sigma y)], y ~ N(0, 1), by the trapezoidal rule of step QUADRATURE_STEP on |y| <= QUADRATURE_CUT
+QUADRATURE_STEP = sp.Rational(1, 10)
+QUADRATURE_CUT = 9
+#: what derived systems say of a term computed by the rule
+QUADRATURE_NOTE = ("numerical: E[G(u)], u ~ N(0, s^2), by the trapezoidal rule y = k/10, |y| <= 9 (181 nodes, "
+                   "weights (1/10) phi(y)); for G analytic within distance d of the real axis the error falls like "
+                   "exp(-2 pi d / (0.1 s)) (tanh, d = pi/2: measured below 1e-12 while s <= 2, 1e-10 at s = 3, 1e-7 "
+                   "at s = 4, 1e-5 at s = 5), plus exp(-81/2) from the cut")
+
+
+@functools.lru_cache(maxsize=2)
+def quadrature_rule() -> tuple[tuple[sp.Rational, ...], tuple[sp.Float, ...]]:
+    """Nodes y_k = k h (k = 0 .. cut/h) and weights h phi(y_k) at 30 digits of the symmetric trapezoidal rule for
+    the standard normal density (a node y > 0 stands for the pair +-y). For a function analytic in a strip around
+    the real axis the trapezoidal rule converges geometrically in 1/h (far faster than Gauss-Hermite, whose error
+    falls only like exp(-c sqrt(n)) there)."""
+    import mpmath
+    h = QUADRATURE_STEP
+    count = int(QUADRATURE_CUT / h)
+    with mpmath.workdps(40):
+        hm = mpmath.mpf(h.p) / h.q
+        weights = tuple(sp.Float(mpmath.nstr(hm * mpmath.npdf(k * hm), 30), 30) for k in range(count + 1))
+    return tuple(k * h for k in range(count + 1)), weights
+
+
+@functools.lru_cache(maxsize=4096)
+def quadrature_expectation(G: sp.Expr, S: tuple[tuple[sp.Expr, ...], ...]) -> sp.Expr:
+    """E[G(u)], u ~ N(0, S) with S = ((s^2,),) symbolic, as the explicit sum of ``quadrature_rule`` over u = s y:
+    an expression codegen compiles like any other (accuracy: ``QUADRATURE_NOTE``; tested against Monte Carlo)."""
+    if len(S) != 1:
+        raise NoClosedForm(f"the numerical rule is one-dimensional, this term needs {len(S)} Gaussian directions")
+    nodes, weights = quadrature_rule()
+    s = sp.sqrt(S[0][0])
+    total = sp.Integer(0)
+    for y, w in zip(nodes, weights):
+        total += w * (G.xreplace({_U[0]: s * y}) + (G.xreplace({_U[0]: -s * y}) if y != 0 else 0))
+    return total
+    for y1, w1 in signed:
+        for y2, w2 in signed:
+            total += w1 * w2 * G.xreplace({_U[0]: L[0][0] * y1, _U[1]: L[1][0] * y1 + L[1][1] * y2})
+    return total
 
 
 # ------------------------------------------------------------------------------------------ table of closed forms

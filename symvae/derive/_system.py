@@ -32,6 +32,8 @@ class DerivedSystem:
         params: runtime parameters (all other free symbols except ``t``), sorted by name.
         observables: named expressions of state and parameters (``eg``, ``rate``, ``distortion`` ...).
         blocks: order-parameter name -> the state symbols it consists of.
+        notes: what is approximate in the derivation (e.g. expectations computed by a numerical rule, with its
+            accuracy); empty when every expression is exact.
     """
 
     kind: str
@@ -41,6 +43,7 @@ class DerivedSystem:
     params: tuple[sp.Symbol, ...]
     observables: Mapping[str, sp.Expr]
     blocks: Mapping[str, tuple[sp.Symbol, ...]]
+    notes: tuple[str, ...] = ()
 
     @functools.cached_property
     def key(self) -> str:

@@ -58,6 +58,7 @@ def to_markdown(system: DerivedSystem) -> str:
     lines = [f"# Online-SGD ODEs — variant `{m.name}`, M = {m.M}, M* = {m.M_star}", "",
              f"Written by `{_command(system, 'markdown')}`; do not edit (a test checks it is in sync).", "",
              f"{VARIANTS[m.name].description if m.name in VARIANTS else 'Custom model.'}", "",
+             *[line for note in system.notes for line in (f"**Approximate:** {note}.", "")],
              "Parameters: " + ", ".join(f"${sp.latex(p, symbol_names=_latex_names(system))}$" for p in system.params)
              + ". State: " + ", ".join(f"`{s.name}`" for s in system.state) + ".", "",
              "Per-sample loss (fields $\\ell = W^T x/\\sqrt{N}$, $\\mu = \\tilde W x/\\sqrt{N}$; "
@@ -75,7 +76,8 @@ def to_latex(system: DerivedSystem) -> str:
     """The derived equations as a LaTeX ``align`` environment."""
     rows = [f"  {_lhs(system, s)} &= {_latex(system, _readable(system, e))}" for s, e in system.equations().items()]
     m = system.model
-    return (f"% {_command(system, 'latex')}\n\\begin{{align}}\n" + " \\\\\n".join(rows) + "\n\\end{align}\n"
+    notes = "".join(f"% approximate: {note}\n" for note in system.notes)
+    return (f"% {_command(system, 'latex')}\n{notes}\\begin{{align}}\n" + " \\\\\n".join(rows) + "\n\\end{align}\n"
             f"% variant {m.name}, M = {m.M}, M* = {m.M_star}\n")
 
 
@@ -92,6 +94,8 @@ def to_python(system: DerivedSystem) -> str:
     lines += ["", "EQUATIONS = {"]
     lines += [f"    {s.name!r}: {sp.sstr(e)}," for s, e in system.equations().items()]
     lines += ["}"]
+    if system.notes:
+        lines += ["", f"NOTES = {list(system.notes)!r}  # what is approximate"]
     return "\n".join(lines) + "\n"
 
 
@@ -103,7 +107,8 @@ def to_json(system: DerivedSystem) -> dict:
             "blocks": {k: [s.name for s in v] for k, v in system.blocks.items()},
             "equations": {s.name: sp.sstr(e) for s, e in system.equations().items()},
             "latex": {s.name: _latex(system, _readable(system, e)) for s, e in system.equations().items()},
-            "observables": {k: sp.sstr(v) for k, v in system.observables.items()}}
+            "observables": {k: sp.sstr(v) for k, v in system.observables.items()},
+            "notes": list(system.notes)}
 
 
 def render(system: DerivedSystem, fmt: str) -> str:

@@ -55,6 +55,7 @@ def nonlinear_markdown(system: DerivedSystem) -> str:
              "Activation `erf` is g(x) = erf(x/√2); `ErfAct` below is g and `ErfActPrime` its derivative. The "
              "latent z = g_e(μ) + √D ε is sampled (ε ~ N(0, I) a Gaussian field independent of x), so the "
              "expectations are over the fields (ℓ, μ, s, ε); μ here is the pre-activation W̃x/√N.", "",
+             *[line for note in system.notes for line in (f"**Approximate:** {note}.", "")],
              "Parameters: " + ", ".join(f"${sp.latex(p, symbol_names=names)}$" for p in system.params)
              + ". State: " + ", ".join(f"`{s.name}`" for s in system.state) + ".", "",
              "Per-sample loss:", "", "$$", latex(T.loss_parts["loss"]), "$$", "", "## Equations", ""]
@@ -79,9 +80,11 @@ def render_nonlinear(system: DerivedSystem, fmt: str) -> str:
                            "decoder_activation": m.vae.decoder_activation,
                            "state": [s.name for s in system.state], "params": [p.name for p in system.params],
                            "equations": equations,
-                           "observables": {k: sp.sstr(v) for k, v in system.observables.items()}}, indent=1) + "\n"
+                           "observables": {k: sp.sstr(v) for k, v in system.observables.items()},
+                           "notes": list(system.notes)}, indent=1) + "\n"
+    notes = [f"NOTES = {list(system.notes)!r}  # what is approximate"] if system.notes else []
     return "\n".join(["# " + _command(system) + " --format python", "EQUATIONS = {"]
-                     + [f"    {k!r}: {v!r}," for k, v in equations.items()] + ["}"]) + "\n"
+                     + [f"    {k!r}: {v!r}," for k, v in equations.items()] + ["}"] + notes) + "\n"
 
 
 def nonlinear_derivation_files() -> dict[str, str]:
