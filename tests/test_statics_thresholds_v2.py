@@ -178,3 +178,25 @@ def test_cli_text_output_names_the_located_parameter(capsys, parameter):
                         "--lam", "0.2", "--digits", "15")
     assert code == 0 and out.startswith(f"collapse threshold: {parameter} = ")
     assert math.isfinite(float(out.split("=")[1].split()[0]))
+
+
+# ------------------------------------------------------------------------- second route: the replica saddle system
+@pytest.mark.parametrize("params, alpha", [(dict(rho=1.0, eta=1.0, lam=0.3), 2.0),
+                                           (dict(rho=1.5, eta=0.7, lam=0.0), 4.0),
+                                           (dict(rho=1.0, eta=1.0, lam=0.5), 0.5)])  # the last below BBP
+def test_beta_c_from_the_saddle_equations_equals_the_closed_form(params, alpha):
+    """beta_c located on the derived replica saddle-point equations alone (blown up at the branch point, degenerate
+    K/H directions frozen) agrees with the closed-form threshold to >= 30 digits at two precisions. The closed form
+    only chooses where the float64 learned saddle (the Newton start) is solved."""
+    from symvae.statics._thresholds import collapse_threshold_saddle
+    ref = statics_threshold("collapse", MODEL, params, alpha, digits=40)
+    assert ref.certified and "continuous" in ref.message
+    start = solve_statics(MODEL, {**params, "beta": float(ref.value) * 0.99}, alpha)
+    assert start.ok and start.phase != "collapsed"
+    lo, hi = (collapse_threshold_saddle(start, dps) for dps in (40, 60))
+    with mpmath.workdps(70):
+        assert abs(hi["value"] - lo["value"]) < abs(hi["value"]) * mpmath.mpf(10) ** -38
+        e_lo, e_hi = _interval(ref)
+        assert e_lo - abs(e_lo) * mpmath.mpf(10) ** -35 <= hi["value"] <= e_hi + abs(e_hi) * mpmath.mpf(10) ** -35
+        assert abs(hi["value"] - ref.value) < abs(ref.value) * mpmath.mpf(10) ** -35
+    assert hi["null_dimension"] >= 1 and hi["residual"] < mpmath.mpf(10) ** -50

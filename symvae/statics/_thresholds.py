@@ -29,7 +29,8 @@ from ._params import check_alpha, check_params
 from ._spectrum import spectrum_slots
 
 __all__ = ["collapse_threshold", "collapse_in", "detection_threshold", "eg_peak", "optimal_beta",
-           "statics_threshold", "threshold_parameters", "StaticsThresholdError", "THRESHOLDS"]
+           "statics_threshold", "threshold_parameters", "collapse_threshold_saddle", "StaticsThresholdError",
+           "THRESHOLDS"]
 
 THRESHOLDS = ("collapse", "detection", "eg_peak", "optimal_beta")
 
@@ -659,3 +660,134 @@ def statics_threshold(name: str, model: Model, params: Mapping[str, float], alph
                      closed_form_text=_closed_form_text(name, model, params, alpha, kind, parameter),
                      float64=None if f64 is None else float(f64), state=state, interval=interval,
                      certified=certified, **base)
+
+
+# ------------------------------------------------------------------------- second route: the replica saddle system
+_BLOWUP: dict[str, tuple] = {}
+
+
+def _blown_up_system(model: Model):
+    """The replica saddle-point equations blown up at the collapse of the (single) latent: with m, m~ = a m^, and
+    Q, Q~, R = a^2 Q^ ..., the m-equations divided by a, the K- and H-equations by a^2, at a = 0. A continuous collapse
+    is a branch point a -> 0 of the learned saddle; there the blown-up system has a solution (m^, Q^, ..., D, K, H)
+    with Q^ = 1 (the scale of the hats is free), and beta is one of its unknowns. Returns (unknowns, equations incl.
+    the normalisation, parameter symbols, index of beta) -- cached per model."""
+    if model.key in _BLOWUP:
+        return _BLOWUP[model.key]
+    from ._replica import statics_system
+    S = statics_system(model)
+    sysd = S.system
+    if S.table.M != 1:
+        raise InvalidInputError("the saddle-system route to the collapse threshold handles one latent (M = 1)")
+    beta = [p for p in sysd.params if p.name == _beta_name(model)][0]
+    a = sp.Symbol("a_blowup")
+    first = set(sysd.blocks.get("m", ())) | set(sysd.blocks.get("m_tilde", ()))
+    second = set(sysd.blocks.get("Q", ())) | set(sysd.blocks.get("Q_tilde", ())) | set(sysd.blocks.get("R", ()))
+    conj = set(sysd.blocks["K"]) | set(sysd.blocks["H"])
+    sub = {s: (a * s if s in first else a ** 2 * s if s in second else s) for s in sysd.state}
+    eqs = []
+    for s, e in zip(sysd.state, sysd.rhs):
+        power = 1 if s in first else 2 if s in conj else 0
+        e = sp.expand(sp.expand(e.xreplace(sub)) / a ** power)
+        eqs.append(sp.numer(sp.together(e.subs(a, 0))))
+    q_sym = sysd.blocks["Q"][0]
+    eqs.append(q_sym - 1)
+    unknowns = list(sysd.state) + [beta]
+    params = [p for p in sysd.params if p != beta]
+    out = (unknowns, eqs, params, len(unknowns) - 1,
+           sp.lambdify(unknowns + params, eqs, modules="mpmath"),
+           sp.lambdify(unknowns + params, sp.Matrix(eqs).jacobian(unknowns), modules="mpmath"), S)
+    _BLOWUP[model.key] = out
+    return out
+
+
+def collapse_threshold_saddle(result, dps: int = 40, *, max_iter: int = 60) -> dict[str, object]:
+    """beta_c of a continuous collapse from the replica saddle-point equations alone (``derive_statics``), a route
+    independent of the random-matrix closed form.
+
+    Starting from a learned saddle point ``result`` (``solve_statics`` just below beta_c), the order parameters are
+    rescaled by a = sqrt(Q_11) and Newton is run in mpmath on the blown-up system (``_blown_up_system``) with beta
+    as an unknown. The degenerate conjugate directions (K/H acting on the null space of the field covariance, and
+    the free scale of the hats) are removed as in ``polish``: as many K/H coordinates frozen as the Jacobian has null
+    directions (pivoted QR of its null basis), and as many equations kept as its rank (pivoted QR of the rows); the
+    residual of the full system is checked at the end.
+
+    Returns:
+        {"value": beta_c (mpf), "residual": max|F| of the whole blown-up system, "null_dimension": int, "dps"}.
+
+    Raises:
+        StaticsThresholdError: Newton does not reach a residual of 10^(5 - dps) (e.g. a first-order collapse, which
+            is no branch point of the learned saddle).
+    """
+    import scipy.linalg
+
+    model = result.model
+    unknowns, eqs, params, k_beta, F, J, S = _blown_up_system(model)
+    values = {**result.params, "alpha": result.alpha}
+    y = np.array(result.y, dtype=float)
+    sysd = S.system
+    names = [s.name for s in sysd.state]
+    scale = math.sqrt(float(y[names.index(sysd.blocks["Q"][0].name)]))
+    first = {s.name for b in ("m", "m_tilde") for s in sysd.blocks.get(b, ())}
+    second = {s.name for b in ("Q", "Q_tilde", "R") for s in sysd.blocks.get(b, ())}
+    x0 = [v / scale if n in first else v / scale ** 2 if n in second else v for n, v in zip(names, y)]
+    x0.append(float(values[_beta_name(model)]))
+    p_f = [float(values[p.name]) for p in params]
+
+    def jac_float(x):
+        return np.array(mpmath.fp.matrix(J(*x, *p_f)).tolist(), dtype=float)
+
+    # float64 Gauss-Newton with minimum-norm steps onto the solution manifold of the whole blown-up system first: the
+    # start (a > 0) is off it by O(a^2), and frozen coordinates must be those of a point on it
+    for _ in range(50):
+        res = np.array([float(v) for v in F(*x0, *p_f)])
+        if np.max(np.abs(res)) < 1e-13:
+            break
+        x0 = list(np.asarray(x0) + np.linalg.lstsq(jac_float(x0), -res, rcond=1e-10)[0])
+    Jf = jac_float(x0)
+    _, sv, Vt = np.linalg.svd(Jf)
+    rank = int(np.sum(sv > 1e-8 * sv[0]))
+    null = Vt[rank:].T
+    kh = np.array([names.index(s.name) for b in ("K", "H") for s in sysd.blocks[b]], dtype=int)
+    free = np.arange(len(unknowns))
+    if null.shape[1]:
+        _, _, piv = scipy.linalg.qr(null[kh].T, pivoting=True)
+        frozen = set(kh[piv[:null.shape[1]]].tolist())
+        free = np.array([i for i in range(len(unknowns)) if i not in frozen])
+    _, _, rows = scipy.linalg.qr(Jf[:, free].T, pivoting=True)
+    rows = np.sort(rows[:len(free)])
+    with mpmath.workdps(dps + 10):
+        p = [mpmath.mpf(_decimal(values[q.name])) for q in params]
+        x = [mpmath.mpf(v) for v in x0]
+        target = mpmath.mpf(10) ** (-(dps + 5))
+        def reduced(x):
+            Fv = F(*x, *p)
+            return mpmath.matrix([Fv[int(i)] for i in rows])
+
+        Fr = reduced(x)
+        for _ in range(max_iter):
+            norm = mpmath.norm(Fr, mpmath.inf)
+            if norm < target:
+                break
+            Jm = J(*x, *p)
+            Jr = mpmath.matrix(len(rows), len(free))
+            for r_, i in enumerate(rows):
+                for c_, j in enumerate(free):
+                    Jr[r_, c_] = Jm[int(i), int(j)]
+            dx = mpmath.lu_solve(Jr, -Fr)
+            step = mpmath.mpf(1)
+            while True:  # damped Newton: halve the step until the residual decreases
+                trial = list(x)
+                for c_, j in enumerate(free):
+                    trial[int(j)] += step * dx[c_]
+                F_trial = reduced(trial)
+                if mpmath.norm(F_trial, mpmath.inf) < norm or step < mpmath.mpf(2) ** -30:
+                    break
+                step /= 2
+            x, Fr = trial, F_trial
+        residual = max(abs(v) for v in F(*x, *p))
+        value = +x[k_beta]
+    if not residual < mpmath.mpf(10) ** (5 - dps):
+        raise StaticsThresholdError(f"Newton on the blown-up saddle system reached max|F| = "
+                                    f"{mpmath.nstr(residual, 3)} only, at {dps} digits")
+    return {"value": value, "residual": residual, "null_dimension": int(null.shape[1]), "dps": dps}
