@@ -87,6 +87,10 @@ def test_first_order_lam_threshold_inverts_the_first_order_beta_threshold():
 def test_lam_threshold_not_found_when_beta_is_above_beta_c_without_decay():
     t = statics_threshold("collapse", MODEL, dict(rho=1.0, eta=1.0, beta=2.5), 10.0, digits=10, parameter="lam")
     assert t.status == "not_found" and t.value is None and "lam = 0" in t.message
+    # at alpha = inf the decay enters as lam/alpha = 0: beta_c = rho + eta = 2 > 0.5 whatever lam
+    t = statics_threshold("collapse", MODEL, dict(rho=1.0, eta=1.0, beta=0.5), math.inf, digits=10, parameter="lam")
+    assert t.status == "not_found" and "no effect" in t.message
+    assert _q_top(dict(rho=1.0, eta=1.0, beta=0.5, lam=1e6), math.inf) > 0
 
 
 # ---------------------------------------------------------------------------------------------- alpha threshold

@@ -1,13 +1,19 @@
-"""Thresholds of the statics, to any precision: collapse beta_c(alpha), BBP detection alpha_c, the eg peak in alpha,
-and the optimal beta(alpha).
+"""Thresholds of the statics, to any precision: collapse beta_c(alpha) (also located in the weight decay or in alpha),
+BBP detection alpha_c, the eg peak in alpha, and the optimal beta(alpha).
 
 All are located on the random-matrix closed form (which the replica saddle point reproduces to ~1e-13, see the tests):
 first in float64 (``mpmath.fp``), then polished with ``mpmath.findroot`` at two precisions; the digits on which the two
-agree are the verified digits (``statics_threshold``).
+agree are the agreeing digits, and the Krawczyk interval test (``numerics._certify``) on the threshold's scalar
+condition, written out in SymPy, proves an enclosure (``statics_threshold``, which returns the ``Threshold`` of the
+online setting).
 
 Collapse: the top latent (largest eigenvalue s_1) is the last to collapse. q = 0 is locally stable iff G'(0) > 0
 (``LatentProblem.slope0``); at G'(0) = 0 the transition is continuous if G''(0) > 0 there, and then beta_c solves
 G'(0; beta) = 0. Otherwise (strong weight decay) it is first order: beta_c solves G(q) = G(0), G'(q) = 0 with q > 0.
+The same conditions in the weight decay (at fixed beta) or in alpha (s_1 and lam/alpha vary) give ``collapse_in``.
+
+A second route for a continuous collapse uses only the derived replica saddle-point equations
+(``collapse_threshold_saddle``): the learned saddle blown up at its branch point with the collapsed one.
 """
 from __future__ import annotations
 
@@ -374,6 +380,9 @@ def collapse_in(model: Model, params: Mapping[str, float], alpha, parameter: str
         lo, hi = math.exp(llo), math.exp(lhi)
         x_active = hi
     else:
+        if alpha is not None and math.isinf(float(alpha)):
+            raise StaticsThresholdError(f"at alpha = inf the weight decay {parameter} has no effect (it enters as "
+                                        f"{parameter}/alpha): no collapse in {parameter}")
         if not active(0.0):
             raise StaticsThresholdError(f"the top latent is collapsed already at {parameter} = 0 (beta >= beta_c)")
         hi = 1.0
