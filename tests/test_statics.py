@@ -166,10 +166,10 @@ def test_saddle_point_properties(alpha, beta_frac, rho, eta, lam):
 def test_collapse_threshold_lam0_is_the_top_eigenvalue():
     for alpha in (0.3, 1.0, 4.0, 100.0):
         s1 = (1 + 1) * (1 + 1 / alpha) if alpha > 1 else (1 + 1 / math.sqrt(alpha)) ** 2
-        out = statics_threshold("collapse", make_model("base"), BASE, alpha, digits=25)
+        out = statics_threshold("collapse", make_model("base"), BASE, alpha, digits=25).as_dict()
         assert out["status"] == "verified" and out["parameter"] == "beta" and out["digits"] == 25
         with mpmath.workdps(40):
-            a = mpmath.mpf(alpha)
+            a = mpmath.mpf(repr(alpha))  # parameters are the decimals typed (0.3 is 3/10, not its nearest double)
             exact = 2 * (1 + 1 / a) if alpha > 1 else (1 + 1 / mpmath.sqrt(a)) ** 2
             assert abs(mpmath.mpf(out["value"]) - exact) < mpmath.mpf(10) ** -23
         assert abs(float(out["value"]) - s1) < 1e-12
@@ -189,7 +189,7 @@ def test_collapse_threshold_separates_the_replica_phases():
 
 def test_detection_threshold_is_bbp():
     model = make_model("base")
-    out = statics_threshold("detection", model, dict(rho=2.0, eta=3.0, lam=0.0, beta=0.1), digits=30)
+    out = statics_threshold("detection", model, dict(rho=2.0, eta=3.0, lam=0.0, beta=0.1), digits=30).as_dict()
     with mpmath.workdps(40):
         assert abs(mpmath.mpf(out["value"]) - mpmath.mpf(9) / 4) < mpmath.mpf(10) ** -29
     params = dict(rho=2.0, eta=3.0, lam=0.0, beta=0.1)
@@ -200,8 +200,9 @@ def test_detection_threshold_is_bbp():
 
 
 def test_threshold_format():
-    out = statics_threshold("collapse", make_model("base"), dict(rho=1.0, eta=1.0, lam=0.3), 2.0, digits=12)
-    assert set(out) == {"name", "parameter", "value", "digits", "closed_form", "status"}
+    out = statics_threshold("collapse", make_model("base"), dict(rho=1.0, eta=1.0, lam=0.3), 2.0, digits=12).as_dict()
+    assert set(out) >= {"name", "parameter", "value", "digits", "closed_form", "status", "message", "interval",
+                        "certified", "requested_digits"}
     assert out["name"] == "collapse" and len(out["value"].replace(".", "").lstrip("0")) >= 12
     with pytest.raises(Exception):
         statics_threshold("collapse", make_model("base"), BASE, None)
@@ -218,7 +219,7 @@ def test_inevitable_collapse_beta_c_tends_to_rho_plus_eta_while_lam_effect_vanis
         gaps.append((abs(b0 - (rho + eta)), abs(b1 - b0)))
     assert gaps[-1][0] < 1e-4 and gaps[-1][1] < 1e-4
     assert all(g1[0] > g2[0] and g1[1] > g2[1] for g1, g2 in zip(gaps, gaps[1:]))
-    inf = statics_threshold("collapse", model, dict(rho=rho, eta=eta, lam=2.0), math.inf, digits=15)
+    inf = statics_threshold("collapse", model, dict(rho=rho, eta=eta, lam=2.0), math.inf, digits=15).as_dict()
     assert abs(float(inf["value"]) - (rho + eta)) < 1e-14
 
 
@@ -248,7 +249,7 @@ def test_optimal_beta_approaches_eta_at_large_alpha():
     assert abs(values[-1] - eta) < 1e-2 and abs(values[0] - eta) > abs(values[-1] - eta)
     with_lam = optimal_beta(model, dict(rho=rho, eta=eta, lam=1.0), 400.0)
     assert abs(float(with_lam["beta"]) - eta) < 2e-2
-    exact = statics_threshold("optimal_beta", model, dict(rho=rho, eta=eta, lam=0.0), 4.0, digits=15)
+    exact = statics_threshold("optimal_beta", model, dict(rho=rho, eta=eta, lam=0.0), 4.0, digits=15).as_dict()
     with mpmath.workdps(30):
         g, ell = mpmath.mpf(1) / 4, mpmath.mpf(rho) / mpmath.mpf(eta)
         e = mpmath.mpf(eta)

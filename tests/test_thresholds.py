@@ -293,8 +293,17 @@ def test_located_collapse_threshold_equals_the_closed_form(base, rho, eta, lam, 
         assert abs(r.value - e) <= abs(e) * mpmath.mpf(10) ** -19
 
 
-def test_statics_threshold_refuses_a_parameter_it_does_not_locate(capsys):
-    """Asking for the lam-threshold of the statics must not return the beta threshold labelled 'beta'."""
-    code = main(["threshold", "collapse", "--parameter", "lam", "--alpha", "10", "--beta", "0.5", "--json"])
+def test_statics_threshold_in_lam_is_the_lam_threshold_not_the_beta_one(capsys):
+    """--parameter lam in the statics locates the weight decay at which the latent collapses at the given beta (it
+    used to return beta_c labelled 'beta'); a parameter the statics does not locate is refused in one line."""
+    code = main(["threshold", "collapse", "--parameter", "lam", "--alpha", "10", "--beta", "0.5", "--digits", "20",
+                 "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and out["parameter"] == "lam" and out["status"] == "verified"
+    # independent: at lam_c the collapse threshold in beta is the given beta (alpha = 10 > BBP: s_1 = 2 (1 + 1/10))
+    lam = sp.Rational(out["value"]) / 10
+    s1 = sp.Rational(22, 10)
+    assert abs(float((s1 ** 2 - lam - lam ** 2) / (s1 * (1 + lam))) - 0.5) < 1e-15
+    code = main(["threshold", "collapse", "--parameter", "rho", "--alpha", "10", "--beta", "0.5", "--json"])
     captured = capsys.readouterr()
     assert code == 2 and captured.out == "" and captured.err.count("\n") == 1 and "lam" in captured.err

@@ -169,27 +169,39 @@ _STATICS_ONLY = ("detection", "eg_peak", "optimal_beta")
 
 
 def _run_statics_threshold(args: argparse.Namespace, model, digits: int) -> int:
-    """Statics thresholds (beta_c(alpha), the detection threshold in alpha, the eg peak, the optimal beta)."""
-    from ..statics import statics_param_names, statics_threshold
+    """Statics thresholds: collapse in beta (beta_c(alpha)), in the weight decay or in alpha; the detection threshold
+    in alpha, the eg peak, the optimal beta. Exit 0 verified, 1 not found / not verified (best result printed)."""
+    from ..statics import statics_param_names, statics_threshold, threshold_parameters
 
     if args.name not in ("collapse",) + _STATICS_ONLY:
         raise InvalidInputError(f"'{args.name}' is an online-SGD threshold: drop --alpha")
+    valid = threshold_parameters(model, args.name)
+    if args.parameter == "beta" and "beta" not in valid:  # the default --parameter: the threshold's own parameter
+        args.parameter = valid[0]
+    if args.parameter not in valid:
+        raise InvalidInputError(f"the statics '{args.name}' threshold is located in {', '.join(valid)}; "
+                                f"--parameter {args.parameter} is not one of them")
+    if args.parameter == "alpha" and args.name == "collapse" and args.alpha is not None:
+        raise InvalidInputError("--parameter alpha locates alpha: drop --alpha")
+    if args.name == "collapse" and args.parameter != "alpha" and args.alpha is None:
+        raise InvalidInputError(f"the statics collapse threshold in {args.parameter} needs --alpha")
     if args.alpha is not None:
         check_value("alpha", args.alpha, "--alpha")
-    natural = {"collapse": "beta", "optimal_beta": "beta", "detection": "alpha", "eg_peak": "alpha"}[args.name]
-    if args.parameter not in ("beta", natural):  # never report a beta threshold under another parameter's name
-        raise InvalidInputError(f"the statics '{args.name}' threshold is located in {natural} only; "
-                                f"--parameter {args.parameter} is not supported")
+    if digits > 200:
+        raise InvalidInputError(f"--digits must be at most 200 for the statics thresholds, got {digits}")
     params = param_values_from_args(args, statics_param_names(model))
-    out = statics_threshold(args.name, model, params, alpha=args.alpha, digits=digits)
+    result = statics_threshold(args.name, model, params, alpha=args.alpha, digits=digits, parameter=args.parameter)
+    out = result.as_dict()
     if args.json:
         print_json(out)
     else:
-        sys.stdout.write(f"{out['name']} threshold: {out['parameter']} = {out['value']} ({out['digits']} verified "
-                         f"digits, status {out['status']})\n")
+        shown = out["value"] if out["value"] is not None else "not located"
+        sys.stdout.write(f"{result.name} threshold: {result.parameter} = {shown} ({result.digits} "
+                         f"{'certified' if result.certified else 'agreeing'} digits, status {result.status})\n")
         if out.get("closed_form"):
             sys.stdout.write(f"closed form: {out['closed_form']}\n")
-    return 0 if out["status"] == "verified" else 1
+        sys.stdout.write(result.message + "\n")
+    return 0 if result.status == "verified" else 1
 
 
 def run_threshold(args: argparse.Namespace) -> int:
@@ -198,7 +210,7 @@ def run_threshold(args: argparse.Namespace) -> int:
 
     digits = _digits(args.digits)
     model = model_from_args(args)
-    if args.alpha is not None or args.name in _STATICS_ONLY:
+    if args.alpha is not None or args.name in _STATICS_ONLY or args.parameter == "alpha":
         return _run_statics_threshold(args, model, digits)
     system, params = _system_and_params(args)
     if args.parameter not in params:

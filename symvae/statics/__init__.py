@@ -42,4 +42,7 @@ from ._thresholds import collapse_threshold as collapse_threshold
 from ._thresholds import detection_threshold as detection_threshold
 from ._thresholds import eg_peak as eg_peak
 from ._thresholds import optimal_beta as optimal_beta
+from ._thresholds import collapse_in as collapse_in
+from ._thresholds import collapse_threshold_saddle as collapse_threshold_saddle
 from ._thresholds import statics_threshold as statics_threshold
+from ._thresholds import threshold_parameters as threshold_parameters

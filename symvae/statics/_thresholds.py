@@ -1,16 +1,23 @@
-"""Thresholds of the statics, to any precision: collapse beta_c(alpha), BBP detection alpha_c, the eg peak in alpha,
-and the optimal beta(alpha).
+"""Thresholds of the statics, to any precision: collapse beta_c(alpha) (also located in the weight decay or in alpha),
+BBP detection alpha_c, the eg peak in alpha, and the optimal beta(alpha).
 
 All are located on the random-matrix closed form (which the replica saddle point reproduces to ~1e-13, see the tests):
 first in float64 (``mpmath.fp``), then polished with ``mpmath.findroot`` at two precisions; the digits on which the two
-agree are the verified digits (``statics_threshold``).
+agree are the agreeing digits, and the Krawczyk interval test (``numerics._certify``) on the threshold's scalar
+condition, written out in SymPy, proves an enclosure (``statics_threshold``, which returns the ``Threshold`` of the
+online setting).
 
 Collapse: the top latent (largest eigenvalue s_1) is the last to collapse. q = 0 is locally stable iff G'(0) > 0
 (``LatentProblem.slope0``); at G'(0) = 0 the transition is continuous if G''(0) > 0 there, and then beta_c solves
 G'(0; beta) = 0. Otherwise (strong weight decay) it is first order: beta_c solves G(q) = G(0), G'(q) = 0 with q > 0.
+The same conditions in the weight decay (at fixed beta) or in alpha (s_1 and lam/alpha vary) give ``collapse_in``.
+
+A second route for a continuous collapse uses only the derived replica saddle-point equations
+(``collapse_threshold_saddle``): the learned saddle blown up at its branch point with the collapsed one.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 from typing import Callable, Mapping
 
@@ -22,12 +29,14 @@ import sympy as sp
 from ..derive._spectral import Q_NORM, S_EIG
 from ..errors import InvalidInputError
 from ..model import Model
+from ..numerics import Threshold
 from ._closed_form import _functions, closed_form
 from ._params import check_alpha, check_params
 from ._spectrum import spectrum_slots
 
-__all__ = ["collapse_threshold", "detection_threshold", "eg_peak", "optimal_beta", "statics_threshold",
-           "StaticsThresholdError", "THRESHOLDS"]
+__all__ = ["collapse_threshold", "collapse_in", "detection_threshold", "eg_peak", "optimal_beta",
+           "statics_threshold", "threshold_parameters", "collapse_threshold_saddle", "StaticsThresholdError",
+           "THRESHOLDS"]
 
 THRESHOLDS = ("collapse", "detection", "eg_peak", "optimal_beta")
 
@@ -259,10 +268,237 @@ def optimal_beta(model: Model, params: Mapping[str, float], alpha, *, ctx=mpmath
     return {"beta": value, "eg": _eg(model, {**params, name: value}, alpha, ctx)}
 
 
+# ------------------------------------------------------------------------- collapse in the weight decay or in alpha
+_LAMBDIFIED: dict[tuple, tuple] = {}
+
+
+def _top_latent_functions(model: Model, module: str):
+    """(G, dG/dq, slope0) of the top latent as functions of (q, s, *spec_params), lambdified once per model."""
+    key = (model.key, module)
+    if key not in _LAMBDIFIED:
+        fns = _functions(model)
+        lp = fns.problem.latents[0]
+        args = [Q_NORM, S_EIG] + list(fns.spec_params)
+        _LAMBDIFIED[key] = (sp.lambdify(args, lp.reduced, modules=module),
+                            sp.lambdify(args, sp.diff(lp.reduced, Q_NORM), modules=module),
+                            sp.lambdify(args, lp.slope0, modules=module))
+    return _LAMBDIFIED[key]
+
+
+class _Family:
+    """The top latent along a one-parameter family: every parameter fixed but ``parameter`` (a weight decay or
+    ``alpha``), in one mpmath context. ``values`` holds every other parameter (beta included)."""
+
+    def __init__(self, model: Model, values: Mapping[str, object], alpha, parameter: str, ctx):
+        self.fns, self.ctx, self.parameter = _functions(model), ctx, parameter
+        self.values, self.alpha = dict(values), alpha
+        module = "mpmath" if ctx is mpmath.mp else "math"
+        self._G, self._dG, self._slope0 = _top_latent_functions(model, module)
+
+    def point(self, x):
+        """(s, spec values in the order of ``spec_params``) at parameter value x."""
+        ctx, fns = self.ctx, self.fns
+        values = dict(self.values)
+        alpha = self.alpha
+        if self.parameter == "alpha":
+            alpha = x
+        else:
+            values[self.parameter] = x
+        inv_alpha = ctx.zero if ctx.isinf(alpha) else 1 / ctx.convert(alpha)
+        spec = [ctx.convert(values[p.name]) * (inv_alpha if p.name in fns.decay else 1) for p in fns.spec_params]
+        s = spectrum_slots([values[n] for n in fns.rho_names], values["eta"], alpha, 1, ctx)[0].s
+        return s, spec
+
+    def G(self, q, x):
+        s, spec = self.point(x)
+        return self._G(q, s, *spec)
+
+    def dG(self, q, x):
+        s, spec = self.point(x)
+        return self._dG(q, s, *spec)
+
+    def slope0(self, x):
+        s, spec = self.point(x)
+        return self._slope0(self.ctx.zero, s, *spec)
+
+    def best_q(self, x) -> float:
+        """q* of the top latent at x (float64; 0 if collapsed)."""
+        from ._closed_form import _real_roots
+        s, spec = self.point(x)
+        lat_fns, _, _ = self.fns.backend(mpmath.fp)
+        g0 = self._G(0.0, s, *spec)
+        best = (0.0, 0.0)
+        for r in _real_roots(lat_fns[0]["coeffs"](float(s), *spec), mpmath.fp):
+            if r > 0:
+                try:
+                    d = self._G(r, s, *spec) - g0
+                except (ValueError, ZeroDivisionError, OverflowError):
+                    continue
+                if d < best[1] - 1e-15 * (1 + abs(g0)):
+                    best = (r, d)
+        return best[0]
+
+
+def collapse_in(model: Model, params: Mapping[str, float], alpha, parameter: str, *, ctx=mpmath.fp) -> dict:
+    """The collapse of the top latent located in a weight decay (``parameter`` one of the model's decay names; beta
+    and ``alpha`` fixed) or in ``alpha`` (``parameter == "alpha"``; beta and the decays fixed).
+
+    In a weight decay: the lam_c above which the learned (or noise-fitting) top latent disappears at fixed beta,
+    i.e. beta_c(alpha; lam_c) = beta. In alpha: the alpha_c at which, as alpha grows, the collapsed plateau ends
+    (the top latent turns active), i.e. beta_c(alpha_c) = beta; the largest such alpha in [1e-6, 1e8].
+    Bracketed in float64 (activity of the top latent, ``best_q``), then ``findroot`` in ``ctx``: on slope0 = 0 for
+    a continuous transition, on G(q) = G(0), G'(q) = 0 for a first-order one.
+
+    Returns:
+        {"value", "kind": "continuous" | "first-order", "q_jump", "float64"}.
+
+    Raises:
+        StaticsThresholdError: no such point (with the reason).
+    """
+    fns = _functions(model)
+    names = [n for n in fns.param_names if n != parameter]
+    values = check_params(params, names)
+    fam_fp = _Family(model, {k: float(v) for k, v in values.items()}, float(alpha) if alpha is not None else None,
+                     parameter, mpmath.fp)
+
+    def active(x: float) -> bool:
+        return fam_fp.best_q(x) > 0
+
+    if parameter == "alpha":
+        grid = np.geomspace(1e-6, 1e8, 15 * 14 + 1)
+        flags = [active(float(a)) for a in grid]
+        ups = [i for i in range(len(grid) - 1) if not flags[i] and flags[i + 1]]
+        if not ups:
+            bc_inf = collapse_threshold(model, values, math.inf)
+            reason = (f"beta = {float(values[_beta_name(model)]):g} >= beta_c(alpha = inf) = "
+                      f"{float(bc_inf['value']):.12g}: the top latent is collapsed at large alpha"
+                      if not flags[-1] else
+                      "the top latent is active at every alpha in [1e-6, 1e8]")
+            raise StaticsThresholdError(f"no alpha at which the collapsed plateau ends: {reason}")
+        i = ups[-1]
+        llo, lhi = _bisect(lambda la: not active(math.exp(la)), math.log(grid[i]), math.log(grid[i + 1]))
+        lo, hi = math.exp(llo), math.exp(lhi)
+        x_active = hi
+    else:
+        if alpha is not None and math.isinf(float(alpha)):
+            raise StaticsThresholdError(f"at alpha = inf the weight decay {parameter} has no effect (it enters as "
+                                        f"{parameter}/alpha): no collapse in {parameter}")
+        if not active(0.0):
+            raise StaticsThresholdError(f"the top latent is collapsed already at {parameter} = 0 (beta >= beta_c)")
+        hi = 1.0
+        while active(hi):
+            hi *= 2
+            if hi > 1e12:
+                raise StaticsThresholdError(f"no collapse in {parameter} below 1e12")
+        lo, hi = _bisect(active, 0.0, hi, steps=80)
+        x_active = lo
+    q_jump = fam_fp.best_q(x_active)
+    s_top = float(fam_fp.point(x_active)[0])
+    continuous = q_jump < 1e-5 * (1 + s_top)
+    f64 = 0.5 * (lo + hi)
+    fam = fam_fp if ctx is not mpmath.mp else _Family(model, values, alpha, parameter, ctx)
+    if continuous:
+        width = ctx.convert(1e-6) * (1 + abs(ctx.convert(f64)))
+        bracket = (ctx.convert(lo) - width, ctx.convert(hi) + width)
+        if parameter != "alpha" and bracket[0] < 0:
+            bracket = (ctx.zero, bracket[1])
+        value = ctx.findroot(fam.slope0, bracket, solver="anderson")
+        return {"value": value, "kind": "continuous", "q_jump": ctx.zero, "float64": f64}
+    sol = ctx.findroot([lambda q, x: fam.G(q, x) - fam.G(ctx.zero, x), lambda q, x: fam.dG(q, x)],
+                       (ctx.convert(q_jump), ctx.convert(f64)))
+    return {"value": sol[1], "kind": "first-order", "q_jump": sol[0], "float64": f64}
+
+
+# ---------------------------------------------------------------------------------------------- certification
+def _decimal(v) -> str:
+    """The exact decimal text of a parameter value (a float's shortest repr is what the user typed)."""
+    if isinstance(v, mpmath.mpf):
+        return mpmath.nstr(v, mpmath.mp.dps + 5, strip_zeros=True)
+    return repr(float(v))
+
+
+def _collapse_equations(model: Model, values: Mapping[str, object], alpha, parameter: str, kind: str, x, q):
+    """SymPy (unknowns, equations) of the collapse condition in ``parameter`` with the top eigenvalue written out
+    (BBP outlier or bulk edge, the branch that holds at the located point), decays divided by alpha; and the names
+    of the remaining symbols."""
+    fns = _functions(model)
+    lp = fns.problem.latents[0]
+    sym = {s.name: s for s in fns.spec_params}
+
+    def get(name):
+        if name not in sym:
+            sym[name] = sp.Symbol(name, real=True)
+        return sym[name]
+
+    a_val = x if parameter == "alpha" else alpha
+    with mpmath.workdps(30):
+        rhos = [mpmath.mpf(values[n]) for n in fns.rho_names]
+        a_mp = mpmath.inf if mpmath.isinf(a_val) else mpmath.mpf(a_val)
+        slot = spectrum_slots(rhos, mpmath.mpf(values["eta"]), a_mp, 1, mpmath.mp)[0]
+    infinite = bool(mpmath.isinf(a_mp))
+    eta, alpha_s = get("eta"), get("alpha")
+    if slot.spike is None:
+        s_expr = eta if infinite else eta * (1 + 1 / sp.sqrt(alpha_s)) ** 2
+    else:
+        rho = get(fns.rho_names[slot.spike])
+        ell = rho / eta
+        s_expr = rho + eta if infinite else eta * (1 + ell) * (1 + 1 / (alpha_s * ell))
+    subs = {S_EIG: s_expr}
+    for d in fns.decay:
+        subs[get(d)] = 0 if infinite else get(d) / alpha_s
+    X = get(parameter)
+    if kind == "continuous":
+        unknowns, eqs = [X], [lp.slope0.xreplace(subs)]
+    else:
+        G = lp.reduced
+        unknowns = [Q_NORM, X]
+        eqs = [(G - G.subs(Q_NORM, 0)).xreplace(subs), sp.diff(G, Q_NORM).xreplace(subs)]
+    free = set().union(*(e.free_symbols for e in eqs)) - set(unknowns)
+    rest = sorted(free, key=lambda s: s.name)
+    return unknowns, eqs, rest
+
+
+def _certify(key: str, unknowns, eqs, rest, rest_values: Mapping[str, object], center, k: int, digits: int):
+    """(interval of unknown k as decimal strings, certified, why): the Krawczyk test (``numerics._certify``) on
+    ``eqs`` around ``center``, box half-width 10^-(digits + 5) relative, the parameters enclosed exactly."""
+    from ..numerics._certify import interval_functions, krawczyk
+    try:
+        G, J, shape = interval_functions(key, unknowns, rest, eqs, sp.Matrix(eqs).jacobian(unknowns))
+    except ValueError as exc:
+        return None, False, str(exc)
+    texts = [_decimal(rest_values[s.name]) for s in rest]
+    with mpmath.workdps(digits + 25):
+        cert = krawczyk(G, J, shape, [mpmath.mpf(c) for c in center], texts, radius_digits=digits + 5)
+        if not cert.certified:
+            return None, False, cert.message
+        lo, hi = cert.enclosure[k]
+        pad = mpmath.mpf(10) ** -(digits + 11)
+        lo_t = mpmath.nstr(lo, digits + 12, strip_zeros=False)
+        hi_t = mpmath.nstr(hi, digits + 12, strip_zeros=False)
+        if mpmath.mpf(lo_t) > lo:  # round the printed ends outwards
+            lo_t = mpmath.nstr(lo - abs(lo) * pad, digits + 12, strip_zeros=False)
+        if mpmath.mpf(hi_t) < hi:
+            hi_t = mpmath.nstr(hi + abs(hi) * pad, digits + 12, strip_zeros=False)
+    return (lo_t, hi_t), True, cert.message
+
+
 # ---------------------------------------------------------------------------------------------- public entry point
-def _closed_form_text(name: str, model: Model, params: Mapping[str, float], alpha, kind: str | None) -> str:
+# ---------------------------------------------------------------------------------------------- public entry point
+def _closed_form_text(name: str, model: Model, params: Mapping[str, float], alpha, kind: str | None,
+                      parameter: str = "beta") -> str:
     """A closed-form expression of the threshold where one exists (printed by SymPy), else a description."""
     fns = _functions(model)
+    top = "s_1 = eta*(1 + rho/eta)*(1 + eta/(alpha*rho)) above BBP, eta*(1 + 1/sqrt(alpha))**2 below"
+    decay = ", ".join(f"{d} -> {d}/alpha" for d in fns.decay)
+    if name == "collapse" and parameter != "beta":
+        lp = fns.problem.latents[0]
+        if kind == "continuous":
+            return (f"root in {parameter} of slope0 = {sp.sstr(sp.factor(lp.slope0).subs(S_EIG, sp.Symbol('s_1')))}"
+                    f" = 0; {top}; {decay}")
+        if kind == "first-order":
+            return f"first-order collapse in {parameter}: G(q) = G(0), G'(q) = 0; {top}; {decay}"
+        return (f"collapse in {parameter}: slope0 = 0 (continuous) or G(q) = G(0), G'(q) = 0 (first order); {top}; "
+                f"{decay}")
     if name == "detection":
         return "alpha_c = (eta/rho)**2  [BBP: largest spike strength rho]"
     if name == "collapse":
@@ -270,8 +506,6 @@ def _closed_form_text(name: str, model: Model, params: Mapping[str, float], alph
         beta = sp.Symbol(_beta_name(model), real=True)
         beta_syms = [s for s in fns.spec_params if s.name == beta.name]
         roots = sp.solve(lp.slope0, beta_syms[0]) if beta_syms else []
-        top = "s_1 = eta*(1 + rho/eta)*(1 + eta/(alpha*rho)) above BBP, eta*(1 + 1/sqrt(alpha))**2 below"
-        decay = ", ".join(f"{d} -> {d}/alpha" for d in fns.decay)
         if kind == "continuous" and len(roots) == 1:
             return f"beta_c = {sp.sstr(sp.simplify(roots[0].subs(S_EIG, sp.Symbol('s_1'))))}; {top}" + \
                 (f"; {decay}" if decay else "")
@@ -281,59 +515,288 @@ def _closed_form_text(name: str, model: Model, params: Mapping[str, float], alph
     return "argmax_alpha eg (the BBP threshold when the maximum is the cusp there)"
 
 
-def _evaluate(name: str, model: Model, params: Mapping[str, float], alpha, ctx):
+def _evaluate(name: str, model: Model, params: Mapping[str, object], alpha, parameter: str, ctx) -> dict:
+    """One location in ``ctx``: {"value", "kind", "q_jump", "float64"?} (kind None where it does not apply)."""
+    if name == "collapse" and parameter == "beta":
+        return collapse_threshold(model, params, alpha, ctx=ctx)
     if name == "collapse":
-        out = collapse_threshold(model, params, alpha, ctx=ctx)
-        return out["value"], "beta", out["kind"]
+        return collapse_in(model, params, alpha, parameter, ctx=ctx)
     if name == "detection":
-        return detection_threshold(model, params, ctx=ctx), "alpha", None
+        return {"value": detection_threshold(model, params, ctx=ctx), "kind": None}
     if name == "eg_peak":
-        return eg_peak(model, params, ctx=ctx)["alpha"], "alpha", None
+        out = eg_peak(model, params, ctx=ctx)
+        return {"value": out["alpha"], "kind": "detection" if out["at_detection"] else None}
     if name == "optimal_beta":
-        return optimal_beta(model, params, alpha, ctx=ctx)["beta"], "beta", None
+        return {"value": optimal_beta(model, params, alpha, ctx=ctx)["beta"], "kind": None}
     raise InvalidInputError(f"unknown statics threshold {name!r}; known: {', '.join(THRESHOLDS)}")
 
 
-def statics_threshold(name: str, model: Model, params: Mapping[str, float], alpha=None, digits: int = 15) -> dict:
-    """A statics threshold to ``digits`` verified digits, in the format of the thresholds machinery.
+def threshold_parameters(model: Model, name: str) -> tuple[str, ...]:
+    """The parameters a statics threshold can be located in: collapse in beta, any weight decay of the model or
+    alpha; detection and eg_peak in alpha; optimal_beta in beta."""
+    if name == "collapse":
+        return ("beta",) + tuple(_functions(model).decay) + ("alpha",)
+    return ("alpha",) if name in ("detection", "eg_peak") else ("beta",)
+
+
+def _certificate(name: str, model: Model, params: Mapping[str, object], alpha, parameter: str, out: dict,
+                 digits: int):
+    """(interval, certified, why) for a located threshold (``out`` from ``_evaluate`` at the higher precision)."""
+    values = dict(params)
+    if alpha is not None and not mpmath.isinf(alpha):
+        values["alpha"] = alpha
+    if name == "collapse":
+        if parameter == "beta":
+            values.pop(_beta_name(model), None)
+        kind = out["kind"]
+        unknowns, eqs, rest = _collapse_equations(model, values, alpha, parameter, kind, out["value"],
+                                                  out.get("q_jump"))
+        center = [out["value"]] if kind == "continuous" else [out["q_jump"], out["value"]]
+        k = len(unknowns) - 1
+    elif name == "detection" or (name == "eg_peak" and out["kind"] == "detection"):
+        fns = _functions(model)
+        top = max(fns.rho_names, key=lambda n: float(values[n]))
+        a, rho, eta = sp.Symbol("alpha", real=True), sp.Symbol(top, real=True), sp.Symbol("eta", real=True)
+        unknowns, eqs, rest, center, k = [a], [1 - eta ** 2 / (a * rho ** 2)], [eta, rho], [out["value"]], 0
+        kind = "detection"
+    else:
+        return None, False, (f"no interval form of the {name} condition: d eg/d{parameter} = 0 goes through the "
+                             f"roots of the stationarity polynomial, so only the two precisions are compared")
+    text = "|".join([name, parameter, str(kind)] + [s.name for s in rest] + [sp.srepr(e) for e in eqs])
+    key = "statics-" + hashlib.sha1(text.encode()).hexdigest()
+    return _certify(key, unknowns, eqs, rest, values, center, k, digits)
+
+
+def statics_threshold(name: str, model: Model, params: Mapping[str, float], alpha=None, digits: int = 15, *,
+                      parameter: str | None = None, certify: bool = True) -> Threshold:
+    """A statics threshold to ``digits`` digits, as the ``Threshold`` of the online setting (``symvae.numerics``).
+
+    Located in float64, refined with ``findroot`` at two precisions (digits + 10 and 2 digits + 20; the digits on
+    which both agree are the "agreeing" digits), then proven by the Krawczyk interval test (``numerics._certify``)
+    on the threshold's scalar condition written out in SymPy: ``interval`` is an enclosure of the unique root,
+    ``certified`` true and ``digits`` the digits every number of the enclosure rounds to. Where no such proof is
+    made (eg_peak in the interior, optimal_beta: their condition d eg/dx = 0 has no explicit form) ``certified`` is
+    false, the message says why, and ``digits`` are the agreeing digits.
 
     Arguments:
-        name: ``"collapse"`` (beta_c at ``alpha``), ``"detection"`` (BBP alpha_c), ``"eg_peak"`` (argmax_alpha eg at
-            the given beta) or ``"optimal_beta"`` (argmin_beta eg at ``alpha``).
-        model: the model. params: parameter values by name (beta is ignored for collapse / optimal_beta).
-        alpha: n / N (needed by collapse and optimal_beta; ``inf`` allowed for collapse). digits: requested digits.
+        name: ``"collapse"``, ``"detection"`` (BBP alpha_c), ``"eg_peak"`` (argmax_alpha eg at the given beta) or
+            ``"optimal_beta"`` (argmin_beta eg at ``alpha``).
+        model: the model. params: parameter values by name (the located parameter's own value is ignored).
+        alpha: n / N (collapse and optimal_beta; ``inf`` allowed for collapse in beta or a decay; not used when
+            the parameter is alpha). digits: requested digits (1..200).
+        parameter: the located parameter (``threshold_parameters``): collapse in ``beta`` (default; beta_c(alpha)),
+            in a weight decay (``lam``: the decay at which the top latent collapses at fixed beta) or in
+            ``alpha`` (where the collapsed plateau at fixed beta ends). certify: run the interval test.
 
     Returns:
-        {"name", "parameter" ("beta" or "alpha"), "value" (decimal string of the verified digits), "digits",
-        "closed_form" (text), "status": "verified"}.
+        A ``Threshold``: status ``verified`` (digits >= requested), ``partial`` (fewer; ``value`` holds those),
+        ``not_found`` (no such point; the message says why) or ``failed`` (the refinement did not converge).
 
     Raises:
-        InvalidInputError: unknown name, missing alpha, digits < 1 or > 200, invalid parameters.
-        StaticsThresholdError: the threshold does not exist here, or two precisions do not agree to ``digits``.
+        InvalidInputError: unknown name or parameter, missing alpha, digits outside [1, 200], invalid parameters.
     """
     if name not in THRESHOLDS:
         raise InvalidInputError(f"unknown statics threshold {name!r}; known: {', '.join(THRESHOLDS)}")
-    if not isinstance(digits, int) or not 1 <= digits <= 200:
+    if not isinstance(digits, int) or isinstance(digits, bool) or not 1 <= digits <= 200:
         raise InvalidInputError(f"digits must be an integer in [1, 200], got {digits!r}")
-    if name in ("collapse", "optimal_beta"):
+    valid = threshold_parameters(model, name)
+    parameter = valid[0] if parameter is None else parameter
+    if parameter not in valid:
+        raise InvalidInputError(f"the statics {name} threshold is located in {', '.join(valid)}; "
+                                f"not in {parameter!r}")
+    if name == "collapse" and parameter != "beta":
+        _beta_name(model)
+    needs_alpha = name == "optimal_beta" or (name == "collapse" and parameter != "alpha")
+    if needs_alpha:
         if alpha is None:
-            raise InvalidInputError(f"the {name} threshold needs alpha")
+            raise InvalidInputError(f"the {name} threshold in {parameter} needs alpha")
         check_alpha(alpha, allow_inf=(name == "collapse"))
-    params = {k: v for k, v in params.items() if not (name in ("collapse", "optimal_beta") and k == "beta")}
-    values = []
-    kind = None
+    else:
+        alpha = None
+    drop = {parameter} | ({"beta"} if name == "optimal_beta" or (name, parameter) == ("collapse", "beta") else set())
+    params = {k: v for k, v in params.items() if k not in drop}
+    fns = _functions(model)
+    check_params(params, [n for n in fns.param_names if n not in drop and (name != "detection" or
+                                                                            n in fns.rho_names or n == "eta")])
+    base = dict(name=name, parameter=parameter, requested_digits=digits,
+                params={k: float(v) for k, v in params.items()} | ({} if alpha is None else {"alpha": float(alpha)}))
+
+    def not_found(why: str) -> Threshold:
+        return Threshold(value=None, digits=0, status="not_found", message=why,
+                         closed_form_text=_closed_form_text(name, model, params, alpha, None, parameter), **base)
+
+    results, kind = [], None
     for dps in (digits + 10, 2 * digits + 20):
         with mpmath.workdps(dps):
-            a = None if alpha is None else (mpmath.inf if math.isinf(float(alpha)) else mpmath.mpf(alpha))
-            v, parameter, kind = _evaluate(name, model, params, a, mpmath.mp)
-            values.append(+v)
+            p_mp = {k: mpmath.mpf(_decimal(v)) for k, v in params.items()}
+            a = None if alpha is None else (mpmath.inf if math.isinf(float(alpha)) else mpmath.mpf(_decimal(alpha)))
+            try:
+                out = _evaluate(name, model, p_mp, a, parameter, mpmath.mp)
+            except StaticsThresholdError as exc:
+                return not_found(str(exc))
+            except (ValueError, ZeroDivisionError) as exc:  # findroot did not converge
+                return Threshold(value=None, digits=0, status="failed",
+                                 message=f"findroot at {dps} digits did not converge ({exc})",
+                                 closed_form_text=_closed_form_text(name, model, params, alpha, None, parameter),
+                                 **base)
+            out = {k: (+v if isinstance(v, mpmath.mpf) else v) for k, v in out.items()}
+            results.append((out, a, p_mp))
+            kind = out.get("kind")
+    (o1, _, _), (o2, a2, p2) = results
     with mpmath.workdps(2 * digits + 20):
-        v1, v2 = values
-        err = abs(v1 - v2)
-        agree = math.inf if err == 0 else float(-mpmath.log10(err / max(abs(v2), mpmath.mpf(10) ** -300)))
-        text = mpmath.nstr(v2, digits, strip_zeros=False, min_fixed=-6, max_fixed=digits + 6)
-    if agree < digits:
-        raise StaticsThresholdError(f"{name} threshold: the two precisions agree on {agree:.1f} digits only, "
-                                    f"fewer than the {digits} requested")
-    return {"name": name, "parameter": parameter, "value": text, "digits": digits,
-            "closed_form": _closed_form_text(name, model, params, alpha, kind), "status": "verified"}
+        v1, v2 = o1["value"], o2["value"]
+        agree = digits
+        while agree > 0 and mpmath.nstr(v1, agree, strip_zeros=False) != mpmath.nstr(v2, agree, strip_zeros=False):
+            agree -= 1
+        value = +v2
+        interval, certified, why = (_certificate(name, model, p2, a2, parameter, o2, digits) if certify else
+                                    (None, False, "certification not requested"))
+    verified = agree
+    if certified:
+        from ..numerics._certify import enclosure_digits
+        with mpmath.workdps(2 * digits + 20):
+            verified = enclosure_digits(mpmath.mpf(interval[0]), mpmath.mpf(interval[1]), digits)
+    what = {"continuous": "continuous collapse (slope of the top latent's objective at q = 0 vanishes)",
+            "first-order": f"first-order collapse (G(q) = G(0), G'(q) = 0, q = {mpmath.nstr(o2.get('q_jump'), 8)})",
+            "detection": "the cusp at the BBP detection threshold"}.get(kind, "")
+    message = (f"{name} in {parameter}" + (f": {what}" if what else "") + f"; findroot at {digits + 10} and "
+               f"{2 * digits + 20} digits agree on {agree} digits; "
+               + (f"{verified} digits certified ({why})" if certified else f"not certified: {why}"))
+    status = "verified" if verified >= digits else ("partial" if verified > 0 else "failed")
+    f64 = o2.get("float64")
+    state = {"q_jump": o2["q_jump"]} if "q_jump" in o2 else None
+    return Threshold(value=value if verified > 0 else None, digits=verified, status=status, message=message,
+                     closed_form_text=_closed_form_text(name, model, params, alpha, kind, parameter),
+                     float64=None if f64 is None else float(f64), state=state, interval=interval,
+                     certified=certified, **base)
+
+
+# ------------------------------------------------------------------------- second route: the replica saddle system
+_BLOWUP: dict[str, tuple] = {}
+
+
+def _blown_up_system(model: Model):
+    """The replica saddle-point equations blown up at the collapse of the (single) latent: with m, m~ = a m^, and
+    Q, Q~, R = a^2 Q^ ..., the m-equations divided by a, the K- and H-equations by a^2, at a = 0. A continuous collapse
+    is a branch point a -> 0 of the learned saddle; there the blown-up system has a solution (m^, Q^, ..., D, K, H)
+    with Q^ = 1 (the scale of the hats is free), and beta is one of its unknowns. Returns (unknowns, equations incl.
+    the normalisation, parameter symbols, index of beta) -- cached per model."""
+    if model.key in _BLOWUP:
+        return _BLOWUP[model.key]
+    from ._replica import statics_system
+    S = statics_system(model)
+    sysd = S.system
+    if S.table.M != 1:
+        raise InvalidInputError("the saddle-system route to the collapse threshold handles one latent (M = 1)")
+    beta = [p for p in sysd.params if p.name == _beta_name(model)][0]
+    a = sp.Symbol("a_blowup")
+    first = set(sysd.blocks.get("m", ())) | set(sysd.blocks.get("m_tilde", ()))
+    second = set(sysd.blocks.get("Q", ())) | set(sysd.blocks.get("Q_tilde", ())) | set(sysd.blocks.get("R", ()))
+    conj = set(sysd.blocks["K"]) | set(sysd.blocks["H"])
+    sub = {s: (a * s if s in first else a ** 2 * s if s in second else s) for s in sysd.state}
+    eqs = []
+    for s, e in zip(sysd.state, sysd.rhs):
+        power = 1 if s in first else 2 if s in conj else 0
+        e = sp.expand(sp.expand(e.xreplace(sub)) / a ** power)
+        eqs.append(sp.numer(sp.together(e.subs(a, 0))))
+    q_sym = sysd.blocks["Q"][0]
+    eqs.append(q_sym - 1)
+    unknowns = list(sysd.state) + [beta]
+    params = [p for p in sysd.params if p != beta]
+    out = (unknowns, eqs, params, len(unknowns) - 1,
+           sp.lambdify(unknowns + params, eqs, modules="mpmath"),
+           sp.lambdify(unknowns + params, sp.Matrix(eqs).jacobian(unknowns), modules="mpmath"), S)
+    _BLOWUP[model.key] = out
+    return out
+
+
+def collapse_threshold_saddle(result, dps: int = 40, *, max_iter: int = 60) -> dict[str, object]:
+    """beta_c of a continuous collapse from the replica saddle-point equations alone (``derive_statics``), a route
+    independent of the random-matrix closed form.
+
+    Starting from a learned saddle point ``result`` (``solve_statics`` just below beta_c), the order parameters are
+    rescaled by a = sqrt(Q_11) and Newton is run in mpmath on the blown-up system (``_blown_up_system``) with beta
+    as an unknown. The degenerate conjugate directions (K/H acting on the null space of the field covariance, and
+    the free scale of the hats) are removed as in ``polish``: as many K/H coordinates frozen as the Jacobian has null
+    directions (pivoted QR of its null basis), and as many equations kept as its rank (pivoted QR of the rows); the
+    residual of the full system is checked at the end.
+
+    Returns:
+        {"value": beta_c (mpf), "residual": max|F| of the whole blown-up system, "null_dimension": int, "dps"}.
+
+    Raises:
+        StaticsThresholdError: Newton does not reach a residual of 10^(5 - dps) (e.g. a first-order collapse, which
+            is no branch point of the learned saddle).
+    """
+    import scipy.linalg
+
+    model = result.model
+    unknowns, eqs, params, k_beta, F, J, S = _blown_up_system(model)
+    values = {**result.params, "alpha": result.alpha}
+    y = np.array(result.y, dtype=float)
+    sysd = S.system
+    names = [s.name for s in sysd.state]
+    scale = math.sqrt(float(y[names.index(sysd.blocks["Q"][0].name)]))
+    first = {s.name for b in ("m", "m_tilde") for s in sysd.blocks.get(b, ())}
+    second = {s.name for b in ("Q", "Q_tilde", "R") for s in sysd.blocks.get(b, ())}
+    x0 = [v / scale if n in first else v / scale ** 2 if n in second else v for n, v in zip(names, y)]
+    x0.append(float(values[_beta_name(model)]))
+    p_f = [float(values[p.name]) for p in params]
+
+    def jac_float(x):
+        return np.array(mpmath.fp.matrix(J(*x, *p_f)).tolist(), dtype=float)
+
+    # float64 Gauss-Newton with minimum-norm steps onto the solution manifold of the whole blown-up system first: the
+    # start (a > 0) is off it by O(a^2), and frozen coordinates must be those of a point on it
+    for _ in range(50):
+        res = np.array([float(v) for v in F(*x0, *p_f)])
+        if np.max(np.abs(res)) < 1e-13:
+            break
+        x0 = list(np.asarray(x0) + np.linalg.lstsq(jac_float(x0), -res, rcond=1e-10)[0])
+    Jf = jac_float(x0)
+    _, sv, Vt = np.linalg.svd(Jf)
+    rank = int(np.sum(sv > 1e-8 * sv[0]))
+    null = Vt[rank:].T
+    kh = np.array([names.index(s.name) for b in ("K", "H") for s in sysd.blocks[b]], dtype=int)
+    free = np.arange(len(unknowns))
+    if null.shape[1]:
+        _, _, piv = scipy.linalg.qr(null[kh].T, pivoting=True)
+        frozen = set(kh[piv[:null.shape[1]]].tolist())
+        free = np.array([i for i in range(len(unknowns)) if i not in frozen])
+    _, _, rows = scipy.linalg.qr(Jf[:, free].T, pivoting=True)
+    rows = np.sort(rows[:len(free)])
+    with mpmath.workdps(dps + 10):
+        p = [mpmath.mpf(_decimal(values[q.name])) for q in params]
+        x = [mpmath.mpf(v) for v in x0]
+        target = mpmath.mpf(10) ** (-(dps + 5))
+        def reduced(x):
+            Fv = F(*x, *p)
+            return mpmath.matrix([Fv[int(i)] for i in rows])
+
+        Fr = reduced(x)
+        for _ in range(max_iter):
+            norm = mpmath.norm(Fr, mpmath.inf)
+            if norm < target:
+                break
+            Jm = J(*x, *p)
+            Jr = mpmath.matrix(len(rows), len(free))
+            for r_, i in enumerate(rows):
+                for c_, j in enumerate(free):
+                    Jr[r_, c_] = Jm[int(i), int(j)]
+            dx = mpmath.lu_solve(Jr, -Fr)
+            step = mpmath.mpf(1)
+            while True:  # damped Newton: halve the step until the residual decreases
+                trial = list(x)
+                for c_, j in enumerate(free):
+                    trial[int(j)] += step * dx[c_]
+                F_trial = reduced(trial)
+                if mpmath.norm(F_trial, mpmath.inf) < norm or step < mpmath.mpf(2) ** -30:
+                    break
+                step /= 2
+            x, Fr = trial, F_trial
+        residual = max(abs(v) for v in F(*x, *p))
+        value = +x[k_beta]
+    if not residual < mpmath.mpf(10) ** (5 - dps):
+        raise StaticsThresholdError(f"Newton on the blown-up saddle system reached max|F| = "
+                                    f"{mpmath.nstr(residual, 3)} only, at {dps} digits")
+    return {"value": value, "residual": residual, "null_dimension": int(null.shape[1]), "dps": dps}

@@ -1,0 +1,206 @@
+"""Statics thresholds as ``Threshold`` objects: collapse in beta, in the weight decay and in alpha, their interval
+certificates, and the exit codes of ``symvae threshold`` in the statics setting.
+
+Every located value is checked against something it was not computed from: the closed-form free energy scanned by
+brute force, the replica saddle point (``solve_statics``) on both sides, the inverse threshold (beta_c at the located
+lam or alpha), or a 60-digit ``findroot`` on the collapse condition written out here by hand
+(q = 0 stable iff s^2 < (1 + l)(beta s + l), l = lam/alpha, s the top eigenvalue of the sample covariance)."""
+import json
+import math
+
+import mpmath
+import pytest
+
+from symvae.cli import main
+from symvae.model import make_model
+from symvae.numerics import Threshold
+from symvae.statics import closed_form, solve_statics, statics_threshold
+
+MODEL = make_model("base")
+
+
+def _s1(rho, eta, alpha):
+    """Top eigenvalue of the sample covariance (BBP), written out independently of symvae.statics._spectrum."""
+    g = 1 / alpha
+    ell = rho / eta
+    return eta * (1 + ell) * (1 + g / ell) if ell * ell > g else eta * (1 + mpmath.sqrt(g)) ** 2
+
+
+def _slope_numerator(beta, lam, rho, eta, alpha):
+    s, l_eff = _s1(rho, eta, alpha), lam / alpha
+    return (1 + l_eff) * (beta * s + l_eff) - s * s
+
+
+def _q_top(params, alpha):
+    return float(closed_form(MODEL, params, alpha).q[0])
+
+
+def _interval(t: Threshold):
+    return tuple(mpmath.mpf(v) for v in t.interval)
+
+
+# ------------------------------------------------------------------------------------------------ lam threshold
+def test_lam_threshold_against_a_brute_force_scan_of_the_closed_form():
+    params, alpha = dict(rho=1.0, eta=1.0, beta=0.5, lam=0.0), 10.0
+    t = statics_threshold("collapse", MODEL, params, alpha, digits=25, parameter="lam")
+    assert isinstance(t, Threshold) and t.status == "verified" and t.parameter == "lam" and t.certified
+    lam_c = float(t.value)
+    # brute force: the top latent's q of the global minimiser of the closed form on a grid of lam
+    grid = [0.5 * k for k in range(1, 60)]
+    active = [_q_top({**params, "lam": x}, alpha) > 0 for x in grid]
+    flips = [i for i in range(len(grid) - 1) if active[i] != active[i + 1]]
+    assert len(flips) == 1 and active[0] and not active[-1]
+    assert grid[flips[0]] < lam_c < grid[flips[0] + 1]
+    # the learned latent exists just below lam_c, not just above
+    assert _q_top({**params, "lam": lam_c * (1 - 1e-6)}, alpha) > 0
+    assert _q_top({**params, "lam": lam_c * (1 + 1e-6)}, alpha) == 0
+
+
+def test_lam_threshold_enclosure_holds_an_independent_60_digit_root():
+    params, alpha = dict(rho=1.0, eta=1.0, beta=0.5), 10.0
+    t = statics_threshold("collapse", MODEL, params, alpha, digits=30, parameter="lam")
+    assert t.certified and t.digits == 30 and t.status == "verified"
+    with mpmath.workdps(60):
+        one = mpmath.mpf(1)
+        root = mpmath.findroot(lambda x: _slope_numerator(one / 2, x, one, one, mpmath.mpf(10)), 11.5)
+        lo, hi = _interval(t)
+        assert lo <= root <= hi and hi - lo < root * mpmath.mpf(10) ** -30
+        assert mpmath.nstr(root, 30, strip_zeros=False) == t.text
+
+
+def test_first_order_lam_threshold_inverts_the_first_order_beta_threshold():
+    """Strong decay: collapse in beta at lam = 6 is first order (q jumps); the lam threshold at that beta is 6."""
+    params, alpha = dict(rho=1.8, eta=1.0, lam=6.0), 2.0
+    tb = statics_threshold("collapse", MODEL, params, alpha, digits=30)
+    assert tb.certified and tb.status == "verified" and "first-order" in tb.message
+    with mpmath.workdps(50):
+        beta = mpmath.mpf(tb.interval[0])  # any point of the enclosure: within 1e-30 of beta_c
+        tl = statics_threshold("collapse", MODEL, dict(rho=1.8, eta=1.0, beta=beta), alpha, digits=25,
+                               parameter="lam")
+        assert tl.status == "verified" and tl.certified and "first-order" in tl.message
+        assert abs(tl.value - 6) < mpmath.mpf(10) ** -25
+    # first order: just below lam = 6 the top latent sits at a finite q, just above it is collapsed
+    assert _q_top(dict(rho=1.8, eta=1.0, beta=float(beta), lam=6.0 * (1 - 1e-7)), alpha) > 0.01
+    assert _q_top(dict(rho=1.8, eta=1.0, beta=float(beta), lam=6.0 * (1 + 1e-7)), alpha) == 0
+
+
+def test_lam_threshold_not_found_when_beta_is_above_beta_c_without_decay():
+    t = statics_threshold("collapse", MODEL, dict(rho=1.0, eta=1.0, beta=2.5), 10.0, digits=10, parameter="lam")
+    assert t.status == "not_found" and t.value is None and "lam = 0" in t.message
+    # at alpha = inf the decay enters as lam/alpha = 0: beta_c = rho + eta = 2 > 0.5 whatever lam
+    t = statics_threshold("collapse", MODEL, dict(rho=1.0, eta=1.0, beta=0.5), math.inf, digits=10, parameter="lam")
+    assert t.status == "not_found" and "no effect" in t.message
+    assert _q_top(dict(rho=1.0, eta=1.0, beta=0.5, lam=1e6), math.inf) > 0
+
+
+# ---------------------------------------------------------------------------------------------- alpha threshold
+ALPHA_PARAMS = dict(rho=1.0, eta=1.0, beta=1.0, lam=4.0)
+
+
+def test_alpha_threshold_is_where_beta_c_of_alpha_equals_beta():
+    t = statics_threshold("collapse", MODEL, ALPHA_PARAMS, digits=30, parameter="alpha")
+    assert t.status == "verified" and t.certified and t.parameter == "alpha"
+    with mpmath.workdps(60):
+        back = statics_threshold("collapse", MODEL, dict(rho=1.0, eta=1.0, lam=4.0), t.value, digits=28)
+        assert back.status == "verified" and abs(back.value - 1) < mpmath.mpf(10) ** -27
+        # independent 60-digit root of the hand-written condition in alpha
+        one = mpmath.mpf(1)
+        root = mpmath.findroot(lambda a: _slope_numerator(one, 4 * one, one, one, a), float(t.value))
+        lo, hi = _interval(t)
+        assert lo <= root <= hi and hi - lo < root * mpmath.mpf(10) ** -30
+
+
+def test_alpha_threshold_separates_the_replica_saddle_points():
+    alpha_c = float(statics_threshold("collapse", MODEL, ALPHA_PARAMS, digits=12, parameter="alpha").value)
+    below = solve_statics(MODEL, ALPHA_PARAMS, alpha_c * 0.98)
+    above = solve_statics(MODEL, ALPHA_PARAMS, alpha_c * 1.02)
+    assert below.ok and above.ok
+    assert below.phase == "collapsed" and above.phase == "learning"
+    assert float(above.order["Q"][0, 0]) > 1e-4
+
+
+def test_alpha_threshold_not_found_above_rho_plus_eta():
+    t = statics_threshold("collapse", MODEL, dict(rho=1.0, eta=1.0, beta=2.5, lam=0.3), digits=10,
+                          parameter="alpha")
+    assert t.status == "not_found" and t.value is None and "beta_c(alpha = inf) = 2" in t.message
+
+
+# ------------------------------------------------------------------------------------------------ certification
+def test_detection_and_beta_thresholds_are_certified_around_the_exact_values():
+    t = statics_threshold("detection", MODEL, dict(rho=2.0, eta=3.0, lam=0.0, beta=0.1), digits=40)
+    assert t.certified and t.digits == 40
+    with mpmath.workdps(80):
+        lo, hi = _interval(t)
+        assert lo <= mpmath.mpf(9) / 4 <= hi and hi - lo < mpmath.mpf(10) ** -40
+    # continuous collapse in beta at lam = 0.3, alpha = 2: beta_c = (s^2 - l - l^2)/(s (1 + l)), s = 3, l = 3/20
+    t = statics_threshold("collapse", MODEL, dict(rho=1.0, eta=1.0, lam=0.3), 2.0, digits=50)
+    assert t.certified and t.digits == 50 and t.status == "verified"
+    with mpmath.workdps(80):
+        l_eff, s = mpmath.mpf(3) / 20, mpmath.mpf(3)
+        exact = (s * s - l_eff - l_eff ** 2) / (s * (1 + l_eff))
+        lo, hi = _interval(t)
+        assert lo <= exact <= hi and hi - lo < exact * mpmath.mpf(10) ** -50
+
+
+def test_optimal_beta_is_not_certified_and_says_why():
+    t = statics_threshold("optimal_beta", MODEL, dict(rho=1.0, eta=1.0, lam=0.0), 4.0, digits=12)
+    assert t.status == "verified" and not t.certified and t.interval is None
+    assert "not certified" in t.message and t.digits == 12
+
+
+# ------------------------------------------------------------------------------------------------ CLI
+def _run(capsys, *argv):
+    code = main(["threshold", *argv])
+    cap = capsys.readouterr()
+    return code, cap.out, cap.err
+
+
+def test_cli_exit_codes_of_the_statics_thresholds(capsys):
+    code, out, _ = _run(capsys, "collapse", "--parameter", "alpha", "--beta", "1", "--lam", "4", "--digits", "20",
+                        "--json")
+    d = json.loads(out)
+    assert code == 0 and d["parameter"] == "alpha" and d["certified"] is True and d["digits"] == 20
+    assert set(d) >= {"name", "parameter", "value", "digits", "closed_form", "status", "message", "interval"}
+    code, out, _ = _run(capsys, "collapse", "--parameter", "alpha", "--beta", "2.5", "--lam", "0.3", "--json")
+    d = json.loads(out)
+    assert code == 1 and d["status"] == "not_found" and d["value"] is None
+    code, out, _ = _run(capsys, "collapse", "--parameter", "lam", "--alpha", "10", "--beta", "2.5", "--json")
+    assert code == 1 and json.loads(out)["status"] == "not_found"
+    for argv in (["collapse", "--parameter", "eta", "--alpha", "2"],
+                 ["collapse", "--parameter", "alpha", "--alpha", "2"],
+                 ["collapse", "--parameter", "lam", "--beta", "0.5", "--set", "alpha=3"],
+                 ["detection", "--parameter", "lam"]):
+        code, out, err = _run(capsys, *argv)
+        assert code == 2 and out == "" and err.count("\n") == 1 and "Traceback" not in err, argv
+    code, out, err = _run(capsys, "collapse", "--parameter", "eta", "--alpha", "2")
+    assert "beta, lam, alpha" in err
+
+
+@pytest.mark.parametrize("parameter", ["beta", "lam"])
+def test_cli_text_output_names_the_located_parameter(capsys, parameter):
+    code, out, _ = _run(capsys, "collapse", "--parameter", parameter, "--alpha", "10", "--beta", "0.5",
+                        "--lam", "0.2", "--digits", "15")
+    assert code == 0 and out.startswith(f"collapse threshold: {parameter} = ")
+    assert math.isfinite(float(out.split("=")[1].split()[0]))
+
+
+# ------------------------------------------------------------------------- second route: the replica saddle system
+@pytest.mark.parametrize("params, alpha", [(dict(rho=1.0, eta=1.0, lam=0.3), 2.0),
+                                           (dict(rho=1.5, eta=0.7, lam=0.0), 4.0),
+                                           (dict(rho=1.0, eta=1.0, lam=0.5), 0.5)])  # the last below BBP
+def test_beta_c_from_the_saddle_equations_equals_the_closed_form(params, alpha):
+    """beta_c located on the derived replica saddle-point equations alone (blown up at the branch point, degenerate
+    K/H directions frozen) agrees with the closed-form threshold to >= 30 digits at two precisions. The closed form
+    only chooses where the float64 learned saddle (the Newton start) is solved."""
+    from symvae.statics._thresholds import collapse_threshold_saddle
+    ref = statics_threshold("collapse", MODEL, params, alpha, digits=40)
+    assert ref.certified and "continuous" in ref.message
+    start = solve_statics(MODEL, {**params, "beta": float(ref.value) * 0.99}, alpha)
+    assert start.ok and start.phase != "collapsed"
+    lo, hi = (collapse_threshold_saddle(start, dps) for dps in (40, 60))
+    with mpmath.workdps(70):
+        assert abs(hi["value"] - lo["value"]) < abs(hi["value"]) * mpmath.mpf(10) ** -38
+        e_lo, e_hi = _interval(ref)
+        assert e_lo - abs(e_lo) * mpmath.mpf(10) ** -35 <= hi["value"] <= e_hi + abs(e_hi) * mpmath.mpf(10) ** -35
+        assert abs(hi["value"] - ref.value) < abs(ref.value) * mpmath.mpf(10) ** -35
+    assert hi["null_dimension"] >= 1 and hi["residual"] < mpmath.mpf(10) ** -50
