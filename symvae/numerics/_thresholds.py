@@ -40,7 +40,7 @@ from ._augmented import AugmentedSystem, augmented_system, resolve_nonsmooth
 from ._certify import enclosure_digits, interval_functions, krawczyk
 from ._closed_forms import GUARD_SECONDS, SolveTimeout, solve_cached, time_limit
 from ._continuation import Branch, ContinuationError, SpecialPoint, continue_branch, switch_branch
-from ._fixed_points import FixedPoint, collapsed_start
+from ._fixed_points import FixedPoint, collapsed_start, fixed_point
 from ._newton import Counter, agreeing_digits, newton_mp
 from ._systems import ParameterPoint, as_compiled
 
@@ -146,7 +146,70 @@ class _Named:
     choose: Callable
 
 
+def activated(system) -> bool:
+    """Whether the model of ``system`` (derived or compiled) has a non-linear encoder or decoder activation: then
+    the sampled eps keeps Q, Q_tilde, R at O(tau) values on the collapsed branch, whose point is no longer the
+    all-zero state ``collapsed_branch`` starts from."""
+    model = getattr(getattr(system, "system", system), "model", None)
+    vae = getattr(model, "vae", None)
+    return any(getattr(vae, f"{side}_activation", "linear") not in (None, "linear") for side in ("encoder", "decoder"))
+
+
+#: Ratio of the geometric grid on which ``stable_collapsed_start`` looks for a stable collapsed point.
+START_RATIO = 1.25
+
+
+def stable_collapsed_start(compiled, pp: ParameterPoint, parameter: str, lo: float, hi: float):
+    """(parameter value, FixedPoint) of the first stable, physical collapsed point (m = m_tilde = 0) found by Newton
+    from the all-zero state on a geometric grid (ratio ``START_RATIO``) going up from ``lo``, or None.
+
+    Going up from below finds the lower end of the window (beta_c, beta_lr) in which the collapsed point is stable:
+    a fixed start (say beta = 20) fails once the step-size edge beta_lr ~ 2/(tau eta) drops below it."""
+    x0 = collapsed_start(compiled.system)
+    signal = [i for i, s in enumerate(compiled.system.state) if s.name.startswith(("m_", "m_tilde_"))]
+    n = int(math.floor(math.log(hi / lo) / math.log(START_RATIO))) + 1
+    for k in range(n + 1):
+        value = min(hi, lo * START_RATIO ** k)
+        try:
+            point = fixed_point(compiled, x0, pp.with_value(parameter, value).values, throw=False)
+        except (SymvaeError, ArithmeticError, ValueError):
+            point = None
+        if point is not None and point.stable and point.physical and not np.any(point.x[signal]):
+            return value, point
+    return None
+
+
+def collapse_from_above(compiled, pp: ParameterPoint, parameter: str, lo: float, hi: float):
+    """(branch, special point or None, message) for a model whose collapsed point is not the all-zero state
+    (``activated``): a stable collapsed point (``stable_collapsed_start``) is continued down in its invariant
+    subspace m = m_tilde = 0, and the collapse threshold is the largest signal branch point below it at which the
+    signal block turns stable (with increasing parameter), as in ``_choose_collapse``."""
+    found = stable_collapsed_start(compiled, pp, parameter, lo, hi)
+    if found is None:
+        return None, None, (f"no stable collapsed point (Newton from the all-zero state) for {parameter} in "
+                            f"[{lo:g}, {hi:g}] on a grid of ratio {START_RATIO}: no collapse threshold in range")
+    start, point0 = found
+    values = pp.with_value(parameter, start).values
+    branch = None
+    for stop in (max(lo, start / START_RATIO ** 4), lo):  # the branch point is usually just below the start
+        if branch is not None and stop >= branch.p[-1]:
+            continue
+        try:
+            branch = continue_branch(compiled, point0, values, parameter, stop, relative_step=0.15, max_steps=5000)
+        except ContinuationError as exc:
+            return None, None, f"continuation of the collapsed point down from {parameter} = {start:g} failed: {exc}"
+        cands = [s for s in branch.special_points if s.kind == "BP" and s.block is not None and
+                 s.block.label == "signal" and s.stabilising]
+        if cands:
+            return branch, max(cands, key=lambda s: s.value), None
+    return branch, None, (f"no signal block of the collapsed point turns stable for {parameter} in [{lo:g}, "
+                          f"{start:g}] (continued down from the stable collapsed point at {start:g}): no collapse "
+                          f"threshold in range")
+
+
 def _choose_collapse(compiled, pp, parameter, lo, hi):
+    if activated(compiled):
+        return collapse_from_above(compiled, pp, parameter, lo, hi)
     branch = collapsed_branch(compiled, pp.values, parameter, lo=lo, hi=hi)
     # (a saddle-point system has no dynamics: there the signal-block branch point itself is the threshold)
     dynamic = compiled.system.kind == "ode"
@@ -214,7 +277,10 @@ def _augmented_for(point: SpecialPoint, compiled: CompiledSystem, pp: ParameterP
     """The augmented system that pins ``point`` down (see ``_augmented``)."""
     system = compiled.system
     if point.kind == "BP" and point.block is not None:
-        return augmented_system(system, point.subspace, point.parameter, "block", block=point.block,
+        # with an activation the expanded symbolic determinant is huge (about 5e5 operations for an erf decoder):
+        # the null-vector form keeps the equations (and their interval versions) small
+        kind = "block-null" if activated(system) else "block"
+        return augmented_system(system, point.subspace, point.parameter, kind, block=point.block,
                                 null_index=int(np.argmax(np.abs(_null_vector(point, compiled, pp)))))
     if point.kind == "LP":
         return augmented_system(system, point.subspace, point.parameter, "fold",
@@ -338,12 +404,22 @@ def refine_special_point(point: SpecialPoint, params: Mapping[str, object], digi
 def _certify_root(aug: AugmentedSystem, y, rest: list, digits: int, k: int):
     """(interval of the parameter as decimal strings, certified, why) from the Krawczyk test on the augmented system
     around the refined root ``y`` (box half-width 10^-(digits + 5), relative)."""
+    equations, jacobian, key, nonzero = list(aug.equations), aug.jacobian, aug.key, None
+    moduli = sorted({a.args[0] for e in equations for a in sp.preorder_traversal(e) if isinstance(a, sp.Abs)},
+                    key=sp.default_sort_key)
     try:
-        G, J, shape = interval_functions(aug.key, aug.unknowns, aug.rest, aug.equations, aug.jacobian)
+        if moduli:  # Abs made smooth at the root; the Krawczyk test checks that its argument keeps its sign
+            at = {u: float(v) for u, v in zip(aug.unknowns, y)}
+            at.update({r: float(v) for r, v in zip(aug.rest, rest)})
+            equations = [resolve_nonsmooth(e, at) for e in equations]
+            jacobian = sp.Matrix(equations).jacobian(sp.Matrix(aug.unknowns))
+            key = aug.key + "-smooth"
+            nonzero = interval_functions(key + "-moduli", aug.unknowns, aug.rest, moduli, sp.Matrix([0]))[0]
+        G, J, shape = interval_functions(key, aug.unknowns, aug.rest, equations, jacobian)
     except ValueError as exc:
         return None, False, str(exc)
     with mpmath.workdps(digits + 25):
-        cert = krawczyk(G, J, shape, y, rest, radius_digits=digits + 5)
+        cert = krawczyk(G, J, shape, y, rest, radius_digits=digits + 5, nonzero=nonzero)
         if not cert.certified:
             return None, False, cert.message
         lo, hi = cert.enclosure[k]
@@ -469,6 +545,9 @@ def threshold(name: str, system, params: Mapping[str, object], *, parameter: str
     if compiled.system.kind != "ode" and name != "collapse":
         raise InvalidInputError(f"the {name!r} threshold is defined by the stability of the online-SGD dynamics; "
                                 f"this is a {compiled.system.kind!r} system")
+    if name != "collapse" and activated(compiled):
+        raise InvalidInputError(f"the {name!r} threshold is not implemented for models with a non-linear activation "
+                                f"(only 'collapse' is)")
     values = dict(params)
     values.setdefault(parameter, lo)
     pp = ParameterPoint(compiled.system, values)
@@ -476,7 +555,8 @@ def threshold(name: str, system, params: Mapping[str, object], *, parameter: str
     branch, point, why = THRESHOLDS[name].choose(compiled, pp, parameter, lo, hi)
     if point is None:
         result = Threshold(name=name, parameter=parameter, value=None, digits=0, requested_digits=digits,
-                           status="not_found", message=why, params=pp.values, counts=dict(branch.counts))
+                           status="not_found", message=why, params=pp.values,
+                           counts=dict(branch.counts) if branch is not None else {})
         if throw:
             raise ThresholdError(why)
         return result
