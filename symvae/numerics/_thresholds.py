@@ -189,10 +189,13 @@ def collapse_from_above(compiled, pp: ParameterPoint, parameter: str, lo: float,
         return None, None, (f"no stable collapsed point (Newton from the all-zero state) for {parameter} in "
                             f"[{lo:g}, {hi:g}] on a grid of ratio {START_RATIO}: no collapse threshold in range")
     start, point0 = found
+    if start <= lo:
+        return None, None, (f"the collapsed point is already stable at the lower end {parameter} = {lo:g} of the "
+                            f"search range: no collapse threshold in range")
     values = pp.with_value(parameter, start).values
     branch = None
     for stop in (max(lo, start / START_RATIO ** 4), lo):  # the branch point is usually just below the start
-        if branch is not None and stop >= branch.p[-1]:
+        if stop >= start or (branch is not None and stop >= branch.p[-1]):
             continue
         try:
             branch = continue_branch(compiled, point0, values, parameter, stop, relative_step=0.15, max_steps=5000)
@@ -203,8 +206,8 @@ def collapse_from_above(compiled, pp: ParameterPoint, parameter: str, lo: float,
         if cands:
             return branch, max(cands, key=lambda s: s.value), None
     return branch, None, (f"no signal block of the collapsed point turns stable for {parameter} in [{lo:g}, "
-                          f"{start:g}] (continued down from the stable collapsed point at {start:g}): no collapse "
-                          f"threshold in range")
+                          f"{start:g}] (the collapsed point is stable at {parameter} = {start:g}, continued down to "
+                          f"{lo:g}): no collapse threshold in range")
 
 
 def _choose_collapse(compiled, pp, parameter, lo, hi):
