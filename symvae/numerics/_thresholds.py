@@ -38,7 +38,7 @@ from ..errors import InvalidInputError, SymvaeError
 from ..model import Model
 from ._augmented import AugmentedSystem, augmented_system, resolve_nonsmooth
 from ._certify import enclosure_digits, interval_functions, krawczyk
-from ._closed_forms import GUARD_SECONDS, SolveTimeout, solve_cached, time_limit
+from ._closed_forms import GUARD_SECONDS, SolveTimeout, memoised, solve_cached, time_limit
 from ._continuation import Branch, ContinuationError, SpecialPoint, continue_branch, switch_branch
 from ._fixed_points import FixedPoint, collapsed_start, fixed_point
 from ._newton import Counter, agreeing_digits, newton_mp
@@ -437,7 +437,43 @@ def _certify_root(aug: AugmentedSystem, y, rest: list, digits: int, k: int):
 
 
 def _threshold_closed_form(aug: AugmentedSystem, pp: ParameterPoint, solution, seconds: float, dps: int):
-    """(expression, text, exact value as mpf) of the threshold, or None. See the module docstring, step 4."""
+    """(expression, text, exact value as mpf) of the threshold, or None. See the module docstring, step 4.
+
+    The symbolic work (subsystem solve, factorisation, roots of the factors) depends on the augmented system only and
+    is memoised per system (``memoised``: in memory and on disk); what depends on the parameter values (which
+    solution and which factor vanish at the numerical root, the exact real root) is done on every call."""
+    n_f = len(aug.subspace.free)
+    p_sym = aug.unknowns[n_f]
+    try:
+        candidates = memoised("threshold-candidates", aug.key, lambda: _closed_form_candidates(aug, seconds))
+    except SolveTimeout:
+        return None
+    if candidates is None:
+        return None
+    exact_subs = {s: sp.Rational(pp.text[s.name]) for s in aug.system.params if s != p_sym}
+    numeric_x = {aug.unknowns[i]: solution[i] for i in range(n_f)}
+    value30 = sp.Float(mpmath.nstr(solution[n_f], 40), 40)
+    try:
+        with time_limit(seconds):
+            for sol, factors in candidates:
+                if not _solution_matches(sol, exact_subs, p_sym, solution[n_f], numeric_x):
+                    continue
+                for factor in factors:
+                    f_num = factor.subs(exact_subs)
+                    poly = sp.Poly(f_num, p_sym)
+                    scale = max(abs(c) for c in poly.all_coeffs()) * max(1, abs(value30)) ** poly.degree()
+                    if abs(sp.N(f_num.subs(p_sym, value30), 30)) > 1e-20 * scale:
+                        continue
+                    return _closed_form_of_factor(factor, f_num, p_sym, solution[n_f], exact_subs, dps)
+    except SolveTimeout:
+        return None
+    return None
+
+
+def _closed_form_candidates(aug: AugmentedSystem, seconds: float):
+    """[(solution of the subsystem, [factors of the determinant's numerator that contain the parameter])] of an
+    augmented ``block`` system, or None when it has no closed form (no square subsystem, or SymPy found no
+    solution). Raises ``SolveTimeout`` when a guarded SymPy call ran out of time (the caller must not remember it)."""
     n_f = len(aug.subspace.free)
     x_unknowns = list(aug.unknowns[:n_f])
     p_sym = aug.unknowns[n_f]
@@ -453,46 +489,41 @@ def _threshold_closed_form(aug: AugmentedSystem, pp: ParameterPoint, solution, s
         if grow <= U:
             return None
         U |= grow
-    exact_subs = {s: sp.Rational(pp.text[s.name]) for s in aug.system.params if s != p_sym}
-    numeric_x = {x_unknowns[i]: solution[i] for i in range(n_f)}
-    candidates = [det]
+    sols = [{}]
     if U:
         sols = solve_cached(E, sorted(U, key=lambda s: s.name), seconds=seconds, tag="threshold-sub")
+        if sols is None:
+            raise SolveTimeout()
         if not sols:
             return None
-        candidates = []
+    out = []
+    with time_limit(seconds):
         for sol in sols:
-            ok = True
-            for s, expr in sol.items():
-                try:
-                    val = complex(sp.N(expr.subs(exact_subs).subs(p_sym, sp.Float(str(solution[n_f]), 30)), 30))
-                except (TypeError, ValueError):
-                    ok = False
-                    break
-                if abs(val - complex(numeric_x[s])) > 1e-8 * (1 + abs(val)):
-                    ok = False
-                    break
-            if ok:
-                candidates.append(det.subs(sol))
-    if not candidates:
-        return None
-    value30 = sp.Float(mpmath.nstr(solution[n_f], 40), 40)
-    try:
-        with time_limit(seconds):
-            for cand in candidates:
-                numer = sp.numer(sp.together(cand))
-                for factor, _ in sp.factor_list(numer)[1]:
-                    if p_sym not in factor.free_symbols:
-                        continue
-                    f_num = factor.subs(exact_subs)
-                    poly = sp.Poly(f_num, p_sym)
-                    scale = max(abs(c) for c in poly.all_coeffs()) * max(1, abs(value30)) ** poly.degree()
-                    if abs(sp.N(f_num.subs(p_sym, value30), 30)) > 1e-20 * scale:
-                        continue
-                    return _closed_form_of_factor(factor, f_num, p_sym, solution[n_f], exact_subs, dps)
-    except SolveTimeout:
-        return None
-    return None
+            numer = sp.numer(sp.together(det.subs(sol) if sol else det))
+            out.append((sol, [f for f, _ in sp.factor_list(numer)[1] if p_sym in f.free_symbols]))
+    return out
+
+
+def _solution_matches(sol: dict, exact_subs: dict, p_sym: sp.Symbol, p_value, numeric_x: dict) -> bool:
+    """Whether a symbolic solution of the subsystem takes the numerical values of the root at these parameters."""
+    for s, expr in sol.items():
+        try:
+            val = complex(sp.N(expr.subs(exact_subs).subs(p_sym, sp.Float(str(p_value), 30)), 30))
+        except (TypeError, ValueError):
+            return False
+        if abs(val - complex(numeric_x[s])) > 1e-8 * (1 + abs(val)):
+            return False
+    return True
+
+
+def _factor_roots(factor: sp.Expr, p_sym: sp.Symbol):
+    """(factored roots, or None above degree 2; the factored factor) of a factor in the parameter (memoised)."""
+    def compute():
+        degree = sp.degree(factor, p_sym)
+        roots = [sp.factor(r) for r in sp.solve(factor, p_sym)] if degree <= 2 else None
+        return roots, sp.factor(factor)
+
+    return memoised("threshold-factor-roots", sp.srepr((factor, p_sym)), compute)
 
 
 def _closed_form_of_factor(factor: sp.Expr, f_num: sp.Expr, p_sym: sp.Symbol, target, exact_subs: dict, dps: int):
@@ -505,14 +536,13 @@ def _closed_form_of_factor(factor: sp.Expr, f_num: sp.Expr, p_sym: sp.Symbol, ta
         vals = [mpmath.mpf(str(sp.N(r, dps + 10))) for r in real]
         i = min(range(len(vals)), key=lambda j: abs(vals[j] - target))
     degree = sp.degree(factor, p_sym)
+    roots, factored = _factor_roots(factor, p_sym)
     if degree <= 2:
-        roots = sp.solve(factor, p_sym)
         goal = complex(sp.N(real[i], 30))
         expr = min(roots, key=lambda r: abs(complex(sp.N(r.subs(exact_subs), 30)) - goal))
-        expr = sp.factor(expr)
         return expr, str(expr), vals[i]
     text = (f"the root {p_sym} = {mpmath.nstr(vals[i], 12)} (real root {i + 1} of {len(real)} at these parameters) "
-            f"of {sp.factor(factor)} = 0, a polynomial of degree {degree} in {p_sym}")
+            f"of {factored} = 0, a polynomial of degree {degree} in {p_sym}")
     return sp.Eq(factor, 0), text, vals[i]
 
 
