@@ -173,3 +173,15 @@ def test_cli_erf_collapse_json_and_exit_codes(capsys, erf_threshold):
     # a threshold that is not implemented for activated models: one line, exit 2
     code, out, err = run_cli(capsys, "threshold", "noise", "--decoder-activation", "erf", "--tau", "0.1")
     assert code == 2 and len(err.strip().splitlines()) == 1 and "non-linear activation" in err
+
+
+def test_threshold_curve_in_tau_ends_at_the_certified_value(erf_decoder, erf_threshold):
+    """The float64 curve beta_c(tau) (Newton on the null-vector augmented system along tau) reaches the certified
+    tau = 0.1 value from tau = 0.05, and beta_c decreases with tau (the 30-digit values at tau = 0.01 and 0.1 in
+    derivations/thresholds.md and README: 1.9085 and 1.8964)."""
+    from symvae.numerics._thresholds import threshold_curve
+
+    curve = threshold_curve(erf_decoder, "collapse", PARAMS, "tau", [0.05, 0.075, 0.1], digits=15)
+    assert curve.status == "ok", curve.message
+    assert abs(curve.values[-1] - float(erf_threshold.value)) < 1e-12
+    assert np.all(np.diff(curve.values) < 0)
