@@ -122,7 +122,7 @@ def augmented_system(system: DerivedSystem, subspace: Subspace, parameter: str, 
     names = [p.name for p in system.params]
     if parameter not in names:
         raise InvalidInputError(f"{parameter!r} is not a parameter of this system ({', '.join(names)})")
-    if kind == "block":
+    if kind in ("block", "block-null"):
         if block is None:
             raise InvalidInputError("a block branch point needs its block")
         if len(block.indices) > DET_MAX:

@@ -18,7 +18,7 @@ from typing import Sequence
 import mpmath
 import sympy as sp
 
-__all__ = ["Certificate", "krawczyk", "interval_functions", "enclosure_digits"]
+__all__ = ["Certificate", "krawczyk", "interval_functions", "enclosure_digits", "interval_asin", "interval_acos"]
 
 _FUNCTIONS: dict[str, tuple] = {}
 
@@ -26,7 +26,37 @@ _FUNCTIONS: dict[str, tuple] = {}
 def _namespace() -> dict:
     iv = mpmath.iv
     return {"mpf": iv.mpf, "sqrt": iv.sqrt, "log": iv.log, "exp": iv.exp, "pi": iv.pi, "cos": iv.cos,
-            "sin": iv.sin, "mpmath": iv}
+            "sin": iv.sin, "asin": interval_asin, "acos": interval_acos, "mpmath": iv}
+
+
+#: Guard bits of the point evaluations of ``interval_asin`` beyond the interval precision.
+_ASIN_GUARD_BITS = 32
+
+
+def interval_asin(x):
+    """asin on an mpmath interval (``iv`` has none): asin is increasing on [-1, 1], so the image of [a, b] is
+    [asin a, asin b]; the ends are computed with ``_ASIN_GUARD_BITS`` guard bits and then widened outwards by
+    2^-(prec + 8) (1 + |end|), far more than the error of mpmath's asin at the higher precision.
+
+    Raises:
+        ValueError: the interval leaves [-1, 1] (asin is not real there).
+    """
+    iv = mpmath.iv
+    a, b = ends(iv.mpf(x))
+    if a < -1 or b > 1:
+        raise ValueError("the argument of asin leaves [-1, 1]")
+    prec = iv.prec
+    with mpmath.workprec(prec + _ASIN_GUARD_BITS):
+        lo, hi = mpmath.asin(a), mpmath.asin(b)
+        lo -= mpmath.ldexp(1 + abs(lo), -(prec + 8))
+        hi += mpmath.ldexp(1 + abs(hi), -(prec + 8))
+    return iv.mpf([lo, hi])
+
+
+def interval_acos(x):
+    """acos = pi/2 - asin on an mpmath interval (see ``interval_asin``)."""
+    iv = mpmath.iv
+    return iv.pi / 2 - interval_asin(x)
 
 
 def interval_functions(key: str, unknowns: Sequence[sp.Symbol], rest: Sequence[sp.Symbol],
@@ -38,7 +68,7 @@ def interval_functions(key: str, unknowns: Sequence[sp.Symbol], rest: Sequence[s
     """
     if key not in _FUNCTIONS:
         allowed = (sp.Add, sp.Mul, sp.Pow, sp.Symbol, sp.Number, sp.log, sp.exp, sp.cos, sp.sin,
-                   sp.NumberSymbol)
+                   sp.asin, sp.acos, sp.Abs, sp.NumberSymbol)
         for e in list(equations) + list(jacobian):
             bad = [a for a in sp.preorder_traversal(e) if not isinstance(a, allowed)]
             if bad:
@@ -89,13 +119,19 @@ class Certificate:
     message: str
 
 
-def krawczyk(G, J, shape, center: Sequence, rest: Sequence[str], *, radius_digits: int) -> Certificate:
+def krawczyk(G, J, shape, center: Sequence, rest: Sequence[str], *, radius_digits: int,
+             nonzero=None) -> Certificate:
     """The Krawczyk test on the box center +- 10^-radius_digits (1 + |center_i|), at the current mpmath precision.
 
     Arguments:
         G, J: interval functions of (unknowns..., rest...) (``interval_functions``).
         shape: the Jacobian's shape. center: an approximate root (mpf). rest: the other parameters as decimal
             strings (enclosed exactly). radius_digits: the box half-width in digits.
+
+    Other arguments:
+        nonzero: an interval function of (unknowns..., rest...) returning a list of expressions that must keep
+            their sign on the whole box (the arguments of Abs that G and J were made smooth on by fixing their
+            sign: G equals the original system on the box only if none of them contains zero there).
     """
     iv = mpmath.iv
     n = len(center)
@@ -119,6 +155,11 @@ def krawczyk(G, J, shape, center: Sequence, rest: Sequence[str], *, radius_digit
                 Y = mpmath.inverse(Jm)
             except ZeroDivisionError:
                 return Certificate(False, None, "the Jacobian of the augmented system is singular at the root")
+        if nonzero is not None:
+            for v in nonzero(*X, *p_iv):
+                a, b = ends(iv.mpf(v))
+                if a <= 0 <= b:
+                    return Certificate(False, None, "the argument of an Abs changes sign inside the box")
         Gc = G(*c_iv, *p_iv)
         JX = J(*X, *p_iv)
         Yi = [[iv.mpf(Y[i, j]) for j in range(n)] for i in range(n)]

@@ -17,7 +17,7 @@ import sympy as sp
 
 from .._cache import CacheEntry, content_key
 
-__all__ = ["time_limit", "solve_cached", "SolveTimeout", "small_step_parameters", "limit_system"]
+__all__ = ["time_limit", "solve_cached", "SolveTimeout", "memoised", "small_step_parameters", "limit_system"]
 
 
 class SolveTimeout(BaseException):
@@ -75,6 +75,36 @@ def solve_cached(equations: Sequence[sp.Expr], unknowns: Sequence[sp.Symbol], *,
     except OSError:  # a read-only cache only costs the time again
         pass
     return solutions
+
+
+_MEMO: dict[str, object] = {}
+_MEMO_MAX = 512
+_MEMO_LOCK = threading.Lock()
+
+
+def memoised(tag: str, key_text: str, compute):
+    """``compute()`` remembered under (tag, key_text): in memory for the process and as a pickle in the on-disk
+    cache. A ``SolveTimeout`` raised by ``compute`` propagates and nothing is stored, so an attempt stopped by a
+    guard is computed again next time (never remembered as "no closed form"); None is a regular result."""
+    key = content_key("memo", tag, key_text)
+    with _MEMO_LOCK:
+        if key in _MEMO:
+            return _MEMO[key]
+    entry = CacheEntry(key)
+    cached = entry.get_pickle("value.pickle")
+    if cached is not None:
+        value = cached["value"]
+    else:
+        value = compute()
+        try:
+            entry.put_pickle("value.pickle", {"value": value})
+        except OSError:  # a read-only cache only costs the time again
+            pass
+    with _MEMO_LOCK:
+        if len(_MEMO) >= _MEMO_MAX:
+            _MEMO.pop(next(iter(_MEMO)))
+        _MEMO[key] = value
+    return value
 
 
 def small_step_parameters(rhs: Iterable[sp.Expr], params: Iterable[sp.Symbol]) -> list[sp.Symbol]:

@@ -6,6 +6,10 @@ found by Newton at a large value of the parameter (where it is the only stable p
 down in the invariant subspace m = m_tilde = 0 with the public continuation, and the branch point at which its signal
 block changes stability is refined to verified digits by ``refine_special_point`` -- the same machinery as
 ``threshold("collapse", ...)``.
+
+``threshold("collapse", ...)`` (and ``symvae threshold collapse``) does this by itself for activated models, with the
+start found automatically below the step-size edge (``_thresholds.stable_collapsed_start``) and a Krawczyk
+certificate; the functions here take an explicit start.
 """
 from __future__ import annotations
 

@@ -32,6 +32,28 @@ _CASES = [  # (threshold, M, parameter overrides)
 ]
 
 
+#: Activated models listed (encoder activation, decoder activation, parameter overrides), collapse threshold only.
+_ACTIVATED = [("linear", "erf", {"tau": 0.1}), ("linear", "erf", {"rho": 2.0, "eta": 0.5, "lam": 0.1, "tau": 0.05})]
+_ACTIVATED_DIGITS = 30
+
+
+def _activated_rows() -> list[str]:
+    rows = []
+    for enc, dec, over in _ACTIVATED:
+        acts = {k: v for k, v in (("encoder_activation", enc), ("decoder_activation", dec)) if v != "linear"}
+        system = as_compiled(derive_dynamics(make_model("base", **acts)))
+        params = dict(_REFERENCE, **over)
+        r = threshold("collapse", system, params, digits=_ACTIVATED_DIGITS)
+        opts = " ".join([f"--{k.replace('_', '-')} {v}" for k, v in acts.items()] +
+                        [f"--{k} {v:g}" for k, v in params.items() if _REFERENCE.get(k) != v])
+        shown = ", ".join(f"{k} = {v:g}" for k, v in params.items() if k != "beta")
+        interval = f"[{r.interval[0]}, {r.interval[1]}]" if r.interval else "-"
+        rows.append(f"| {enc} | {dec} | {shown} | `{r.text}` | {r.digits} | {r.status} | "
+                    f"{'yes' if r.certified else 'no'} | `{interval}` |\n"
+                    f"|  |  | `symvae threshold collapse {opts} --digits {_ACTIVATED_DIGITS} --json` |  |  |  |  |  |")
+    return rows
+
+
 def _command(name: str, M: int, params: dict) -> str:
     opts = " ".join(f"--{k} {v:g}" for k, v in params.items() if _REFERENCE.get(k) != v)
     m = f" --M {M}" if M != 1 else ""
@@ -156,6 +178,22 @@ below each, the verified value (20 digits).
 | variant | collapse | noise | lr | command |
 |---|---|---|---|---|
 """ + "\n".join(_variant_rows()) + """
+
+## Activated models: collapse threshold
+
+With an activation (docs/model.md: erf(x/sqrt(2)) or ReLU on the encoder mean or the decoder input) the sampled eps
+keeps Q, Q~, R at O(tau) values on the collapsed branch. The solver finds a stable collapsed point by Newton on a
+geometric grid going up in beta (the collapsed point is stable only between beta_c and the step-size edge, which is
+near 2/(tau eta)), continues it down in the subspace m = m~ = 0 and refines the signal branch point on the null-vector
+augmented system (fixed-point equations + J_signal v = 0 + a normalisation of v). The right-hand side has arcsines
+of the covariances, so there is no polynomial closed form; each value is certified by the Krawczyk test (interval
+column: an enclosure proven to contain the root). As tau -> 0, an erf decoder collapses at
+beta_c = kappa/(pi (1/3 + lam)) - lam/kappa with kappa = rho + eta (3 kappa/pi at lam = 0, earlier than the linear
+rho + eta; hand derivation, tests/test_nonlinear_threshold.py).
+
+| encoder | decoder | parameters | beta_c (certified digits) | digits | status | certified | interval |
+|---|---|---|---|---|---|---|---|
+""" + "\n".join(_activated_rows()) + """
 
 ## Verified values
 

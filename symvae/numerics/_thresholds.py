@@ -38,9 +38,9 @@ from ..errors import InvalidInputError, SymvaeError
 from ..model import Model
 from ._augmented import AugmentedSystem, augmented_system, resolve_nonsmooth
 from ._certify import enclosure_digits, interval_functions, krawczyk
-from ._closed_forms import GUARD_SECONDS, SolveTimeout, solve_cached, time_limit
+from ._closed_forms import GUARD_SECONDS, SolveTimeout, memoised, solve_cached, time_limit
 from ._continuation import Branch, ContinuationError, SpecialPoint, continue_branch, switch_branch
-from ._fixed_points import FixedPoint, collapsed_start
+from ._fixed_points import FixedPoint, collapsed_start, fixed_point
 from ._newton import Counter, agreeing_digits, newton_mp
 from ._systems import ParameterPoint, as_compiled
 
@@ -146,7 +146,73 @@ class _Named:
     choose: Callable
 
 
+def activated(system) -> bool:
+    """Whether the model of ``system`` (derived or compiled) has a non-linear encoder or decoder activation: then
+    the sampled eps keeps Q, Q_tilde, R at O(tau) values on the collapsed branch, whose point is no longer the
+    all-zero state ``collapsed_branch`` starts from."""
+    model = getattr(getattr(system, "system", system), "model", None)
+    vae = getattr(model, "vae", None)
+    return any(getattr(vae, f"{side}_activation", "linear") not in (None, "linear") for side in ("encoder", "decoder"))
+
+
+#: Ratio of the geometric grid on which ``stable_collapsed_start`` looks for a stable collapsed point.
+START_RATIO = 1.25
+
+
+def stable_collapsed_start(compiled, pp: ParameterPoint, parameter: str, lo: float, hi: float):
+    """(parameter value, FixedPoint) of the first stable, physical collapsed point (m = m_tilde = 0) found by Newton
+    from the all-zero state on a geometric grid (ratio ``START_RATIO``) going up from ``lo``, or None.
+
+    Going up from below finds the lower end of the window (beta_c, beta_lr) in which the collapsed point is stable:
+    a fixed start (say beta = 20) fails once the step-size edge beta_lr ~ 2/(tau eta) drops below it."""
+    x0 = collapsed_start(compiled.system)
+    signal = [i for i, s in enumerate(compiled.system.state) if s.name.startswith(("m_", "m_tilde_"))]
+    n = int(math.floor(math.log(hi / lo) / math.log(START_RATIO))) + 1
+    for k in range(n + 1):
+        value = min(hi, lo * START_RATIO ** k)
+        try:
+            point = fixed_point(compiled, x0, pp.with_value(parameter, value).values, throw=False)
+        except (SymvaeError, ArithmeticError, ValueError):
+            point = None
+        if point is not None and point.stable and point.physical and not np.any(point.x[signal]):
+            return value, point
+    return None
+
+
+def collapse_from_above(compiled, pp: ParameterPoint, parameter: str, lo: float, hi: float):
+    """(branch, special point or None, message) for a model whose collapsed point is not the all-zero state
+    (``activated``): a stable collapsed point (``stable_collapsed_start``) is continued down in its invariant
+    subspace m = m_tilde = 0, and the collapse threshold is the largest signal branch point below it at which the
+    signal block turns stable (with increasing parameter), as in ``_choose_collapse``."""
+    found = stable_collapsed_start(compiled, pp, parameter, lo, hi)
+    if found is None:
+        return None, None, (f"no stable collapsed point (Newton from the all-zero state) for {parameter} in "
+                            f"[{lo:g}, {hi:g}] on a grid of ratio {START_RATIO}: no collapse threshold in range")
+    start, point0 = found
+    if start <= lo:
+        return None, None, (f"the collapsed point is already stable at the lower end {parameter} = {lo:g} of the "
+                            f"search range: no collapse threshold in range")
+    values = pp.with_value(parameter, start).values
+    branch = None
+    for stop in (max(lo, start / START_RATIO ** 4), lo):  # the branch point is usually just below the start
+        if stop >= start or (branch is not None and stop >= branch.p[-1]):
+            continue
+        try:
+            branch = continue_branch(compiled, point0, values, parameter, stop, relative_step=0.15, max_steps=5000)
+        except ContinuationError as exc:
+            return None, None, f"continuation of the collapsed point down from {parameter} = {start:g} failed: {exc}"
+        cands = [s for s in branch.special_points if s.kind == "BP" and s.block is not None and
+                 s.block.label == "signal" and s.stabilising]
+        if cands:
+            return branch, max(cands, key=lambda s: s.value), None
+    return branch, None, (f"no signal block of the collapsed point turns stable for {parameter} in [{lo:g}, "
+                          f"{start:g}] (the collapsed point is stable at {parameter} = {start:g}, continued down to "
+                          f"{lo:g}): no collapse threshold in range")
+
+
 def _choose_collapse(compiled, pp, parameter, lo, hi):
+    if activated(compiled):
+        return collapse_from_above(compiled, pp, parameter, lo, hi)
     branch = collapsed_branch(compiled, pp.values, parameter, lo=lo, hi=hi)
     # (a saddle-point system has no dynamics: there the signal-block branch point itself is the threshold)
     dynamic = compiled.system.kind == "ode"
@@ -214,7 +280,10 @@ def _augmented_for(point: SpecialPoint, compiled: CompiledSystem, pp: ParameterP
     """The augmented system that pins ``point`` down (see ``_augmented``)."""
     system = compiled.system
     if point.kind == "BP" and point.block is not None:
-        return augmented_system(system, point.subspace, point.parameter, "block", block=point.block,
+        # with an activation the expanded symbolic determinant is huge (about 5e5 operations for an erf decoder):
+        # the null-vector form keeps the equations (and their interval versions) small
+        kind = "block-null" if activated(system) else "block"
+        return augmented_system(system, point.subspace, point.parameter, kind, block=point.block,
                                 null_index=int(np.argmax(np.abs(_null_vector(point, compiled, pp)))))
     if point.kind == "LP":
         return augmented_system(system, point.subspace, point.parameter, "fold",
@@ -338,12 +407,22 @@ def refine_special_point(point: SpecialPoint, params: Mapping[str, object], digi
 def _certify_root(aug: AugmentedSystem, y, rest: list, digits: int, k: int):
     """(interval of the parameter as decimal strings, certified, why) from the Krawczyk test on the augmented system
     around the refined root ``y`` (box half-width 10^-(digits + 5), relative)."""
+    equations, jacobian, key, nonzero = list(aug.equations), aug.jacobian, aug.key, None
+    moduli = sorted({a.args[0] for e in equations for a in sp.preorder_traversal(e) if isinstance(a, sp.Abs)},
+                    key=sp.default_sort_key)
     try:
-        G, J, shape = interval_functions(aug.key, aug.unknowns, aug.rest, aug.equations, aug.jacobian)
+        if moduli:  # Abs made smooth at the root; the Krawczyk test checks that its argument keeps its sign
+            at = {u: float(v) for u, v in zip(aug.unknowns, y)}
+            at.update({r: float(v) for r, v in zip(aug.rest, rest)})
+            equations = [resolve_nonsmooth(e, at) for e in equations]
+            jacobian = sp.Matrix(equations).jacobian(sp.Matrix(aug.unknowns))
+            key = aug.key + "-smooth"
+            nonzero = interval_functions(key + "-moduli", aug.unknowns, aug.rest, moduli, sp.Matrix([0]))[0]
+        G, J, shape = interval_functions(key, aug.unknowns, aug.rest, equations, jacobian)
     except ValueError as exc:
         return None, False, str(exc)
     with mpmath.workdps(digits + 25):
-        cert = krawczyk(G, J, shape, y, rest, radius_digits=digits + 5)
+        cert = krawczyk(G, J, shape, y, rest, radius_digits=digits + 5, nonzero=nonzero)
         if not cert.certified:
             return None, False, cert.message
         lo, hi = cert.enclosure[k]
@@ -358,7 +437,43 @@ def _certify_root(aug: AugmentedSystem, y, rest: list, digits: int, k: int):
 
 
 def _threshold_closed_form(aug: AugmentedSystem, pp: ParameterPoint, solution, seconds: float, dps: int):
-    """(expression, text, exact value as mpf) of the threshold, or None. See the module docstring, step 4."""
+    """(expression, text, exact value as mpf) of the threshold, or None. See the module docstring, step 4.
+
+    The symbolic work (subsystem solve, factorisation, roots of the factors) depends on the augmented system only and
+    is memoised per system (``memoised``: in memory and on disk); what depends on the parameter values (which
+    solution and which factor vanish at the numerical root, the exact real root) is done on every call."""
+    n_f = len(aug.subspace.free)
+    p_sym = aug.unknowns[n_f]
+    try:
+        candidates = memoised("threshold-candidates", aug.key, lambda: _closed_form_candidates(aug, seconds))
+    except SolveTimeout:
+        return None
+    if candidates is None:
+        return None
+    exact_subs = {s: sp.Rational(pp.text[s.name]) for s in aug.system.params if s != p_sym}
+    numeric_x = {aug.unknowns[i]: solution[i] for i in range(n_f)}
+    value30 = sp.Float(mpmath.nstr(solution[n_f], 40), 40)
+    try:
+        with time_limit(seconds):
+            for sol, factors in candidates:
+                if not _solution_matches(sol, exact_subs, p_sym, solution[n_f], numeric_x):
+                    continue
+                for factor in factors:
+                    f_num = factor.subs(exact_subs)
+                    poly = sp.Poly(f_num, p_sym)
+                    scale = max(abs(c) for c in poly.all_coeffs()) * max(1, abs(value30)) ** poly.degree()
+                    if abs(sp.N(f_num.subs(p_sym, value30), 30)) > 1e-20 * scale:
+                        continue
+                    return _closed_form_of_factor(factor, f_num, p_sym, solution[n_f], exact_subs, dps)
+    except SolveTimeout:
+        return None
+    return None
+
+
+def _closed_form_candidates(aug: AugmentedSystem, seconds: float):
+    """[(solution of the subsystem, [factors of the determinant's numerator that contain the parameter])] of an
+    augmented ``block`` system, or None when it has no closed form (no square subsystem, or SymPy found no
+    solution). Raises ``SolveTimeout`` when a guarded SymPy call ran out of time (the caller must not remember it)."""
     n_f = len(aug.subspace.free)
     x_unknowns = list(aug.unknowns[:n_f])
     p_sym = aug.unknowns[n_f]
@@ -374,46 +489,41 @@ def _threshold_closed_form(aug: AugmentedSystem, pp: ParameterPoint, solution, s
         if grow <= U:
             return None
         U |= grow
-    exact_subs = {s: sp.Rational(pp.text[s.name]) for s in aug.system.params if s != p_sym}
-    numeric_x = {x_unknowns[i]: solution[i] for i in range(n_f)}
-    candidates = [det]
+    sols = [{}]
     if U:
         sols = solve_cached(E, sorted(U, key=lambda s: s.name), seconds=seconds, tag="threshold-sub")
+        if sols is None:
+            raise SolveTimeout()
         if not sols:
             return None
-        candidates = []
+    out = []
+    with time_limit(seconds):
         for sol in sols:
-            ok = True
-            for s, expr in sol.items():
-                try:
-                    val = complex(sp.N(expr.subs(exact_subs).subs(p_sym, sp.Float(str(solution[n_f]), 30)), 30))
-                except (TypeError, ValueError):
-                    ok = False
-                    break
-                if abs(val - complex(numeric_x[s])) > 1e-8 * (1 + abs(val)):
-                    ok = False
-                    break
-            if ok:
-                candidates.append(det.subs(sol))
-    if not candidates:
-        return None
-    value30 = sp.Float(mpmath.nstr(solution[n_f], 40), 40)
-    try:
-        with time_limit(seconds):
-            for cand in candidates:
-                numer = sp.numer(sp.together(cand))
-                for factor, _ in sp.factor_list(numer)[1]:
-                    if p_sym not in factor.free_symbols:
-                        continue
-                    f_num = factor.subs(exact_subs)
-                    poly = sp.Poly(f_num, p_sym)
-                    scale = max(abs(c) for c in poly.all_coeffs()) * max(1, abs(value30)) ** poly.degree()
-                    if abs(sp.N(f_num.subs(p_sym, value30), 30)) > 1e-20 * scale:
-                        continue
-                    return _closed_form_of_factor(factor, f_num, p_sym, solution[n_f], exact_subs, dps)
-    except SolveTimeout:
-        return None
-    return None
+            numer = sp.numer(sp.together(det.subs(sol) if sol else det))
+            out.append((sol, [f for f, _ in sp.factor_list(numer)[1] if p_sym in f.free_symbols]))
+    return out
+
+
+def _solution_matches(sol: dict, exact_subs: dict, p_sym: sp.Symbol, p_value, numeric_x: dict) -> bool:
+    """Whether a symbolic solution of the subsystem takes the numerical values of the root at these parameters."""
+    for s, expr in sol.items():
+        try:
+            val = complex(sp.N(expr.subs(exact_subs).subs(p_sym, sp.Float(str(p_value), 30)), 30))
+        except (TypeError, ValueError):
+            return False
+        if abs(val - complex(numeric_x[s])) > 1e-8 * (1 + abs(val)):
+            return False
+    return True
+
+
+def _factor_roots(factor: sp.Expr, p_sym: sp.Symbol):
+    """(factored roots, or None above degree 2; the factored factor) of a factor in the parameter (memoised)."""
+    def compute():
+        degree = sp.degree(factor, p_sym)
+        roots = [sp.factor(r) for r in sp.solve(factor, p_sym)] if degree <= 2 else None
+        return roots, sp.factor(factor)
+
+    return memoised("threshold-factor-roots", sp.srepr((factor, p_sym)), compute)
 
 
 def _closed_form_of_factor(factor: sp.Expr, f_num: sp.Expr, p_sym: sp.Symbol, target, exact_subs: dict, dps: int):
@@ -426,14 +536,13 @@ def _closed_form_of_factor(factor: sp.Expr, f_num: sp.Expr, p_sym: sp.Symbol, ta
         vals = [mpmath.mpf(str(sp.N(r, dps + 10))) for r in real]
         i = min(range(len(vals)), key=lambda j: abs(vals[j] - target))
     degree = sp.degree(factor, p_sym)
+    roots, factored = _factor_roots(factor, p_sym)
     if degree <= 2:
-        roots = sp.solve(factor, p_sym)
         goal = complex(sp.N(real[i], 30))
         expr = min(roots, key=lambda r: abs(complex(sp.N(r.subs(exact_subs), 30)) - goal))
-        expr = sp.factor(expr)
         return expr, str(expr), vals[i]
     text = (f"the root {p_sym} = {mpmath.nstr(vals[i], 12)} (real root {i + 1} of {len(real)} at these parameters) "
-            f"of {sp.factor(factor)} = 0, a polynomial of degree {degree} in {p_sym}")
+            f"of {factored} = 0, a polynomial of degree {degree} in {p_sym}")
     return sp.Eq(factor, 0), text, vals[i]
 
 
@@ -469,6 +578,9 @@ def threshold(name: str, system, params: Mapping[str, object], *, parameter: str
     if compiled.system.kind != "ode" and name != "collapse":
         raise InvalidInputError(f"the {name!r} threshold is defined by the stability of the online-SGD dynamics; "
                                 f"this is a {compiled.system.kind!r} system")
+    if name != "collapse" and activated(compiled):
+        raise InvalidInputError(f"the {name!r} threshold is not implemented for models with a non-linear activation "
+                                f"(only 'collapse' is)")
     values = dict(params)
     values.setdefault(parameter, lo)
     pp = ParameterPoint(compiled.system, values)
@@ -476,7 +588,8 @@ def threshold(name: str, system, params: Mapping[str, object], *, parameter: str
     branch, point, why = THRESHOLDS[name].choose(compiled, pp, parameter, lo, hi)
     if point is None:
         result = Threshold(name=name, parameter=parameter, value=None, digits=0, requested_digits=digits,
-                           status="not_found", message=why, params=pp.values, counts=dict(branch.counts))
+                           status="not_found", message=why, params=pp.values,
+                           counts=dict(branch.counts) if branch is not None else {})
         if throw:
             raise ThresholdError(why)
         return result

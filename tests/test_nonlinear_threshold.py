@@ -1,0 +1,187 @@
+"""The collapse threshold of activated (erf, ReLU) VAEs from ``threshold`` and ``symvae threshold``, checked against
+things the threshold solver does not use: finite differences of the compiled right-hand side, the ODE integrated on
+both sides, the learned branch shrinking into the collapsed point, and hand-derived tau -> 0 limits."""
+import mpmath
+import numpy as np
+import pytest
+
+import symvae
+from symvae.codegen import compile_system
+from symvae.derive import derive_dynamics
+from symvae.numerics import integrate
+from symvae.numerics._certify import interval_asin
+from symvae.numerics._fixed_points import fixed_point
+from symvae.numerics._thresholds import threshold
+
+from helpers import run_cli, run_cli_json
+
+PARAMS = dict(beta=1.0, eta=1.0, lam=0.0, rho=1.0, tau=0.1)
+
+
+@pytest.fixture(scope="module")
+def erf_decoder():
+    return compile_system(derive_dynamics(symvae.make_model("base", decoder_activation="erf")))
+
+
+@pytest.fixture(scope="module")
+def erf_threshold(erf_decoder):
+    return threshold("collapse", erf_decoder, PARAMS, digits=25)
+
+
+def _signal(system):
+    return [i for i, s in enumerate(system.state) if s.name.startswith(("m_", "m_tilde_"))]
+
+
+def _fd_jacobian(compiled, x, params, h=1e-6):
+    """Central differences of the compiled right-hand side (not the generated Jacobian)."""
+    p = np.array([params[s.name] for s in compiled.system.params], dtype=float)
+    n = len(x)
+    J = np.empty((n, n))
+    for j in range(n):
+        e = np.zeros(n)
+        e[j] = h
+        J[:, j] = (compiled.rhs(0.0, x + e, p) - compiled.rhs(0.0, x - e, p)) / (2 * h)
+    return J
+
+
+def test_interval_asin_encloses_asin_and_refuses_outside_its_domain():
+    iv = mpmath.iv
+    iv.prec = 120
+    try:
+        for a, b in (("-0.3", "0.2"), ("0.5", "0.5"), ("-1", "1"), ("0.9999", "1")):
+            y = interval_asin(iv.mpf([a, b]))
+            with mpmath.workprec(300):
+                lo, hi = mpmath.asin(mpmath.mpf(a)), mpmath.asin(mpmath.mpf(b))
+                assert mpmath.mpf(y.a) <= lo and hi <= mpmath.mpf(y.b)
+                assert mpmath.mpf(y.b) - mpmath.mpf(y.a) <= (hi - lo) + mpmath.mpf(2) ** -100
+        with pytest.raises(ValueError):
+            interval_asin(iv.mpf(["0.5", "1.0001"]))
+    finally:
+        iv.prec = 53
+
+
+def test_erf_collapse_threshold_is_certified_and_stable_in_precision(erf_decoder, erf_threshold):
+    """Two precisions (25 and 40 digits): the same value on the first 25 digits, each inside its Krawczyk enclosure."""
+    r25 = erf_threshold
+    r40 = threshold("collapse", erf_decoder, PARAMS, digits=40)
+    for r in (r25, r40):
+        assert r.status == "verified" and r.certified, r.message
+        with mpmath.workdps(60):
+            lo, hi = (mpmath.mpf(v) for v in r.interval)
+            assert lo <= mpmath.mpf(r.text) * (1 + mpmath.mpf(10) ** -(r.digits - 1)) and \
+                mpmath.mpf(r.text) * (1 - mpmath.mpf(10) ** -(r.digits - 1)) <= hi
+    with mpmath.workdps(60):
+        assert abs(r40.value - r25.value) < mpmath.mpf(10) ** -24
+    assert 1.85 < float(r25.value) < 6 / np.pi  # below the tau -> 0 value 3 (rho + eta) / pi
+
+
+def test_at_beta_c_the_signal_block_has_a_zero_eigenvalue_by_finite_differences(erf_decoder, erf_threshold):
+    """The collapsed point at beta_c: the finite-difference signal block has an eigenvalue ~0 (against ~1e-3 at
+    beta_c (1 +- 1e-2)), which changes sign across beta_c: stable above, unstable below."""
+    sysd = erf_decoder.system
+    beta_c = float(erf_threshold.value)
+    sig = _signal(sysd)
+    lead = {}
+    for factor in (1 - 1e-2, 1.0, 1 + 1e-2):
+        params = {**PARAMS, "beta": beta_c * factor}
+        x0 = np.array([float(erf_threshold.state[s.name]) for s in sysd.state])
+        pt = fixed_point(erf_decoder, x0, params)
+        assert np.all(pt.x[sig] == 0) and np.max(np.abs(pt.x - x0)) < 0.05
+        J = _fd_jacobian(erf_decoder, pt.x, params)
+        lead[factor] = max(np.linalg.eigvals(J[np.ix_(sig, sig)]).real)
+    assert abs(lead[1.0]) < 1e-8
+    assert lead[1 - 1e-2] > 1e-4 and lead[1 + 1e-2] < -1e-4, lead
+
+
+def test_the_learned_point_shrinks_into_the_collapsed_point_at_beta_c(erf_decoder, erf_threshold):
+    """A pitchfork: below beta_c the learned point's overlap m vanishes like sqrt(beta_c - beta) (Newton from a learned
+    start at beta_c (1 - 1e-2) and (1 - 1e-3): m^2 in the ratio 10, and its residual is zero by the RHS)."""
+    beta_c = float(erf_threshold.value)
+    sysd = erf_decoder.system
+    sig = _signal(sysd)
+    start = sysd.pack(dict(m=[[0.3]], m_tilde=[[0.3]], Q=[[0.2]], Q_tilde=[[0.1]], R=[[0.1]], D=[1.0]))
+    m = {}
+    for d in (1e-2, 1e-3):
+        params = {**PARAMS, "beta": beta_c * (1 - d)}
+        pt = fixed_point(erf_decoder, start, params)
+        p = np.array([params[s.name] for s in sysd.params])
+        assert np.max(np.abs(erf_decoder.rhs(0.0, pt.x, p))) < 1e-12
+        m[d] = abs(pt.x[sig[0]])
+        assert m[d] > 0
+        start = pt.x
+    assert 8 < m[1e-2] ** 2 / m[1e-3] ** 2 < 12, m
+
+
+def test_the_ode_learns_just_below_beta_c_and_collapses_just_above(erf_decoder, erf_threshold):
+    """Integrated from m = m~ = 0.05 to t = 4e4 (about 40 relaxation times at |eigenvalue| ~ 1e-3): at
+    beta_c (1 - 1e-2) m settles at the learned point, at beta_c (1 + 1e-2) it decays by orders of magnitude."""
+    beta_c = float(erf_threshold.value)
+    sysd = erf_decoder.system
+    sig = _signal(sysd)
+    x0 = np.array([float(erf_threshold.state[s.name]) for s in sysd.state])
+    x0[sig] = 0.05
+    learned = fixed_point(erf_decoder, sysd.pack(dict(m=[[0.3]], m_tilde=[[0.3]], Q=[[0.2]], Q_tilde=[[0.1]],
+                                                      R=[[0.1]], D=[1.0])), {**PARAMS, "beta": beta_c * (1 - 1e-2)})
+    below = integrate(erf_decoder, x0, {**PARAMS, "beta": beta_c * (1 - 1e-2)}, [4e4], rtol=1e-9, throw=True)
+    above = integrate(erf_decoder, x0, {**PARAMS, "beta": beta_c * (1 + 1e-2)}, [4e4], rtol=1e-9, throw=True)
+    m_below = abs(float(np.asarray(below.y)[-1][sig[0]]))
+    m_above = abs(float(np.asarray(above.y)[-1][sig[0]]))
+    assert abs(m_below - abs(learned.x[sig[0]])) < 0.02 * abs(learned.x[sig[0]]), (m_below, learned.x)
+    assert m_above < 1e-3 * 0.05, m_above
+
+
+def _beta_c_small_tau(act, rho, eta, lam):
+    """Hand derivation, tau -> 0, activated decoder g, linear encoder: at the collapsed point (Q = Q~ = R = 0, D = 1)
+    z = eps is standard normal and the signal block is tau [[-(E[g(z)^2] + lam), kappa E[g'(z)]],
+    [kappa E[g'(z)], -(beta kappa + lam)]] with kappa = rho + eta. erf(z/sqrt 2): E[g^2] = (2/pi) asin(1/2) = 1/3,
+    E[g'] = 1/sqrt(pi); ReLU: E[g^2] = 1/2, E[g'] = 1/2. Singular at beta_c = kappa E[g']^2/(E[g^2] + lam) - lam/kappa."""
+    kappa = rho + eta
+    g2, dg = {"erf": (1 / 3, 1 / np.sqrt(np.pi)), "relu": (0.5, 0.5)}[act]
+    return kappa * dg ** 2 / (g2 + lam) - lam / kappa
+
+
+@pytest.mark.parametrize("act", ["erf", "relu"])
+def test_small_tau_limit_matches_the_hand_derivation(act):
+    """At tau = 1e-5 and 2e-5 the certified beta_c differs from the tau -> 0 hand value by O(tau): below 1e-3 and
+    in the ratio 2 (the linear term of the expansion), so the limit itself agrees to far more digits."""
+    compiled = compile_system(derive_dynamics(symvae.make_model("base", decoder_activation=act)))
+    rho, eta, lam = 1.5, 0.5, 0.2
+    hand = _beta_c_small_tau(act, rho, eta, lam)
+    dev = []
+    for tau in (1e-5, 2e-5):
+        r = threshold("collapse", compiled, dict(beta=1.0, rho=rho, eta=eta, lam=lam, tau=tau), digits=20)
+        assert r.status == "verified" and r.certified, r.message
+        dev.append(float(r.value) - hand)
+    assert abs(dev[0]) < 1e-3
+    assert 1.9 < dev[1] / dev[0] < 2.1, dev
+
+
+def test_cli_erf_collapse_json_and_exit_codes(capsys, erf_threshold):
+    code, out = run_cli_json(capsys, "threshold", "collapse", "--decoder-activation", "erf", "--rho", "1", "--eta",
+                             "1", "--tau", "0.1", "--digits", "20")
+    assert code == 0
+    assert out["status"] == "verified" and out["certified"] is True and out["digits"] == 20
+    assert out["value"] == mpmath.nstr(erf_threshold.value, 20, strip_zeros=False)
+    assert out["interval"] is not None and out["closed_form"] is None
+    # nothing in range: status and exit 1
+    code, out = run_cli_json(capsys, "threshold", "collapse", "--decoder-activation", "erf", "--tau", "0.1",
+                             "--search", "0.5:1.5")
+    assert code == 1 and out["status"] == "not_found" and out["value"] is None
+    code, out = run_cli_json(capsys, "threshold", "collapse", "--decoder-activation", "erf", "--tau", "0.1",
+                             "--search", "3:10")
+    assert code == 1 and out["status"] == "not_found" and "already stable" in out["message"]
+    # a threshold that is not implemented for activated models: one line, exit 2
+    code, out, err = run_cli(capsys, "threshold", "noise", "--decoder-activation", "erf", "--tau", "0.1")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "non-linear activation" in err
+
+
+def test_threshold_curve_in_tau_ends_at_the_certified_value(erf_decoder, erf_threshold):
+    """The float64 curve beta_c(tau) (Newton on the null-vector augmented system along tau) reaches the certified
+    tau = 0.1 value from tau = 0.05, and beta_c decreases with tau (the 30-digit values at tau = 0.01 and 0.1 in
+    derivations/thresholds.md and README: 1.9085 and 1.8964)."""
+    from symvae.numerics._thresholds import threshold_curve
+
+    curve = threshold_curve(erf_decoder, "collapse", PARAMS, "tau", [0.05, 0.075, 0.1], digits=15)
+    assert curve.status == "ok", curve.message
+    assert abs(curve.values[-1] - float(erf_threshold.value)) < 1e-12
+    assert np.all(np.diff(curve.values) < 0)
