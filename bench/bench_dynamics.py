@@ -4,10 +4,17 @@
 2. Full trajectory, M = M* = 1, t in [0, 1500], tau = 0.01, rtol 1e-10: symvae vs scipy solve_ivp (DOP853) +
    lambdified RHS (target >= 10x faster).
 3. Derivation time, cold (no cache) and cached, for (M, M*) = (1,1), (2,1), (4,2) (targets 3 s / 0.1 s / 60 s).
+4. Whole process, warm cache: ``symvae dynamics --rho 1 --eta 1 --beta 1 --tau 0.01 --t-max 1500 --json`` vs a plain
+   script integrating a hand-written numpy RHS with scipy ``solve_ivp`` (DOP853, same tolerances and times), run
+   alternately in the same session (target: <= 0.5 s and >= 3x faster than the plain script); also the floor (the
+   generated module loaded and run alone) and interpreter / numpy / numba imports, for where the time goes.
 
-Run: python bench/bench_dynamics.py
+Run: python bench/bench_dynamics.py       (everything)
+     python bench/bench_dynamics.py --cli (only 4)
 """
+import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -144,9 +151,111 @@ def bench_derivation():
             print(f"  (M, M*) = ({M}, {Ms}): cold {cold:7.3f} s, cached {cached:7.3f} s   {tgt}")
 
 
-if __name__ == "__main__":
+#: The plain-script baseline of section 4: what a user would write by hand for M = M* = 1 (the RHS of
+#: ``hand_numpy_rhs``), with only numpy and scipy.integrate imported.
+PLAIN_SCRIPT = """
+import json
+import numpy as np
+from scipy.integrate import solve_ivp
+
+
+def rhs(t, y, beta=1.0, eta=1.0, lam=0.0, rho=1.0, tau=0.01):
+    m, mt, Q, Qt, R, D = y
+    kappa = rho + eta
+    C = rho * mt * mt + eta * Qt
+    G = rho * m * m + eta * Q
+    H = rho * m * mt + eta * R
+    B = Q + beta
+    A = C + D + lam
+    return np.array([
+        tau * (kappa * mt - A * m),
+        tau * (kappa * (m - B * mt) - lam * mt),
+        tau * (2 * H - 2 * A * Q) + tau ** 2 * eta * C,
+        tau * (2 * (H - B * C) - 2 * lam * Qt) + tau ** 2 * eta * (G - 2 * H * B + B * C * B),
+        tau * (C - A * R + G - H * B - lam * R) + tau ** 2 * eta * (H - C * B),
+        -(tau / 2) * (Q + beta * (1 - 1 / D)),
+    ])
+
+
+sol = solve_ivp(rhs, (0.0, 1500.0), [0.01, 0.01, 1.0, 1.0, 0.0, 1.0], method="DOP853", rtol=1e-10, atol=1e-12,
+                t_eval=np.linspace(0.0, 1500.0, 11))
+print(json.dumps({"m": sol.y[0].tolist(), "status": "ok" if sol.success else "failed"}))
+"""
+
+#: The floor under the command line: import the generated module of M = M* = 1 and run its compiled integrator on the
+#: same problem, nothing else (numpy, numba and numba's cache loading only).
+FLOOR_SCRIPT = """
+import importlib.util, sys
+import numpy as np
+path = sys.argv[1]
+spec = importlib.util.spec_from_file_location("symvae_generated_" + path.split("/")[-2], path)  # numba's cache names it
+m = importlib.util.module_from_spec(spec)
+sys.modules[spec.name] = m
+spec.loader.exec_module(m)
+y0, p = np.array([0.01, 0.01, 1.0, 1.0, 0.0, 1.0]), np.array([1.0, 1.0, 0.0, 1.0, 0.01])
+t_eval, y_eval, counts = np.linspace(0.0, 1500.0, 11), np.full((11, 6), np.nan), np.zeros(3, dtype=np.int64)
+code, y, f, h, k = m.integrate_start(0.0, y0, p, t_eval, 1e-10, 1e-12, 0.0, y_eval, counts)
+m.integrate_piece(0.0, y, f, h, p, t_eval, y_eval, k, 1e-10, 1e-12, 5000000, 10 ** 9, 1e8, counts)
+print(y_eval[-1, 0])
+"""
+
+CLI_ARGS = ["dynamics", "--rho", "1", "--eta", "1", "--beta", "1", "--tau", "0.01", "--t-max", "1500", "--json"]
+
+
+def _timed(argv, env):
+    """Wall-clock and CPU (user + system) seconds of one child process, and its stdout."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{argv[:3]} failed: {proc.stderr.strip()}")
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), proc.stdout
+
+
+def bench_cli_process(repeats: int = 7):
+    """Section 4 (see the module docstring); the cache is $SYMVAE_CACHE (warmed by one untimed run)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([root] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+    cli = [sys.executable, "-m", "symvae", *CLI_ARGS]
+    plain = [sys.executable, "-c", PLAIN_SCRIPT]
+    module = compile_system(symvae.derive_dynamics(symvae.make_model())).path
+    floors = {"generated module only": [sys.executable, "-c", FLOOR_SCRIPT, str(module)],
+              "python -c pass": [sys.executable, "-c", "pass"],
+              "python -c 'import numpy'": [sys.executable, "-c", "import numpy"],
+              "python -c 'import numba'": [sys.executable, "-c", "import numba"]}
+    _, _, out = _timed(cli, env)  # cold or warm: fills the cache
+    _, _, ref = _timed(plain, env)
+    ours, theirs = json.loads(out), json.loads(ref)
+    agree = max(abs(a - b[0][0]) for a, b in zip(theirs["m"], ours["m"]))
+    runs = {"warm symvae dynamics": [], "plain solve_ivp script": [], **{k: [] for k in floors}}
+    for _ in range(repeats):  # alternate, so that both see the same load
+        runs["warm symvae dynamics"].append(_timed(cli, env)[:2])
+        runs["plain solve_ivp script"].append(_timed(plain, env)[:2])
+        for name, argv in floors.items():
+            runs[name].append(_timed(argv, env)[:2])
+    med = {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v)) for k, v in runs.items()}
+    print(f"Whole process, warm cache, t in [0, 1500] (median of {repeats}; wall / CPU seconds):")
+    for name, (wall, cpu) in med.items():
+        print(f"  {name:28s}: {wall:6.3f} s wall  {cpu:6.3f} s CPU")
+    warm, base = med["warm symvae dynamics"], med["plain solve_ivp script"]
+    ratio_wall, ratio_cpu = base[0] / warm[0], base[1] / warm[1]
+    met = warm[0] <= 0.5 and ratio_wall >= 3
+    print(f"  plain / warm: {ratio_wall:.2f}x wall, {ratio_cpu:.2f}x CPU   target: warm <= 0.5 s and >= 3x faster "
+          f"-> {'MET' if met else 'MISSED'}   (m(t) of both agree to {agree:.1e})")
+    floor = med["generated module only"]
+    print(f"  symvae's own share of the warm run: {warm[0] - floor[0]:+.3f} s wall, {warm[1] - floor[1]:+.3f} s CPU "
+          f"above loading and running the generated module alone")
+    return met
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--cli"]:
+    bench_cli_process()
+elif __name__ == "__main__":
     system = symvae.derive_dynamics(symvae.make_model())
     compiled = compile_system(system)
     lam = bench_rhs(system, compiled)
     bench_trajectory(system, compiled, lam)
     bench_derivation()
+    bench_cli_process()

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 
 from ..errors import InvalidInputError
-from ._common import (COUNT_MAX, PARAM_MAX, SIMULATION_WORK_MAX, _finite_float, _integer, _positive_float,
+from ._common import (COUNT_MAX, M_MAX, PARAM_MAX, SIMULATION_WORK_MAX, _finite_float, _integer, _positive_float,
                       _positive_int, add_model_options, check_count, check_schedule, check_work, model_from_args,
                       param_values_from_args, parse_float_list, print_json, check_output_file)
 
@@ -34,6 +34,8 @@ def _time_options(p: argparse.ArgumentParser) -> None:
 
 def _plot_and_csv(args, t, named, obs, *, sim=None, ode=None) -> None:
     """--plot / --csv of dynamics and simulate (observables in ``obs``; ``sim`` = (mean, s.e.) of the plotted one)."""
+    if not (args.plot or args.csv):
+        return
     from ..analysis._figures import plot_time_series, write_csv
     from ._common import atomic_output
 
@@ -149,12 +151,81 @@ def _table(t, named, extra) -> str:
     return "\n".join(rows) + "\n"
 
 
-def run_dynamics(args: argparse.Namespace) -> int:
-    from ..numerics import integrate
+def _warm_key(args) -> str:
+    """Key of the warm entry of ``symvae dynamics`` with these model options and the default initial state: the
+    option texts verbatim (two spellings of one model only cost one cold run each), the package's code hash."""
+    from ..codegen._warm import warm_key
 
-    model, system, state, params, t_eval = _setup(args)
-    init = {k: v for k, v in state.items() if k in system.blocks}
-    traj = integrate(system, init, params, t_eval, rtol=args.rtol)
+    description = {"command": "dynamics", "variant": args.variant, "M": args.M, "M_star": args.M_star,
+                   "beta_schedule": args.beta_schedule, "init": "default",
+                   **{f"{part}_activation": getattr(args, f"{part}_activation", "linear")
+                      for part in ("encoder", "decoder")}}
+    return warm_key("ode", description)
+
+
+def _warm_setup(args):
+    """``_setup`` without SymPy, from the warm entry a cold run with the same model options stored: (compiled system
+    over plain data, initial state vector, parameter values, output times), or None (then take the cold path).
+
+    Only runs with the default initial state, within the M limits, whose beta is the plain parameter (no schedule
+    to check) are served; every check they pass through is the cold path's, in the same order."""
+    if args.init is not None or ((args.M > M_MAX or args.M_star > M_MAX) and not getattr(args, "force", False)):
+        return None
+    t_eval = _check_times(args)
+    from ..codegen._warm import load_warm
+
+    hit = load_warm(_warm_key(args))
+    if hit is None:
+        return None
+    extra, compiled = hit
+    try:
+        y0 = np.asarray(extra["y0"], dtype=float)
+        fixed = [(str(prefix), str(item)) for prefix, item in extra["fixed_parameters"]]
+    except (KeyError, TypeError, ValueError):
+        return None
+    if y0.shape != (len(compiled.system.state),):
+        return None
+    for prefix, item in fixed:  # as _setup: a fixed encoder variance is taken from the initial state
+        if not any(a.startswith(prefix) for a in args.param):
+            args.param.append(item)
+    params = param_values_from_args(args, [p.name for p in compiled.system.params])
+    return compiled, y0, params, t_eval
+
+
+def _store_warm(args, model, compiled, state) -> None:
+    """After a cold setup with the default initial state: what ``_warm_setup`` needs, as plain data."""
+    import sympy as sp
+
+    from ..codegen._warm import store_warm
+
+    system = compiled.system
+    beta = model.vae.beta_expr
+    if args.init is not None or not (isinstance(beta, sp.Symbol) and beta.name == "beta"):
+        return  # only the default state; a beta(t) is checked against the parameters by SymPy (check_schedule)
+    fixed = []
+    if model.vae.encoder_variance == "fixed" and "D" in state:
+        fixed = [(f"D_{k + 1}=", f"D_{k + 1}={d}") for k, d in enumerate(state["D"])]
+    try:
+        y0 = system.pack({k: v for k, v in state.items() if k in system.blocks})
+    except Exception:  # noqa: BLE001 - nothing to remember; the integration reports the problem
+        return
+    store_warm(_warm_key(args), compiled, {"y0": y0.tolist(), "fixed_parameters": fixed})
+
+
+def run_dynamics(args: argparse.Namespace) -> int:
+    from ..numerics._integrate import integrate
+
+    warm = _warm_setup(args)
+    if warm is not None:
+        compiled, y0, params, t_eval = warm
+    else:
+        from ..codegen import compile_system
+
+        model, system, state, params, t_eval = _setup(args)
+        y0 = {k: v for k, v in state.items() if k in system.blocks}
+        compiled = compile_system(system)
+        _store_warm(args, model, compiled, state)
+    traj = integrate(compiled, y0, params, t_eval, rtol=args.rtol)
     named = traj.order_parameters()
     obs = traj.observables()
     k = len(traj.t)

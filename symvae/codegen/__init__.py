@@ -1,11 +1,19 @@
-"""Code generation from derived SymPy systems: numba / numpy / mpmath functions, cached as real module files."""
-from .._cache import CacheEntry as CacheEntry
-from .._cache import cache_root as cache_root
-from ._compile import CompiledSystem as CompiledSystem
-from ._compile import compile_system as compile_system
-from ._compile import system_key as system_key
-from ._generate import FunctionSpec as FunctionSpec
-from ._generate import generate_source as generate_source
-from ._compile import load_cached_module as load_cached_module
-from ._compile import discard_corrupt_numba_cache as discard_corrupt_numba_cache
-from ._compile import generator_fingerprint as generator_fingerprint
+"""Code generation from derived SymPy systems: numba / numpy / mpmath functions, cached as real module files.
+
+The public names are imported on first use (PEP 562): loading an already generated module (``_compile``, ``_warm``)
+needs neither SymPy nor the derivation, only the printer (``_generate``) does.
+"""
+from .._lazy import lazy_exports
+
+#: public name -> the module that defines it
+_LAZY = {
+    "CacheEntry": ".._cache", "cache_root": ".._cache",
+    "CompiledSystem": "._compile", "compile_system": "._compile", "system_key": "._compile",
+    "load_cached_module": "._compile", "discard_corrupt_numba_cache": "._compile",
+    "generator_fingerprint": "._compile",
+    "FunctionSpec": "._generate", "generate_source": "._generate",
+}
+
+__all__ = sorted(_LAZY)
+
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -10,13 +10,15 @@ import pickle
 import shutil
 import sys
 import threading
-from typing import Callable, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
 
 import numpy as np
 
-from ..derive import DerivedSystem
 from .._cache import CacheEntry, _atomic_write, content_key
-from ._generate import FunctionSpec, generate_source
+
+if TYPE_CHECKING:
+    from ..derive import DerivedSystem
+    from ._generate import FunctionSpec
 
 __all__ = ["CompiledSystem", "compile_system", "system_key", "load_cached_module"]
 
@@ -31,6 +33,8 @@ def system_key(system: DerivedSystem) -> str:
 
 
 def _specs(system: DerivedSystem) -> list[FunctionSpec]:
+    from ._generate import FunctionSpec
+
     specs = [FunctionSpec("rhs", system.rhs), FunctionSpec("jac", system.jacobian)]
     if system.params:
         specs.append(FunctionSpec("dparams", system.param_jacobian))
@@ -204,6 +208,8 @@ def compile_system(system: DerivedSystem) -> CompiledSystem:
     with _LOCK:
         if key in _LOADED:
             return _LOADED[key]
+        from ._generate import generate_source  # SymPy's printers: only when a module is written
+
         header = f"kind: {system.kind}\nmodel: {dict(system.model.describe())}\nkey: {key}"
         module, path = load_cached_module(key, lambda: generate_source(
             _specs(system), system.state, system.params, header=header,

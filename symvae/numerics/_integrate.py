@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 
-from ..codegen import CompiledSystem, compile_system
-from ..derive import DerivedSystem
+from ..codegen._compile import CompiledSystem
 from ..errors import InvalidInputError, SymvaeError
+
+if TYPE_CHECKING:
+    from ..derive import DerivedSystem
 
 __all__ = ["Trajectory", "integrate", "IntegrationError"]
 
@@ -151,7 +153,12 @@ def integrate(system: DerivedSystem | CompiledSystem, y0, params: Mapping[str, f
     Raises:
         InvalidInputError: malformed times, state or parameters.
     """
-    compiled = system if isinstance(system, CompiledSystem) else compile_system(system)
+    if isinstance(system, CompiledSystem):
+        compiled = system
+    else:
+        from ..codegen import compile_system  # derives nothing, but loads SymPy's printers on a cache miss
+
+        compiled = compile_system(system)
     sysd = compiled.system
     if sysd.kind != "ode":
         raise InvalidInputError(f"cannot integrate a {sysd.kind!r} system")

@@ -1,0 +1,210 @@
+"""The warm path of ``symvae dynamics``: a second run with the same model options loads the generated module from a
+plain-data cache entry without SymPy, and prints exactly what the cold path printed; anything corrupt or partial in
+that entry (or in the module) sends the run back to the cold path.
+
+The ground truth of every comparison is the cold path itself (derivation, code generation, ``DerivedSystem``), run
+in a separate process or, for the layout, ``DerivedSystem.unpack``.
+"""
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import symvae
+from symvae._cache import CacheEntry, cache_root
+from symvae.cli._main import build_parser
+from symvae.codegen import compile_system
+from symvae.codegen._warm import PlainSystem, layout_of, load_warm, warm_key
+from symvae.derive._system import derivation_key
+
+from helpers import model
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+#: Runs ``symvae.cli.main(argv)`` and reports, as the last line of stderr, the exit code and whether SymPy was
+#: imported (the cold path derives with it; the warm path must not touch it).
+PROBE = ("import json, sys\n"
+         "import symvae.cli\n"
+         "code = symvae.cli.main(json.loads(sys.argv[1]))\n"
+         "sys.stderr.write(json.dumps({'code': code, 'sympy': 'sympy' in sys.modules}) + '\\n')\n")
+
+BASE = ["dynamics", "--rho", "1.3", "--eta", "0.7", "--beta", "0.9", "--tau", "0.02", "--t-max", "300",
+        "--t-eval", "0,1,10,100,250,300"]
+
+
+def run(cache, argv):
+    """``symvae ARGV`` in a fresh interpreter on ``cache``: (exit code, stdout, stderr without the probe line,
+    SymPy imported?)."""
+    env = dict(os.environ, SYMVAE_CACHE=str(cache),
+               PYTHONPATH=os.pathsep.join([str(ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+    proc = subprocess.run([sys.executable, "-c", PROBE, json.dumps(argv)], capture_output=True, text=True, env=env,
+                          timeout=900)
+    lines = proc.stderr.splitlines()
+    assert lines, proc.stderr
+    info = json.loads(lines[-1])
+    return info["code"], proc.stdout, "\n".join(lines[:-1]), info["sympy"]
+
+
+def key_of(argv) -> str:
+    from symvae.cli._dynamics import _warm_key
+
+    return _warm_key(build_parser().parse_args(argv))
+
+
+def drop_warm(cache: pathlib.Path) -> None:
+    for entry in cache.iterdir():
+        if (entry / "warm.json").exists():
+            shutil.rmtree(entry)
+
+
+@pytest.fixture()
+def seeded_cache(tmp_path):
+    """A fresh cache holding only the derivation and the generated module of the base model (copied, numba's own
+    cache and the source's time stamp included, from the session's cache), so the cold path costs seconds."""
+    m = model("base")
+    compiled = compile_system(symvae.derive_dynamics(m))
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    for key in (derivation_key("dynamics", m), compiled.path.parent.name):
+        shutil.copytree(cache_root() / key, cache / key)
+    return cache
+
+
+def test_second_run_is_warm_prints_what_the_cold_run_printed_and_survives_a_corrupt_entry(seeded_cache):
+    argv = BASE + ["--json"]
+    cold = run(seeded_cache, argv)
+    warm = run(seeded_cache, argv)
+    assert cold[0] == 0 and cold[3] is True  # derived with SymPy
+    assert warm[3] is False  # no SymPy on the second run
+    assert warm[:3] == cold[:3]  # exit code, stdout and stderr identical
+    data = json.loads(cold[1])
+    assert data["status"] == "ok" and data["t"] == [0, 1, 10, 100, 250, 300]
+    # a damaged entry (bytes the manifest vouches for, but not JSON): the cold path again, then warm again
+    _corruptions(seeded_cache, key_of(argv))["garbage"]()
+    fallback = run(seeded_cache, argv)
+    assert fallback[3] is True and fallback[:3] == cold[:3]
+    again = run(seeded_cache, argv)
+    assert again[3] is False and again[:3] == cold[:3]
+    # an explicit --init takes the cold path; the default state written out gives the same numbers
+    init = '{"m": [[0.01]], "m_tilde": [[0.01]], "Q": [[1]], "Q_tilde": [[1]], "R": [[0]], "D": [1]}'
+    explicit = run(seeded_cache, argv + ["--init", init])
+    assert explicit[3] is True and explicit[1] == cold[1]
+
+
+def test_warm_table_failure_status_and_bad_input_match_the_cold_path(seeded_cache):
+    # the table output of a run that diverges: exit 1, the same table and status line
+    diverging = ["dynamics", "--tau", "3", "--t-max", "2000"]
+    cold, warm = run(seeded_cache, diverging), run(seeded_cache, diverging)
+    assert cold[0] == 1 and "# status: diverged" in cold[1] and cold[3] is True
+    assert warm[3] is False and warm[:3] == cold[:3]
+    # bad input found after the warm entry is read: the same one-line error and exit code 2
+    bad = diverging + ["--set", "nope=1"]
+    warm_bad = run(seeded_cache, bad)
+    drop_warm(seeded_cache)
+    cold_bad = run(seeded_cache, bad)
+    assert warm_bad[3] is False and cold_bad[3] is True
+    assert warm_bad[0] == cold_bad[0] == 2 and warm_bad[1:3] == cold_bad[1:3]
+    assert warm_bad[1] == "" and len(warm_bad[2].splitlines()) == 1 and "nope" in warm_bad[2]
+
+
+def _corruptions(cache, key):
+    """Ways a warm entry or its module can be damaged, each applied to a fresh copy of ``cache``."""
+    entry = CacheEntry(key, cache)
+    meta = json.loads(entry.read_bytes("warm.json"))
+    module = CacheEntry(meta["module"], cache)
+
+    def garbage():  # bytes that match the manifest but are not JSON
+        entry.write_bytes("warm.json", b"\x00not json")
+
+    def partial():  # valid JSON lacking a field
+        entry.write_bytes("warm.json", json.dumps({k: v for k, v in meta.items() if k != "layout"}).encode())
+
+    def truncated():  # a partial write the manifest does not vouch for
+        data = (entry.dir / "warm.json").read_bytes()
+        (entry.dir / "warm.json").write_bytes(data[: len(data) // 2])
+
+    def wrong_names():  # an entry that disagrees with its module
+        entry.write_bytes("warm.json", json.dumps(dict(meta, state=meta["state"][::-1])).encode())
+
+    def bad_index():
+        layout = {k: [shape, [["y", 99]] * len(refs)] for k, (shape, refs) in meta["layout"].items()}
+        entry.write_bytes("warm.json", json.dumps(dict(meta, layout=layout)).encode())
+
+    def module_truncated():
+        data = (module.dir / "generated.py").read_bytes()
+        (module.dir / "generated.py").write_bytes(data[: len(data) // 2])
+
+    def module_missing():
+        (module.dir / "generated.py").unlink()
+
+    return {f.__name__: f for f in (garbage, partial, truncated, wrong_names, bad_index, module_truncated,
+                                    module_missing)}
+
+
+def test_a_corrupt_or_partial_warm_entry_or_module_is_a_miss(seeded_cache, tmp_path, monkeypatch):
+    argv = BASE + ["--json"]
+    run(seeded_cache, argv)  # writes the warm entry
+    key = key_of(argv)
+    for name in _corruptions(seeded_cache, key):
+        copy = tmp_path / f"copy-{name}"
+        shutil.copytree(seeded_cache, copy)
+        _corruptions(copy, key)[name]()
+        monkeypatch.setenv("SYMVAE_CACHE", str(copy))
+        assert load_warm(key) is None, name
+    # the intact entry is a hit (so the checks above are not vacuous)
+    monkeypatch.setenv("SYMVAE_CACHE", str(seeded_cache))
+    hit = load_warm(key)
+    assert hit is not None and hit[1].system.params[0].name == "beta"
+
+
+@pytest.mark.slow
+def test_the_command_line_regenerates_a_corrupt_module(seeded_cache):
+    argv = BASE + ["--json"]
+    reference = run(seeded_cache, argv)
+    _corruptions(seeded_cache, key_of(argv))["module_truncated"]()
+    fallback = run(seeded_cache, argv)
+    assert fallback[3] is True and fallback[:3] == reference[:3]
+    again = run(seeded_cache, argv)
+    assert again[3] is False and again[:3] == reference[:3]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("options", [["--variant", "base"], ["--variant", "fixed_D", "--M", "2"],
+                                     ["--variant", "tied"], ["--variant", "learned_sigma2"]])
+def test_fresh_cache_twice_same_output_second_without_sympy(tmp_path, options):
+    argv = ["dynamics", "--t-max", "200", "--json"] + options
+    cold = run(tmp_path / "fresh", argv)
+    warm = run(tmp_path / "fresh", argv)
+    assert cold[0] == 0 and cold[3] is True and warm[3] is False and warm[:3] == cold[:3]
+
+
+@pytest.mark.parametrize("variant,M,M_star", [("base", 1, 1), ("tied", 1, 1), ("fixed_D", 1, 1),
+                                               ("learned_sigma2", 1, 1), ("base", 2, 1)])
+def test_plain_layout_unpacks_as_the_derived_system(variant, M, M_star):
+    system = symvae.derive_dynamics(model(variant, M=M, M_star=M_star))
+    plain = PlainSystem("ode", [s.name for s in system.state], [p.name for p in system.params],
+                        list(system.observables), {k: tuple(v) for k, v in layout_of(system).items()})
+    y = np.random.default_rng(0).normal(size=(len(system.state), 7))
+    values = {p.name: 0.5 + k for k, p in enumerate(system.params)}
+    expected, got = system.unpack(y, values), plain.unpack(y, values)
+    assert list(got) == list(expected)
+    for name in expected:
+        assert got[name].shape == expected[name].shape and np.array_equal(got[name], expected[name]), name
+    assert np.array_equal(plain.param_vector(values), system.param_vector(values))
+
+
+def test_keys_distinguish_every_model_option():
+    base = ["dynamics", "--t-max", "1"]
+    variants = [[], ["--variant", "tied"], ["--M", "2"], ["--M-star", "2"], ["--encoder-activation", "erf"],
+                ["--decoder-activation", "erf"], ["--beta-schedule", "1+t"], ["--beta-schedule", "1+2*t"],
+                ["--beta-schedule", "1 + t"]]
+    keys = [key_of(base + v) for v in variants]
+    assert len(set(keys)) == len(keys)
+    # runtime values are not part of the key
+    assert key_of(base + ["--rho", "2", "--tau", "0.5", "--t-max", "9", "--set", "x=1"]) == keys[0]
+    assert warm_key("ode", {"a": 1}) != warm_key("ode", {"a": 2})
