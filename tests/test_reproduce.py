@@ -124,6 +124,36 @@ def test_disentanglement(report):
     assert 0 < d["disentangle_time"] < 200
 
 
+def test_entangled_saddle(report):
+    """One unstable eigenvalue; spread starts pass within ~2 eps and stay log(10)/lambda_+ longer per decade of eps
+    (the linearisation at the saddle); the default start stays away."""
+    _, out, numbers = report
+    s = numbers["disentangle"]["entangled_saddle"]
+    eig = [re for re, _ in s["eigenvalues"]]
+    assert sum(v > 1e-7 for v in eig) == 1 and s["unstable_eigenvalue"] == max(eig)
+    assert all(abs(v) > 0.5 for row in s["m"] for v in row)  # mixed overlaps
+    p = s["passages"]
+    near = {eps: p[f"spread start, eps = {eps:g}"] for eps in (1e-2, 1e-3)}
+    for eps, q in near.items():
+        assert q["distance"] < 3 * eps and q["left_by_t_max"]
+    delay = near[1e-3]["time_near"] - near[1e-2]["time_near"]
+    assert delay == pytest.approx(math.log(10) / s["unstable_eigenvalue"], rel=0.05)
+    assert p["default start"]["distance"] > 0.5
+    assert (out / "entangled_saddle.csv").exists()
+
+
+def test_training_set_rd(report):
+    _, out, numbers = report
+    t = numbers["statics"]["rd_train"]
+    assert (out / "statics_rd_train.png").read_bytes()[:4] == b"\x89PNG"
+    for c in t["erm"]:
+        for q in ("train_rate", "train_distortion"):
+            assert abs(c[f"{q}_erm"] - c[f"{q}_theory"]) < 4 * c[f"{q}_se"], c
+    for r in t["curves"]:
+        if r["status"] == "ok" and r["train_rate"] > 1e-6:
+            assert r["train_distortion"] < r["distortion"]  # the training samples are fitted better
+
+
 def test_reproduce_needs_out(capsys):
     code, out, err = run_cli(capsys, "reproduce")
     assert code == 2 and len(err.strip().splitlines()) == 1

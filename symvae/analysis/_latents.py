@@ -4,15 +4,20 @@ latents (or with flipped signs) are averaged correctly.
 
 For degenerate spikes (equal strengths) the learned solutions form a continuous rotation family: after the signed
 permutation, ``spike_rotation`` removes the remaining rotation of the spikes (orthogonal Procrustes).
+
+``entangled_saddles`` and ``saddle_passage``: the fixed points with mixed overlaps (a latent overlapping several
+spikes) and exactly one unstable direction, and how close, when and for how long a trajectory passes them.
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from typing import Mapping
 
 import numpy as np
 
-__all__ = ["align_latents", "apply_alignment", "aligned_seeds", "spike_rotation", "SeedRuns", "per_seed_report"]
+__all__ = ["align_latents", "apply_alignment", "aligned_seeds", "spike_rotation", "SeedRuns", "per_seed_report",
+           "entangled_saddles", "saddle_passage", "SaddlePassage"]
 
 
 def align_latents(m_seed: np.ndarray, m_theory: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -133,3 +138,103 @@ class SeedRuns:
         self.observables = {name: np.concatenate([np.asarray(r.observables[name])[:, :k] for r in runs])
                             for name in runs[0].observables}
         self.eg = self.observables["eg"]
+
+
+# ------------------------------------------------------------------------------------------------ entangled saddles
+def _mixed(m: np.ndarray, tol: float = 1e-6) -> bool:
+    """Some latent overlaps two or more spikes (|m_ik| > tol for two k)."""
+    m = np.asarray(m, dtype=float)
+    return bool(np.any(np.sum(np.abs(m) > tol, axis=1) >= 2))
+
+
+def _every_latent_mixed(m, tol: float = 1e-6) -> bool:
+    return bool(np.all(np.sum(np.abs(np.asarray(m, dtype=float)) > tol, axis=1) >= 2))
+
+
+def entangled_saddles(compiled, params: Mapping[str, float], *, seed: int = 0):
+    """The entangled saddles at ``params``: fixed points with mixed overlaps (a latent overlapping several spikes) and
+    exactly one eigenvalue with a real part above the zero-mode tolerance of ``stability_class``.
+
+    Newton runs from the structured starts of the fixed-point search whose latents are all mixtures of spikes (the
+    full search, ``find_fixed_points``, finds the same points at many times the cost); every image of a saddle's symmetry orbit is returned, so
+    that distances to a trajectory are taken to the nearest image.
+
+    Returns:
+        A list of ``FixedPoint`` (the orbit images of each saddle, orbit after orbit).
+    """
+    from ..numerics._fixed_points import MARGINAL_TOL, _structured_starts, analyse_point, fixed_point
+    from ..numerics._symmetry import orbit, symmetry_generators
+    from ..numerics._systems import ParameterPoint
+
+    system = compiled.system
+    pp = ParameterPoint(system, params)
+    starts = [x for x in _structured_starts(system, np.random.default_rng(seed), limit=10 ** 6)
+              if _every_latent_mixed(system.unpack(x, params)["m"])]
+    gens = symmetry_generators(system)
+
+    def is_root(y):
+        F = compiled.rhs(0.0, y, pp.vector)
+        return bool(np.all(np.isfinite(F)) and np.max(np.abs(F)) <= 1e-10 * (1.0 + np.max(np.abs(y))))
+
+    out: list = []
+    for x0 in starts:
+        q = fixed_point(compiled, x0, params, throw=False)
+        if q is None or not q.physical or q.kind != "learned" or not _mixed(q.order_parameters()["m"]):
+            continue
+        if any(np.max(np.abs(q.x - r.x)) <= 1e-7 * (1.0 + np.max(np.abs(q.x))) for r in out):
+            continue
+        scale = MARGINAL_TOL * max(1.0, float(np.max(np.abs(q.eigenvalues))))
+        if int(np.sum(q.eigenvalues.real > scale)) != 1:
+            continue
+        out += [analyse_point(compiled, z, pp, image=label) for label, z in orbit(q.x, gens, is_root)]
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class SaddlePassage:
+    """A trajectory's passage near a saddle (the image of its orbit nearest to the trajectory).
+
+    Attributes:
+        saddle: the ``FixedPoint``. distance: the smallest Euclidean distance of the state to it, at ``t_closest``.
+        time_near: the time the trajectory spends within ``radius`` of it (from the reported times, trapezoid).
+        unstable_eigenvalue: its one eigenvalue with a positive real part; escape_time_scale: 1 / that eigenvalue.
+    """
+
+    saddle: object
+    distance: float
+    t_closest: float
+    time_near: float
+    radius: float
+
+    @property
+    def unstable_eigenvalue(self) -> float:
+        return float(self.saddle.eigenvalues[0].real)
+
+    @property
+    def escape_time_scale(self) -> float:
+        return 1.0 / self.unstable_eigenvalue
+
+    def to_dict(self) -> dict:
+        named = self.saddle.order_parameters()
+        return {"distance": self.distance, "t_closest": self.t_closest, "time_near": self.time_near,
+                "radius": self.radius, "unstable_eigenvalue": self.unstable_eigenvalue,
+                "escape_time_scale": self.escape_time_scale, "image": self.saddle.image,
+                "eigenvalues": [[float(e.real), float(e.imag)] for e in self.saddle.eigenvalues],
+                **{k: np.asarray(v).tolist() for k, v in named.items()}}
+
+
+def saddle_passage(saddles, t: np.ndarray, y: np.ndarray, *, radius: float = 0.05) -> SaddlePassage | None:
+    """The closest passage of the trajectory (times ``t``, states ``y`` as rows) to any of ``saddles``; None if
+    there is none."""
+    if not saddles:
+        return None
+    t = np.asarray(t, dtype=float)
+    y = np.asarray(y, dtype=float)
+    dists = [np.linalg.norm(y - q.x[None, :], axis=1) for q in saddles]
+    j = int(np.argmin([d.min() for d in dists]))
+    d = dists[j]
+    i = int(np.argmin(d))
+    near = (d <= radius).astype(float)
+    time_near = float(np.sum(0.5 * (near[1:] + near[:-1]) * np.diff(t)))
+    return SaddlePassage(saddle=saddles[j], distance=float(d[i]), t_closest=float(t[i]), time_near=time_near,
+                         radius=float(radius))

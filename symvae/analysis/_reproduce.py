@@ -219,10 +219,18 @@ def _disentangle(ctx: _Context) -> dict:
                        metrics=("disentangle_time", "entanglement_final", "eg_final"),
                        finite_n=None if ctx.quick else 500, seeds=6)
     r = evaluate_point(point)
+    saddle = _entangled_saddle(ctx)
     rows = [{"t": float(a), "entanglement_ode": float(b)} for a, b in zip(t[::10], ent[::10])]
     write_csv(ctx.out / "disentangle.csv", rows)
+    write_csv(ctx.out / "entangled_saddle.csv", saddle.pop("rows"))
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(7.5, 3.4))
+    fig, (ax, ax2) = plt.subplots(2, 1, figsize=(7.5, 6.2))
+    for name, curve in saddle.pop("curves").items():
+        ax2.plot(curve["t"], curve["distance"], lw=1.3, label=name)
+    ax2.axhline(saddle["radius"], color="gray", ls=":", lw=1, label="radius of 'near'")
+    ax2.set(xlabel="t", ylabel="distance to the saddle", yscale="log",
+            title="entangled saddle, ρ = (2, 1), η = 1, β = 0.5, τ = 0.1 (variant per_spike_rho)")
+    ax2.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
     ax.plot(t, ent, lw=1.5, label="ODE")
     if "disentangle_time_sim" in r:
         ax.errorbar([r["disentangle_time_sim"]], [point.disentangle_level], xerr=[r["disentangle_time_se"]], fmt="o",
@@ -239,9 +247,76 @@ def _disentangle(ctx: _Context) -> dict:
             f"matching) starts at {ent[0]:.3f} and decays: time to disentangle (below {point.disentangle_level}) "
             f"{r['disentangle_time']:.2f} on the ODE"
             + (f", {r['disentangle_time_sim']:.2f} ± {r['disentangle_time_se']:.2f} in simulation (N = 500)"
-               if "disentangle_time_sim" in r else "") + ".")
+               if "disentangle_time_sim" in r else "") + ".\n\n" + saddle["text"])
+    cmd += "; symvae fixed-points --variant per_spike_rho --M 2 --M-star 2 --set rho_1=2 --set rho_2=1 --beta 0.5 " \
+           "--tau 0.1 --no-closed-forms --json"
     return _section(ctx, "Learning entangles first, then disentangles", "online SGD (b)", text, "disentangle.png", cmd,
-                    {k: v for k, v in r.items()} | {"entanglement_initial": float(ent[0])})
+                    {k: v for k, v in r.items()} | {"entanglement_initial": float(ent[0]),
+                                                    "entangled_saddle": saddle["numbers"]})
+
+
+#: the saddle study: unequal spikes (with equal ones the mixed points join the rotation family of the learned point)
+SADDLE_PARAMS = dict(rho_1=2.0, rho_2=1.0, eta=1.0, beta=0.5, lam=0.0, tau=0.1)
+#: radius (Euclidean distance in the state) within which a trajectory counts as near the saddle
+SADDLE_RADIUS = 0.05
+
+
+def _spread_start(init: dict, eps: float) -> dict:
+    """Latents spread evenly over the two spikes, m = m~ = 0.01 [[1 + eps, 1], [1, -1]] (entanglement 1/2): the
+    symmetric subspace of the saddle (swap the latents and flip spike 2) broken by eps."""
+    m = 0.01 * np.array([[1.0 + eps, 1.0], [1.0, -1.0]])
+    return dict(init, m=m.tolist(), m_tilde=m.tolist())
+
+
+def _entangled_saddle(ctx: _Context) -> dict:
+    """The entangled saddle for M = M* = 2, rho = (2, 1): location, spectrum, and the passage of trajectories from
+    the study's default start and from evenly spread starts (the time near it grows like log(1/eps) / lambda_+)."""
+    from ..numerics import integrate
+    from ..simulate import default_initial_state
+    from ._latents import entangled_saddles, saddle_passage
+    from ._sweep import model_for
+
+    _, system, compiled = model_for("per_spike_rho", 2, 2, None)
+    saddles = entangled_saddles(compiled, SADDLE_PARAMS)
+    if not saddles:
+        raise SymvaeError("no entangled saddle found for rho = (2, 1)")
+    base = {k: v for k, v in default_initial_state(system.table).items() if k in system.blocks}
+    t_max = ctx.size(12000.0, 20000.0)
+    t = np.linspace(0.0, t_max, int(t_max * 5) + 1)
+    starts = {"default start": base}
+    for eps in ctx.size((1e-2, 1e-3), (1e-1, 1e-2, 1e-3, 1e-4)):
+        starts[f"spread start, eps = {eps:g}"] = _spread_start(base, eps)
+    passages, curves, table = {}, {}, []
+    for name, init in starts.items():
+        traj = integrate(compiled, init, SADDLE_PARAMS, t, throw=True)
+        p = saddle_passage(saddles, traj.t, traj.y, radius=SADDLE_RADIUS)
+        passages[name] = p.to_dict()
+        d = np.linalg.norm(traj.y - p.saddle.x[None, :], axis=1)
+        curves[name] = {"t": traj.t[::10], "distance": d[::10]}
+        table.append({"start": name, "closest_distance": p.distance, "t_closest": p.t_closest,
+                      "time_near": p.time_near, "left_by_t_max": bool(d[-1] > SADDLE_RADIUS)})
+        passages[name]["left_by_t_max"] = bool(d[-1] > SADDLE_RADIUS)
+    first = saddles[0]
+    named = first.order_parameters()
+    lam_plus = float(first.eigenvalues[0].real)
+    eg = float(compiled.observables(0.0, first.x, compiled.system.param_vector(SADDLE_PARAMS))["eg"])
+    rows = [{"start": name, "t": float(a), "distance": float(b)} for name, c in curves.items()
+            for a, b in zip(c["t"], c["distance"])]
+    text = ("**The entangled saddle** (variant `per_spike_rho`, ρ = (2, 1), η = 1, β = 0.5, τ = 0.1; with equal "
+            "spikes the mixed points belong to the rotation family of the learned point, which is marginal): m = "
+            f"{np.round(named['m'], 4).tolist()}, ε_g = {eg:.4f}, exactly one unstable eigenvalue λ₊ = {lam_plus:.4g} "
+            f"(escape time scale 1/λ₊ = {1 / lam_plus:.0f}); next eigenvalues "
+            f"{', '.join(f'{e.real:.3g}' for e in first.eigenvalues[1:4])}. Closest passage and time within "
+            f"{SADDLE_RADIUS} of it (Euclidean distance in the state):\n\n"
+            + _md_table(table, ["start", "closest_distance", "t_closest", "time_near", "left_by_t_max"])
+            + "\n\nFrom the study's default start (each latent already leaning towards its own spike) the trajectory "
+            "does not come near the saddle; from latents spread evenly over the spikes it is drawn to the saddle "
+            "along its stable manifold and leaves along the one unstable direction after a time growing like "
+            "log(1/ε)/λ₊.")
+    numbers = {"m": named["m"].tolist(), "eigenvalues": [[float(e.real), float(e.imag)] for e in first.eigenvalues],
+               "unstable_eigenvalue": lam_plus, "eg": eg, "radius": SADDLE_RADIUS, "passages": passages,
+               "n_images": len(saddles)}
+    return {"numbers": numbers, "rows": rows, "curves": curves, "text": text, "radius": SADDLE_RADIUS}
 
 
 def _nscaling(ctx: _Context) -> dict:
@@ -290,6 +365,8 @@ def _statics(ctx: _Context) -> dict:
     rd.plot(ctx.out / "statics_rd.png")
     from ._figures import write_csv
 
+    train = _training_rd(ctx, model, params, rd_list, {row["alpha"]: row["beta_c"] for row in beta_c})
+
     write_csv(ctx.out / "statics_beta_c.csv", beta_c)
     opt_alphas = ctx.size([2.0, 10.0, 100.0, 1000.0], [1.5, 2.0, 5.0, 10.0, 30.0, 100.0, 300.0, 1000.0, 10000.0])
     best = []
@@ -330,7 +407,72 @@ def _statics(ctx: _Context) -> dict:
                          "figure": "statics_rd.png",
                          "command": f"symvae rd-curve --alpha {rd_alphas} --method closed-form --out statics_rd.png"
                                     + ("" if ctx.quick else " --finite-n 200")})
+    ctx.sections.append({"title": "Training-set against test-set rate–distortion", "claim": "statics",
+                         "text": train.pop("text"), "figure": "statics_rd_train.png", "command": None})
+    numbers["rd_train"] = train
     return numbers
+
+
+def _training_rd(ctx: _Context, model, params: dict, alphas, beta_c: dict) -> dict:
+    """Training-set RD curves from the replica saddle (envelope theorem on the derived free energy), beside the
+    test-set ones, with the finite-N exact minimiser's training split (``erm_training_rd``) at a few points."""
+    from ..statics import sample_dataset
+    from ..statics._training import erm_training_rd, training_rd_curve
+    from ._figures import write_csv
+
+    from ..statics import collapse_threshold
+
+    rows, checks = [], []
+    for a in alphas:
+        bc = beta_c[a] if a in beta_c else float(collapse_threshold(model, params, a)["value"])
+        betas = np.geomspace(0.05, 1.05 * bc, ctx.size(10, 40))
+        rows += training_rd_curve(model, params, a, betas)
+    write_csv(ctx.out / "statics_rd_train.csv", rows)
+    N, seeds = ctx.size(100, 200), ctx.size(3, 6)
+    for a in alphas:
+        for b in (0.5, 1.0):
+            theory = [r for r in training_rd_curve(model, params, a, [b]) if r["status"] == "ok"]
+            if not theory:
+                continue
+            vals = np.array([[e["train_rate"], e["train_distortion"]] for e in
+                             (erm_training_rd(model, {**params, "beta": b},
+                                              sample_dataset(model, {**params, "beta": b}, N, a, seed=s))
+                              for s in range(seeds))])
+            se = vals.std(axis=0, ddof=1) / math.sqrt(seeds)
+            checks.append({"alpha": a, "beta": b, "N": N, "seeds": seeds,
+                           "train_rate_theory": theory[0]["train_rate"], "train_rate_erm": float(vals[:, 0].mean()),
+                           "train_rate_se": float(se[0]),
+                           "train_distortion_theory": theory[0]["train_distortion"],
+                           "train_distortion_erm": float(vals[:, 1].mean()), "train_distortion_se": float(se[1])})
+    write_csv(ctx.out / "statics_rd_train_erm.csv", checks)
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7.5, 3.8))
+    for i, a in enumerate(alphas):
+        ok = [r for r in rows if r["alpha"] == a and r["status"] == "ok"]
+        color = f"C{i}"
+        ax.plot([r["rate"] for r in ok], [r["distortion"] for r in ok], "-", color=color, lw=1.5,
+                label=f"α = {a:g}, test set")
+        ax.plot([r["train_rate"] for r in ok], [r["train_distortion"] for r in ok], "--", color=color, lw=1.5,
+                label=f"α = {a:g}, training set")
+        pts = [c for c in checks if c["alpha"] == a]
+        ax.errorbar([c["train_rate_erm"] for c in pts], [c["train_distortion_erm"] for c in pts],
+                    xerr=[c["train_rate_se"] for c in pts], yerr=[c["train_distortion_se"] for c in pts], fmt="o",
+                    color=color, capsize=3, ms=4, label=f"α = {a:g}, finite-N minimiser (N = {N}), training set")
+    ax.set(xlabel="rate", ylabel="distortion (noise floor removed)", title="ρ = η = 1, λ = 0: replica, β varied")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7, frameon=False)
+    fig.tight_layout()
+    fig.savefig(ctx.out / "statics_rd_train.png", dpi=120)
+    plt.close(fig)
+    text = ("The replica free energy is the training loss per sample at the minimiser, f = distortion_train + "
+            "β·rate_train + reg; at the saddle point every unknown makes f stationary, so rate_train = ∂f/∂β and "
+            "reg = λ ∂f/∂λ at fixed unknowns (SymPy derivatives of the derived free energy, "
+            "`symvae/statics/_training.py`). Training-set curves (dashed) lie below the test-set ones (solid): the "
+            "minimiser fits the noise of its αN samples, and the gap closes as α grows. Finite-N check (exact "
+            f"minimiser on αN samples, its literal training loss split by linearity in β; N = {N}, {seeds} seeds, "
+            "mean ± s.e.):\n\n"
+            + _md_table(checks, ["alpha", "beta", "train_rate_theory", "train_rate_erm", "train_rate_se",
+                                 "train_distortion_theory", "train_distortion_erm", "train_distortion_se"]))
+    return {"text": text, "curves": rows, "erm": checks}
 
 
 SECTIONS = {"collapse": _collapse, "notebook": _notebook, "anneal": _anneal, "superfluous": _superfluous,

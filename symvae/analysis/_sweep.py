@@ -6,10 +6,11 @@ metrics and is the chunk function every executor runs, so results do not depend 
 Metrics (ODE; the same names from simulation, per seed, then mean and standard error):
 - ``eg_final``, ``rate_final``, ``distortion_final``: the observables at ``t_max``;
 - ``eg_fp``: eg of the fixed point reached (Newton from the state at ``t_max`` on the autonomous system, i.e. with a
-  beta(t) schedule replaced by its final value: its limit t -> infinity, else its value at ``t_max``); ``fp_stable`` (1 stable, 0 marginal, -1 unstable) and
-  ``fp_leading_eig`` (largest real part of its spectrum). Zero modes of a continuous symmetry (equal spike
-  strengths) make the point ``marginal``. If Newton cannot converge there (singular Jacobian), the end state is used
-  when its residual is below ``FP_RESIDUAL``;
+  beta(t) schedule replaced by its final value: its limit t -> infinity, else its value at ``t_max``); ``fp_stable``
+  (1 stable, 0 marginal, -1 unstable) and ``fp_leading_eig`` (largest real part of its spectrum). Zero modes of a
+  continuous symmetry (equal spike strengths) make the point ``marginal`` (``stability_class`` of
+  ``symvae.numerics._fixed_points``, the one definition of the fixed-point search too). If Newton cannot converge
+  there (singular Jacobian), the end state is used when its residual is below ``FP_RESIDUAL``;
 - ``convergence_time``: the last time eg(t) is above eg_fp + ``target_delta`` (linear interpolation between the
   reported times, on a fine grid); for a finite-N seed, the first time eg(t) reaches that level;
 - ``escape_time``: the first time eg has covered half of its way from eg(0) to eg(t_max) (the plateau escape);
@@ -41,8 +42,6 @@ SIM_METRICS = ("eg_final", "rate_final", "distortion_final", "convergence_time",
                "entanglement_final", "superfluous_norm")
 #: sweepable names that change the model or the run rather than a parameter value
 STRUCTURAL = ("M", "M_star", "N", "t_max")
-#: marginal: |Re lambda| below this is a zero mode (continuous symmetry), neither stable nor unstable
-MARGINAL_TOL = 1e-6
 #: largest total number of finite-N SGD steps (N t_max seeds, summed over points) a sweep accepts
 MAX_SGD_STEPS = 2e10
 #: max |F| at t_max for the end state to count as the fixed point when Newton cannot polish it
@@ -246,6 +245,7 @@ def evaluate_point(point: SweepPoint) -> dict[str, float]:
         ``{metric}_se`` (standard error of that mean).
     """
     from ..numerics import fixed_point, integrate
+    from ..numerics._fixed_points import stability_class
 
     unknown = [m for m in point.metrics if m not in METRICS]
     if unknown:
@@ -274,7 +274,7 @@ def evaluate_point(point: SweepPoint) -> dict[str, float]:
     else:
         eg_fp = float(acomp.observables(0.0, x, pvec)["eg"])
         lead = float(np.max(eigenvalues.real))
-        stable = 1.0 if lead < -MARGINAL_TOL else (0.0 if lead <= MARGINAL_TOL else -1.0)
+        stable = {"stable": 1.0, "marginal": 0.0, "unstable": -1.0}[stability_class(eigenvalues)[0]]
     obs = traj.observables()
     named = traj.order_parameters()
     out.update(_series_metrics(point, traj.t, obs, named["m"], named["Q"], eg_fp))

@@ -24,11 +24,13 @@ _THRESHOLD_KINDS = ("collapse", "noise", "lr", "condition", "detection", "eg_pea
 def register(sub) -> None:
     f = sub.add_parser("fixed-points", help="all fixed points with spectrum, stability and kind",
                        description="Find the fixed points of the online-SGD ODEs at the given parameters (multi-start "
-                                   "Newton with deflation), with Jacobian eigenvalues, stability, kind and closed "
-                                   "forms where SymPy finds them.")
+                                   "Newton with deflation from structured and random starts), with Jacobian "
+                                   "eigenvalues, stability (stable / marginal: zero modes of a continuous symmetry / "
+                                   "unstable), kind and closed forms where SymPy finds them.")
     add_model_options(f)
     f.add_argument("--starts", type=_positive_int, default=48,
-                   help=f"number of Newton starts (default 48; <= {COUNT_MAX} without --force)")
+                   help=f"number of random Newton starts, besides the structured ones (default 48; <= {COUNT_MAX} "
+                        f"without --force)")
     f.add_argument("--seed", type=_integer, default=0, help="random seed of the starts (default 0)")
     f.add_argument("--include-unphysical", action="store_true",
                    help="also report roots with a non-PSD Gram matrix or D <= 0 (kind 'other')")
@@ -159,8 +161,9 @@ def run_fixed_points(args: argparse.Namespace) -> int:
             lead = pt.leading_eigenvalue
             named = pt.order_parameters()
             brief = ", ".join(f"{k}={np.round(np.asarray(v), 6).tolist()}" for k, v in named.items())
-            sys.stdout.write(f"[orbit {pt.orbit}] {pt.kind:13s} stable={pt.stable!s:5s} lead={lead.real:+.4e}"
-                             f"{lead.imag:+.2e}i  {pt.image}\n    {brief}\n")
+            zero = f" ({pt.n_marginal} zero mode{'s' if pt.n_marginal != 1 else ''})" if pt.n_marginal else ""
+            sys.stdout.write(f"[orbit {pt.orbit}] {pt.kind:13s} {pt.stability or '-':8s} lead={lead.real:+.4e}"
+                             f"{lead.imag:+.2e}i{zero}  {pt.image}\n    {brief}\n")
     return 0 if result.ok else 1
 
 

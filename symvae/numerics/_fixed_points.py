@@ -4,11 +4,16 @@ Method (float64, compiled functions):
 1. starting points are built from random weight vectors, so that their overlaps are physically consistent, in every
    configuration of the latents (collapsed: zero weights; zero signal: weights orthogonal to the spikes and to the
    other latents; free). A start whose zero coordinates span an invariant subspace (``_subspaces``) is solved inside
-   that subspace, which finds points such as the collapsed and the noise-fitting ones exactly;
+   that subspace, which finds points such as the collapsed and the noise-fitting ones exactly. Structured starts come
+   first (``_structured_starts``: each latent on one spike, on a noise direction, off, or on a mixture of two
+   spikes): random weights almost never come near identity-like overlaps, and with equal spike strengths the learned
+   point is a continuous family (the rotation of the spike plane) whose singular Jacobian defeats Newton outside the
+   invariant subspace the aligned member lies in;
 2. damped Newton with deflation (Farrell et al. 2015) restarts from each start until it finds nothing new, with
    every root found so far, and all its symmetry images, deflated;
 3. each root is polished, checked (residual, positivity of the variances, positive semi-definiteness of the Gram
-   matrix of (W, W~^T, W*)), classified and grouped into symmetry orbits (``_symmetry``);
+   matrix of (W, W~^T, W*)), classified (kind; stable / marginal / unstable, ``stability_class``) and grouped into
+   symmetry orbits (``_symmetry``);
 4. where SymPy solves the fixed-point equations on the point's invariant subspace in closed form, or their small-step
    limit (tau -> 0), the matching closed form is attached.
 
@@ -36,11 +41,32 @@ from ._symmetry import orbit, position_index, symmetry_generators
 from ._systems import ParameterPoint, as_compiled, positive_mask
 
 __all__ = ["FixedPoint", "FixedPointSet", "FixedPointError", "find_fixed_points", "fixed_point", "analyse_point",
-           "polish_fixed_point", "is_physical", "classify_latents", "collapsed_start", "KINDS"]
+           "polish_fixed_point", "is_physical", "classify_latents", "collapsed_start", "KINDS", "STABILITIES",
+           "MARGINAL_TOL", "stability_class"]
 
 #: Kinds of fixed points: every latent collapsed; some latent with zero signal overlap but nonzero norm; some latent
 #: with signal overlap (and none fitting noise); anything else (e.g. an unphysical root, kept on request).
 KINDS = ("collapsed", "learned", "noise-fitting", "other")
+#: Stability of a fixed point of an ODE system: every Re(lambda) < -tol; no Re(lambda) > tol but some |Re(lambda)| <=
+#: tol (zero modes: a continuous symmetry, e.g. the rotation of the learned point when spike strengths are equal,
+#: makes the fixed points a continuous family and the Jacobian singular along it); some Re(lambda) > tol.
+STABILITIES = ("stable", "marginal", "unstable")
+#: the zero-mode tolerance of ``stability_class``: |Re lambda| <= MARGINAL_TOL * max(1, spectral radius)
+MARGINAL_TOL = 1e-6
+
+
+def stability_class(eigenvalues, *, tol: float = MARGINAL_TOL) -> tuple[str, int]:
+    """(``stable`` / ``marginal`` / ``unstable``, number of zero modes) of a Jacobian spectrum (see ``STABILITIES``).
+
+    This is the one definition of a marginal point used by the fixed-point search and by the sweeps."""
+    eig = np.asarray(eigenvalues, dtype=complex)
+    if eig.size == 0:
+        return "stable", 0
+    scale = tol * max(1.0, float(np.max(np.abs(eig))))
+    zero = int(np.sum(np.abs(eig.real) <= scale))
+    if np.any(eig.real > scale):
+        return "unstable", zero
+    return ("marginal" if zero else "stable"), zero
 
 
 class FixedPointError(SymvaeError):
@@ -56,6 +82,8 @@ class FixedPoint:
         residual: max |F_i(x)| in float64.
         eigenvalues: eigenvalues of dF/dx, sorted by decreasing real part.
         stable: all real parts < 0 (ODE systems); None for systems without a dynamics (saddle-point systems).
+        stability: ``stable`` / ``marginal`` / ``unstable`` (``stability_class``; None without a dynamics);
+            n_marginal: the number of zero modes (the dimension of the orbit of a continuous symmetry).
         kind: one of ``KINDS``; latent_kinds: ``collapsed`` / ``noise-fitting`` / ``learned`` for each latent.
         physical: the variances are positive and the Gram matrix of the weights is positive semi-definite.
         subspace: the invariant subspace the point lies in (its exact zeros).
@@ -78,6 +106,8 @@ class FixedPoint:
     orbit: int = 0
     image: str = "identity"
     closed_form: Mapping | None = None
+    stability: str | None = None
+    n_marginal: int = 0
     x_mp: tuple | None = None
     residual_mp: object = None
 
@@ -95,6 +125,8 @@ class FixedPoint:
         out: dict = {k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in self.order_parameters().items()}
         out["eigenvalues"] = [[float(e.real), float(e.imag)] for e in self.eigenvalues]
         out["stable"] = self.stable
+        out["stability"] = self.stability
+        out["n_marginal"] = self.n_marginal
         out["kind"] = self.kind
         out["latents"] = list(self.latent_kinds)
         out["physical"] = self.physical
@@ -233,13 +265,10 @@ def _point_kind(latent_kinds: Sequence[str], physical: bool) -> str:
     return "learned"
 
 
-def _stability(system: DerivedSystem, eigenvalues: np.ndarray) -> bool | None:
+def _stability(system: DerivedSystem, eigenvalues: np.ndarray) -> tuple[str | None, int]:
     if system.kind != "ode":
-        return None
-    if len(eigenvalues) == 0:
-        return True
-    scale = 1e-12 * max(1.0, float(np.max(np.abs(eigenvalues))))
-    return bool(np.max(eigenvalues.real) < -scale)
+        return None, 0
+    return stability_class(eigenvalues)
 
 
 def analyse_point(compiled: CompiledSystem, x: np.ndarray, pp: ParameterPoint, **extra) -> FixedPoint:
@@ -254,8 +283,10 @@ def analyse_point(compiled: CompiledSystem, x: np.ndarray, pp: ParameterPoint, *
     physical = is_physical(system, x, pp.values)
     latents = classify_latents(system, x)
     residual = float(np.max(np.abs(compiled.rhs(0.0, x, pp.vector)))) if len(x) else 0.0
+    stability, n_marginal = _stability(system, eig)
     return FixedPoint(system=system, x=x, params=pp.values, residual=residual, eigenvalues=eig,
-                      stable=_stability(system, eig), kind=_point_kind(latents, physical), latent_kinds=latents,
+                      stable=None if stability is None else stability == "stable", stability=stability,
+                      n_marginal=n_marginal, kind=_point_kind(latents, physical), latent_kinds=latents,
                       physical=physical, subspace=subspace, **extra)
 
 
@@ -296,6 +327,73 @@ def _random_state(system: DerivedSystem, rng: np.random.Generator, config: Seque
         else:
             x[k] = rng.normal()
     return x
+
+
+def _state_from_weights(system: DerivedSystem, W: np.ndarray, Wt: np.ndarray, D: np.ndarray,
+                        sigma2: float = 1.0) -> np.ndarray:
+    """The state of weights W (K x M, spikes on the first M* axes of R^K), W~ (M x K) and encoder variances D."""
+    Ms = system.model.M_star
+    Wstar = np.eye(W.shape[0])[:, :Ms]
+    if system.model.vae.tied:
+        Wt = W.T.copy()
+    named = {"m": W.T @ Wstar, "m_tilde": Wt @ Wstar, "Q": W.T @ W, "Q_tilde": Wt @ Wt.T, "R": W.T @ Wt.T,
+             "D": np.asarray(D, dtype=float), "sigma2": sigma2}
+    x = collapsed_start(system)
+    for k, (name, pos) in coordinate_roles(system).items():
+        if name in named:
+            arr = np.asarray(named[name])
+            x[k] = arr[pos] if pos else float(arr)
+    return x
+
+
+#: per-latent roles of the structured starts: aligned with spike j (an int), "noise" (a direction orthogonal to the
+#: spikes and to the other latents), "off" (collapsed), ("mix", s) (the normalised sum e_1 + s e_2 of two spikes)
+_STRUCTURED_MAGNITUDES = (1.2, 0.6)
+
+
+def _structured_starts(system: DerivedSystem, rng: np.random.Generator, *, limit: int) -> list[np.ndarray]:
+    """Starts built from structured weights, which random weights almost never come close to: every latent aligned
+    with one spike (identity-like overlaps and their signed permutations, the learned points), aligned with a
+    noise direction (noise-fitting), switched off (collapsed), or on an equal mixture of two spikes (the entangled
+    points the dynamics pass near). Weights on exact axes give exact zeros, so Newton runs inside the invariant
+    subspace of the point, where the zero modes of a continuous symmetry (equal spike strengths rotate the learned
+    point) are absent and the Jacobian is regular.
+
+    The identity-like starts come first and are always kept; the rest are sampled down to ``limit``.
+    """
+    try:
+        M, Ms = system.model.M, system.model.M_star
+    except AttributeError:
+        return []
+    K = Ms + 2 * M
+    roles: list[object] = list(range(Ms)) + ["noise", "off"]
+    if Ms >= 2:
+        roles += [("mix", 1.0), ("mix", -1.0)]
+    first, rest = [], []
+    for combo in itertools.product(roles, repeat=M):
+        spikes = [r for r in combo if isinstance(r, int)]
+        if len(set(spikes)) < len(spikes) or all(r == "off" for r in combo):
+            continue  # a spike shared by two latents is a mixture start's job; all-off is the collapsed start
+        for a in _STRUCTURED_MAGNITUDES:
+            W = np.zeros((K, M))
+            for k, r in enumerate(combo):
+                if isinstance(r, int):
+                    W[r, k] = a
+                elif r == "noise":
+                    W[Ms + 2 * k, k] = a
+                elif r != "off":
+                    W[0, k] = a / np.sqrt(2.0)
+                    W[1, k] = r[1] * a / np.sqrt(2.0) * (1 if k % 2 == 0 else -1)
+            q = np.sum(W * W, axis=0)
+            # encoder ~ decoder / (|W|^2 + 1) and D = 1 / (1 + |W|^2): the small-step learned point at beta = 1
+            Wt = (W / (1.0 + q)).T
+            D = 1.0 / (1.0 + q)
+            x = _state_from_weights(system, W, Wt, D)
+            (first if set(combo) <= set(range(Ms)) | {"off"} else rest).append(x)
+    if len(first) + len(rest) > limit and len(rest):
+        keep = max(0, limit - len(first))
+        rest = [rest[i] for i in sorted(rng.choice(len(rest), size=min(keep, len(rest)), replace=False))]
+    return first + rest
 
 
 def collapsed_start(system: DerivedSystem) -> np.ndarray:
@@ -427,8 +525,9 @@ def find_fixed_points(system: DerivedSystem | CompiledSystem, params: Mapping[st
         params: a value for every parameter of the system.
 
     Other arguments:
-        starts: number of starting points (spread over the latent configurations); restarts: deflated restarts
-            per start; seed: random seed (the result is deterministic for a given seed).
+        starts: number of random starting points (spread over the latent configurations), besides the collapsed
+            start and the structured ones (at most ``max(starts, 16)`` beyond the identity-like ones); restarts:
+            deflated restarts per start; seed: random seed (the result is deterministic for a given seed).
         include_unphysical: keep roots with a non-PSD Gram matrix or a non-positive variance (kind ``other``).
         closed_forms: attach SymPy closed forms where SymPy finds them within ``closed_form_seconds`` per system.
         max_iter: Newton iterations per run.
@@ -471,6 +570,8 @@ def find_fixed_points(system: DerivedSystem | CompiledSystem, params: Mapping[st
     configs = _configurations(M) if M else [()]
     per_config = max(2, starts // max(1, len(configs)))
     start_list = [collapsed_start(system)] if M else []
+    if M:
+        start_list += _structured_starts(system, rng, limit=max(starts, 16))
     for config in configs:
         start_list += [_random_state(system, rng, config) for _ in range(per_config)]
 
@@ -536,11 +637,12 @@ def find_fixed_points(system: DerivedSystem | CompiledSystem, params: Mapping[st
             if key not in cache:
                 cache[key] = _closed_form_candidates(system, pt.subspace, pp, closed_form_seconds)
             points[i] = _attach_closed_form(pt, cache[key], pp)
-    # orbit order: stable first, then by kind, then by the leading eigenvalue
+    # orbit order: stable first, then marginal, then by kind, then by the leading eigenvalue
     first = {}
     for q in points:
         first.setdefault(q.orbit, q)
-    order = {o: (not q.stable, KINDS.index(q.kind), -q.leading_eigenvalue.real) for o, q in first.items()}
+    rank = {"stable": 0, "marginal": 1, "unstable": 2, None: 2}
+    order = {o: (rank[q.stability], KINDS.index(q.kind), -q.leading_eigenvalue.real) for o, q in first.items()}
     ranked = sorted(order, key=lambda o: order[o])
     renumber = {o: i for i, o in enumerate(ranked)}
     points = sorted((dataclasses.replace(q, orbit=renumber[q.orbit]) for q in points),
