@@ -59,6 +59,9 @@ def test_stability_class_is_the_sweep_definition():
     assert stability_class([0.0, -0.5]) == ("marginal", 1)
     assert stability_class([1e-3, 0.0, -0.5]) == ("unstable", 1)
     assert stability_class([0.5 * MARGINAL_TOL, -1.0]) == ("marginal", 1)
+    # relative to the spectral radius: a spectrum scaled by a small step size keeps its class
+    assert stability_class([-1e-12, -3e-12]) == ("stable", 0)
+    assert stability_class([1e-12, -3e-12]) == ("unstable", 0)
 
 
 def test_equal_spikes_learned_point_found_and_marginal(two_spikes, equal):

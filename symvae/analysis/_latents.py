@@ -153,16 +153,16 @@ def _every_latent_mixed(m, tol: float = 1e-6) -> bool:
 
 def entangled_saddles(compiled, params: Mapping[str, float], *, seed: int = 0):
     """The entangled saddles at ``params``: fixed points with mixed overlaps (a latent overlapping several spikes) and
-    exactly one eigenvalue with a real part above the zero-mode tolerance of ``stability_class``.
+    exactly one eigenvalue with a real part above the zero-mode tolerance of ``stability_class`` (``unstable_count``).
 
     Newton runs from the structured starts of the fixed-point search whose latents are all mixtures of spikes (the
-    full search, ``find_fixed_points``, finds the same points at many times the cost); every image of a saddle's symmetry orbit is returned, so
-    that distances to a trajectory are taken to the nearest image.
+    full search, ``find_fixed_points``, finds the same points at many times the cost); every image of a saddle's
+    symmetry orbit is returned, so that distances to a trajectory are taken to the nearest image.
 
     Returns:
         A list of ``FixedPoint`` (the orbit images of each saddle, orbit after orbit).
     """
-    from ..numerics._fixed_points import MARGINAL_TOL, _structured_starts, analyse_point, fixed_point
+    from ..numerics._fixed_points import _structured_starts, analyse_point, fixed_point, unstable_count
     from ..numerics._symmetry import orbit, symmetry_generators
     from ..numerics._systems import ParameterPoint
 
@@ -183,8 +183,7 @@ def entangled_saddles(compiled, params: Mapping[str, float], *, seed: int = 0):
             continue
         if any(np.max(np.abs(q.x - r.x)) <= 1e-7 * (1.0 + np.max(np.abs(q.x))) for r in out):
             continue
-        scale = MARGINAL_TOL * max(1.0, float(np.max(np.abs(q.eigenvalues))))
-        if int(np.sum(q.eigenvalues.real > scale)) != 1:
+        if unstable_count(q.eigenvalues) != 1:
             continue
         out += [analyse_point(compiled, z, pp, image=label) for label, z in orbit(q.x, gens, is_root)]
     return out

@@ -42,7 +42,7 @@ from ._systems import ParameterPoint, as_compiled, positive_mask
 
 __all__ = ["FixedPoint", "FixedPointSet", "FixedPointError", "find_fixed_points", "fixed_point", "analyse_point",
            "polish_fixed_point", "is_physical", "classify_latents", "collapsed_start", "KINDS", "STABILITIES",
-           "MARGINAL_TOL", "stability_class"]
+           "MARGINAL_TOL", "stability_class", "unstable_count"]
 
 #: Kinds of fixed points: every latent collapsed; some latent with zero signal overlap but nonzero norm; some latent
 #: with signal overlap (and none fitting noise); anything else (e.g. an unphysical root, kept on request).
@@ -51,7 +51,8 @@ KINDS = ("collapsed", "learned", "noise-fitting", "other")
 #: tol (zero modes: a continuous symmetry, e.g. the rotation of the learned point when spike strengths are equal,
 #: makes the fixed points a continuous family and the Jacobian singular along it); some Re(lambda) > tol.
 STABILITIES = ("stable", "marginal", "unstable")
-#: the zero-mode tolerance of ``stability_class``: |Re lambda| <= MARGINAL_TOL * max(1, spectral radius)
+#: the zero-mode tolerance of ``stability_class``: |Re lambda| <= MARGINAL_TOL * spectral radius (relative, because
+#: the whole spectrum scales with the step size tau: at tau = 1e-6 every eigenvalue is of order 1e-6)
 MARGINAL_TOL = 1e-6
 
 
@@ -62,11 +63,19 @@ def stability_class(eigenvalues, *, tol: float = MARGINAL_TOL) -> tuple[str, int
     eig = np.asarray(eigenvalues, dtype=complex)
     if eig.size == 0:
         return "stable", 0
-    scale = tol * max(1.0, float(np.max(np.abs(eig))))
+    scale = tol * float(np.max(np.abs(eig)))
     zero = int(np.sum(np.abs(eig.real) <= scale))
     if np.any(eig.real > scale):
         return "unstable", zero
     return ("marginal" if zero else "stable"), zero
+
+
+def unstable_count(eigenvalues, *, tol: float = MARGINAL_TOL) -> int:
+    """The number of eigenvalues growing beyond the zero-mode tolerance of ``stability_class``."""
+    eig = np.asarray(eigenvalues, dtype=complex)
+    if eig.size == 0:
+        return 0
+    return int(np.sum(eig.real > tol * float(np.max(np.abs(eig)))))
 
 
 class FixedPointError(SymvaeError):
