@@ -542,7 +542,8 @@ def _total_norm(S: _Statics, y: np.ndarray, pv) -> float:
 
 
 def _search_starts(S: _Statics, pv: Mapping[str, float], p: np.ndarray, rhos: np.ndarray, n_random: int,
-                   seed: int, scales=(1.0, 0.3, 3.0, 1e-2, 1e-3, 1e-4), collapsed: bool = True):
+                   seed: int, scales=(1.0, 0.3, 3.0, 1e-2, 1e-3, 1e-4), collapsed: bool = True,
+                   retry_deflated: bool = True):
     """Labelled starting states, lazily: the collapsed point; informed (every latent aligned with its spike) and
     uninformed (no signal overlap) structured starts on a ladder of norms around the data variance, each first
     brought close by ``_reduced_solve`` (norms from 3 times the data variance down to 1e-4 of it); then ``n_random`` random admissible starts (log-uniform norms, uniform
@@ -565,7 +566,7 @@ def _search_starts(S: _Statics, pv: Mapping[str, float], p: np.ndarray, rhos: np
             for active, profile in profiles:
                 q = scale * kappa * profile
                 y = _reduced_solve(S, pv, p, rhos, q, cos, ratio0, deflate=scale < 0.1, active=active)
-                if y is not None and scale >= 0.1 and _total_norm(S, y, pv) < 1e-8 * kappa:
+                if retry_deflated and y is not None and scale >= 0.1 and _total_norm(S, y, pv) < 1e-8 * kappa:
                     # it slid into the collapsed root
                     y = _reduced_solve(S, pv, p, rhos, q, cos, ratio0, deflate=True, active=active)
                 if y is not None:
@@ -826,10 +827,12 @@ def solve_statics(model: Model, params: Mapping[str, float], alpha: float, *, gu
         # warm-started onto the collapsed boundary: the neighbour's own branch was the warm start, so only escape
         # starts are added: structured starts at 0.3 of the data variance (just below a continuous transition the
         # learned branch has a small norm, 1e-3 of the data variance at 1e-3 from beta_c, which the deflated
-        # small-norm starts can overshoot while these reach it) and small-norm ones (a learned branch born at a
+        # small-norm starts can overshoot while these reach it; one that slides into the collapsed root is not
+        # repeated deflated, the small-norm starts are) and deflated small-norm ones (a learned branch born at a
         # continuous transition starts at small norm), until one is conclusive; the full search runs if one of them
         # finds a lower saddle that is not itself conclusive
-        for label, y0 in _search_starts(S, pv, p, rhos, 0, seed, scales=(0.3, 1e-2, 1e-3), collapsed=False):
+        for label, y0 in _search_starts(S, pv, p, rhos, 0, seed, scales=(0.3, 1e-2, 1e-3), collapsed=False,
+                                        retry_deflated=False):
             run(label, y0)
             if conclusive():
                 break
