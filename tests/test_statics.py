@@ -10,10 +10,11 @@ import sympy as sp
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from symvae.analysis import eg_curves, phase_diagram, rd_curves
 from symvae.derive._statics import derive_statics, replica_free_energy
 from symvae.model import gram_matrix, make_model
-from symvae.statics import (PHASES, closed_form, collapse_threshold, eg_curves, eg_peak, optimal_beta,
-                            phase_diagram, polish, rd_curves, solve_statics, statics_param_names, statics_threshold)
+from symvae.statics import (PHASES, closed_form, collapse_threshold, eg_peak, optimal_beta, polish, solve_statics,
+                            statics_param_names, statics_threshold)
 from symvae.statics._replica import _gauss_newton, _initial_states, statics_system
 
 ORDER = ("m", "m_tilde", "Q", "Q_tilde", "R", "D")
@@ -312,7 +313,7 @@ def test_kl_term_is_evaluated_stably_as_D_tends_to_one():
 
 def test_a_grid_point_without_a_minimiser_is_reported_unsolved_not_filled_in(monkeypatch, tmp_path):
     """Where the solver finds no local minimum, the diagram says so (code -1, 'unsolved', NaN, status partial)."""
-    import symvae.statics._diagrams as diagrams
+    import symvae.analysis._diagrams as diagrams
 
     real = diagrams.solve_statics
 

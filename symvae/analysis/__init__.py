@@ -1,4 +1,5 @@
-"""Analysis built on the numerics: the end-to-end demo (and phase diagrams, RD curves, annealing studies).
+"""Analysis built on the numerics and the statics: the end-to-end demo, the statics pictures (phase diagrams, eg and
+RD curves), sweeps, annealing studies.
 
 Names are imported on first use (PEP 562), so the command line registers its study commands without importing the
 numerics.
@@ -29,6 +30,14 @@ _LAZY = {
     "NScalingResult": "._nscaling",
     "n_scaling": "._nscaling",
     "reproduce": "._reproduce",
+    "METHODS": "._diagrams",
+    "EgCurves": "._diagrams",
+    "PhaseDiagram": "._diagrams",
+    "RDCurves": "._diagrams",
+    "UNSOLVED": "._diagrams",
+    "eg_curves": "._diagrams",
+    "phase_diagram": "._diagrams",
+    "rd_curves": "._diagrams",
 }
 
 __all__ = sorted(_LAZY)

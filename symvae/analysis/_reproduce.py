@@ -343,6 +343,7 @@ def _nscaling(ctx: _Context) -> dict:
 # ---------------------------------------------------------------------------------------------------- statics paper
 def _statics(ctx: _Context) -> dict:
     from .. import statics
+    from . import _diagrams
     from ..model import make_model
 
     model = make_model("base")
@@ -353,13 +354,13 @@ def _statics(ctx: _Context) -> dict:
         info = statics.collapse_threshold(model, params, a)
         beta_c.append({"alpha": a, "beta_c": float(info["value"]), "kind": info["kind"]})
     betas = [0.5, 1.0, 1.5, 2.5]
-    curves = statics.eg_curves(model, dict(params), betas, (0.1, 100.0), n_alpha=ctx.size(25, 120),
+    curves = _diagrams.eg_curves(model, dict(params), betas, (0.1, 100.0), n_alpha=ctx.size(25, 120),
                                method="closed-form", finite_n=ctx.size(None, 200), seeds=ctx.size(2, 4))
     curves.to_csv(ctx.out / "statics_eg.csv")
     curves.plot(ctx.out / "statics_eg.png")
     rd_list = ctx.size([1.0, 10.0], [0.5, 1.0, 10.0, 100.0])
     rd_alphas = ",".join(format(a, "g") for a in rd_list)
-    rd = statics.rd_curves(model, dict(params), rd_list,
+    rd = _diagrams.rd_curves(model, dict(params), rd_list,
                            n_beta=ctx.size(20, 150), method="closed-form", finite_n=ctx.size(None, 200))
     rd.to_csv(ctx.out / "statics_rd.csv")
     rd.plot(ctx.out / "statics_rd.png")
@@ -500,6 +501,7 @@ def _plateau_end(model, params, beta: float, lo: float, hi: float) -> float | No
 def _beta_vs_lambda(ctx: _Context, model) -> dict:
     """eg(alpha) with a beta-induced collapse (beta > rho + eta, lam = 0) and a lam-induced one (beta < rho + eta)."""
     from .. import statics
+    from . import _diagrams
     from ._figures import write_csv
 
     cases = [{"label": "β = 2.5, λ = 0", "beta": 2.5, "lam": 0.0}, {"label": "β = 0.5, λ = 2", "beta": 0.5, "lam": 2.0}]
@@ -508,7 +510,7 @@ def _beta_vs_lambda(ctx: _Context, model) -> dict:
     rows, out = [], {}
     for case in cases:
         params = {"rho": 1.0, "eta": 1.0, "lam": case["lam"]}
-        c = statics.eg_curves(model, params, [case["beta"]], (0.1, 1000.0), n_alpha=ctx.size(40, 160),
+        c = _diagrams.eg_curves(model, params, [case["beta"]], (0.1, 1000.0), n_alpha=ctx.size(40, 160),
                               method="closed-form")
         phases = [statics.PHASES[i] for i in c.phase[0]]
         for a, e, ph in zip(c.alphas, c.eg[0], phases):

@@ -148,7 +148,7 @@ def _write_outputs(result, out, csv) -> dict:
 
 def run_statics(args: argparse.Namespace) -> int:
     from ..statics import closed_form, solve_statics
-    from ..statics._params import check_alpha
+    from ..simulate._params import check_alpha
 
     alpha = check_value("alpha", check_alpha(args.alpha), "--alpha")
     model, params = _setup(args)
@@ -176,7 +176,7 @@ def run_statics(args: argparse.Namespace) -> int:
 
 
 def run_phase_diagram(args: argparse.Namespace) -> int:
-    from ..statics import phase_diagram
+    from ..analysis import phase_diagram
 
     a = _range(args.alpha_range, "--alpha-range")
     b = _range(args.beta_range, "--beta-range")
@@ -222,7 +222,7 @@ def _unsolved_status(command: str, summary: dict) -> int:
 
 
 def run_eg_curve(args: argparse.Namespace) -> int:
-    from ..statics import eg_curves
+    from ..analysis import eg_curves
 
     betas = parse_float_list(args.betas, "--betas")
     a = _range(args.alpha_range, "--alpha-range")
@@ -243,8 +243,8 @@ def run_eg_curve(args: argparse.Namespace) -> int:
 
 
 def run_rd_curve(args: argparse.Namespace) -> int:
-    from ..statics import rd_curves
-    from ..statics._params import check_alpha
+    from ..analysis import rd_curves
+    from ..simulate._params import check_alpha
 
     alphas = [check_value("alpha", check_alpha(v), "--alpha") for v in parse_float_list(args.alpha, "--alpha")]
     if not 2 <= args.n_beta <= 10 ** 5:

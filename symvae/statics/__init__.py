@@ -2,8 +2,8 @@
 
 Pipeline: ``derive_statics`` (replica free energy -> saddle-point equations, SymPy) -> ``solve_statics`` (compiled
 saddle point) -- checked against ``closed_form`` (random-matrix eigen-solution) and the finite-N ground truth
-``erm_exact`` / ``erm_gradient`` -> thresholds (``statics_threshold``) -> pictures (``phase_diagram``, ``eg_curves``,
-``rd_curves``).
+``erm_exact`` / ``erm_gradient`` (``symvae.simulate``, imported here too) -> thresholds (``statics_threshold``).
+The pictures (``phase_diagram``, ``eg_curves``, ``rd_curves``) are in ``symvae.analysis``.
 """
 from ._closed_form import PHASES as PHASES
 from ._closed_form import ClosedForm as ClosedForm
@@ -13,20 +13,14 @@ from ._closed_form import statics_param_names as statics_param_names
 from ._derivation import statics_markdown as statics_markdown
 from ._derivation import statics_derivation_files as statics_derivation_files
 from ._derivation import write_statics_derivations as write_statics_derivations
-from ._diagrams import EgCurves as EgCurves
-from ._diagrams import PhaseDiagram as PhaseDiagram
-from ._diagrams import RDCurves as RDCurves
-from ._diagrams import eg_curves as eg_curves
-from ._diagrams import phase_diagram as phase_diagram
-from ._diagrams import rd_curves as rd_curves
-from ._erm import Dataset as Dataset
-from ._erm import ErmResult as ErmResult
-from ._erm import erm_exact as erm_exact
-from ._erm import erm_gradient as erm_gradient
-from ._erm import finite_size_study as finite_size_study
-from ._erm import fit_finite_size as fit_finite_size
-from ._erm import literal_loss as literal_loss
-from ._erm import sample_dataset as sample_dataset
+from ..simulate._erm import Dataset as Dataset
+from ..simulate._erm import ErmResult as ErmResult
+from ..simulate._erm import erm_exact as erm_exact
+from ..simulate._erm import erm_gradient as erm_gradient
+from ..simulate._erm import finite_size_study as finite_size_study
+from ..simulate._erm import fit_finite_size as fit_finite_size
+from ..simulate._erm import literal_loss as literal_loss
+from ..simulate._erm import sample_dataset as sample_dataset
 from ._replica import StaticsError as StaticsError
 from ._replica import StaticsResult as StaticsResult
 from ._replica import polish as polish

@@ -71,6 +71,12 @@ class _Statics:
             rhs, jac = self.module.rhs_numpy, self.module.jac_numpy
         self.F = lambda y, p: rhs(0.0, y, p)
         self.J = lambda y, p: jac(0.0, y, p)
+        self.eye = np.eye(self.n)
+        # order-parameter / conjugate index sets of the physical Hessian, fixed per system
+        self.o_idx = np.setdiff1d(np.arange(self.n), self.kh)
+        self.fe_index = self.obs_names.index("free_energy")
+        obs_fn = getattr(self.module, "observables", None)
+        self._obs = obs_fn if obs_fn is not None else self.module.observables_numpy
 
     # ---------------------------------------------------------------- packing
     @functools.cached_property
@@ -108,12 +114,50 @@ class _Statics:
         """State vector from order parameters (m ... R, D) and the P x P matrices K, H."""
         rows, (k_rows, k_flat), (h_rows, h_flat) = self._pack_maps
         y = np.zeros(self.n)
-        flat = {name: np.ravel(np.asarray(order[name], dtype=float)) for name in ORDER_KEYS}
-        for i, name, pos in rows:
-            y[i] = flat[name][pos]
+        for name, (idx, pos) in self._pack_arrays.items():
+            y[idx] = np.ravel(np.asarray(order[name], dtype=float))[pos]
         y[k_rows] = np.ravel(K)[k_flat]
         y[h_rows] = np.ravel(H)[h_flat]
         return y
+
+    @functools.cached_property
+    def _pack_arrays(self):
+        """Per order parameter: (state indices, flat positions) of ``_pack_maps``' rows, for vectorised packing."""
+        rows = self._pack_maps[0]
+        out = {}
+        for name in ORDER_KEYS:
+            sel = [(i, pos) for i, n, pos in rows if n == name]
+            if sel:
+                out[name] = (np.array([i for i, _ in sel], dtype=int), np.array([q for _, q in sel], dtype=int))
+        return out
+
+    @functools.cached_property
+    def field_maps(self):
+        """Index arrays building the field overlap matrix Omega (P x P) and the teacher overlaps (P x M*) from the
+        order parameters (used by ``_complete``), and the fields of each latent."""
+        src = {"W": ("Q", "m"), "W_tilde": ("Q_tilde", "m_tilde")}
+        names, ii, jj = [], [], []
+        for u in self.vectors:
+            for v in self.vectors:
+                if u.family == v.family:
+                    names.append(src[u.family][0]); ii.append(u.index); jj.append(v.index)
+                elif u.family == "W":
+                    names.append("R"); ii.append(u.index); jj.append(v.index)
+                else:
+                    names.append("R"); ii.append(v.index); jj.append(u.index)
+        omega = {}
+        for k, (n, i, j) in enumerate(zip(names, ii, jj)):
+            omega.setdefault(n, ([], [], []))
+            omega[n][0].append(k); omega[n][1].append(i); omega[n][2].append(j)
+        omega = {n: tuple(np.array(x, dtype=int) for x in v) for n, v in omega.items()}
+        teacher = {}
+        for a, u in enumerate(self.vectors):
+            teacher.setdefault(src[u.family][1], ([], []))
+            teacher[src[u.family][1]][0].append(a); teacher[src[u.family][1]][1].append(u.index)
+        teacher = {n: tuple(np.array(x, dtype=int) for x in v) for n, v in teacher.items()}
+        latents = [np.array([a for a in range(self.P) if self.latent_of_field[a] == k], dtype=int)
+                   for k in range(self.table.M)]
+        return omega, teacher, latents
 
     @functools.cached_property
     def _unpack_maps(self):
@@ -169,14 +213,33 @@ class _Statics:
         """The rate with its KL term D - log D - 1 evaluated without cancellation (``stable_kl``)."""
         expr = stable_kl(self.system.observables["rate"], self.table.D)
         return sp.lambdify([list(self.system.state), list(self.system.params)], expr,
-                           modules=[{"kl_gap": kl_gap_float}, "numpy"])
+                           modules=[{"kl_gap": _kl_gap}, "numpy"])
+
+    def free_energy(self, y: np.ndarray, p: np.ndarray) -> float:
+        """The free energy alone (the same generated expression as ``observables()['free_energy']``)."""
+        return float(self._obs(0.0, y, p)[self.fe_index])
 
     def observables(self, y: np.ndarray, p: np.ndarray) -> dict[str, float]:
-        vals = self.module.observables_numpy(0.0, y, p)
+        vals = self._obs(0.0, y, p)
         out = {k: float(v) for k, v in zip(self.obs_names, vals)}
         if "rate" in out:
             out["rate"] = float(self._stable_rate(list(y), list(p)))
         return out
+
+
+def _kl_gap(D):
+    """``kl_gap_float`` with a scalar fast path: the same series (same operations in the same order) or
+    x - log1p(x), on Python floats instead of 0-d arrays."""
+    if isinstance(D, np.ndarray) and D.ndim:
+        return kl_gap_float(D)
+    x = float(D) - 1.0
+    if abs(x) >= 0.1:
+        return x - math.log1p(x)
+    series, power = 0.0, x * x
+    for k in range(2, 20):
+        series = series + (power / k if k % 2 == 0 else -power / k)
+        power = power * x
+    return series
 
 
 #: Above this many unknowns the generated functions are not JIT-compiled: numba needs minutes for the M = 3 Jacobian
@@ -286,10 +349,11 @@ def _gauss_newton(S: _Statics, y: np.ndarray, p: np.ndarray, *, tol: float, max_
     singular, and the state error is the residual over its smallest singular value). Returns (y, max|F|, iterations).
     """
     F = S.F(y, p)
-    res = float(np.max(np.abs(F)))
+    res = float(np.abs(F).max())
     theta = 1e-4
     it = 0
-    eye = np.eye(S.n)
+    eye = S.eye
+    d_idx = S.d_idx if len(S.d_idx) else None
     while it < max_iter:
         if res <= tol:
             if extra <= 0 or res == 0.0:
@@ -298,7 +362,7 @@ def _gauss_newton(S: _Statics, y: np.ndarray, p: np.ndarray, *, tol: float, max_
         it += 1
         C = np.maximum(np.abs(y), 1.0)
         Jc = S.J(y, p) * C
-        Rw = 1.0 / np.maximum(np.max(np.abs(Jc), axis=1), 1e-300)
+        Rw = 1.0 / np.maximum(np.abs(Jc).max(axis=1), 1e-300)
         Js = Jc * Rw[:, None]
         Fs = F * Rw
         g = Js.T @ Fs
@@ -314,13 +378,15 @@ def _gauss_newton(S: _Statics, y: np.ndarray, p: np.ndarray, *, tol: float, max_
             except np.linalg.LinAlgError:
                 theta *= 10
                 continue
-            if len(S.d_idx) and np.any(y[S.d_idx] + step[S.d_idx] <= 0):  # keep D > 0 (log D)
+            if d_idx is not None and (y[d_idx] + step[d_idx] <= 0).any():  # keep D > 0 (log D)
                 theta *= 10
                 continue
             y_new = y + step
             F_new = S.F(y_new, p)
-            predicted = f2 - float(np.sum((Fs + Js @ (step / C)) ** 2))
-            actual = f2 - float(np.sum((F_new * Rw) ** 2)) if np.all(np.isfinite(F_new)) else -np.inf
+            lin = Fs + Js @ (step / C)
+            predicted = f2 - float(lin @ lin)
+            F_w = F_new * Rw
+            actual = f2 - float(F_w @ F_w) if np.isfinite(F_new).all() else -np.inf
             if predicted > 0 and actual > 1e-4 * predicted:
                 if actual > 0.75 * predicted:
                     theta = max(theta / 8, 1e-12)
@@ -329,7 +395,7 @@ def _gauss_newton(S: _Statics, y: np.ndarray, p: np.ndarray, *, tol: float, max_
             theta *= 4
         if not accepted:
             break
-        res_new = float(np.max(np.abs(F_new)))
+        res_new = float(np.abs(F_new).max())
         gain = res_new < 0.5 * res
         y, F, res = y_new, F_new, res_new
         if res <= tol and not gain:
@@ -348,23 +414,20 @@ def _complete(S: _Statics, order: Mapping[str, np.ndarray], p: np.ndarray, rhos:
     P = S.P
     eta = float(p[S.param_names.index("eta")])
     alpha = float(p[S.param_names.index("alpha")])
-    gram = {"W": order["Q"], "W_tilde": order["Q_tilde"]}
-    mvec = {"W": order["m"], "W_tilde": order["m_tilde"]}
-    Omega = np.zeros((P, P))
+    omega_map, teacher_map, latents = S.field_maps
+    Omega = np.zeros(P * P)
+    for name, (flat, i, j) in omega_map.items():
+        Omega[flat] = order[name][i, j]
+    Omega = Omega.reshape(P, P)
     mm = np.zeros((P, T.M_star))
-    for a, u in enumerate(S.vectors):
-        mm[a] = mvec[u.family][u.index]
-        for b, v in enumerate(S.vectors):
-            if u.family == v.family:
-                Omega[a, b] = gram[u.family][u.index, v.index]
-            else:
-                Omega[a, b] = order["R"][u.index, v.index] if u.family == "W" else order["R"][v.index, u.index]
+    for name, (a, i) in teacher_map.items():
+        mm[a] = order[name][i]
     Sigma = (mm * rhos) @ mm.T + eta * Omega
     perp = Omega - mm @ mm.T
     directions = []
     for k in range(T.M):
-        idx = [a for a in range(P) if S.latent_of_field[a] == k]
-        w, V = np.linalg.eigh(Sigma[np.ix_(idx, idx)])
+        idx = latents[k]
+        w, V = np.linalg.eigh(Sigma[idx][:, idx])
         if not w[-1] > 1e-14:
             continue
         v = np.zeros(P)
@@ -381,7 +444,9 @@ def _complete(S: _Statics, order: Mapping[str, np.ndarray], p: np.ndarray, rhos:
             continue
         JK = S.J(y, p)[:, S.k_idx]
         y[S.k_idx] += np.linalg.lstsq(JK, -F, rcond=1e-13)[0]
-        res = float(np.max(np.abs(S.F(y, p))))
+        if signs != "all":  # one candidate: nothing to rank
+            return [y]
+        res = float(np.abs(S.F(y, p)).max())
         states.append((res, y))
         if res < 1e-10:
             break
@@ -438,7 +503,10 @@ def _reduced_solve(S: _Statics, pv: Mapping[str, float], p: np.ndarray, rhos: np
         # small beta the residual stays small, so D is not left as a free unknown of the least squares
         for _ in range(4 if len(d) else 0):
             F = S.F(y, p)
-            step = np.linalg.solve(S.J(y, p)[np.ix_(d, d)], -F[d])
+            Fd = F[d]
+            if np.abs(Fd).max() <= 1e-15 * max(1.0, float(np.abs(F).max())):
+                break  # D solves its own equations to rounding already
+            step = np.linalg.solve(S.J(y, p)[d][:, d], -Fd)
             y[d] = np.where(y[d] + step > 0, y[d] + step, 0.5 * y[d])
         return y
 
@@ -474,7 +542,8 @@ def _total_norm(S: _Statics, y: np.ndarray, pv) -> float:
 
 
 def _search_starts(S: _Statics, pv: Mapping[str, float], p: np.ndarray, rhos: np.ndarray, n_random: int,
-                   seed: int, scales=(1.0, 0.3, 3.0, 1e-2, 1e-3, 1e-4), collapsed: bool = True):
+                   seed: int, scales=(1.0, 0.3, 3.0, 1e-2, 1e-3, 1e-4), collapsed: bool = True,
+                   retry_deflated: bool = True):
     """Labelled starting states, lazily: the collapsed point; informed (every latent aligned with its spike) and
     uninformed (no signal overlap) structured starts on a ladder of norms around the data variance, each first
     brought close by ``_reduced_solve`` (norms from 3 times the data variance down to 1e-4 of it); then ``n_random`` random admissible starts (log-uniform norms, uniform
@@ -497,7 +566,7 @@ def _search_starts(S: _Statics, pv: Mapping[str, float], p: np.ndarray, rhos: np
             for active, profile in profiles:
                 q = scale * kappa * profile
                 y = _reduced_solve(S, pv, p, rhos, q, cos, ratio0, deflate=scale < 0.1, active=active)
-                if y is not None and scale >= 0.1 and _total_norm(S, y, pv) < 1e-8 * kappa:
+                if retry_deflated and y is not None and scale >= 0.1 and _total_norm(S, y, pv) < 1e-8 * kappa:
                     # it slid into the collapsed root
                     y = _reduced_solve(S, pv, p, rhos, q, cos, ratio0, deflate=True, active=active)
                 if y is not None:
@@ -546,14 +615,18 @@ def physical_hessian(S: _Statics, y: np.ndarray, p: np.ndarray) -> np.ndarray:
     equations remain solvable (orthogonal to the null space of the conjugate block) -- the physical manifold."""
     J = S.J(y, p)
     J = 0.5 * (J + J.T)
-    o = np.setdiff1d(np.arange(S.n), S.kh)
-    c = S.kh
-    A, B, C = J[np.ix_(o, o)], J[np.ix_(o, c)], J[np.ix_(c, c)]
-    _, s, Vt = np.linalg.svd(C)
+    o, c = S.o_idx, S.kh
+    A, B, C = J[o][:, o], J[o][:, c], J[c][:, c]
+    U, s, Vt = np.linalg.svd(C)
     # rank relative to the whole Hessian: on a collapsed latent the conjugate block is round-off, not small
-    rank = int(np.sum(s > 1e-9 * max(1.0, float(np.max(np.abs(J)))))) if s.size else 0
+    rank = int(np.sum(s > 1e-9 * max(1.0, float(np.abs(J).max())))) if s.size else 0
     null = Vt[rank:].T
-    schur = A - B @ np.linalg.pinv(C, rcond=1e-9) @ B.T if rank else A
+    if rank:
+        # the pseudo-inverse of C (numpy's pinv, rcond 1e-9) from the SVD just computed
+        keep = s > 1e-9 * s[0]
+        schur = A - ((B @ Vt[keep].T) / s[keep]) @ (U[:, keep].T @ B.T)
+    else:
+        schur = A
     T = np.eye(len(o))
     if null.shape[1]:
         constraint = null.T @ B.T
@@ -563,8 +636,9 @@ def physical_hessian(S: _Statics, y: np.ndarray, p: np.ndarray) -> np.ndarray:
     return T.T @ schur @ T
 
 
-def _saddle(S: _Statics, y: np.ndarray, p: np.ndarray, pv, residual: float, start: str, rhos) -> Saddle:
-    order = S.unpack(y, pv)
+def _saddle(S: _Statics, y: np.ndarray, p: np.ndarray, pv, residual: float, start: str, rhos,
+            order=None) -> Saddle:
+    order = S.unpack(y, pv) if order is None else order
     named = {k: order[k] for k in ORDER_KEYS}
     phase, per = _phase_from_order(named)
     # K, H are undetermined on collapsed latents (their fields vanish): evaluate the Hessian at the canonical
@@ -577,12 +651,13 @@ def _saddle(S: _Statics, y: np.ndarray, p: np.ndarray, pv, residual: float, star
     h = physical_hessian(S, y_h, p)
     scale = max(1.0, float(np.max(np.abs(h)))) if h.size else 1.0
     hmin = float(np.linalg.eigvalsh(h)[0]) if h.size else 0.0
-    return Saddle(y=y, order=named, free_energy=float(S.observables(y, p)["free_energy"]), phase=phase,
+    return Saddle(y=y, order=named, free_energy=S.free_energy(y, p), phase=phase,
                   latent_phases=per, residual=residual, stable=hmin >= -1e-8 * scale, hessian_min=hmin, start=start)
 
 
-def _same(a: np.ndarray, b: np.ndarray, S: _Statics, pv) -> bool:
-    oa, ob = S.unpack(a, pv), S.unpack(b, pv)
+def _same(a: np.ndarray, b: np.ndarray, S: _Statics, pv, oa=None, ob=None) -> bool:
+    oa = S.unpack(a, pv) if oa is None else oa
+    ob = S.unpack(b, pv) if ob is None else ob
     return all(np.allclose(oa[k], ob[k], rtol=1e-7, atol=1e-8) for k in ORDER_KEYS)
 
 
@@ -645,10 +720,10 @@ def _distance(S: _Statics, y: np.ndarray, cf: ClosedForm, params) -> float:
     return max(float(np.max(np.abs(np.asarray(cf.order[k], dtype=float) - order[k]))) for k in ORDER_KEYS)
 
 
-def _admissible(S: _Statics, y: np.ndarray, params) -> bool:
+def _admissible(S: _Statics, y: np.ndarray, params, order=None) -> bool:
     """Physical saddle points only: the Gram matrix of [W*, W, W~] is PSD and D > 0 (the equations continue
     analytically to Q < 0 across a collapse transition)."""
-    order = S.unpack(y, params)
+    order = S.unpack(y, params) if order is None else order
     T = S.table
     G = gram_matrix(T.M, T.M_star, order)
     scale = max(1.0, float(np.max(np.abs(G))))
@@ -705,8 +780,7 @@ def solve_statics(model: Model, params: Mapping[str, float], alpha: float, *, gu
     p = S.param_vector(pv, alpha)
     rhos = np.array([float(pv.get(r.name, 0.0)) for r in S.table.rho])
     cf = closed_form(model, pv, alpha) if compare else None
-    y_collapsed = _collapsed_state(S, pv)
-    f_collapsed = S.observables(y_collapsed, p)["free_energy"]
+    f_collapsed = S.free_energy(_collapsed_state(S, pv), p)
     use_cf = closed_form_start and not no_closed_form_start()
 
     saddles: list[Saddle] = []
@@ -717,10 +791,12 @@ def solve_statics(model: Model, params: Mapping[str, float], alpha: float, *, gu
         nonlocal failed, total_it
         y, res, it = _gauss_newton(S, y0, p, tol=tol * max(1.0, float(np.max(np.abs(y0)))), max_iter=max_iter)
         total_it += it
-        if res <= tol * max(1.0, float(np.max(np.abs(y)))) and _admissible(S, y, pv):
-            if not any(_same(y, s.y, S, pv) for s in saddles):
-                saddles.append(_saddle(S, y, p, pv, res, label, rhos))
-            return True
+        if res <= tol * max(1.0, float(np.abs(y).max())):
+            order = S.unpack(y, pv)
+            if _admissible(S, y, pv, order):
+                if not any(_same(y, s.y, S, pv, order, s.order) for s in saddles):
+                    saddles.append(_saddle(S, y, p, pv, res, label, rhos, order))
+                return True
         if failed is None or res < failed[1]:
             failed = (y, res)
         return False
@@ -748,11 +824,18 @@ def solve_statics(model: Model, params: Mapping[str, float], alpha: float, *, gu
             and deeper:
         search = False  # a larger beta than a collapsed neighbour's, all else equal: the KL weight only grew
     elif warm_ok and settled() and "collapsed" in warm_best.latent_phases:
-        # warm-started onto the collapsed boundary: the neighbour's own branch was the warm start, so only small-norm
-        # escape starts are added (a learned branch born at a continuous transition starts at small norm); the full
-        # search runs if one of them finds a lower saddle that is not itself conclusive
-        for label, y0 in _search_starts(S, pv, p, rhos, 0, seed, scales=(1e-2, 1e-3), collapsed=False):
+        # warm-started onto the collapsed boundary: the neighbour's own branch was the warm start, so only escape
+        # starts are added: structured starts at 0.3 of the data variance (just below a continuous transition the
+        # learned branch has a small norm, 1e-3 of the data variance at 1e-3 from beta_c, which the deflated
+        # small-norm starts can overshoot while these reach it; one that slides into the collapsed root is not
+        # repeated deflated, the small-norm starts are) and deflated small-norm ones (a learned branch born at a
+        # continuous transition starts at small norm), until one is conclusive; the full search runs if one of them
+        # finds a lower saddle that is not itself conclusive
+        for label, y0 in _search_starts(S, pv, p, rhos, 0, seed, scales=(0.3, 1e-2, 1e-3), collapsed=False,
+                                        retry_deflated=False):
             run(label, y0)
+            if conclusive():
+                break
         search = min(saddles, key=lambda s: s.free_energy) is not warm_best and not conclusive()
     else:
         search = not warm_ok or not conclusive()
@@ -781,7 +864,7 @@ def solve_statics(model: Model, params: Mapping[str, float], alpha: float, *, gu
     named = {k: order[k] for k in ORDER_KEYS}
     if model.vae.decoder_variance == "learned":
         named["sigma2"] = np.asarray(pv["eta"])
-    phase, per = _phase_from_order(named)
+    phase, per = (best.phase, best.latent_phases) if saddles else _phase_from_order(named)
     diff = None
     if cf is not None:
         diff = max(float(np.max(np.abs(np.asarray(cf.order[k], dtype=float) - named[k]))) for k in ORDER_KEYS)

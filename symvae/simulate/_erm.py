@@ -31,8 +31,8 @@ import sympy as sp
 
 from ..errors import DerivationError, InvalidInputError
 from ..model import Model, SymbolTable
-from ._closed_form import _functions, classify_phase
 from ._params import check_alpha, check_params
+from ._spectral import _functions, classify_phase
 
 __all__ = ["Dataset", "sample_dataset", "ErmResult", "erm_exact", "erm_gradient", "order_parameters",
            "literal_loss", "finite_size_study", "fit_finite_size"]
@@ -175,7 +175,7 @@ def erm_exact(model: Model, params: Mapping[str, float], data: Dataset) -> ErmRe
     M, N = T.M, data.N
     lat, const_fn, _ = fns.backend(mpmath.fp)
     spec_vals = [pv[s.name] / (data.alpha if s.name in fns.decay else 1.0) for s in fns.spec_params]
-    from ._closed_form import _latent_minimum
+    from ._spectral import _latent_minimum
     evals, evecs = _top_eigenpairs(data, M)
     identical = model.vae.encoder_variance == "learned"
     perms = [tuple(range(M))] if identical else list(itertools.permutations(range(M)))

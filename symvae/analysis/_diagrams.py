@@ -1,4 +1,5 @@
-"""Pictures of the statics: the (alpha, beta) phase diagram, eg(alpha) at several beta, and rate--distortion curves at
+"""Pictures of the statics (analysis stage; the ``symvae phase-diagram``, ``eg-curve`` and ``rd-curve`` commands call
+these library functions): the (alpha, beta) phase diagram, eg(alpha) at several beta, and rate--distortion curves at
 several alpha with the alpha -> infinity curve -- each as data (CSV/JSON) and as a figure (PNG/PDF by extension).
 
 Theory points come from the replica saddle point (``method="replica"``, warm-started along each sweep and checked
@@ -20,12 +21,11 @@ import numpy as np
 
 from ..errors import InvalidInputError
 from ..model import Model
-from ._closed_form import PHASES, closed_form
-from ._erm import erm_exact, sample_dataset
-from ._params import check_alpha
-from ._replica import solve_statics
-from ._spectrum import detection_threshold_alpha
-from ._thresholds import StaticsThresholdError, collapse_threshold
+from ..simulate import erm_exact, sample_dataset
+from ..statics import (PHASES, StaticsThresholdError, closed_form, collapse_threshold, solve_statics,
+                       statics_param_names, statics_system)
+from ..simulate._params import check_alpha, check_params
+from ..statics._spectrum import detection_threshold_alpha
 
 __all__ = ["PhaseDiagram", "phase_diagram", "EgCurves", "eg_curves", "RDCurves", "rd_curves", "METHODS"]
 
@@ -71,6 +71,37 @@ def _point(model, params, alpha, method, guess):
     return r.phase, o["eg"], o["rate"], o["distortion"], r.train_loss, r.closed_form_difference, r
 
 
+ORDER_KEYS = ("m", "m_tilde", "Q", "Q_tilde", "R", "D")
+
+
+def _diagram_point(model, params, alpha, method, guess):
+    """One phase-diagram point: (row of ``_columns``, order parameters, result for the next warm start).
+
+    The replica saddle point is solved without the closed form (``compare=False``: it is neither a start nor a trigger
+    of more search); the closed form is then computed separately, only to report the difference to it."""
+    cf = closed_form(model, params, alpha)
+    if method == "closed-form":
+        o = cf.observables
+        order = {k: np.asarray(cf.order[k], dtype=float) for k in ORDER_KEYS}
+        return (_code(cf.phase), o["eg"], o["rate"], o["distortion"], cf.train_loss, 0.0), order, None
+    r = solve_statics(model, params, alpha, guess=guess, compare=False, throw=False)
+    if not r.ok:  # no local minimum found here: an unsolved point (NaN), never another saddle's values
+        nan = math.nan
+        return (_code(UNSOLVED), nan, nan, nan, nan, 0.0), None, guess
+    order = {k: np.asarray(r.order[k], dtype=float) for k in ORDER_KEYS}
+    # W -> -W, W~ -> -W~ of one latent leaves the loss unchanged and flips its rows of m and m~: compared with the
+    # closed form's sign (positive)
+    aligned = dict(order)
+    flip = np.sum(order["m"] * np.asarray(cf.order["m"], dtype=float), axis=1) < 0
+    if np.any(flip):
+        aligned["m"], aligned["m_tilde"] = order["m"].copy(), order["m_tilde"].copy()
+        aligned["m"][flip], aligned["m_tilde"][flip] = -order["m"][flip], -order["m_tilde"][flip]
+    diff = max(float(np.max(np.abs(np.asarray(cf.order[k], dtype=float) - aligned[k]))) for k in ORDER_KEYS)
+    diff = max(diff, abs(float(cf.train_loss) - r.train_loss))
+    o = r.observables
+    return (_code(r.phase), o["eg"], o["rate"], o["distortion"], r.train_loss, diff), order, r
+
+
 def _cell(value) -> str:
     """A CSV cell: the exact float, or empty where the solver found no minimiser (never the text 'nan')."""
     v = float(value)
@@ -85,14 +116,59 @@ def _code(phase: str) -> int:
     return -1 if phase == UNSOLVED else PHASES.index(phase)
 
 
-def _sweep(model: Model, params: Mapping[str, float], alpha: float, betas: Sequence[float], method: str):
-    """One alpha column of the phase diagram, warm-started along beta."""
-    out = np.zeros((len(betas), 6))
-    guess = None
-    for i, b in enumerate(betas):
-        phase, eg, rate, dist, loss, diff, guess = _point(model, {**params, "beta": float(b)}, alpha, method, guess)
-        out[i] = (_code(phase), eg, rate, dist, loss, diff)
-    return out
+def _collapse_value(model, params, alpha) -> float:
+    """beta_c(alpha) from ``collapse_threshold`` (nan where no phase but the collapsed one exists)."""
+    try:
+        return float(collapse_threshold(model, params, float(alpha))["value"])
+    except StaticsThresholdError:
+        return math.nan
+
+
+def _columns(model: Model, params: Mapping[str, float], alphas: Sequence[float], betas: Sequence[float],
+             method: str):
+    """Adjacent alpha columns of the phase diagram, in one pass: each column by continuation in beta (every point
+    warm-started from the one below it), the first point of each column warm-started from the first point of the
+    previous column (continuation in alpha along the lowest row), and the collapse line beta_c(alpha) of each column.
+    Returns (n_beta x n_columns x 6 array, order parameters {name: n_beta x n_columns x shape}, collapse line)."""
+    out = np.zeros((len(betas), len(alphas), 6))
+    orders: dict[str, np.ndarray] = {}
+    line = np.full(len(alphas), np.nan)
+    row_guess = None
+    for j, a in enumerate(alphas):
+        guess = row_guess
+        for i, b in enumerate(betas):
+            out[i, j], order, guess = _diagram_point(model, {**params, "beta": float(b)}, float(a), method, guess)
+            if order is not None:
+                for k, v in order.items():
+                    if k not in orders:
+                        orders[k] = np.full((len(betas), len(alphas)) + v.shape, np.nan)
+                    orders[k][i, j] = v
+            if i == 0:
+                row_guess = guess
+        line[j] = _collapse_value(model, params, a)
+    return out, orders, line
+
+
+#: The job of the worker processes (set before the fork, so that they inherit the model and its compiled system
+#: instead of unpickling and reloading them per task).
+_JOB: dict = {}
+
+
+def _chunk(start: int, stop: int):
+    job = _JOB
+    return start, _columns(job["model"], job["params"], job["alphas"][start:stop], job["betas"], job["method"])
+
+
+def _warm_up(model: Model, params: Mapping[str, float], alpha: float, beta: float, method: str) -> None:
+    """Load the compiled functions once in this process before worker processes fork from it."""
+    if method != "replica":
+        return
+    S = statics_system(model)
+    pv = check_params({**params, "beta": beta}, statics_param_names(model))
+    p = S.param_vector(pv, alpha)
+    y = np.zeros(S.n)
+    y[S.d_idx] = 1.0  # the collapsed point's D: every log finite
+    S.F(y, p), S.J(y, p), S.free_energy(y, p)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -103,7 +179,8 @@ class PhaseDiagram:
         alphas, betas: grid axes. phase: integer codes into ``PHASES`` (shape n_beta x n_alpha). eg, rate, distortion,
         train_loss: the same shape. method: how points were computed. closed_form_difference: max over the grid of
         the replica--closed-form difference (0 for the closed form). collapse_line: beta_c(alpha) on ``alphas``
-        (nan where undefined). detection: the BBP alpha_c. seconds: wall time.
+        (nan where undefined). detection: the BBP alpha_c. seconds: wall time. order: the order parameters m,
+        m_tilde, Q, Q_tilde, R, D at every point (shape n_beta x n_alpha x their own shape; NaN where unsolved).
     """
 
     model: Model
@@ -120,6 +197,7 @@ class PhaseDiagram:
     collapse_line: np.ndarray
     detection: float
     seconds: float
+    order: Mapping[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         out = {p: int(np.sum(self.phase == k)) for k, p in enumerate(PHASES)}
@@ -186,19 +264,18 @@ def _range(rng: Sequence[float], what: str, *, positive: bool) -> tuple[float, f
     return a, b
 
 
-def _collapse_line(model, params, alphas) -> np.ndarray:
-    out = np.full(len(alphas), np.nan)
-    for j, a in enumerate(alphas):
-        try:
-            out[j] = float(collapse_threshold(model, params, float(a))["value"])
-        except StaticsThresholdError:
-            pass
-    return out
+def _grid(values: Sequence[float], what: str) -> np.ndarray:
+    grid = np.asarray([float(v) for v in values])
+    if len(grid) < 2 or not np.all(np.isfinite(grid)) or np.any(grid <= 0) or np.any(np.diff(grid) <= 0):
+        raise InvalidInputError(f"{what} must be at least 2 finite increasing numbers > 0")
+    return grid
 
 
-def phase_diagram(model: Model, params: Mapping[str, float], alpha_range: Sequence[float],
-                  beta_range: Sequence[float], *, n_alpha: int = 100, n_beta: int = 100, log_alpha: bool = True,
-                  method: str = "replica", workers: int = 1, progress: bool = False) -> PhaseDiagram:
+def phase_diagram(model: Model, params: Mapping[str, float], alpha_range: Sequence[float] | None,
+                  beta_range: Sequence[float] | None, *, n_alpha: int = 100, n_beta: int = 100,
+                  log_alpha: bool = True, method: str = "replica", workers: int = 1, progress: bool = False,
+                  chunk: int | None = None, alphas: Sequence[float] | None = None,
+                  betas: Sequence[float] | None = None) -> PhaseDiagram:
     """The (alpha, beta) phase diagram on a grid.
 
     Arguments:
@@ -207,7 +284,10 @@ def phase_diagram(model: Model, params: Mapping[str, float], alpha_range: Sequen
 
     Other arguments:
         n_alpha, n_beta: grid size. log_alpha: geometric alpha grid. method: ``"replica"`` or ``"closed-form"``.
-        workers: processes (alpha columns are independent). progress: progress bar on stderr.
+        workers: processes; chunks of adjacent alpha columns are independent tasks. progress: progress bar on
+            stderr. chunk: columns per task (default: an eighth of them; the first point of a chunk is solved without a
+            warm start, every other point from a neighbour). alphas, betas: explicit increasing grids instead of
+            the ranges (the range may then be None).
 
     Returns:
         A ``PhaseDiagram``.
@@ -216,35 +296,66 @@ def phase_diagram(model: Model, params: Mapping[str, float], alpha_range: Sequen
         InvalidInputError: bad ranges, sizes or parameters.
     """
     _check_method(method)
-    a0, a1 = _range(alpha_range, "alpha range", positive=True)
-    b0, b1 = _range(beta_range, "beta range", positive=True)
-    if n_alpha < 2 or n_beta < 2:
-        raise InvalidInputError("the grid needs at least 2 x 2 points")
-    alphas = np.geomspace(a0, a1, n_alpha) if log_alpha else np.linspace(a0, a1, n_alpha)
-    betas = np.linspace(b0, b1, n_beta)
+    if alphas is None:
+        a0, a1 = _range(alpha_range, "alpha range", positive=True)
+        if n_alpha < 2:
+            raise InvalidInputError("the grid needs at least 2 x 2 points")
+        alphas = np.geomspace(a0, a1, n_alpha) if log_alpha else np.linspace(a0, a1, n_alpha)
+    else:
+        alphas = _grid(alphas, "alphas")
+    if betas is None:
+        b0, b1 = _range(beta_range, "beta range", positive=True)
+        if n_beta < 2:
+            raise InvalidInputError("the grid needs at least 2 x 2 points")
+        betas = np.linspace(b0, b1, n_beta)
+    else:
+        betas = _grid(betas, "betas")
+    n_alpha, n_beta = len(alphas), len(betas)
+    b0 = float(betas[0])
+    a0 = float(alphas[0])
     params = {k: v for k, v in params.items() if k != "beta"}
     closed_form(model, {**params, "beta": b0}, a0)  # validates the parameters before any work starts
     t0 = time.perf_counter()
     bar = _Progress(n_alpha * n_beta, progress, "phase diagram")
-    cols = []
-    if workers > 1:
+    # chunks of adjacent columns; the chunking does not depend on the number of workers, so neither do the results
+    size = chunk if chunk else max(1, math.ceil(n_alpha / 8))
+    bounds = [(k, min(k + size, n_alpha)) for k in range(0, n_alpha, size)]
+    data = np.zeros((n_beta, n_alpha, 6))
+    line = np.full(n_alpha, np.nan)
+    orders: dict[str, np.ndarray] = {}
+
+    def store(start, result):
+        cols, order, part = result
+        stop = start + cols.shape[1]
+        data[:, start:stop] = cols
+        line[start:stop] = part
+        for k, v in order.items():
+            if k not in orders:
+                orders[k] = np.full((n_beta, n_alpha) + v.shape[2:], np.nan)
+            orders[k][:, start:stop] = v
+        bar.update(cols.shape[0] * cols.shape[1])
+
+    _warm_up(model, params, float(alphas[0]), float(b0), method)
+    if workers > 1 and len(bounds) > 1:
         import multiprocessing
-        ctx = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            futures = [pool.submit(_sweep, model, params, float(a), betas, method) for a in alphas]
-            for f in futures:
-                cols.append(f.result())
-                bar.update(n_beta)
+        from concurrent.futures import as_completed
+
+        _JOB.update(model=model, params=params, alphas=alphas, betas=betas, method=method)
+        try:
+            ctx = multiprocessing.get_context("fork")
+            with ProcessPoolExecutor(max_workers=min(workers, len(bounds)), mp_context=ctx) as pool:
+                for f in as_completed([pool.submit(_chunk, a, b) for a, b in bounds]):
+                    store(*f.result())
+        finally:
+            _JOB.clear()
     else:
-        for a in alphas:
-            cols.append(_sweep(model, params, float(a), betas, method))
-            bar.update(n_beta)
-    data = np.stack(cols, axis=1)  # n_beta x n_alpha x 6
+        for a, b in bounds:
+            store(a, _columns(model, params, alphas[a:b], betas, method))
     rho_max = max(v for k, v in params.items() if k.startswith("rho"))
     return PhaseDiagram(model=model, params=params, alphas=alphas, betas=betas, phase=data[..., 0].astype(int),
                         eg=data[..., 1], rate=data[..., 2], distortion=data[..., 3], train_loss=data[..., 4],
-                        method=method, closed_form_difference=float(np.max(data[..., 5])),
-                        collapse_line=_collapse_line(model, params, alphas),
+                        method=method, closed_form_difference=float(np.max(data[..., 5])), collapse_line=line,
+                        order=orders,
                         detection=detection_threshold_alpha(rho_max, params["eta"]),
                         seconds=time.perf_counter() - t0)
 
