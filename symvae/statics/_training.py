@@ -95,7 +95,7 @@ def erm_training_rd(model: Model, params: Mapping[str, float], data) -> dict[str
     """The same split of the literal training loss at the exact finite-N minimiser on ``data`` (``erm_exact``):
     the loss is linear in beta and in each weight decay at fixed weights, so rate_train = (L(2 beta) - L(beta)) /
     beta and reg = sum_lam (L(2 lam) - L(lam)), with distortion_train = L - beta rate_train - reg."""
-    from ._erm import erm_exact, literal_loss
+    from ..simulate._erm import erm_exact, literal_loss
 
     res = erm_exact(model, params, data)
     base = literal_loss(model, params, data)
