@@ -181,6 +181,7 @@ def _warm_setup(args):
     try:
         y0 = np.asarray(extra["y0"], dtype=float)
         fixed = [(str(prefix), str(item)) for prefix, item in extra["fixed_parameters"]]
+        notes = tuple(str(note) for note in extra.get("notes", ()))
     except (KeyError, TypeError, ValueError):
         return None
     if y0.shape != (len(compiled.system.state),):
@@ -189,7 +190,7 @@ def _warm_setup(args):
         if not any(a.startswith(prefix) for a in args.param):
             args.param.append(item)
     params = param_values_from_args(args, [p.name for p in compiled.system.params])
-    return compiled, y0, params, t_eval
+    return compiled, y0, params, t_eval, notes
 
 
 def _store_warm(args, model, compiled, state) -> None:
@@ -209,7 +210,8 @@ def _store_warm(args, model, compiled, state) -> None:
         y0 = system.pack({k: v for k, v in state.items() if k in system.blocks})
     except Exception:  # noqa: BLE001 - nothing to remember; the integration reports the problem
         return
-    store_warm(_warm_key(args), compiled, {"y0": y0.tolist(), "fixed_parameters": fixed})
+    store_warm(_warm_key(args), compiled, {"y0": y0.tolist(), "fixed_parameters": fixed,
+                                           "notes": list(system.notes)})
 
 
 def run_dynamics(args: argparse.Namespace) -> int:
@@ -217,7 +219,7 @@ def run_dynamics(args: argparse.Namespace) -> int:
 
     warm = _warm_setup(args)
     if warm is not None:
-        compiled, y0, params, t_eval = warm
+        compiled, y0, params, t_eval, notes = warm
     else:
         from ..codegen import compile_system
 
@@ -225,6 +227,7 @@ def run_dynamics(args: argparse.Namespace) -> int:
         y0 = {k: v for k, v in state.items() if k in system.blocks}
         compiled = compile_system(system)
         _store_warm(args, model, compiled, state)
+        notes = system.notes
     traj = integrate(compiled, y0, params, t_eval, rtol=args.rtol)
     named = traj.order_parameters()
     obs = traj.observables()
@@ -236,10 +239,13 @@ def run_dynamics(args: argparse.Namespace) -> int:
                "status": traj.status, "message": traj.message}
         if traj.status != "ok":
             out["t_stop"] = traj.t_stop
+        if notes:  # what is approximate in the derived equations (a numerical rule)
+            out["notes"] = list(notes)
         print_json(out)
     else:
         sys.stdout.write(_table(traj.t, named, {"eg": obs["eg"], "rate": obs["rate"],
                                                 "distortion": obs["distortion"]}))
+        sys.stdout.write("".join(f"# approximate: {note}\n" for note in notes))
         sys.stdout.write(f"# status: {traj.status} ({traj.message})\n")
     if traj.status != "ok":
         sys.stderr.write(f"symvae: {traj.message}\n")
