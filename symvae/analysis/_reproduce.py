@@ -229,7 +229,7 @@ def _disentangle(ctx: _Context) -> dict:
         ax2.plot(curve["t"], curve["distance"], lw=1.3, label=name)
     ax2.axhline(saddle["radius"], color="gray", ls=":", lw=1, label="radius of 'near'")
     ax2.set(xlabel="t", ylabel="distance to the saddle", yscale="log",
-            title="entangled saddle, ρ = (2, 1), η = 1, β = 0.5, τ = 0.1 (variant per_spike_rho)")
+            title="entangled saddle: ρ = (2, 1), η = 1, β = 0.5, τ = 0.1")
     ax2.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
     ax.plot(t, ent, lw=1.5, label="ODE")
     if "disentangle_time_sim" in r:
