@@ -25,6 +25,7 @@ import numpy as np
 import sympy as sp
 from scipy.integrate import solve_ivp
 
+import plain_baseline  # bench/plain_baseline.py, beside this script
 import symvae
 from symvae.codegen import compile_system
 from symvae.numerics import integrate
@@ -45,22 +46,7 @@ def per_call(f, n=20000, repeats=5):
 
 def hand_numpy_rhs(t, y, p):
     """The M = M* = 1 base RHS of docs/model.md, written by hand in plain numpy (baseline only)."""
-    m, mt, Q, Qt, R, D = y
-    beta, eta, lam, rho, tau = p
-    kappa = rho + eta
-    C = rho * mt * mt + eta * Qt
-    G = rho * m * m + eta * Q
-    H = rho * m * mt + eta * R
-    B = Q + beta
-    A = C + D + lam
-    return np.array([
-        tau * (kappa * mt - A * m),
-        tau * (kappa * (m - B * mt) - lam * mt),
-        tau * (2 * H - 2 * A * Q) + tau ** 2 * eta * C,
-        tau * (2 * (H - B * C) - 2 * lam * Qt) + tau ** 2 * eta * (G - 2 * H * B + B * C * B),
-        tau * (C - A * R + G - H * B - lam * R) + tau ** 2 * eta * (H - C * B),
-        -(tau / 2) * (Q + beta * (1 - 1 / D)),
-    ])
+    return plain_baseline.rhs(t, y, *p)  # p in the order beta, eta, lam, rho, tau
 
 
 def bench_rhs(system, compiled):
@@ -151,37 +137,6 @@ def bench_derivation():
             print(f"  (M, M*) = ({M}, {Ms}): cold {cold:7.3f} s, cached {cached:7.3f} s   {tgt}")
 
 
-#: The plain-script baseline of section 4: what a user would write by hand for M = M* = 1 (the RHS of
-#: ``hand_numpy_rhs``), with only numpy and scipy.integrate imported.
-PLAIN_SCRIPT = """
-import json
-import numpy as np
-from scipy.integrate import solve_ivp
-
-
-def rhs(t, y, beta=1.0, eta=1.0, lam=0.0, rho=1.0, tau=0.01):
-    m, mt, Q, Qt, R, D = y
-    kappa = rho + eta
-    C = rho * mt * mt + eta * Qt
-    G = rho * m * m + eta * Q
-    H = rho * m * mt + eta * R
-    B = Q + beta
-    A = C + D + lam
-    return np.array([
-        tau * (kappa * mt - A * m),
-        tau * (kappa * (m - B * mt) - lam * mt),
-        tau * (2 * H - 2 * A * Q) + tau ** 2 * eta * C,
-        tau * (2 * (H - B * C) - 2 * lam * Qt) + tau ** 2 * eta * (G - 2 * H * B + B * C * B),
-        tau * (C - A * R + G - H * B - lam * R) + tau ** 2 * eta * (H - C * B),
-        -(tau / 2) * (Q + beta * (1 - 1 / D)),
-    ])
-
-
-sol = solve_ivp(rhs, (0.0, 1500.0), [0.01, 0.01, 1.0, 1.0, 0.0, 1.0], method="DOP853", rtol=1e-10, atol=1e-12,
-                t_eval=np.linspace(0.0, 1500.0, 11))
-print(json.dumps({"m": sol.y[0].tolist(), "status": "ok" if sol.success else "failed"}))
-"""
-
 #: The floor under the command line: import the generated module of M = M* = 1 and run its compiled integrator on the
 #: same problem, nothing else (numpy, numba and numba's cache loading only).
 FLOOR_SCRIPT = """
@@ -219,7 +174,7 @@ def bench_cli_process(repeats: int = 7):
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([root] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
     cli = [sys.executable, "-m", "symvae", *CLI_ARGS]
-    plain = [sys.executable, "-c", PLAIN_SCRIPT]
+    plain = [sys.executable, plain_baseline.__file__]  # numpy and scipy.integrate only
     module = compile_system(symvae.derive_dynamics(symvae.make_model())).path
     floors = {"generated module only": [sys.executable, "-c", FLOOR_SCRIPT, str(module)],
               "python -c pass": [sys.executable, "-c", "pass"],

@@ -41,45 +41,15 @@ def python(code: str, env=None, timeout=3600):
 
 
 # ------------------------------------------------------------------ 1. whole-process CLI vs a plain script
-PLAIN_SCRIPT = """
-import numpy as np
-from scipy.integrate import solve_ivp
-
-def rhs(t, y, beta=1.0, eta=1.0, lam=0.0, rho=1.0, tau=0.01):
-    m, mt, Q, Qt, R, D = y
-    kappa = rho + eta
-    C = rho * mt * mt + eta * Qt
-    G = rho * m * m + eta * Q
-    H = rho * m * mt + eta * R
-    B = Q + beta
-    A = C + D + lam
-    return [tau * (kappa * mt - A * m), tau * (kappa * (m - B * mt) - lam * mt),
-            tau * (2 * H - 2 * A * Q) + tau ** 2 * eta * C,
-            tau * (2 * (H - B * C) - 2 * lam * Qt) + tau ** 2 * eta * (G - 2 * H * B + B * C * B),
-            tau * (C - A * R + G - H * B - lam * R) + tau ** 2 * eta * (H - C * B),
-            -tau / 2 * (Q + beta * (1 - 1 / D))]
-
-sol = solve_ivp(rhs, (0, 1500), [0.01, 0.01, 1, 1, 0, 1], method="DOP853", rtol=1e-10, atol=1e-12,
-                t_eval=np.linspace(0, 1500, 11))
-print(sol.y[:, -1])
-"""
-
-
 def bench_cli(repeats: int) -> None:
-    print("1. whole process: `symvae dynamics --t-max 1500 --json` (warm cache) vs a plain solve_ivp script")
-    cli = [sys.executable, "-m", "symvae", "dynamics", "--t-max", "1500", "--json"]
-    _, first = run_process(cli)  # warm the cache
-    if first.returncode != 0:
-        print("   the CLI failed:", first.stderr.strip().splitlines()[-1:])
-        return
-    cli_t = statistics.median(run_process(cli)[0] for _ in range(repeats))
-    plain_t = statistics.median(python(PLAIN_SCRIPT)[0] for _ in range(repeats))
+    """The warm CLI against the plain script is ``bench_dynamics.bench_cli_process``; here also ``--help`` and
+    ``import symvae`` against a bare interpreter."""
+    from bench_dynamics import bench_cli_process
+
+    bench_cli_process(repeats)
     help_t = statistics.median(run_process([sys.executable, "-m", "symvae", "--help"])[0] for _ in range(repeats))
     bare_t = statistics.median(python("pass")[0] for _ in range(repeats))
     import_t = statistics.median(python("import symvae")[0] for _ in range(repeats))
-    print(f"   symvae dynamics --json : {cli_t:6.2f} s   (target <= 0.5 s: {verdict(cli_t <= 0.5)})")
-    print(f"   plain solve_ivp script : {plain_t:6.2f} s   -> ratio {plain_t / cli_t:.2f}x faster "
-          f"(target >= 3x: {verdict(plain_t / cli_t >= 3)})")
     print(f"   symvae --help          : {help_t:6.2f} s   (bare interpreter {bare_t:.2f} s; 'instant' taken as "
           f"<= bare + 0.3 s: {verdict(help_t <= bare_t + 0.3)})")
     print(f"   import symvae          : {import_t:6.2f} s   (bare interpreter {bare_t:.2f} s)")
