@@ -65,10 +65,19 @@ def _plt():
     return plt
 
 
-def _legend_outside(ax) -> None:
+def legend_outside(ax, fontsize: int = 8) -> None:
+    """The legend to the right of the axes, so that it never covers data."""
     handles, labels = ax.get_legend_handles_labels()
     if handles:
-        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=8, frameon=False)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=fontsize, frameon=False)
+
+
+def save_figure(fig, path) -> pathlib.Path:
+    """Lay out, write at 120 dpi and close ``fig``."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    _plt().close(fig)
+    return path
 
 
 def plot_sweep(rows: Sequence[Mapping], names: Sequence[str], metrics: Sequence[str], path, *,
@@ -100,13 +109,10 @@ def plot_sweep(rows: Sequence[Mapping], names: Sequence[str], metrics: Sequence[
         ax.set(xlabel=x_name, ylabel=metric)
         if logx:
             ax.set_xscale("log")
-        _legend_outside(ax)
+        legend_outside(ax)
     if title:
         axes[0, 0].set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def plot_anneal(curve: Sequence[Mapping], optimum: Mapping, path, *, title: str = "") -> pathlib.Path:
@@ -122,11 +128,8 @@ def plot_anneal(curve: Sequence[Mapping], optimum: Mapping, path, *, title: str 
     ax.plot([optimum["gamma_opt"]], [optimum["time_opt"]], "r*", ms=10,
             label=f"γ* = {optimum['gamma_opt']:.4g}, T = {optimum['time_opt']:.1f}")
     ax.set(xscale="log", yscale="log", xlabel="annealing rate γ", ylabel="convergence time T", title=title)
-    _legend_outside(ax)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    legend_outside(ax)
+    return save_figure(fig, path)
 
 
 def plot_nscaling(rows: Sequence[Mapping], exponent: float, path, *, title: str = "") -> pathlib.Path:
@@ -143,11 +146,8 @@ def plot_nscaling(rows: Sequence[Mapping], exponent: float, path, *, title: str 
     fit = np.exp(np.mean(np.log(d)) + exponent * (np.log(N) - np.mean(np.log(N))))
     ax.plot(N, fit, "-", lw=1, label=f"fit: exponent {exponent:.3f}")
     ax.set(xscale="log", yscale="log", xlabel="N", ylabel="deviation of eg", title=title)
-    _legend_outside(ax)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    legend_outside(ax)
+    return save_figure(fig, path)
 
 
 def plot_time_series(path, *, ode: tuple | None = None, sim: tuple | None = None, ylabel: str = "eg",
@@ -164,8 +164,5 @@ def plot_time_series(path, *, ode: tuple | None = None, sim: tuple | None = None
     ax.set(xlabel="t = steps / N", ylabel=ylabel, title=title)
     if logy:
         ax.set_yscale("log")
-    _legend_outside(ax)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    legend_outside(ax)
+    return save_figure(fig, path)

@@ -17,6 +17,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import SymvaeError
+from ._figures import _plt, legend_outside, save_figure
 
 __all__ = ["reproduce", "SECTIONS"]
 
@@ -113,10 +114,8 @@ def _notebook(ctx: _Context) -> dict:
     ax.plot(t_dense, eg, lw=1.5, label="ODE (N → ∞)")
     ax.errorbar(sim.t, mean, yerr=se, fmt="o", ms=4, capsize=2, label=f"online SGD, N = {N} ({seeds} seeds)")
     ax.set(xlabel="t = steps / N", ylabel="ε_g", yscale="log", title="ρ = η = β = 1, λ = 0, τ = 0.01")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
-    fig.tight_layout()
-    fig.savefig(ctx.out / "notebook.png", dpi=120)
-    plt.close(fig)
+    legend_outside(ax)
+    save_figure(fig, ctx.out / "notebook.png")
     cmd = ("symvae simulate --N 200 --seeds 5 --seed 1 --tau 0.01 --t-max 1500 --t-eval "
            + ",".join(format(t, "g") for t in t_sim) + " --json  # and: symvae dynamics --tau 0.01 --t-max 1500")
     z = (mean[-1] - eg_ode_at[-1]) / se[-1]
@@ -126,15 +125,6 @@ def _notebook(ctx: _Context) -> dict:
     return _section(ctx, "The notebook setting on the ODE", "online SGD (a)", text, "notebook.png", cmd,
                     {"N": N, "seeds": seeds, "eg_ode_final": float(eg_ode_at[-1]), "eg_sim_final": float(mean[-1]),
                      "eg_sim_final_se": float(se[-1]), "rows": rows})
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _anneal(ctx: _Context) -> dict:
@@ -230,17 +220,15 @@ def _disentangle(ctx: _Context) -> dict:
     ax2.axhline(saddle["radius"], color="gray", ls=":", lw=1, label="radius of 'near'")
     ax2.set(xlabel="t", ylabel="distance to the saddle", yscale="log",
             title="entangled saddle: ρ = (2, 1), η = 1, β = 0.5, τ = 0.1")
-    ax2.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
+    legend_outside(ax2)
     ax.plot(t, ent, lw=1.5, label="ODE")
     if "disentangle_time_sim" in r:
         ax.errorbar([r["disentangle_time_sim"]], [point.disentangle_level], xerr=[r["disentangle_time_se"]], fmt="o",
                     capsize=3, label="simulation: time to disentangle (mean ± s.e.)")
     ax.axhline(point.disentangle_level, color="gray", ls=":", lw=1, label="disentangled level")
     ax.set(xlabel="t", ylabel="entanglement", yscale="log", title="M = M* = 2, ρ = η = 1, β = 0.5, τ = 0.1")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
-    fig.tight_layout()
-    fig.savefig(ctx.out / "disentangle.png", dpi=120)
-    plt.close(fig)
+    legend_outside(ax)
+    save_figure(fig, ctx.out / "disentangle.png")
     cmd = ("symvae sweep --M 2 --M-star 2 --param beta --values 0.5 --tau 0.1 --t-max 200 "
            "--metric disentangle_time,entanglement_final,eg_final" + ("" if ctx.quick else " --finite-n 500 --seeds 6"))
     text = (f"Entanglement (off-diagonal share of the squared cosines between latents and spikes after optimal signed "
@@ -381,10 +369,8 @@ def _statics(ctx: _Context) -> dict:
     ax.plot([r["alpha"] for r in best], [r["eg_opt"] for r in best], "s-", label="ε_g at the optimal β")
     ax.axhline(1.0, color="k", ls="--", lw=1, label="η")
     ax.set(xscale="log", xlabel="α = n/N", title="ρ = η = 1, λ = 0")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
-    fig.tight_layout()
-    fig.savefig(ctx.out / "statics_optimal_beta.png", dpi=120)
-    plt.close(fig)
+    legend_outside(ax)
+    save_figure(fig, ctx.out / "statics_optimal_beta.png")
     text = ("Replica statics of the β-VAE on αN samples. The collapse threshold β_c(α) (the top eigenvalue of the "
             "sample covariance) falls to ρ + η = 2 as α → ∞ but never below it: beyond ρ + η collapse is inevitable "
             "whatever the dataset size:\n\n" + _md_table(beta_c, ["alpha", "beta_c",
@@ -460,10 +446,8 @@ def _training_rd(ctx: _Context, model, params: dict, alphas, beta_c: dict) -> di
                     xerr=[c["train_rate_se"] for c in pts], yerr=[c["train_distortion_se"] for c in pts], fmt="o",
                     color=color, capsize=3, ms=4, label=f"α = {a:g}, finite-N minimiser (N = {N}), training set")
     ax.set(xlabel="rate", ylabel="distortion (noise floor removed)", title="ρ = η = 1, λ = 0: replica, β varied")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7, frameon=False)
-    fig.tight_layout()
-    fig.savefig(ctx.out / "statics_rd_train.png", dpi=120)
-    plt.close(fig)
+    legend_outside(ax, fontsize=7)
+    save_figure(fig, ctx.out / "statics_rd_train.png")
     text = ("The replica free energy is the training loss per sample at the minimiser, f = distortion_train + "
             "β·rate_train + reg; at the saddle point every unknown makes f stationary, so rate_train = ∂f/∂β and "
             "reg = λ ∂f/∂λ at fixed unknowns (SymPy derivatives of the derived free energy, "
@@ -525,10 +509,8 @@ def _beta_vs_lambda(ctx: _Context, model) -> dict:
                     "phase_at_smallest_alpha": phases[0], "eg_at_smallest_alpha": float(c.eg[0][0])}
     write_csv(ctx.out / "statics_beta_vs_lambda.csv", rows)
     ax.set(xscale="log", yscale="log", xlabel="α = n/N", ylabel="ε_g", title="collapse from β vs from λ (ρ = η = 1)")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
-    fig.tight_layout()
-    fig.savefig(ctx.out / "statics_beta_vs_lambda.png", dpi=120)
-    plt.close(fig)
+    legend_outside(ax)
+    save_figure(fig, ctx.out / "statics_beta_vs_lambda.png")
     b, lam = out["beta_induced"], out["lam_induced"]
     ctx.sections.append({
         "title": "A β-induced plateau never ends, a λ-induced one does", "claim": "statics",

@@ -6,6 +6,7 @@ SymPy expression in the local fields, the overlaps and the scalar parameters; ev
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import math
 from typing import Mapping
@@ -180,9 +181,9 @@ class Model:
                 out[f"{type(part).__name__}.{f.name}"] = sp.srepr(value) if isinstance(value, sp.Basic) else repr(value)
         return out
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
-        """Content hash of the model definition."""
+        """Content hash of the model definition (computed once per object: the definition is frozen)."""
         desc = {k: v for k, v in self.describe().items() if k != "name"}
         text = repr(sorted(desc.items()))
         return hashlib.sha256(text.encode()).hexdigest()[:20]

@@ -137,17 +137,10 @@ class _Functions:
 
 
 _FUNCTIONS: dict[str, _Functions] = {}
-_BY_ID: dict[int, tuple[Model, _Functions]] = {}
-
-
 def _functions(model: Model) -> _Functions:
-    hit = _BY_ID.get(id(model))
-    if hit is not None and hit[0] is model:  # hashing the model definition is slower than a closed-form point
-        return hit[1]
-    key = model.key
+    key = model.key  # hashed once per model object
     if key not in _FUNCTIONS:
         _FUNCTIONS[key] = _Functions(model)
-    _BY_ID[id(model)] = (model, _FUNCTIONS[key])
     return _FUNCTIONS[key]
 
 

@@ -265,18 +265,11 @@ def _compile(system):
 
 
 _SYSTEMS: dict[str, _Statics] = {}
-_BY_ID: dict[int, tuple[Model, _Statics]] = {}
-
-
 def statics_system(model: Model) -> _Statics:
     """The compiled saddle-point system of ``model`` (derived and compiled on first use, then cached)."""
-    hit = _BY_ID.get(id(model))
-    if hit is not None and hit[0] is model:  # hashing the model definition costs more than a Newton step
-        return hit[1]
-    key = model.key
+    key = model.key  # hashed once per model object
     if key not in _SYSTEMS:
         _SYSTEMS[key] = _Statics(model)
-    _BY_ID[id(model)] = (model, _SYSTEMS[key])
     return _SYSTEMS[key]
 
 
