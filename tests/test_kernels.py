@@ -228,19 +228,21 @@ def test_spectral_derivation_is_cached_on_disk():
     assert [lp.stationarity for lp in again.latents] == [lp.stationarity for lp in fresh.latents]
 
 
-def test_import_symvae_does_not_import_sympy_numba_or_scipy():
-    code = ("import sys, symvae; heavy = [m for m in ('sympy', 'numba', 'scipy') if m in sys.modules]; "
-            "print(heavy); assert symvae.make_model('base').M == 1 and 'sympy' in sys.modules")
+def _fresh_python(code: str) -> str:
+    """stdout of ``code`` run by a new interpreter on this checkout (which must exit 0)."""
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=120)
     assert run.returncode == 0, run.stderr
-    assert run.stdout.strip() == "[]"
+    return run.stdout
+
+
+def test_import_symvae_does_not_import_sympy_numba_or_scipy():
+    code = ("import sys, symvae; heavy = [m for m in ('sympy', 'numba', 'scipy') if m in sys.modules]; "
+            "print(heavy); assert symvae.make_model('base').M == 1 and 'sympy' in sys.modules")
+    assert _fresh_python(code).strip() == "[]"
 
 
 def test_subpackages_are_reachable_as_attributes_after_a_bare_import():
     code = ("import symvae; t = symvae.model.SymbolTable(symvae.make_model('tied')); "
             "print(symvae.numerics.integrate is symvae.integrate, t.tied)")
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=120)
-    assert run.returncode == 0, run.stderr
-    assert run.stdout.split() == ["True", "True"]
+    assert _fresh_python(code).split() == ["True", "True"]
