@@ -32,6 +32,8 @@ from ..codegen import FunctionSpec, compile_system, generate_source, load_cached
 from ..derive._statics import derive_statics
 from ..errors import SymvaeError
 from ..model import Model, SymbolTable, gram_matrix
+from ..numerics._context import FLOAT64, MpContext
+from ..numerics._newton import newton
 from ._closed_form import ClosedForm, classify_phase, closed_form, kl_gap_float, stable_kl, statics_param_names
 from ._params import check_alpha, check_params
 
@@ -341,59 +343,9 @@ def _gauss_newton(S: _Statics, y: np.ndarray, p: np.ndarray, *, tol: float, max_
     ``extra`` more steps are taken while each still halves the residual (near a transition the Jacobian is nearly
     singular, and the state error is the residual over its smallest singular value). Returns (y, max|F|, iterations).
     """
-    F = S.F(y, p)
-    res = float(np.abs(F).max())
-    theta = 1e-4
-    it = 0
-    eye = S.eye
-    d_idx = S.d_idx if len(S.d_idx) else None
-    while it < max_iter:
-        if res <= tol:
-            if extra <= 0 or res == 0.0:
-                break
-            extra -= 1
-        it += 1
-        C = np.maximum(np.abs(y), 1.0)
-        Jc = S.J(y, p) * C
-        Rw = 1.0 / np.maximum(np.abs(Jc).max(axis=1), 1e-300)
-        Js = Jc * Rw[:, None]
-        Fs = F * Rw
-        g = Js.T @ Fs
-        A = Js.T @ Js
-        f2 = float(Fs @ Fs)
-        accepted = False
-        attempts = 0
-        while theta <= 1e12 and not (res <= tol and attempts >= 2):  # polishing a converged point: two tries
-            attempts += 1
-            mu = theta * math.sqrt(f2)
-            try:
-                step = C * np.linalg.solve(A + mu * eye, -g)
-            except np.linalg.LinAlgError:
-                theta *= 10
-                continue
-            if d_idx is not None and (y[d_idx] + step[d_idx] <= 0).any():  # keep D > 0 (log D)
-                theta *= 10
-                continue
-            y_new = y + step
-            F_new = S.F(y_new, p)
-            lin = Fs + Js @ (step / C)
-            predicted = f2 - float(lin @ lin)
-            F_w = F_new * Rw
-            actual = f2 - float(F_w @ F_w) if np.isfinite(F_new).all() else -np.inf
-            if predicted > 0 and actual > 1e-4 * predicted:
-                if actual > 0.75 * predicted:
-                    theta = max(theta / 8, 1e-12)
-                accepted = True
-                break
-            theta *= 4
-        if not accepted:
-            break
-        res_new = float(np.abs(F_new).max())
-        gain = res_new < 0.5 * res
-        y, F, res = y_new, F_new, res_new
-        if res <= tol and not gain:
-            break
-    return y, res, it
+    r = newton(FLOAT64, lambda z: S.F(z, p), lambda z: S.J(z, p), y, damping="lm", positive=S.d_idx, ftol=tol,
+               max_iter=max_iter, extra=extra)
+    return r.x, r.residual, r.iterations
 
 
 def _complete(S: _Statics, order: Mapping[str, np.ndarray], p: np.ndarray, rhos: np.ndarray, *,
@@ -913,24 +865,13 @@ def polish(result: StaticsResult, dps: int = 30, *, max_iter: int = 30) -> dict[
     _, _, rows = scipy.linalg.qr(J[:, free].T, pivoting=True)
     rows = np.sort(rows[:len(free)])
     mod = S.module
-    with mpmath.workdps(dps + 10):
+    ctx = MpContext(dps, guard=10)
+    with ctx.precision():
         values = {**result.params, "alpha": result.alpha}
         p = [mpmath.mpf(values[name]) for name in S.param_names]
-        x = [mpmath.mpf(v) for v in y]
         target = mpmath.mpf(10) ** (-(dps + 5))
-        for _ in range(max_iter):
-            F = mod.rhs_mp(0, x, p)
-            Fr = mpmath.matrix([F[int(i), 0] for i in rows])
-            if mpmath.norm(Fr, mpmath.inf) < target:
-                break
-            Jm = mod.jac_mp(0, x, p)
-            Jr = mpmath.matrix(len(rows), len(free))
-            for a, i in enumerate(rows):
-                for b, j in enumerate(free):
-                    Jr[a, b] = Jm[int(i), int(j)]
-            dx = mpmath.lu_solve(Jr, -Fr)
-            for b, j in enumerate(free):
-                x[int(j)] += dx[b]
+        x = list(newton(ctx, lambda z: mod.rhs_mp(0, list(z), p), lambda z: mod.jac_mp(0, list(z), p), y, free=free,
+                        rows=rows, ftol=target, max_iter=max_iter).x)
         F = mod.rhs_mp(0, x, p)
         residual = max(abs(F[i, 0]) for i in range(S.n))
         obs = mod.observables_mp(0, x, p)
