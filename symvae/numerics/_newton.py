@@ -130,7 +130,8 @@ def newton(ctx: Float64 | MpContext, F: Callable, J: Callable, x0: Sequence, *, 
     if len(free) == 0:  # nothing to solve for (every coordinate pinned)
         return NewtonResult(x, True, 0)
     if damping == "line":
-        return _line(ctx, F, J, x, free, rows, pos[free], deflate, xtol, ftol, max_iter, blowup, counter)
+        with ctx.precision():
+            return _line(ctx, F, J, x, free, rows, pos[free], deflate, xtol, ftol, max_iter, blowup, counter)
     if deflate is not None and len(deflate):
         raise ValueError("deflation needs damping='line'")
     if damping == "lm":
