@@ -31,7 +31,8 @@ from ..codegen import CompiledSystem
 from ..derive import DerivedSystem
 from ..errors import InvalidInputError, SymvaeError
 from ._fixed_points import FixedPoint, classify_latents, is_physical, _point_kind
-from ._newton import Counter, newton_float
+from ._context import FLOAT64
+from ._newton import Counter, newton, newton_float
 from ._subspaces import Block, Subspace, invariant_subspace, zero_candidates
 from ._systems import ParameterPoint, as_compiled, positive_mask
 
@@ -209,28 +210,14 @@ class _Problem:
         return z / np.linalg.norm(z), A, J
 
     def correct(self, u_pred, t, *, tol, max_iter=10):
-        """Newton on [F(u); t.(u - u_pred)] = 0; returns (u, converged, iterations)."""
-        u = u_pred.copy()
-        last = np.inf
-        for it in range(1, max_iter + 1):
-            self.counter.newton += 1
-            F = self.F(u)
-            A, _ = self.jacobians(u)
-            G = np.append(F, t @ (u - u_pred))
-            try:
-                du = np.linalg.solve(np.vstack([A, t]), -G)
-            except np.linalg.LinAlgError:
-                return u, False, it
-            if not np.all(np.isfinite(du)):
-                return u, False, it
-            u = u + du
-            size = np.max(np.abs(du))
-            if size <= tol * (1.0 + np.max(np.abs(u))):
-                return u, True, it
-            if it > 2 and size > 0.5 * last:  # not converging quadratically: reject the step
-                return u, False, it
-            last = size
-        return u, False, max_iter
+        """Newton on [F(u); t.(u - u_pred)] = 0; returns (u, converged, iterations). From the third step on, a step
+        not below half the previous one rejects the correction (not converging quadratically)."""
+        local = Counter()  # F and jacobians count their own evaluations
+        r = newton(FLOAT64, lambda u: np.append(self.F(u), t @ (u - u_pred)),
+                   lambda u: np.vstack([self.jacobians(u)[0], t]), u_pred, xtol=tol, max_iter=max_iter,
+                   contraction=0.5, counter=local)
+        self.counter.newton += local.newton
+        return r.x, r.converged, r.iterations
 
     # ---------------------------------------------------------------------------------- test functions
     def tests(self, u, t, A, J) -> dict[str, float]:

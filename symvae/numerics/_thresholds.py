@@ -41,7 +41,8 @@ from ._certify import enclosure_digits, interval_functions, krawczyk
 from ._closed_forms import GUARD_SECONDS, SolveTimeout, memoised, solve_cached, time_limit
 from ._continuation import Branch, ContinuationError, SpecialPoint, continue_branch, switch_branch
 from ._fixed_points import FixedPoint, collapsed_start, fixed_point
-from ._newton import Counter, agreeing_digits, newton_mp
+from ._context import FLOAT64
+from ._newton import Counter, agreeing_digits, newton, refine_two_precisions
 from ._systems import ParameterPoint, as_compiled
 
 __all__ = ["Threshold", "ThresholdError", "ThresholdCurve", "THRESHOLDS", "threshold", "refine_special_point",
@@ -315,12 +316,7 @@ def _refine(aug: AugmentedSystem, u0: np.ndarray, rest: list, digits: int, count
     jac = lambda y: aug.J_mp(y, rest)  # noqa: E731
     dps1 = digits + 10
     dps2 = digits + max(20, digits // 2) + 10
-    r1 = newton_mp(fun, jac, u0, dps1, counter=counter)
-    r2 = newton_mp(fun, jac, r1.y, dps2, start_digits=dps1 - 5, counter=counter)
-    k = len(aug.subspace.free)
-    with mpmath.workdps(dps2):
-        agree = agreeing_digits(r1.y[k], r2.y[k])
-    return r1, r2, agree
+    return refine_two_precisions(fun, jac, u0, dps1, dps2, len(aug.subspace.free), counter=counter)
 
 
 def refine_special_point(point: SpecialPoint, params: Mapping[str, object], digits: int = 30, *,
@@ -741,23 +737,11 @@ def threshold_curve(system, name: str, params: Mapping[str, object], second: str
     def solve(u0, q):
         r = rest.copy()
         r[j] = q
-        y = u0.copy()
-        for _ in range(12):
-            counter.newton += 1
-            counter.nfev += 1
-            counter.njev += 1
-            G = np.asarray(aug.G_float(y, r), dtype=float).reshape(-1)
-            Jm = np.asarray(aug.J_float(y, r), dtype=float).reshape(len(y), len(y))
-            try:
-                dy = np.linalg.solve(Jm, -G)
-            except np.linalg.LinAlgError:
-                return None
-            y = y + dy
-            if not np.all(np.isfinite(y)):
-                return None
-            if np.max(np.abs(dy)) <= 1e-13 * (1 + np.max(np.abs(y))):
-                return y
-        return None
+        n = len(u0)
+        res = newton(FLOAT64, lambda y: np.asarray(aug.G_float(y, r), dtype=float).reshape(-1),
+                     lambda y: np.asarray(aug.J_float(y, r), dtype=float).reshape(n, n), u0, xtol=1e-13,
+                     max_iter=12, counter=counter)
+        return res.x if res.converged else None
 
     out_q, out_u = [qs[0]], [u]
     status, message = "ok", f"followed the {name} threshold over {len(qs)} values of {second}"
