@@ -173,3 +173,19 @@ def test_singular_steps_and_bad_modes():
         newton(FLOAT64, F, J, [0.0], damping="trust")
     with pytest.raises(ValueError):
         newton(FLOAT64, F, J, [0.0], deflate=[[1.0]])
+
+
+def test_levenberg_marquardt_keeps_positive_coordinates_positive():
+    """F = ((x + 1)(x - 3), y - 2) from x = 0.5: the Newton direction in x points to the root -1 (F_x < 0 and F < 0
+    there). Unconstrained LM reaches x = -1; with x kept positive every step crossing 0 is rejected, so x stays
+    positive (and the iteration stalls before 0 instead of jumping to the other root). Mask and indices agree, and
+    solving on the subspace {x} leaves y untouched (and x still positive)."""
+    F = lambda z: np.array([(z[0] + 1) * (z[0] - 3), z[1] - 2])  # noqa: E731
+    J = lambda z: np.array([[2 * z[0] - 2, 0.0], [0.0, 1.0]])  # noqa: E731
+    free_run = newton(FLOAT64, F, J, [0.5, 0.0], damping="lm", ftol=1e-14)
+    assert free_run.converged and abs(free_run.x[0] + 1) < 1e-14 and abs(free_run.x[1] - 2) < 1e-14
+    by_index = newton(FLOAT64, F, J, [0.5, 0.0], damping="lm", ftol=1e-14, positive=[0])
+    by_mask = newton(FLOAT64, F, J, [0.5, 0.0], damping="lm", ftol=1e-14, positive=np.array([True, False]))
+    assert np.array_equal(by_index.x, by_mask.x) and by_index.x[0] > 0 and not by_index.converged
+    on_x = newton(FLOAT64, F, J, [0.5, 7.0], damping="lm", ftol=1e-14, free=[0], positive=[0])
+    assert on_x.x[1] == 7.0 and 0 < on_x.x[0] < 0.5

@@ -36,6 +36,9 @@ def decimal_text(value) -> str:
     return repr(float(value))
 
 
+_EYES: dict[int, np.ndarray] = {}
+
+
 class Float64:
     """IEEE double precision with NumPy/LAPACK linear algebra."""
 
@@ -60,7 +63,12 @@ class Float64:
         return np.asarray(values)
 
     def eye(self, n: int) -> np.ndarray:
-        return np.eye(n)
+        """The identity (shared, read-only)."""
+        eye = _EYES.get(n)
+        if eye is None:
+            eye = _EYES[n] = np.eye(n)
+            eye.flags.writeable = False
+        return eye
 
     def zeros(self, n: int) -> np.ndarray:
         return np.zeros(n)
@@ -78,7 +86,7 @@ class Float64:
         return np.linalg.lstsq(A, b, rcond=rcond)[0]
 
     def norm_inf(self, v) -> float:
-        return float(np.max(np.abs(v))) if len(v) else 0.0
+        return float(np.abs(v).max()) if len(v) else 0.0
 
     def norm2(self, v) -> float:
         return float(np.linalg.norm(v))
@@ -97,7 +105,7 @@ class Float64:
         return float(x)
 
     def isfinite(self, v) -> bool:
-        return bool(np.all(np.isfinite(v)))
+        return bool(np.isfinite(v).all())
 
     def __repr__(self) -> str:
         return "Float64()"

@@ -122,22 +122,35 @@ def newton(ctx: Float64 | MpContext, F: Callable, J: Callable, x0: Sequence, *, 
     sub = free is not None or rows is not None
     free = np.arange(n) if free is None else np.asarray(free, dtype=int)
     rows = free if rows is None else np.asarray(rows, dtype=int)
-    if positive is None:
-        pos = np.zeros(n, bool)
-    else:
-        positive = np.asarray(positive)
-        pos = positive.astype(bool) if positive.dtype == bool else np.isin(np.arange(n), positive)
     if len(free) == 0:  # nothing to solve for (every coordinate pinned)
         return NewtonResult(x, True, 0)
     if damping == "line":
         with ctx.precision():
-            return _line(ctx, F, J, x, free, rows, pos[free], deflate, xtol, ftol, max_iter, blowup, counter)
+            return _line(ctx, F, J, x, free, rows, _mask(positive, n)[free], deflate, xtol, ftol, max_iter, blowup,
+                         counter)
     if deflate is not None and len(deflate):
         raise ValueError("deflation needs damping='line'")
     if damping == "lm":
-        return _lm(ctx, F, J, x, free if sub else None, rows if sub else None, pos[free], ftol, max_iter, extra,
-                   counter)
+        if positive is None or len(positive) == 0:
+            kept = None
+        elif sub:
+            kept = np.flatnonzero(_mask(positive, n)[free])
+        else:
+            positive = np.asarray(positive)
+            kept = np.flatnonzero(positive) if positive.dtype == bool else positive
+        return _lm(ctx, F, J, x, free if sub else None, rows if sub else None, kept, ftol, max_iter, extra, counter)
     return _plain(ctx, F, J, x, free, rows, xtol, ftol, max_iter, contraction, start_digits, max_final, counter)
+
+
+def _mask(positive, n: int) -> np.ndarray:
+    """Boolean mask of the full state from a mask or from indices (None: nothing kept positive)."""
+    pos = np.zeros(n, bool)
+    if positive is not None:
+        positive = np.asarray(positive)
+        if positive.dtype == bool:
+            return positive
+        pos[positive.astype(int)] = True
+    return pos
 
 
 def _plain(ctx, F, J, x, free, rows, xtol, ftol, max_iter, contraction, start_digits, max_final, counter):
@@ -256,7 +269,7 @@ def _line(ctx, F, J, x, free, rows, pos_f, deflate, xtol, ftol, max_iter, blowup
     return NewtonResult(x, False, max_iter)
 
 
-def _lm(ctx, F, J, y, free, rows, pos_f, tol, max_iter, extra, counter):
+def _lm(ctx, F, J, y, free, rows, d_idx, tol, max_iter, extra, counter):
     """Levenberg--Marquardt, equilibrated (unknowns scaled by max(|y_i|, 1), equations by their largest scaled
     Jacobian entry), with damping mu = theta |F| (Fan--Yuan)."""
     full = free is None
@@ -271,13 +284,6 @@ def _lm(ctx, F, J, y, free, rows, pos_f, tol, max_iter, extra, counter):
         M = ctx.asmatrix(J(z))
         return M if full else M[np.ix_(rows, free)]
 
-    def put(z, zf):
-        if full:
-            return zf
-        out = z.copy()
-        out[free] = zf
-        return out
-
     tol = 0.0 if tol is None else tol
     with ctx.precision():
         yf = y if full else y[free]
@@ -286,8 +292,7 @@ def _lm(ctx, F, J, y, free, rows, pos_f, tol, max_iter, extra, counter):
         theta = 1e-4
         it = 0
         eye = ctx.eye(len(yf))
-        d_idx = np.flatnonzero(pos_f) if pos_f.any() else None
-        step_size = None
+        taken = None
         while it < max_iter:
             if res <= tol:
                 if extra <= 0 or res == 0.0:
@@ -317,7 +322,11 @@ def _lm(ctx, F, J, y, free, rows, pos_f, tol, max_iter, extra, counter):
                     theta *= 10
                     continue
                 yf_new = yf + step
-                y_new = put(y, yf_new)
+                if full:
+                    y_new = yf_new
+                else:
+                    y_new = y.copy()
+                    y_new[free] = yf_new
                 F_new = fun(y_new)
                 lin = Fs + Js @ (step / C)
                 predicted = f2 - ctx.scalar(lin @ lin)
@@ -333,10 +342,10 @@ def _lm(ctx, F, J, y, free, rows, pos_f, tol, max_iter, extra, counter):
                 break
             res_new = ctx.norm_inf(F_new)
             gain = res_new < 0.5 * res
-            step_size = ctx.norm_inf(step) / (1 + ctx.norm_inf(yf_new))
-            y, yf, Fx, res = y_new, yf_new, F_new, res_new
+            y, yf, Fx, res, taken = y_new, yf_new, F_new, res_new, step
             if res <= tol and not gain:
                 break
+        step_size = None if taken is None else ctx.norm_inf(taken) / (1 + ctx.norm_inf(yf))
     return NewtonResult(y, bool(res <= tol), it, res, step_size)
 
 
