@@ -97,11 +97,11 @@ def newton(ctx: Float64 | MpContext, F: Callable, J: Callable, x0: Sequence, *, 
             (equilibrated Levenberg--Marquardt, mu = theta |F|).
         deflate: known roots (rows, restricted to ``free``) deflated away ("line" only).
         positive: coordinates (mask or indices of the full state) kept strictly positive ("line": damping to the
-            boundary, "lm": steps crossing it are rejected).
+            boundary, "lm": steps crossing it are rejected; "none": not used).
         xtol: stop when max|dx| <= xtol (1 + max|x|) ("none": x after the step, taken; "line": before the step,
             which is then taken in full, and only if max|F| < ftol).
         ftol: "none": stop when max|F| < ftol before a step; "line": see xtol; "lm": converged at max|F| <= ftol,
-            after which up to ``extra`` more steps are taken while each still halves the residual.
+            after which up to ``extra`` more steps are taken while each still halves the residual (xtol not used).
         max_iter: iteration budget. blowup: give up when max|x| exceeds it ("line").
         contraction: "none": give up (from the third step on) when a step is not below ``contraction`` times the
             previous one (not converging quadratically).
