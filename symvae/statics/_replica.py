@@ -72,6 +72,7 @@ class _Statics:
         self.F = lambda y, p: rhs(0.0, y, p)
         self.J = lambda y, p: jac(0.0, y, p)
         self.eye = np.eye(self.n)
+        self.zero_pp = np.zeros((self.P, self.P))  # read only
         # order-parameter / conjugate index sets of the physical Hessian, fixed per system
         self.o_idx = np.setdiff1d(np.arange(self.n), self.kh)
         self.fe_index = self.obs_names.index("free_energy")
@@ -112,12 +113,12 @@ class _Statics:
 
     def pack(self, order: Mapping[str, np.ndarray], K: np.ndarray, H: np.ndarray) -> np.ndarray:
         """State vector from order parameters (m ... R, D) and the P x P matrices K, H."""
-        rows, (k_rows, k_flat), (h_rows, h_flat) = self._pack_maps
+        _, (k_rows, k_flat), (h_rows, h_flat) = self._pack_maps
         y = np.zeros(self.n)
         for name, (idx, pos) in self._pack_arrays.items():
-            y[idx] = np.ravel(np.asarray(order[name], dtype=float))[pos]
-        y[k_rows] = np.ravel(K)[k_flat]
-        y[h_rows] = np.ravel(H)[h_flat]
+            y[idx] = np.asarray(order[name], dtype=float).ravel()[pos]
+        y[k_rows] = np.asarray(K, dtype=float).ravel()[k_flat]
+        y[h_rows] = np.asarray(H, dtype=float).ravel()[h_flat]
         return y
 
     @functools.cached_property
@@ -158,6 +159,14 @@ class _Statics:
         latents = [np.array([a for a in range(self.P) if self.latent_of_field[a] == k], dtype=int)
                    for k in range(self.table.M)]
         return omega, teacher, latents
+
+    @functools.cached_property
+    def completion_maps(self):
+        """What ``_complete`` needs per call, computed once: positions of eta and alpha in the parameter vector,
+        ``field_maps`` and the (row, column) index grids of each latent's block of Sigma."""
+        omega, teacher, latents = self.field_maps
+        grids = [np.ix_(idx, idx) for idx in latents]
+        return (self.param_names.index("eta"), self.param_names.index("alpha"), omega, teacher, latents, grids)
 
     @functools.cached_property
     def _unpack_maps(self):
@@ -405,9 +414,8 @@ def _complete(S: _Statics, order: Mapping[str, np.ndarray], p: np.ndarray, rhos:
     order = {k: np.asarray(order[k], dtype=float) for k in ORDER_KEYS}
     T = S.table
     P = S.P
-    eta = float(p[S.param_names.index("eta")])
-    alpha = float(p[S.param_names.index("alpha")])
-    omega_map, teacher_map, latents = S.field_maps
+    eta_i, alpha_i, omega_map, teacher_map, latents, grids = S.completion_maps
+    eta, alpha = float(p[eta_i]), float(p[alpha_i])
     Omega = np.zeros(P * P)
     for name, (flat, i, j) in omega_map.items():
         Omega[flat] = order[name][i, j]
@@ -417,6 +425,8 @@ def _complete(S: _Statics, order: Mapping[str, np.ndarray], p: np.ndarray, rhos:
         mm[a] = order[name][i]
     Sigma = (mm * rhos) @ mm.T + eta * Omega
     perp = Omega - mm @ mm.T
+    if signs != "all":
+        return _complete_plus(S, order, p, eta / alpha, Sigma, perp, grids)
     directions = []
     for k in range(T.M):
         idx = latents[k]
@@ -445,6 +455,27 @@ def _complete(S: _Statics, order: Mapping[str, np.ndarray], p: np.ndarray, rhos:
             break
     states.sort(key=lambda item: item[0])
     return [y for _, y in states]
+
+
+def _complete_plus(S: _Statics, order, p, ratio: float, Sigma, perp, grids) -> list[np.ndarray]:
+    """``_complete`` with the positive sign on every latent (one candidate): the same operations on each latent's
+    block only (the direction vectors vanish outside it) and no ranking. [] if F is not finite there."""
+    P = S.P
+    H = np.eye(P)
+    for grid in grids:
+        w, V = np.linalg.eigh(Sigma[grid])
+        if not w[-1] > 1e-14:
+            continue
+        v = V[:, -1]
+        c = math.sqrt(max(ratio * float(v @ perp[grid] @ v) / float(w[-1]), 0.0))
+        H[grid] += c * np.outer(v, v)
+    y = S.pack(order, S.zero_pp, H)
+    F = S.F(y, p)
+    if not np.isfinite(F).all():
+        return []
+    JK = S.J(y, p)[:, S.k_idx]
+    y[S.k_idx] += np.linalg.lstsq(JK, -F, rcond=1e-13)[0]
+    return [y]
 
 
 def _initial_states(S: _Statics, cf: ClosedForm, p: np.ndarray) -> list[np.ndarray]:
@@ -499,7 +530,8 @@ def _reduced_solve(S: _Statics, pv: Mapping[str, float], p: np.ndarray, rhos: np
             Fd = F[d]
             if np.abs(Fd).max() <= 1e-15 * max(1.0, float(np.abs(F).max())):
                 break  # D solves its own equations to rounding already
-            step = np.linalg.solve(S.J(y, p)[d][:, d], -Fd)
+            Jd = S.J(y, p)[d][:, d]
+            step = -Fd / Jd[0, 0] if len(d) == 1 else np.linalg.solve(Jd, -Fd)  # one D: no LAPACK call
             y[d] = np.where(y[d] + step > 0, y[d] + step, 0.5 * y[d])
         return y
 
