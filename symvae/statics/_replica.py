@@ -192,14 +192,36 @@ class _Statics:
         h_ij = np.array(list(H_pos.values()))
         return maps, (k_rows, k_ij), (h_rows, h_ij)
 
+    @functools.cached_property
+    def _unpack_gather(self):
+        """``_unpack_maps`` as (shape, flat positions, state indices, fallbacks) per order parameter."""
+        out = {}
+        for name, (idx, other) in self._unpack_maps[0].items():
+            flat = np.flatnonzero(idx.ravel() >= 0)
+            out[name] = (idx.shape, flat, idx.ravel()[flat], other)
+        return out
+
+    def gram(self, order: Mapping[str, np.ndarray]) -> np.ndarray:
+        """``gram_matrix`` of the order parameters (the same blocks, filled in place instead of ``np.block``)."""
+        M, Ms = self.table.M, self.table.M_star
+        G = np.empty((Ms + 2 * M, Ms + 2 * M))
+        a, b = Ms, Ms + M
+        m, mt, R = order["m"], order["m_tilde"], order["R"]
+        G[:a, :a] = np.eye(Ms)
+        G[:a, a:b], G[:a, b:] = m.T, mt.T
+        G[a:b, :a], G[a:b, a:b], G[a:b, b:] = m, order["Q"], R
+        G[b:, :a], G[b:, a:b], G[b:, b:] = mt, R.T, order["Q_tilde"]
+        return G
+
     def unpack(self, y, params: Mapping[str, object]) -> dict[str, np.ndarray]:
         """Order parameters (tied aliases and fixed D filled in) and K, H from a state vector (float or mpf)."""
         y = np.asarray(y)
         dtype = object if y.dtype == object else float
         maps, (k_rows, k_ij), (h_rows, h_ij) = self._unpack_maps
         out = {}
-        for name, (idx, other) in maps.items():
-            arr = np.where(idx >= 0, y[np.maximum(idx, 0)], 0).astype(dtype)
+        for name, (shape, flat, rows, other) in self._unpack_gather.items():
+            arr = np.zeros(shape, dtype=dtype)
+            arr.flat[flat] = y[rows]
             for (i, j), v in other.items():
                 arr[i, j] = params[v] if isinstance(v, str) else v
             out[name] = arr[0] if name == "D" else arr
@@ -749,8 +771,7 @@ def _admissible(S: _Statics, y: np.ndarray, params, order=None) -> bool:
     """Physical saddle points only: the Gram matrix of [W*, W, W~] is PSD and D > 0 (the equations continue
     analytically to Q < 0 across a collapse transition)."""
     order = S.unpack(y, params) if order is None else order
-    T = S.table
-    G = gram_matrix(T.M, T.M_star, order)
+    G = S.gram(order) if order["m"].dtype == float else gram_matrix(S.table.M, S.table.M_star, order)
     scale = max(1.0, float(np.max(np.abs(G))))
     return bool(np.linalg.eigvalsh(G)[0] >= -1e-9 * scale and np.all(order["D"] > 0))
 
