@@ -283,16 +283,27 @@ def _compile(system):
     module (same generator, same cache) for large ones."""
     if len(system.state) <= NUMBA_MAX_UNKNOWNS:
         return compile_system(system).module
-    key = system_key(system) + "-numpy"
+    key = system_key(system) + "-numpy-hessian"
     header = f"kind: {system.kind} (numpy/mpmath only)\nmodel: {dict(system.model.describe())}\nkey: {key}"
 
     def specs():  # only on a cache miss: differentiating the Jacobian is most of the cold cost
         return [FunctionSpec("rhs", system.rhs, backends=("numpy", "mpmath")),
-                FunctionSpec("jac", system.jacobian, backends=("numpy", "mpmath")),
+                FunctionSpec("jac", _hessian(system), backends=("numpy", "mpmath")),
                 FunctionSpec("observables", list(system.observables.values()), backends=("numpy", "mpmath"))]
 
     module, _ = load_cached_module(key, lambda: generate_source(specs(), system.state, system.params, header=header))
     return module
+
+
+def _hessian(system) -> sp.Matrix:
+    """dF_i/dx_j of a saddle-point system, F = grad f: the Hessian of f, symmetric, so only j >= i is differentiated
+    (half of ``system.jacobian``'s work; each entry mirrored)."""
+    n = len(system.state)
+    J = sp.zeros(n, n)
+    for i in range(n):
+        for j in range(i, n):
+            J[i, j] = J[j, i] = sp.diff(system.rhs[i], system.state[j])
+    return J
 
 
 _SYSTEMS: dict[str, _Statics] = {}
