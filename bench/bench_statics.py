@@ -6,10 +6,17 @@
    closed form only as a check), with 1 and with 2 worker processes, with the progress bar (target <= 10 s on 2).
 3. Replica prediction vs the exact finite-N minimiser (eigendecomposition of S) at N = 2000: cost of each, and the
    generic L-BFGS minimiser of the literal loss at N = 400 for scale.
+4. The first solve in a new process for M = M* = 1, 2, 3: cold (a fresh, empty SYMVAE_CACHE: derivation, code
+   generation, compilation) and warm (the same cache again), with the (3, 3) targets <= 60 s cold, <= 3 s warm.
 
-Run: python bench/bench_statics.py   (set SYMVAE_CACHE to a fresh folder to include derivation/compilation)
+Run: python bench/bench_statics.py [point] [diagram] [finite-n] [first-solve] [--no-cold-33]
+(no section named: all of them; --no-cold-33 skips the cold (3, 3) run, several minutes)
 """
+import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 
 import numpy as np
@@ -121,7 +128,58 @@ def bench_finite_n():
           f"train-loss difference {abs(g.train_loss - e.train_loss):.1e}")
 
 
+_FIRST_SOLVE = """
+import time
+t0 = time.perf_counter()
+import symvae
+from symvae.statics import solve_statics, statics_param_names
+model = symvae.make_model("base", M={M}, M_star={Ms})
+values = dict(rho=1.0, eta=1.0, beta=0.5, lam=0.1)
+params = {{n: values[n] for n in statics_param_names(model)}}
+t1 = time.perf_counter()
+r = solve_statics(model, params, 2.0, compare=True, throw=False)
+t2 = time.perf_counter()
+print(t2 - t1, t2 - t0, r.status, r.phase, r.closed_form_difference)
+"""
+
+
+def first_solve(M: int, Ms: int, cache: str) -> tuple[float, float, str]:
+    """(seconds of the first solve_statics call, seconds since the start of the process, status/phase/difference)
+    of a new Python process using ``cache`` as SYMVAE_CACHE."""
+    env = {**os.environ, "SYMVAE_CACHE": cache}
+    out = subprocess.run([sys.executable, "-c", _FIRST_SOLVE.format(M=M, Ms=Ms)], env=env, capture_output=True,
+                         text=True, check=True).stdout.split()
+    return float(out[0]), float(out[1]), f"{out[2]}, {out[3]}, |replica - closed form| = {float(out[4]):.1e}"
+
+
+def bench_first_solve(cold_33: bool = True):
+    """First solve in a new process, cold (empty cache) then warm (same cache), M = M* = 1, 2, 3."""
+    targets = {(3, 3): (60.0, 3.0)}
+    for M in (1, 2, 3):
+        with tempfile.TemporaryDirectory(prefix="symvae-bench-") as fresh:
+            cache = fresh
+            for kind in ("cold", "warm"):
+                if kind == "cold" and M == 3 and not cold_33:
+                    # the warm run then uses this environment's cache, filled first if needed (untimed)
+                    cache = os.environ.get("SYMVAE_CACHE", fresh)
+                    first_solve(M, M, cache)
+                    print(f"({M}, {M}) cold first solve: skipped (--no-cold-33)")
+                    continue
+                solve, total, what = first_solve(M, M, cache)
+                goal = targets.get((M, M))
+                target = goal[0 if kind == "cold" else 1] if goal else None
+                verdict = f"  (target <= {target:g} s: {'MET' if total <= target else 'MISSED'})" if target else ""
+                print(f"({M}, {M}) {kind} first solve: {solve:7.2f} s in solve_statics, {total:7.2f} s since the "
+                      f"process started ({what}){verdict}")
+
+
 if __name__ == "__main__":
-    bench_saddle_point()
-    bench_phase_diagram()
-    bench_finite_n()
+    chosen = [a for a in sys.argv[1:] if not a.startswith("--")] or ["point", "diagram", "finite-n", "first-solve"]
+    if "point" in chosen:
+        bench_saddle_point()
+    if "diagram" in chosen:
+        bench_phase_diagram()
+    if "finite-n" in chosen:
+        bench_finite_n()
+    if "first-solve" in chosen:
+        bench_first_solve(cold_33="--no-cold-33" not in sys.argv)

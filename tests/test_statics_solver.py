@@ -118,3 +118,25 @@ def test_a_point_without_a_stable_saddle_is_reported_as_failed_not_ok():
     else:
         assert r.status == "failed" and "none of them a local minimum" in r.message
         assert all(not s.stable for s in r.saddles)
+
+
+@pytest.mark.parametrize("variant, M, M_star", [("base", 1, 1), ("tied", 1, 1)])
+def test_the_half_differentiated_hessian_is_the_full_jacobian(variant, M, M_star):
+    """The large systems' generated Jacobian differentiates only j >= i (F = grad f, so dF/dx is symmetric): it must
+    equal SymPy's full Jacobian of F, entry by entry, at random points (D > 0)."""
+    import sympy as sp
+
+    from symvae.derive._statics import derive_statics
+    from symvae.statics._replica import _hessian
+
+    system = derive_statics(make_model(variant, M=M, M_star=M_star))
+    args = [list(system.state), list(system.params)]
+    half = sp.lambdify(args, _hessian(system), modules="numpy")
+    full = sp.lambdify(args, system.jacobian, modules="numpy")
+    rng = np.random.default_rng(1)
+    for _ in range(5):
+        y = rng.uniform(0.2, 1.5, len(system.state))
+        p = rng.uniform(0.2, 1.5, len(system.params))
+        a, b = np.asarray(half(list(y), list(p)), float), np.asarray(full(list(y), list(p)), float)
+        assert np.max(np.abs(a - b)) <= 1e-12 * max(1.0, float(np.max(np.abs(b))))
+        assert np.max(np.abs(b)) > 0.1  # not a comparison of zeros

@@ -74,6 +74,7 @@ class _Statics:
         self.F = lambda y, p: rhs(0.0, y, p)
         self.J = lambda y, p: jac(0.0, y, p)
         self.eye = np.eye(self.n)
+        self.zero_pp = np.zeros((self.P, self.P))  # read only
         # order-parameter / conjugate index sets of the physical Hessian, fixed per system
         self.o_idx = np.setdiff1d(np.arange(self.n), self.kh)
         self.fe_index = self.obs_names.index("free_energy")
@@ -114,12 +115,12 @@ class _Statics:
 
     def pack(self, order: Mapping[str, np.ndarray], K: np.ndarray, H: np.ndarray) -> np.ndarray:
         """State vector from order parameters (m ... R, D) and the P x P matrices K, H."""
-        rows, (k_rows, k_flat), (h_rows, h_flat) = self._pack_maps
+        _, (k_rows, k_flat), (h_rows, h_flat) = self._pack_maps
         y = np.zeros(self.n)
         for name, (idx, pos) in self._pack_arrays.items():
-            y[idx] = np.ravel(np.asarray(order[name], dtype=float))[pos]
-        y[k_rows] = np.ravel(K)[k_flat]
-        y[h_rows] = np.ravel(H)[h_flat]
+            y[idx] = np.asarray(order[name], dtype=float).ravel()[pos]
+        y[k_rows] = np.asarray(K, dtype=float).ravel()[k_flat]
+        y[h_rows] = np.asarray(H, dtype=float).ravel()[h_flat]
         return y
 
     @functools.cached_property
@@ -162,6 +163,14 @@ class _Statics:
         return omega, teacher, latents
 
     @functools.cached_property
+    def completion_maps(self):
+        """What ``_complete`` needs per call, computed once: positions of eta and alpha in the parameter vector,
+        ``field_maps`` and the (row, column) index grids of each latent's block of Sigma."""
+        omega, teacher, latents = self.field_maps
+        grids = [np.ix_(idx, idx) for idx in latents]
+        return (self.param_names.index("eta"), self.param_names.index("alpha"), omega, teacher, latents, grids)
+
+    @functools.cached_property
     def _unpack_maps(self):
         """For each order parameter: state indices (-1: a number or a parameter) and the fallbacks."""
         maps = {}
@@ -185,14 +194,36 @@ class _Statics:
         h_ij = np.array(list(H_pos.values()))
         return maps, (k_rows, k_ij), (h_rows, h_ij)
 
+    @functools.cached_property
+    def _unpack_gather(self):
+        """``_unpack_maps`` as (shape, flat positions, state indices, fallbacks) per order parameter."""
+        out = {}
+        for name, (idx, other) in self._unpack_maps[0].items():
+            flat = np.flatnonzero(idx.ravel() >= 0)
+            out[name] = (idx.shape, flat, idx.ravel()[flat], other)
+        return out
+
+    def gram(self, order: Mapping[str, np.ndarray]) -> np.ndarray:
+        """``gram_matrix`` of the order parameters (the same blocks, filled in place instead of ``np.block``)."""
+        M, Ms = self.table.M, self.table.M_star
+        G = np.empty((Ms + 2 * M, Ms + 2 * M))
+        a, b = Ms, Ms + M
+        m, mt, R = order["m"], order["m_tilde"], order["R"]
+        G[:a, :a] = np.eye(Ms)
+        G[:a, a:b], G[:a, b:] = m.T, mt.T
+        G[a:b, :a], G[a:b, a:b], G[a:b, b:] = m, order["Q"], R
+        G[b:, :a], G[b:, a:b], G[b:, b:] = mt, R.T, order["Q_tilde"]
+        return G
+
     def unpack(self, y, params: Mapping[str, object]) -> dict[str, np.ndarray]:
         """Order parameters (tied aliases and fixed D filled in) and K, H from a state vector (float or mpf)."""
         y = np.asarray(y)
         dtype = object if y.dtype == object else float
         maps, (k_rows, k_ij), (h_rows, h_ij) = self._unpack_maps
         out = {}
-        for name, (idx, other) in maps.items():
-            arr = np.where(idx >= 0, y[np.maximum(idx, 0)], 0).astype(dtype)
+        for name, (shape, flat, rows, other) in self._unpack_gather.items():
+            arr = np.zeros(shape, dtype=dtype)
+            arr.flat[flat] = y[rows]
             for (i, j), v in other.items():
                 arr[i, j] = params[v] if isinstance(v, str) else v
             out[name] = arr[0] if name == "D" else arr
@@ -254,16 +285,27 @@ def _compile(system):
     module (same generator, same cache) for large ones."""
     if len(system.state) <= NUMBA_MAX_UNKNOWNS:
         return compile_system(system).module
-    key = system_key(system) + "-numpy"
+    key = system_key(system) + "-numpy-hessian"
     header = f"kind: {system.kind} (numpy/mpmath only)\nmodel: {dict(system.model.describe())}\nkey: {key}"
 
     def specs():  # only on a cache miss: differentiating the Jacobian is most of the cold cost
         return [FunctionSpec("rhs", system.rhs, backends=("numpy", "mpmath")),
-                FunctionSpec("jac", system.jacobian, backends=("numpy", "mpmath")),
+                FunctionSpec("jac", _hessian(system), backends=("numpy", "mpmath")),
                 FunctionSpec("observables", list(system.observables.values()), backends=("numpy", "mpmath"))]
 
     module, _ = load_cached_module(key, lambda: generate_source(specs(), system.state, system.params, header=header))
     return module
+
+
+def _hessian(system) -> sp.Matrix:
+    """dF_i/dx_j of a saddle-point system, F = grad f: the Hessian of f, symmetric, so only j >= i is differentiated
+    (half of ``system.jacobian``'s work; each entry mirrored)."""
+    n = len(system.state)
+    J = sp.zeros(n, n)
+    for i in range(n):
+        for j in range(i, n):
+            J[i, j] = J[j, i] = sp.diff(system.rhs[i], system.state[j])
+    return J
 
 
 _SYSTEMS: dict[str, _Statics] = {}
@@ -357,9 +399,8 @@ def _complete(S: _Statics, order: Mapping[str, np.ndarray], p: np.ndarray, rhos:
     order = {k: np.asarray(order[k], dtype=float) for k in ORDER_KEYS}
     T = S.table
     P = S.P
-    eta = float(p[S.param_names.index("eta")])
-    alpha = float(p[S.param_names.index("alpha")])
-    omega_map, teacher_map, latents = S.field_maps
+    eta_i, alpha_i, omega_map, teacher_map, latents, grids = S.completion_maps
+    eta, alpha = float(p[eta_i]), float(p[alpha_i])
     Omega = np.zeros(P * P)
     for name, (flat, i, j) in omega_map.items():
         Omega[flat] = order[name][i, j]
@@ -369,6 +410,8 @@ def _complete(S: _Statics, order: Mapping[str, np.ndarray], p: np.ndarray, rhos:
         mm[a] = order[name][i]
     Sigma = (mm * rhos) @ mm.T + eta * Omega
     perp = Omega - mm @ mm.T
+    if signs != "all":
+        return _complete_plus(S, order, p, eta / alpha, Sigma, perp, grids)
     directions = []
     for k in range(T.M):
         idx = latents[k]
@@ -397,6 +440,27 @@ def _complete(S: _Statics, order: Mapping[str, np.ndarray], p: np.ndarray, rhos:
             break
     states.sort(key=lambda item: item[0])
     return [y for _, y in states]
+
+
+def _complete_plus(S: _Statics, order, p, ratio: float, Sigma, perp, grids) -> list[np.ndarray]:
+    """``_complete`` with the positive sign on every latent (one candidate): the same operations on each latent's
+    block only (the direction vectors vanish outside it) and no ranking. [] if F is not finite there."""
+    P = S.P
+    H = np.eye(P)
+    for grid in grids:
+        w, V = np.linalg.eigh(Sigma[grid])
+        if not w[-1] > 1e-14:
+            continue
+        v = V[:, -1]
+        c = math.sqrt(max(ratio * float(v @ perp[grid] @ v) / float(w[-1]), 0.0))
+        H[grid] += c * np.outer(v, v)
+    y = S.pack(order, S.zero_pp, H)
+    F = S.F(y, p)
+    if not np.isfinite(F).all():
+        return []
+    JK = S.J(y, p)[:, S.k_idx]
+    y[S.k_idx] += np.linalg.lstsq(JK, -F, rcond=1e-13)[0]
+    return [y]
 
 
 def _initial_states(S: _Statics, cf: ClosedForm, p: np.ndarray) -> list[np.ndarray]:
@@ -451,7 +515,8 @@ def _reduced_solve(S: _Statics, pv: Mapping[str, float], p: np.ndarray, rhos: np
             Fd = F[d]
             if np.abs(Fd).max() <= 1e-15 * max(1.0, float(np.abs(F).max())):
                 break  # D solves its own equations to rounding already
-            step = np.linalg.solve(S.J(y, p)[d][:, d], -Fd)
+            Jd = S.J(y, p)[d][:, d]
+            step = -Fd / Jd[0, 0] if len(d) == 1 else np.linalg.solve(Jd, -Fd)  # one D: no LAPACK call
             y[d] = np.where(y[d] + step > 0, y[d] + step, 0.5 * y[d])
         return y
 
@@ -669,8 +734,7 @@ def _admissible(S: _Statics, y: np.ndarray, params, order=None) -> bool:
     """Physical saddle points only: the Gram matrix of [W*, W, W~] is PSD and D > 0 (the equations continue
     analytically to Q < 0 across a collapse transition)."""
     order = S.unpack(y, params) if order is None else order
-    T = S.table
-    G = gram_matrix(T.M, T.M_star, order)
+    G = S.gram(order) if order["m"].dtype == float else gram_matrix(S.table.M, S.table.M_star, order)
     scale = max(1.0, float(np.max(np.abs(G))))
     return bool(np.linalg.eigvalsh(G)[0] >= -1e-9 * scale and np.all(order["D"] > 0))
 

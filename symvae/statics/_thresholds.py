@@ -69,10 +69,11 @@ class _Latent:
         lp = fns.problem.latents[0]
         args = [Q_NORM, S_EIG] + list(fns.spec_params)
         module = "mpmath" if ctx is mpmath.mp else "math"
-        self._G = sp.lambdify(args, lp.reduced, modules=module)
-        self._dG = sp.lambdify(args, sp.diff(lp.reduced, Q_NORM), modules=module)
-        self._slope0 = sp.lambdify(args, lp.slope0, modules=module)
-        self._curv0 = sp.lambdify(args, lp.curvature0, modules=module)
+        self._G, self._dG, self._slope0 = _top_latent_functions(model, module)
+        key = (model.key, module, "curvature0")  # lambdified once per model, like the three above
+        if key not in _LAMBDIFIED:
+            _LAMBDIFIED[key] = sp.lambdify(args, lp.curvature0, modules=module)
+        self._curv0 = _LAMBDIFIED[key]
         self.order = [s.name for s in fns.spec_params]
 
     def _args(self, q, beta):
