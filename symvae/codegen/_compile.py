@@ -205,9 +205,9 @@ def compile_system(system: DerivedSystem) -> CompiledSystem:
     processes. A cache entry whose file does not match its manifest, or that fails to import, is rebuilt.
     """
     if system.schedules:  # the base system's module, with the schedules as runtime programs
-        from ._schedule import ScheduledSystem
+        from ._schedule import compile_scheduled
 
-        return ScheduledSystem(system, compile_system(system.base))
+        return compile_scheduled(system, compile_system)
     key = system_key(system)
     with _LOCK:
         if key in _LOADED:

@@ -18,7 +18,8 @@ import numpy as np
 from ..errors import InvalidInputError, SymvaeError
 from ._compile import CompiledSystem
 
-__all__ = ["Program", "EMPTY", "compile_program", "ScheduleError", "OPCODES", "ScheduledSystem"]
+__all__ = ["Program", "EMPTY", "compile_program", "ScheduleError", "OPCODES", "ScheduledSystem", "compile_scheduled",
+           "program_module"]
 
 #: opcode -> name (the numba interpreter in templates/program.py switches on these numbers)
 OPCODES = {0: "const", 1: "t", 2: "param", 3: "store",
@@ -39,7 +40,8 @@ class Program:
     """A compiled runtime program.
 
     Attributes:
-        code: int64 array (n, 2) of (opcode, argument); consts: float64 constants; n_out: length of the output.
+        code: int64 array (n, 2) of (opcode, argument); consts: float64 constants; n_out: length of the output;
+        exact: the constants exactly (SymPy numbers: 1/10 stays 1/10 for mpmath).
         labels: what each output is (for messages), e.g. ``"beta(t) = beta*tanh(gamma*t)"``.
     """
 
@@ -47,6 +49,7 @@ class Program:
     consts: np.ndarray
     n_out: int
     labels: tuple[str, ...] = ()
+    exact: tuple = ()  # the constants as SymPy numbers (mpmath evaluation at any precision)
 
     @property
     def empty(self) -> bool:
@@ -68,17 +71,20 @@ class Program:
             lib = _mp_lib(mpmath)
             t = mpmath.mpf(t)
             p = [mpmath.mpf(v) for v in p]
+            consts = [mpmath.mpf(str(c.evalf(mpmath.mp.dps + 10))) for c in self.exact] if self.exact \
+                else [mpmath.mpf(float(c)) for c in self.consts]
         else:
             lib = _NUMPY_LIB
             t = np.asarray(t, dtype=float)
             p = np.asarray(p, dtype=float)
+            consts = [float(c) for c in self.consts]
         outs: list = [lib["num"](0.0)] * self.n_out  # outputs the program does not store are 0
         stack: list = []
         with np.errstate(all="ignore"):
             for op, a in self.code.tolist():
                 name = OPCODES[op]
                 if name == "const":
-                    stack.append(lib["num"](self.consts[a]))
+                    stack.append(consts[a])
                 elif name == "t":
                     stack.append(t)
                 elif name == "param":
@@ -200,15 +206,15 @@ class _Writer:
         self.t = t_sym
         self.index = dict(param_index)
         self.code: list[tuple[int, int]] = []
-        self.consts: list[float] = []
+        self.consts: list = []  # SymPy numbers
 
     def emit(self, name: str, arg: int = 0):
         self.code.append((_OP[name], arg))
 
-    def const(self, value: float):
-        value = float(value)
-        if value != value or value in (float("inf"), float("-inf")):
-            raise InvalidInputError(f"the expression has a non-finite constant ({value})")
+    def const(self, value):
+        value = self.sp.sympify(value)
+        if not (value.is_finite and value.is_real) or not np.isfinite(float(value)):
+            raise InvalidInputError(f"the expression has a non-finite or complex constant ({value})")
         if value not in self.consts:
             self.consts.append(value)
         self.emit("const", self.consts.index(value))
@@ -230,9 +236,7 @@ class _Writer:
         elif e in (sp.true, sp.false):
             self.const(1.0 if e == sp.true else 0.0)
         elif e.is_Number or isinstance(e, sp.NumberSymbol):
-            if not e.is_finite or not e.is_real:
-                raise InvalidInputError(f"the expression has a non-finite or complex constant ({e})")
-            self.const(float(e))
+            self.const(e)
         elif isinstance(e, sp.Add):
             self.fold(e.args, "add")
         elif isinstance(e, sp.Mul):
@@ -350,7 +354,8 @@ def compile_program(n_out: int, *, copies: Sequence[tuple[int, int]] = (), exprs
         w.expr(e)
         w.emit("store", int(j))
     code = np.array(w.code, dtype=np.int64).reshape(-1, 2)
-    return Program(code, np.array(w.consts, dtype=float), int(n_out), tuple(labels))
+    return Program(code, np.array([float(c) for c in w.consts], dtype=float), int(n_out), tuple(labels),
+                   tuple(w.consts))
 
 
 class ScheduledSystem(CompiledSystem):
@@ -366,6 +371,11 @@ class ScheduledSystem(CompiledSystem):
 
         from ..errors import DerivationError
 
+        rep = dict(system.schedules)
+        if (tuple(e.xreplace(rep) for e in base.system.rhs) != tuple(system.rhs)
+                or {k: e.xreplace(rep) for k, e in base.system.observables.items()} != dict(system.observables)):
+            raise DerivationError("the system's equations are not its base system's with the schedules substituted "
+                                  "(changed after DerivedSystem.with_schedules?)")
         self.system = system
         self.base = base
         self.module = base.module
@@ -448,3 +458,28 @@ class ScheduledSystem(CompiledSystem):
 
     def param_vector(self, values):
         return self.system.param_vector(values)
+
+
+_SCHEDULED: dict[str, ScheduledSystem] = {}
+
+
+def compile_scheduled(system, compile_system) -> ScheduledSystem:
+    """The ``ScheduledSystem`` of ``system`` (one per system content within a process)."""
+    key = system.key
+    if key not in _SCHEDULED or _SCHEDULED[key].system is not system:
+        _SCHEDULED[key] = ScheduledSystem(system, compile_system(system.base))
+    return _SCHEDULED[key]
+
+
+@functools.cache
+def program_module():
+    """A module holding only the compiled program interpreter (``program_eval``), generated and compiled once into
+    the cache: for running programs outside a system's module."""
+    import pathlib
+
+    from ._compile import load_cached_module
+
+    template = pathlib.Path(__file__).with_name("templates") / "program.py"
+    source = "import math\n\nimport numpy\nfrom numba import njit\n\n\n" + template.read_text()
+    module, _ = load_cached_module("program-interpreter", lambda: source, prefix="symvae_program")
+    return module
