@@ -204,10 +204,6 @@ def compile_system(system: DerivedSystem) -> CompiledSystem:
     The file lives in ``<cache>/<content hash>/generated.py`` so numba's own cache (``cache=True``) works across
     processes. A cache entry whose file does not match its manifest, or that fails to import, is rebuilt.
     """
-    if system.schedules:  # the base system's module, with the schedules as runtime programs
-        from ._schedule import compile_scheduled
-
-        return compile_scheduled(system, compile_system)
     key = system_key(system)
     with _LOCK:
         if key in _LOADED:

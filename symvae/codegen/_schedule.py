@@ -17,8 +17,9 @@ import numpy as np
 
 from ..errors import InvalidInputError, SymvaeError
 from ._compile import CompiledSystem
+from ._compile import compile_system as _compile_plain
 
-__all__ = ["Program", "EMPTY", "compile_program", "ScheduleError", "OPCODES", "ScheduledSystem", "compile_scheduled",
+__all__ = ["Program", "EMPTY", "compile_program", "ScheduleError", "OPCODES", "ScheduledSystem", "compile_system",
            "program_module"]
 
 #: opcode -> name (the numba interpreter in templates/program.py switches on these numbers)
@@ -463,11 +464,15 @@ class ScheduledSystem(CompiledSystem):
 _SCHEDULED: dict[str, ScheduledSystem] = {}
 
 
-def compile_scheduled(system, compile_system) -> ScheduledSystem:
-    """The ``ScheduledSystem`` of ``system`` (one per system content within a process)."""
+def compile_system(system) -> CompiledSystem:
+    """``symvae.codegen.compile_system``: the generated, cached module of a derived system (``_compile``), or for a
+    system with schedules the ``ScheduledSystem`` running its base system's module (one per system within a
+    process)."""
+    if not system.schedules:
+        return _compile_plain(system)
     key = system.key
     if key not in _SCHEDULED or _SCHEDULED[key].system is not system:
-        _SCHEDULED[key] = ScheduledSystem(system, compile_system(system.base))
+        _SCHEDULED[key] = ScheduledSystem(system, _compile_plain(system.base))
     return _SCHEDULED[key]
 
 
