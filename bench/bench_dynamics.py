@@ -149,8 +149,9 @@ sys.modules[spec.name] = m
 spec.loader.exec_module(m)
 y0, p = np.array([0.01, 0.01, 1.0, 1.0, 0.0, 1.0]), np.array([1.0, 1.0, 0.0, 1.0, 0.01])
 t_eval, y_eval, counts = np.linspace(0.0, 1500.0, 11), np.full((11, 6), np.nan), np.zeros(3, dtype=np.int64)
-code, y, f, h, k = m.integrate_start(0.0, y0, p, t_eval, 1e-10, 1e-12, 0.0, y_eval, counts)
-m.integrate_piece(0.0, y, f, h, p, t_eval, y_eval, k, 1e-10, 1e-12, 5000000, 10 ** 9, 1e8, counts)
+pc, pk = np.zeros((0, 2), dtype=np.int64), np.zeros(0)  # no parameter program
+code, y, f, h, k = m.integrate_start(0.0, y0, p, pc, pk, t_eval, 1e-10, 1e-12, 0.0, y_eval, counts)
+m.integrate_piece(0.0, y, f, h, p, pc, pk, t_eval, y_eval, k, 1e-10, 1e-12, 5000000, 10 ** 9, 1e8, counts)
 print(y_eval[-1, 0])
 """
 

@@ -1,7 +1,10 @@
 """KL annealing: convergence time T(gamma) of a beta(t) schedule family, the optimal rate gamma*, and its scaling.
 
-A schedule family is one expression in ``t``, ``beta`` (the final KL weight) and the rate ``gamma``; it is derived
-and compiled once, and gamma is a runtime parameter. T(gamma) is the last time eg(t) is above eps* + delta, eps* the eg
+A schedule family is one expression in ``t``, ``beta`` (the final KL weight) and the rate ``gamma``. It is not derived
+into the equations: the constant-beta system is derived and compiled once, and the expression runs as a runtime
+program (``symvae.codegen._schedule``), so gamma, beta and a new family cost no compilation. The sensitivity source
+dF/dgamma = dF/dbeta(t) * dbeta(t)/dgamma comes from the compiled system's ``dparams``, with dbeta/dgamma the SymPy
+derivative of the expression, compiled to a program too. T(gamma) is the last time eg(t) is above eps* + delta, eps* the eg
 of the stable fixed point of the constant-beta dynamics at the final beta. Its derivative comes from the forward
 sensitivity equations dS/dt = J S + dF/dgamma (S = dy/dgamma): at the crossing eg(y(T(gamma)); gamma) = level,
 

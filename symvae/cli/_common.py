@@ -198,8 +198,7 @@ def check_schedule(model: Model, values: dict[str, float], t_max: float | None =
     Raises:
         InvalidInputError: a point where it is not, named.
     """
-    import sympy as sp
-
+    from ..codegen._schedule import ScheduleError, compile_program
     from ..model import t as t_symbol
 
     expr = model.vae.beta_expr
@@ -212,18 +211,19 @@ def check_schedule(model: Model, values: dict[str, float], t_max: float | None =
         times = np.unique(np.concatenate([[0.0], np.linspace(0, t_hi, 201), np.geomspace(1e-9, t_hi, 201)]))
     else:
         times = np.zeros(1)
-    fn = sp.lambdify([t_symbol, *free], expr, modules="numpy")
-    with np.errstate(all="ignore"):
-        try:
-            vals = np.broadcast_to(np.asarray(fn(times, *(values[s.name] for s in free)), dtype=complex),
-                                   times.shape)
-        except (ArithmeticError, ValueError, TypeError):
-            raise InvalidInputError("beta(t) cannot be evaluated for t >= 0") from None
-    bad = ~np.isfinite(vals) | (np.abs(vals.imag) > 0) | (vals.real < 0) | (vals.real > PARAM_MAX)
+    # the program the integrator and the simulator run (symvae.codegen._schedule), on the grid of times
+    program = compile_program(1, exprs=[(0, expr)], param_index={s.name: k for k, s in enumerate(free)},
+                              labels=("it",))
+    try:
+        vals = np.broadcast_to(program.evaluate(times, np.array([float(values[s.name]) for s in free]))[0],
+                               times.shape)
+    except ScheduleError as exc:
+        raise InvalidInputError(f"beta(t) = {expr} must be real and in [0, {PARAM_MAX:g}] for t >= 0: {exc}") from None
+    bad = (vals < 0) | (vals > PARAM_MAX)
     if np.any(bad):
         k = int(np.argmax(bad))
         raise InvalidInputError(f"beta(t) = {expr} must be real and in [0, {PARAM_MAX:g}] for t >= 0; at "
-                                f"t = {times[k]:g} it is {complex(vals[k]).real if vals[k].imag == 0 else vals[k]}")
+                                f"t = {times[k]:g} it is {vals[k]:g}")
 
 
 def param_values_from_args(args: argparse.Namespace, needed) -> dict[str, float]:

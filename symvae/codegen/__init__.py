@@ -8,7 +8,7 @@ from .._lazy import lazy_exports
 #: public name -> the module that defines it
 _LAZY = {
     "CacheEntry": ".._cache", "cache_root": ".._cache",
-    "CompiledSystem": "._compile", "compile_system": "._compile", "system_key": "._compile",
+    "CompiledSystem": "._compile", "compile_system": "._schedule", "system_key": "._compile",
     "load_cached_module": "._compile", "discard_corrupt_numba_cache": "._compile",
     "generator_fingerprint": "._compile",
     "FunctionSpec": "._generate", "generate_source": "._generate",

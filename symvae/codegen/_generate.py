@@ -6,7 +6,9 @@ For a ``DerivedSystem`` with state y, parameters p and time t the generated modu
 * ``jac_into(t, y, p, out)`` (dF/dy) and ``dparams_into(t, y, p, out)`` (dF/dp) -- numba;
 * ``rhs_numpy(t, y, p)``, ``jac_numpy``, ``observables_numpy`` -- numpy, vectorised over trailing axes of ``y``;
 * ``rhs_mp``, ``jac_mp``, ``dparams_mp``, ``observables_mp`` -- mpmath, at the caller's ``mpmath.mp.dps``;
-* ``integrate(...)`` -- the DOP853 template of ``templates/dop853.py``, compiled against ``rhs_into``.
+* ``integrate_start``/``integrate_piece`` -- the DOP853 template of ``templates/dop853.py``, compiled against
+  ``rhs_into``, and ``program_eval`` (``templates/program.py``), which runs the parameter programs of time-dependent
+  parameters (``symvae.codegen._schedule``) inside it.
 
 Parameters are runtime arguments, so a new parameter value never triggers code generation or compilation.
 """
@@ -147,6 +149,8 @@ def generate_source(specs: Sequence[FunctionSpec], state, params, *, header: str
             parts += [_numpy_function(spec, state, params), "", ""]
         if "mpmath" in spec.backends:
             parts += [_mpmath_function(spec, state, params), "", ""]
+    if "dop853" in templates and "program" not in templates:  # the integrator runs parameter programs
+        templates = ("program", *templates)
     for name in templates:
         parts.append((_TEMPLATES / f"{name}.py").read_text())
     return "\n".join(parts).rstrip() + "\n"

@@ -34,6 +34,10 @@ class DerivedSystem:
         blocks: order-parameter name -> the state symbols it consists of.
         notes: what is approximate in the derivation (e.g. expectations computed by a numerical rule, with its
             accuracy); empty when every expression is exact.
+        schedules: time-dependent parameters kept out of the derivation: (symbol of ``base``, its expression in t
+            and the parameters); ``rhs`` and ``observables`` show them substituted, while the compiled system runs
+            ``base``'s compiled code with the expressions as runtime programs (``symvae.codegen._schedule``).
+        base: the derivation the schedules are substituted into (None without schedules).
     """
 
     kind: str
@@ -44,6 +48,8 @@ class DerivedSystem:
     observables: Mapping[str, sp.Expr]
     blocks: Mapping[str, tuple[sp.Symbol, ...]]
     notes: tuple[str, ...] = ()
+    schedules: tuple[tuple[sp.Symbol, sp.Expr], ...] = ()
+    base: "DerivedSystem | None" = None
 
     @functools.cached_property
     def key(self) -> str:
@@ -69,6 +75,17 @@ class DerivedSystem:
     def param_jacobian(self) -> sp.Matrix:
         """dF_i/dp_k, symbolic."""
         return sp.Matrix(self.rhs).jacobian(sp.Matrix(self.params)) if self.params else sp.zeros(len(self.rhs), 0)
+
+    def with_schedules(self, model: Model, schedules) -> "DerivedSystem":
+        """This system with each (symbol, expression) of ``schedules`` substituted (``model``: the model with the
+        schedules); the parameters become the free symbols left, as a derivation of ``model`` would give."""
+        rep = dict(schedules)
+        rhs = tuple(e.xreplace(rep) for e in self.rhs)
+        obs = {k: e.xreplace(rep) for k, e in self.observables.items()}
+        free = set().union(*(e.free_symbols for e in rhs), *(e.free_symbols for e in obs.values()))
+        params = tuple(sorted(free - set(self.state) - {t}, key=lambda s: s.name))
+        return DerivedSystem(kind=self.kind, model=model, state=self.state, rhs=rhs, params=params, observables=obs,
+                             blocks=self.blocks, notes=self.notes, schedules=tuple(schedules), base=self)
 
     def equations(self) -> dict[sp.Symbol, sp.Expr]:
         return dict(zip(self.state, self.rhs))

@@ -181,6 +181,34 @@ class Model:
                 out[f"{type(part).__name__}.{f.name}"] = sp.srepr(value) if isinstance(value, sp.Basic) else repr(value)
         return out
 
+    def split_schedules(self) -> tuple["Model", tuple[tuple[sp.Symbol, sp.Expr], ...]]:
+        """The time-dependent parameters (schedules) of the model, kept out of its derivation.
+
+        Returns ``(base, schedules)``: ``base`` is this model with every field whose expression depends on ``t``
+        (beta, lam_W, lam_W_tilde, the step sizes) replaced by a plain parameter symbol -- ``beta`` for beta (so
+        every beta(t) of a variant shares the variant's own derivation), the field's name otherwise -- and
+        ``schedules`` pairs each such symbol with the expression it stands for. Substituting the expressions into
+        the base model's drifts is exact: the online-SGD increment at step t only uses the parameter's value at t.
+        ``schedules`` is empty for a model without time-dependent parameters (``base`` is then the model itself).
+        """
+        vae_kw: dict[str, object] = {}
+        train_kw: dict[str, object] = {}
+        schedules: list[tuple[sp.Symbol, sp.Expr]] = []
+        fields = [(vae_kw, "beta", self.vae.beta_expr, None), (vae_kw, "lam_W", self.vae.lam_W_expr, "lam_W"),
+                  (vae_kw, "lam_W_tilde", self.vae.lam_W_tilde_expr, "lam_W_tilde")]
+        fields += [(train_kw, f"tau_{w}", self.training.step(w), f"tau_{w}") for w in ("W", "W_tilde", "D", "sigma2")]
+        for kw, name, expr, replacement in fields:
+            if t in expr.free_symbols:
+                kw[name] = replacement
+                schedules.append((_sym(replacement or name), expr))
+        if not schedules:
+            return self, ()
+        # the annealing variant is the base variant with a beta(t): its un-scheduled model is the base model
+        base = Model(self.data, dataclasses.replace(self.vae, **vae_kw),
+                     dataclasses.replace(self.training, **train_kw),
+                     name="base" if self.name == "annealing" else self.name)
+        return base, tuple(schedules)
+
     @functools.cached_property
     def key(self) -> str:
         """Content hash of the model definition (computed once per object: the definition is frozen)."""

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Trajectory", "integrate", "IntegrationError"]
 
-_STATUS = {0: "ok", 1: "diverged", 2: "failed", 3: "failed"}
+_STATUS = {0: "ok", 1: "diverged", 2: "failed", 3: "failed", 5: "failed"}
 
 
 class IntegrationError(SymvaeError):
@@ -100,32 +100,48 @@ class Trajectory:
         return float(ts[i - 1] + (ts[i] - ts[i - 1]) * (target - v[i - 1]) / (v[i] - v[i - 1]))
 
 
+_NO_CODE, _NO_CONSTS = np.zeros((0, 2), dtype=np.int64), np.zeros(0)  # the empty program: parameters as given
+
 #: Accepted steps in the first piece of compiled integration; later pieces are sized to take ``PIECE_SECONDS``, so an
 #: interrupt (Ctrl-C) is honoured between pieces even when one integration runs for minutes.
 FIRST_PIECE = 2000
 PIECE_SECONDS = 0.2
 
 
-def _run_in_pieces(module, t0, y0, p, t_eval, rtol, atol, first_step, max_steps, blowup):
+def _run_in_pieces(module, t0, y0, p, t_eval, rtol, atol, first_step, max_steps, blowup, program=None):
     """The compiled DOP853 (``integrate_start``, then ``integrate_piece`` until it stops running). Every piece
     resumes from the state the previous one left (t, y, F, proposed step), so the pieces compute exactly what one
-    call would. Returns (status code, t reached, y_eval, outputs reached, t_steps, y_steps, counts)."""
+    call would; ``program`` (time-dependent parameters, ``symvae.codegen._schedule.Program``) is passed through.
+    Returns (status code, t reached, y_eval, outputs reached, t_steps, y_steps, counts)."""
+    pcode, pconsts = (program.code, program.consts) if program is not None else (_NO_CODE, _NO_CONSTS)
     y_eval = np.full((len(t_eval), len(y0)), np.nan)
     counts = np.zeros(3, dtype=np.int64)  # evaluations, accepted, rejected steps
-    code, y, f, h, k = module.integrate_start(t0, y0, p, t_eval, rtol, atol, first_step, y_eval, counts)
+    code, y, f, h, k = module.integrate_start(t0, y0, p, pcode, pconsts, t_eval, rtol, atol, first_step, y_eval,
+                                              counts)
     t = t0
     t_parts, y_parts = [np.array([t0])], [y.copy()[None, :]]
     piece = FIRST_PIECE
     while code == module.STATUS_RUNNING:
         start = time.perf_counter()
-        code, t, h, k, t_rec, y_rec = module.integrate_piece(t, y, f, h, p, t_eval, y_eval, k, rtol, atol,
-                                                             max_steps, piece, blowup, counts)
+        code, t, h, k, t_rec, y_rec = module.integrate_piece(t, y, f, h, p, pcode, pconsts, t_eval, y_eval, k, rtol,
+                                                             atol, max_steps, piece, blowup, counts)
         t_parts.append(t_rec)
         y_parts.append(y_rec)
         spent = time.perf_counter() - start
         piece = max(1, int(piece * min(4.0, PIECE_SECONDS / max(spent, 1e-6))))
     return (code, t, y_eval, k, np.concatenate(t_parts), np.concatenate(y_parts),
             tuple(int(c) for c in counts))
+
+
+def _program_failure(compiled, t: float, p: np.ndarray) -> str:
+    """What the parameter program of ``compiled`` says at t (the integrator stopped there)."""
+    from ..codegen._schedule import ScheduleError
+
+    try:
+        compiled.program.evaluate(t, p)
+    except ScheduleError as exc:
+        return str(exc)
+    return "a time-dependent parameter is not finite there"
 
 
 def integrate(system: DerivedSystem | CompiledSystem, y0, params: Mapping[str, float] | Sequence[float],
@@ -182,7 +198,7 @@ def integrate(system: DerivedSystem | CompiledSystem, y0, params: Mapping[str, f
         raise InvalidInputError(f"rtol must lie in [1e-14, 0.1] and atol be > 0 (got rtol={rtol}, atol={atol})")
     code, t_stop, y_eval, k, t_steps, y_steps, (nfev, nacc, nrej) = _run_in_pieces(
         compiled.module, float(t0), y0, p, t_eval, float(rtol), float(atol), float(first_step), int(max_steps),
-        float(blowup))
+        float(blowup), getattr(compiled, "program", None))
     status = _STATUS[int(code)]
     if code == 0:
         message = f"reached t = {t_eval[-1]:g} in {nacc} steps ({nrej} rejected, {nfev} evaluations)"
@@ -192,6 +208,8 @@ def integrate(system: DerivedSystem | CompiledSystem, y0, params: Mapping[str, f
         message = f"diverged at t = {t_stop:.6g}: the state left the finite region (|y| > {blowup:g}){where}"
     elif code == 2:
         message = f"failed at t = {t_stop:.6g}: step size underflow (stiff or singular right-hand side)"
+    elif code == 5:
+        message = f"failed at t = {t_stop:.6g}: {_program_failure(compiled, t_stop, p)}"
     else:
         message = f"failed at t = {t_stop:.6g}: {max_steps} steps taken without reaching t = {t_eval[-1]:g}"
     traj = Trajectory(system=sysd, params=p, param_values=param_values, t=t_eval[:k].copy(), y=y_eval[:k].copy(),

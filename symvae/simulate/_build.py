@@ -120,6 +120,9 @@ class Simulator:
         self.param_names = tuple(p.name for p in params)
         self.module = module
         self.path = path
+        #: time-dependent parameters (``symvae.codegen._schedule.Program``): this simulator's parameters -> the
+        #: module's at time t; ``None``: the module takes ``params`` as they are
+        self.program = None
         self._observables_fn = None  # lambdified observables of symvae.derive, built on first use
 
     @property
@@ -179,6 +182,8 @@ class Simulator:
         z = self.input_vector(scalars)
         z0 = z.copy()
         p = self.param_vector(param_values)
+        if self.program is not None:
+            p = np.ascontiguousarray(self.program.evaluate(float(t), p), dtype=float)
         mod.refresh_overlaps(V, z, True)
         out = np.empty(mod.N_OUT)
         nt, ns = self.layout.n_train, len(self.layout.scalars)
@@ -221,6 +226,12 @@ def build_simulator(model: Model) -> Simulator:
     with _LOCK:
         if model.key in _BY_MODEL:
             return _BY_MODEL[model.key]
+    base_model, schedules = model.split_schedules()
+    if schedules:  # the base model's kernel, the schedules as runtime programs: no new module per expression
+        sim = _scheduled(model, build_simulator(base_model), schedules)
+        with _LOCK:
+            _BY_MODEL[model.key] = sim
+        return sim
     T = SymbolTable(model)
     L = _layout(T)
     params = _params(T, L)
@@ -235,7 +246,7 @@ def build_simulator(model: Model) -> Simulator:
 
         def make_source() -> str:
             source = generate_source([FunctionSpec("grad", list(L.outputs), backends=("numba",))], L.inputs,
-                                     params, header=header)
+                                     params, header=header, templates=("program",))
             return source + "\n\n" + _constants(T, L) + template
 
         module, path = load_cached_module(key, make_source, prefix="symvae_simulator")
@@ -243,3 +254,22 @@ def build_simulator(model: Model) -> Simulator:
         _LOADED[key] = sim
         _BY_MODEL[model.key] = sim
         return sim
+
+
+def _scheduled(model: Model, base: Simulator, schedules) -> Simulator:
+    """The simulator of ``model``: the kernel of ``base`` (its model without the schedules) with a program giving the
+    kernel's parameters from ``model``'s at each step's time."""
+    from ..codegen._schedule import compile_program
+
+    scheduled = dict(schedules)
+    kept = [q for q in base.params if q not in scheduled]
+    free = set(kept).union(*(e.free_symbols for e in scheduled.values())) - {t}
+    params = tuple(sorted(free, key=lambda s: s.name))
+    index = {q.name: i for i, q in enumerate(params)}
+    copies = [(j, index[q.name]) for j, q in enumerate(base.params) if q not in scheduled]
+    exprs = [(j, scheduled[q]) for j, q in enumerate(base.params) if q in scheduled]
+    labels = [f"{q.name}(t) = {scheduled[q]}" if q in scheduled else q.name for q in base.params]
+    sim = Simulator(model, SymbolTable(model), base.layout, params, base.module, base.path)
+    sim.program = compile_program(len(base.params), copies=copies, exprs=exprs, param_index=index,
+                                  labels=tuple(labels))
+    return sim

@@ -8,6 +8,7 @@ import numpy as _np
 from numba import njit as _njit
 
 STATUS_OK, STATUS_DIVERGED, STATUS_DOMAIN, STATUS_RUNNING = 0, 1, 2, 3
+STATUS_PROGRAM = 4  # a time-dependent parameter (program_eval of templates/program.py) is not finite at the step
 
 # reassociation lets LLVM vectorise the reductions; no nnan/ninf, so the isfinite checks survive
 _FM = {"reassoc", "contract", "nsz"}
@@ -237,7 +238,7 @@ def sample_batch(V, st, signal_scale, sqrt_eta, X, c):
 
 @_njit(cache=True, nogil=True)
 def run_seed(V, z, p, st, signal_scale, sqrt_eta, b, record_steps, check_every, blowup, gram_out, scal_out,
-             step, k_rec, step_limit):
+             step, k_rec, step_limit, pcode, pconsts):
     """Online SGD of one seed from the vectors ``V`` (K, N) and scalar slots of ``z``, fresh samples from ``st``,
     resumable: runs from ``step`` (with ``k_rec`` records already written) until every record is written or
     ``step_limit`` is reached. ``V``, ``z`` and ``st`` are updated in place, so a run cut into pieces at any steps
@@ -245,7 +246,9 @@ def run_seed(V, z, p, st, signal_scale, sqrt_eta, b, record_steps, check_every, 
 
     Records V V^T/N and the learned scalars at the steps ``record_steps`` (non-decreasing) into ``gram_out`` and
     ``scal_out``. Returns (status, step reached, number of records written); status ``STATUS_RUNNING`` means the
-    step limit was reached first. ``signal_scale[k]`` = sqrt(rho_k/N).
+    step limit was reached first. ``signal_scale[k]`` = sqrt(rho_k/N). A non-empty program (``pcode``,
+    ``pconsts``) gives the parameters of each step from ``p`` and the step's time t = step / N (a beta(t) schedule);
+    an empty one uses ``p`` as it is.
     """
     K, N = V.shape
     n_rec = record_steps.shape[0]
@@ -263,6 +266,8 @@ def run_seed(V, z, p, st, signal_scale, sqrt_eta, b, record_steps, check_every, 
     out = _np.empty(N_OUT)
     c = _np.empty(M_STAR)
     g = _np.empty((K, K))
+    scheduled = pcode.shape[0] > 0
+    p_step = _np.empty(N_PARAM) if scheduled else p
     z[N_SLOT] = N
     if step == 0:
         refresh_overlaps(V_cur, z, True)  # later pieces find the overlaps left in z by the previous step
@@ -288,8 +293,11 @@ def run_seed(V, z, p, st, signal_scale, sqrt_eta, b, record_steps, check_every, 
             break
         if step >= step_limit:
             break
+        if scheduled and program_eval(pcode, pconsts, step / N, p, p_step) >= 0:
+            status = STATUS_PROGRAM
+            break
         sample_batch(V_cur, st, signal_scale, sqrt_eta, X, c)
-        status = sgd_step(step / N, V_cur, V_new, X, z, p, out, A, C, G)
+        status = sgd_step(step / N, V_cur, V_new, X, z, p_step, out, A, C, G)
         if status != STATUS_OK:
             break
         V_cur, V_new = V_new, V_cur
@@ -307,7 +315,7 @@ def run_seed(V, z, p, st, signal_scale, sqrt_eta, b, record_steps, check_every, 
 
 @_njit(cache=True, nogil=True)
 def run_seeds(Vs, zs, p, states, signal_scale, sqrt_eta, b, record_steps, check_every, blowup, gram_out, scal_out,
-              status, stop, written, step_limit):
+              status, stop, written, pcode, pconsts, step_limit):
     """``run_seed`` for each seed still ``STATUS_RUNNING``, up to ``step_limit`` (arrays with a leading seed axis;
     ``status``, ``stop`` (step reached) and ``written`` (records) are read and updated). Releases the GIL, so
     disjoint slices of seeds run on several threads at once."""
@@ -315,4 +323,4 @@ def run_seeds(Vs, zs, p, states, signal_scale, sqrt_eta, b, record_steps, check_
         if status[s] == STATUS_RUNNING:
             status[s], stop[s], written[s] = run_seed(Vs[s], zs[s], p, states[s], signal_scale, sqrt_eta, b,
                                                       record_steps, check_every, blowup, gram_out[s], scal_out[s],
-                                                      stop[s], written[s], step_limit)
+                                                      stop[s], written[s], step_limit, pcode, pconsts)

@@ -36,9 +36,9 @@ class SimulationResult:
         mean, std: name -> array (k, ...), over seeds (std with ddof = 1; 0 for one seed).
         eg: generalisation error per seed, (seeds, k), the definition of ``symvae.derive`` (best signed matching).
         observables: ``eg``, ``rate``, ``distortion``, ``neg_elbo`` per seed, each (seeds, k).
-        status: ``"ok"`` or ``"diverged"``; message: what happened; t_stop: the earliest divergence time, or the
-            last time reached.
-        seed_status: ``"ok"`` / ``"diverged"`` of each seed; seed_t_stop: the time each seed stopped.
+        status: ``"ok"``, ``"diverged"`` or ``"failed"`` (a time-dependent parameter not finite); message: what
+            happened; t_stop: the earliest divergence (or failure) time, or the last time reached.
+        seed_status: ``"ok"`` / ``"diverged"`` / ``"failed"`` of each seed; seed_t_stop: the time each seed stopped.
         N, seeds, seed, batch: the run's size; elapsed: wall time of the SGD kernel; steps_per_second: SGD steps
             (all seeds) per second of ``elapsed``.
     """
@@ -205,6 +205,17 @@ def _run_in_pieces(module, args, workers: int, *, first_piece: int) -> None:
         piece = max(1, int(piece * min(4.0, PIECE_SECONDS / max(spent, 1e-6))))
 
 
+def _program_failure(sim: Simulator, t: float, p: np.ndarray) -> str:
+    """What the parameter program of ``sim`` says at t (the kernel stopped there)."""
+    from ..codegen._schedule import ScheduleError
+
+    try:
+        sim.program.evaluate(t, p)
+    except ScheduleError as exc:
+        return str(exc)
+    return "a time-dependent parameter is not finite there"
+
+
 def simulate(model: Model, param_values: Mapping[str, float], init: Mapping[str, object], t_eval: Sequence[float],
              *, N: int, seeds: int = 8, seed: int = 0, parallel: bool | None = None, blowup: float = 1e8,
              check_every: int | None = None) -> SimulationResult:
@@ -291,8 +302,11 @@ def simulate(model: Model, param_values: Mapping[str, float], init: Mapping[str,
     signal_scale = np.sqrt(np.asarray(rho) / N)
     mod = sim.module
     status[:] = mod.STATUS_RUNNING
+    program = sim.program
+    pcode, pconsts = (program.code, program.consts) if program is not None else (np.zeros((0, 2), np.int64),
+                                                                                 np.zeros(0))
     args = (Vs, zs, p, rng_states, signal_scale, math.sqrt(eta), b, steps, check_every, float(blowup), gram_out,
-            scal_out, status, stop, written)
+            scal_out, status, stop, written, pcode, pconsts)
     # compile (or load from numba's cache) on a zero-step call, so that ``elapsed`` times the SGD alone
     mod.run_seeds(*(a[:1].copy() if k in _PER_SEED else a for k, a in enumerate(args)), 0)
     start = time.perf_counter()
@@ -308,11 +322,15 @@ def simulate(model: Model, param_values: Mapping[str, float], init: Mapping[str,
     obs = _observables(sim, per_seed, times[:k], values)
 
     seed_t_stop = stop / N
-    seed_status = tuple("ok" if c == 0 else "diverged" for c in status)
+    seed_status = tuple("ok" if c == 0 else "failed" if c == mod.STATUS_PROGRAM else "diverged" for c in status)
     if np.all(status == 0):
         status_text = "ok"
         t_stop = float(times[k - 1]) if k else 0.0
         message = f"reached t = {t_stop:g} ({seeds} seeds x {int(steps[-1])} steps of batch {b} at N = {N})"
+    elif np.any(status == mod.STATUS_PROGRAM):  # the same schedule for every seed: it fails at the same step
+        status_text = "failed"
+        t_stop = float(seed_t_stop[int(np.argmax(status == mod.STATUS_PROGRAM))])
+        message = f"failed at t = {t_stop:.6g}: {_program_failure(sim, t_stop, p)}"
     else:
         status_text = "diverged"
         bad = np.nonzero(status != 0)[0]

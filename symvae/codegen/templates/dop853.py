@@ -1,4 +1,7 @@
-# --- integrator template (symvae.codegen): appended to every generated ODE module; uses its rhs_into ---
+# --- integrator template (symvae.codegen): appended to every generated ODE module; uses its rhs_into and the
+# program_eval of templates/program.py. p is the caller's parameter vector; a non-empty program (code, consts) maps
+# (t, p) to the parameters of rhs_into before each evaluation (time-dependent parameters such as a beta(t) schedule);
+# an empty one passes p through unchanged. ---
 # Dormand-Prince 8(5,3) with the tableau of scipy.integrate.DOP853 and scipy's error norm and step control
 # (Hairer, Norsett & Wanner, Solving ODEs I, sec. II.10). Steps are shortened to land exactly on each t_eval.
 # The coefficients are written out (scipy's values, checked equal by tests/test_kernels.py) so that loading a
@@ -33,6 +36,20 @@ _E5 = numpy.array(
     -0.35032884874997366, 0.3341791187130175, 0.08192320648511571, -0.022355307863886294, 0.0])
 
 STATUS_OK, STATUS_DIVERGED, STATUS_STEP_TOO_SMALL, STATUS_MAX_STEPS, STATUS_RUNNING = 0, 1, 2, 3, 4
+STATUS_PROGRAM = 5  # the program's parameters are not finite at the time reached (returned as t)
+
+
+@njit(cache=True, error_model="numpy")
+def _rhs_at(t, y, p, code, consts, pin, out):
+    """F(t, y) into ``out`` with the parameters the program gives at t (``pin``: work array); False if one of them is
+    not finite (``out`` is then not computed)."""
+    if code.shape[0] == 0:
+        rhs_into(t, y, p, out)
+        return True
+    if program_eval(code, consts, t, p, pin) >= 0:
+        return False
+    rhs_into(t, y, pin, out)
+    return True
 
 
 @njit(cache=True, error_model="numpy")
@@ -41,7 +58,7 @@ def _rms(x):
 
 
 @njit(cache=True, error_model="numpy")
-def _initial_step(t0, y0, f0, p, rtol, atol):
+def _initial_step(t0, y0, f0, p, code, consts, pin, rtol, atol):
     n = y0.shape[0]
     scale = atol + numpy.abs(y0) * rtol
     d0 = _rms(y0 / scale)
@@ -49,7 +66,8 @@ def _initial_step(t0, y0, f0, p, rtol, atol):
     h0 = 1e-6 if (d0 < 1e-5 or d1 < 1e-5) else 0.01 * d0 / d1
     y1 = y0 + h0 * f0
     f1 = numpy.empty(n)
-    rhs_into(t0 + h0, y1, p, f1)
+    if not _rhs_at(t0 + h0, y1, p, code, consts, pin, f1):
+        return h0  # the program fails within h0 of t0: the first step reports where
     d2 = _rms((f1 - f0) / scale) / h0
     if d1 <= 1e-15 and d2 <= 1e-15:
         h1 = max(1e-6, h0 * 1e-3)
@@ -59,18 +77,20 @@ def _initial_step(t0, y0, f0, p, rtol, atol):
 
 
 @njit(cache=True, error_model="numpy")
-def integrate_start(t0, y0, p, t_eval, rtol, atol, h0, y_eval, counts):
+def integrate_start(t0, y0, p, code, consts, t_eval, rtol, atol, h0, y_eval, counts):
     """First part of an integration: F(t0, y0), the output times already reached, the initial step size.
 
     Fills ``y_eval`` rows reached; ``counts`` (int64[3]: evaluations, accepted, rejected steps) is updated.
     Returns (status, y, f, h, k_eval): status STATUS_RUNNING, or STATUS_OK if every output time is t0, or
-    STATUS_DIVERGED if y0 or F(t0, y0) is not finite.
+    STATUS_DIVERGED if y0 or F(t0, y0) is not finite, or STATUS_PROGRAM if the program fails at t0.
     """
     n = y0.shape[0]
     n_eval = t_eval.shape[0]
     y = y0.copy()
     f = numpy.empty(n)
-    rhs_into(t0, y, p, f)
+    pin = numpy.empty(N_PARAM)
+    if not _rhs_at(t0, y, p, code, consts, pin, f):
+        return STATUS_PROGRAM, y, f, 0.0, 0
     counts[0] += 1
     k_eval = 0
     while k_eval < n_eval and t_eval[k_eval] <= t0:
@@ -83,19 +103,21 @@ def integrate_start(t0, y0, p, t_eval, rtol, atol, h0, y_eval, counts):
             return STATUS_DIVERGED, y, f, 0.0, k_eval
     h = h0
     if not h0 > 0:
-        h = _initial_step(t0, y, f, p, rtol, atol)
+        h = _initial_step(t0, y, f, p, code, consts, pin, rtol, atol)
         counts[0] += 1
     return STATUS_RUNNING, y, f, h, k_eval
 
 
 @njit(cache=True, error_model="numpy")
-def integrate_piece(t, y, f, h, p, t_eval, y_eval, k_eval, rtol, atol, max_steps, step_limit, blowup, counts):
+def integrate_piece(t, y, f, h, p, code, consts, t_eval, y_eval, k_eval, rtol, atol, max_steps, step_limit, blowup,
+                    counts):
     """Continue an integration from (t, y) with F = ``f`` and proposed step ``h`` (``y`` and ``f`` updated in place)
     until the last output time, a failure, ``max_steps`` accepted steps in all, or ``step_limit`` accepted steps in
     this call. Pieces resumed with the returned state compute exactly what one uninterrupted call computes.
 
     Returns (status, t, h, k_eval, t_steps, y_steps): the accepted steps of this piece, ``y_eval`` rows filled up to
-    ``k_eval``; status STATUS_RUNNING when the piece ended at ``step_limit``.
+    ``k_eval``; status STATUS_RUNNING when the piece ended at ``step_limit``, STATUS_PROGRAM (t: where) when the
+    program's parameters are not finite at a stage.
     """
     n = y.shape[0]
     n_eval = t_eval.shape[0]
@@ -104,6 +126,7 @@ def integrate_piece(t, y, f, h, p, t_eval, y_eval, k_eval, rtol, atol, max_steps
     y_rec = numpy.empty((cap, n))
     K = numpy.empty((13, n))
     ytmp = numpy.empty(n)
+    pin = numpy.empty(N_PARAM)
     n_rec = 0
     taken = 0
     while True:
@@ -125,14 +148,16 @@ def integrate_piece(t, y, f, h, p, t_eval, y_eval, k_eval, rtol, atol, max_steps
                 for j in range(s):
                     acc += _A[s, j] * K[j, i]
                 ytmp[i] = y[i] + hh * acc
-            rhs_into(t + _C[s] * hh, ytmp, p, K[s])
+            if not _rhs_at(t + _C[s] * hh, ytmp, p, code, consts, pin, K[s]):
+                return STATUS_PROGRAM, t + _C[s] * hh, h, k_eval, t_rec[:n_rec], y_rec[:n_rec]
         y_new = numpy.empty(n)
         for i in range(n):
             acc = 0.0
             for j in range(12):
                 acc += _B[j] * K[j, i]
             y_new[i] = y[i] + hh * acc
-        rhs_into(t + hh, y_new, p, K[12])
+        if not _rhs_at(t + hh, y_new, p, code, consts, pin, K[12]):
+            return STATUS_PROGRAM, t + hh, h, k_eval, t_rec[:n_rec], y_rec[:n_rec]
         counts[0] += 12
         err5 = 0.0
         err3 = 0.0
