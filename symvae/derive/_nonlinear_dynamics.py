@@ -25,7 +25,7 @@ from ..model import Model, SymbolTable
 from ..model import N as N_sym
 from ..model._activations import activation
 from ._dynamics import assemble_system, gradient_coefficients, observables, overlap_drifts
-from ._nonlinear_gaussian import QUADRATURE_NOTE, NoClosedForm, nonlinear_expectation
+from ._nonlinear_gaussian import QUADRATURE2_NOTE, QUADRATURE_NOTE, TWO_DIRECTIONS, NoClosedForm, nonlinear_expectation
 from ._system import DerivedSystem
 
 __all__ = ["is_nonlinear", "NonlinearSymbolTable", "derive_nonlinear_dynamics"]
@@ -82,8 +82,8 @@ class NonlinearSymbolTable(SymbolTable):
                 raise DerivationError(
                     f"activations encoder={self.model.vae.encoder_activation!r}, decoder="
                     f"{self.model.vae.decoder_activation!r}: an expectation has no closed form ({exc}); derived "
-                    f"systems take erf, relu and polynomial activations exactly, and other smooth activations of "
-                    f"one Gaussian direction (M = 1, one of the two non-linear) by a numerical rule") from None
+                    f"systems take erf, relu and polynomial activations exactly, and other smooth terms of one or "
+                    f"two Gaussian directions by a numerical rule (e.g. tanh at M <= 2, erf on both sides at M = 1)") from None
         return E
 
     @functools.cached_property
@@ -93,10 +93,14 @@ class NonlinearSymbolTable(SymbolTable):
 
     def notes(self) -> tuple[str, ...]:
         """The derivation's approximations, for ``DerivedSystem.notes``."""
-        if not self.numerical:
-            return ()
-        unique = sorted(set(self.numerical), key=lambda e: (len(e), e))
-        return (f"{len(unique)} expectation(s) with no closed form, e.g. {unique[0]}, are {QUADRATURE_NOTE}",)
+        notes = []
+        for two, note in ((False, QUADRATURE_NOTE), (True, QUADRATURE2_NOTE)):
+            unique = sorted({e.removesuffix(TWO_DIRECTIONS) for e in self.numerical
+                             if e.endswith(TWO_DIRECTIONS) == two}, key=lambda e: (len(e), e))
+            if unique:
+                where = "of two Gaussian directions " if two else ""
+                notes.append(f"{len(unique)} expectation(s) {where}with no closed form, e.g. {unique[0]}, are {note}")
+        return tuple(notes)
 
 
 def derive_nonlinear_dynamics(model: Model) -> DerivedSystem:
