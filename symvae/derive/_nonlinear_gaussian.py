@@ -66,8 +66,9 @@ def _linear_form(expr: sp.Expr, index: dict, what: str) -> tuple:
 
 class _Engine:
     def __init__(self, fields: Sequence[sp.Symbol], covariance: Callable[[int, int], sp.Expr], *,
-                 quadrature: bool = False):
+                 quadrature: bool = False, deferred: dict | None = None):
         self.quadrature = quadrature
+        self.deferred = deferred
         self.stein_depth = 0
         self.used: list[str] = []
         self.fields = list(fields)
@@ -188,7 +189,7 @@ class _Engine:
 
 def nonlinear_expectation(expr: sp.Expr, fields: Sequence[sp.Symbol],
                           covariance: Callable[[int, int], sp.Expr], *, quadrature: bool = False,
-                          used: list | None = None) -> sp.Expr:
+                          used: list | None = None, deferred: dict | None = None) -> sp.Expr:
     """E[expr] over zero-mean jointly Gaussian ``fields`` with E[f_i f_j] = covariance(i, j) (i <= j).
 
     ``expr`` may contain polynomials in the fields, ``ErfAct``, ``ErfActPrime``, ``Relu`` and ``Step`` of linear forms in
@@ -198,14 +199,16 @@ def nonlinear_expectation(expr: sp.Expr, fields: Sequence[sp.Symbol],
     term, if it is smooth and depends on the fields through one direction, by the explicit sum of a numerical rule
     (``quadrature_expectation``), an expression of the covariance that codegen compiles like any other. Such terms
     are approximate (``QUADRATURE_NOTE``); callers must say so (``DerivedSystem.notes``): ``used``, if given, is
-    extended by the expectations computed by the rule (as text).
+    extended by the expectations computed by the rule (as text). ``deferred``, if given (a dict), receives the
+    two-direction terms as {(G, S): placeholder symbol} and the value holds the placeholders: SymPy's traversals of
+    the 833-node sums (free_symbols, has, expand) would dominate a derivation; ``resolve_deferred`` puts them in.
 
     Raises:
         NoClosedForm: a term has no closed form under these rules (four or more erf factors or steps, erf times step,
             other functions) and no quadrature was asked for, or the term is not smooth or needs more than
             ``QUADRATURE_MAX_DIM`` Gaussian dimensions.
     """
-    engine = _Engine(fields, covariance, quadrature=quadrature)
+    engine = _Engine(fields, covariance, quadrature=quadrature, deferred=deferred)
     value = sp.Add(*[engine.term(term) for term in sp.Add.make_args(sp.expand(expr))])
     if used is not None:
         used.extend(engine.used)
@@ -254,6 +257,8 @@ def _quadrature_term(F: sp.Expr, engine: _Engine, why: str) -> sp.Expr:
                            f"directions, this term needs {len(directions)}")
     S = tuple(tuple(engine.cov(a, b, ()) for b in directions) for a in directions)
     engine.used.append(f"E[{F}]" + (TWO_DIRECTIONS if len(directions) == 2 else ""))
+    if len(directions) == 2 and engine.deferred is not None:  # a placeholder now, the 833-node sum at the end
+        return engine.deferred.setdefault((G, S), sp.Dummy(f"E2_{len(engine.deferred)}"))
     return quadrature_expectation(G, S)
 
 
@@ -411,6 +416,11 @@ def quadrature_expectation(G: sp.Expr, S: tuple[tuple[sp.Expr, ...], ...]) -> sp
             terms.append(sp.Mul(w, _substitute(G, {_U[0]: u1, _U[1]: u2}), evaluate=False))
         return sp.Add(*terms, evaluate=False)
     raise NoClosedForm(f"the numerical rules take one or two Gaussian directions, this term needs {len(S)}")
+
+
+def resolve_deferred(deferred: dict) -> dict:
+    """{placeholder: the explicit rule} for the placeholders of ``nonlinear_expectation(..., deferred=...)``."""
+    return {d: quadrature_expectation(G, S) for (G, S), d in deferred.items()}
 
 
 def rule_expectation(expr: sp.Expr, fields: Sequence[sp.Symbol], covariance: Callable[[int, int], sp.Expr]) -> sp.Expr:
