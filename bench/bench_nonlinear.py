@@ -3,6 +3,8 @@
 1. Derivation time (cold: no cache) of the erf VAE and of the linear VAE, (M, M*) = (1, 1) and (2, 2).
 2. Code generation + numba compilation time (cold: empty cache directory) of both.
 3. RHS cost per call (generated numba, ``rhs_into``), erf vs linear.
+4. The same for one model whose terms need the two-direction numerical rule (tanh decoder, M = M* = 2: 833-node
+   sums written into the system), with a time limit: a run that does not finish in time is reported as such.
 
 Each (model, M, M*) runs in a fresh subprocess with its own empty cache directory, so nothing is reused.
 Run: python bench/bench_nonlinear.py          (prints one table; takes a few minutes on one core)
@@ -43,11 +45,15 @@ print(json.dumps({"derive_s": t1 - t0, "codegen_compile_s": t2 - t1, "rhs_us": 1
 """
 
 
-def run(act, M, Ms):
+#: seconds allowed for the two-direction model (derivation + code generation + numba compilation)
+TWO_D_LIMIT = 3600
+
+
+def run(act, M, Ms, timeout=None):
     with tempfile.TemporaryDirectory() as cache:
         env = dict(os.environ, SYMVAE_CACHE=cache, NUMBA_CACHE_DIR=cache, PYTHONPATH=os.pathsep.join([os.path.dirname(os.path.dirname(os.path.abspath(__file__))), os.environ.get("PYTHONPATH", "")]))
         out = subprocess.run([sys.executable, "-c", CHILD, act, str(M), str(Ms)], env=env, capture_output=True,
-                             text=True, check=True)
+                             text=True, check=True, timeout=timeout)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -61,6 +67,12 @@ def main():
         print(f"{'erf/lin':8} {M:>2} {Ms:>2} {'':>5} {rows['erf']['derive_s'] / rows['linear']['derive_s']:>9.1f} "
               f"{rows['erf']['codegen_compile_s'] / rows['linear']['codegen_compile_s']:>14.1f} "
               f"{rows['erf']['rhs_us'] / rows['linear']['rhs_us']:>12.1f}")
+    try:  # two-direction numerical rule
+        r = run("tanh(x)", 2, 2, timeout=TWO_D_LIMIT)
+        print(f"{'tanh 2-D':8} {2:>2} {2:>2} {r['state']:>5} {r['derive_s']:>9.2f} {r['codegen_compile_s']:>14.2f} "
+              f"{r['rhs_us']:>12.3f}")
+    except subprocess.TimeoutExpired:
+        print(f"{'tanh 2-D':8} {2:>2} {2:>2}  derivation + codegen + compile did not finish in {TWO_D_LIMIT} s")
 
 
 if __name__ == "__main__":

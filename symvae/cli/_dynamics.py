@@ -267,11 +267,12 @@ def run_simulate(args: argparse.Namespace) -> int:
     model, system, state, params, t_eval = _setup(args)
     init = {k: np.asarray(v).tolist() for k, v in state.items()}
     if model.vae.encoder_activation != "linear" or model.vae.decoder_activation != "linear":
-        from ..simulate import simulate_nonlinear  # activations: eps sampled, numpy (order parameters only)
+        from ..codegen import compile_system
+        from ..simulate import simulate_nonlinear  # activations: eps sampled, numpy
+        from ..simulate._nonlinear import with_observables
 
-        if args.plot or args.csv or args.per_seed:
-            raise InvalidInputError("--plot, --csv and --per-seed are not available for models with activations")
         res = simulate_nonlinear(model, params, init, t_eval, N=args.N, seeds=args.seeds, seed=args.seed)
+        res = with_observables(res, compile_system(system))  # eg, rate, distortion of the derived system per seed
     else:
         res = simulate(model, params, init, t_eval, N=args.N, seeds=args.seeds, seed=args.seed)
     k = len(res.t)

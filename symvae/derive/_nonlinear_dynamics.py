@@ -16,6 +16,7 @@ sampling.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import sympy as sp
@@ -25,7 +26,8 @@ from ..model import Model, SymbolTable
 from ..model import N as N_sym
 from ..model._activations import activation
 from ._dynamics import assemble_system, gradient_coefficients, observables, overlap_drifts
-from ._nonlinear_gaussian import QUADRATURE_NOTE, NoClosedForm, nonlinear_expectation
+from ._nonlinear_gaussian import (QUADRATURE2_NOTE, QUADRATURE_NOTE, TWO_DIRECTIONS, NoClosedForm, nonlinear_expectation,
+                                  resolve_deferred)
 from ._system import DerivedSystem
 
 __all__ = ["is_nonlinear", "NonlinearSymbolTable", "derive_nonlinear_dynamics"]
@@ -77,14 +79,19 @@ class NonlinearSymbolTable(SymbolTable):
         def E(expr):
             try:
                 return nonlinear_expectation(expr, fields + list(self.eps), covariance, quadrature=True,
-                                             used=self.numerical)
+                                             used=self.numerical, deferred=self.deferred)
             except NoClosedForm as exc:
                 raise DerivationError(
                     f"activations encoder={self.model.vae.encoder_activation!r}, decoder="
                     f"{self.model.vae.decoder_activation!r}: an expectation has no closed form ({exc}); derived "
-                    f"systems take erf, relu and polynomial activations exactly, and other smooth activations of "
-                    f"one Gaussian direction (M = 1, one of the two non-linear) by a numerical rule") from None
+                    f"systems take erf, relu and polynomial activations exactly, and other smooth terms of one or "
+                    f"two Gaussian directions by a numerical rule (e.g. tanh at M <= 2, erf on both sides at M = 1)") from None
         return E
+
+    @functools.cached_property
+    def deferred(self) -> dict:
+        """Two-direction rule terms as placeholders (filled by ``expectation``; see ``nonlinear_expectation``)."""
+        return {}
 
     @functools.cached_property
     def numerical(self) -> list[str]:
@@ -93,10 +100,14 @@ class NonlinearSymbolTable(SymbolTable):
 
     def notes(self) -> tuple[str, ...]:
         """The derivation's approximations, for ``DerivedSystem.notes``."""
-        if not self.numerical:
-            return ()
-        unique = sorted(set(self.numerical), key=lambda e: (len(e), e))
-        return (f"{len(unique)} expectation(s) with no closed form, e.g. {unique[0]}, are {QUADRATURE_NOTE}",)
+        notes = []
+        for two, note in ((False, QUADRATURE_NOTE), (True, QUADRATURE2_NOTE)):
+            unique = sorted({e.removesuffix(TWO_DIRECTIONS) for e in self.numerical
+                             if e.endswith(TWO_DIRECTIONS) == two}, key=lambda e: (len(e), e))
+            if unique:
+                where = "of two Gaussian directions " if two else ""
+                notes.append(f"{len(unique)} expectation(s) {where}with no closed form, e.g. {unique[0]}, are {note}")
+        return tuple(notes)
 
 
 def derive_nonlinear_dynamics(model: Model) -> DerivedSystem:
@@ -109,7 +120,14 @@ def derive_nonlinear_dynamics(model: Model) -> DerivedSystem:
     a, c, scalars = gradient_coefficients(T)
     rhs = overlap_drifts(T, a, c, scalars, T.expectation(), expand=False)
     obs = nonlinear_observables(T)
-    return assemble_system(model, T, rhs, obs, set(T.fields) | set(T.eps), notes=T.notes())
+    system = assemble_system(model, T, rhs, obs, set(T.fields) | set(T.eps), notes=T.notes())
+    if not T.deferred:
+        return system
+    values = resolve_deferred(T.deferred)  # checks and parameters above saw the placeholders, not the sums
+    inside = set().union(*(e.free_symbols for (_, S) in T.deferred for row in S for e in row))
+    params = tuple(sorted((set(system.params) - set(values)) | (inside - set(system.state)), key=lambda s: s.name))
+    return dataclasses.replace(system, rhs=tuple(e.xreplace(values) for e in system.rhs), params=params,
+                               observables={k: e.xreplace(values) for k, e in system.observables.items()})
 
 
 def nonlinear_observables(T: NonlinearSymbolTable) -> dict[str, sp.Expr]:

@@ -28,13 +28,15 @@ from ..model import Model, SymbolTable, validate_state
 from ..model._activations import _X, activation
 from ._initial import gram_factor, initial_vectors
 
-__all__ = ["NonlinearSimulation", "simulate_nonlinear", "simulate_committee"]
+__all__ = ["NonlinearSimulation", "simulate_nonlinear", "simulate_committee", "with_observables"]
 
 
 @dataclasses.dataclass(frozen=True)
 class NonlinearSimulation:
     """Result of ``simulate_nonlinear``: ``per_seed[name]`` has shape (seeds, len(t), ...) with the shapes of
-    ``DerivedSystem.unpack`` (m, m_tilde: M x M*; Q, Q_tilde, R: M x M; D: M); ``mean``/``std`` over seeds."""
+    ``DerivedSystem.unpack`` (m, m_tilde: M x M*; Q, Q_tilde, R: M x M; D: M); ``mean``/``std`` over seeds.
+    ``observables`` (eg, rate, distortion, neg_elbo, each (seeds, len(t))) once ``with_observables`` has evaluated
+    the derived system's observables on the simulated overlaps; ``eg`` is its entry."""
 
     model: Model
     params: Mapping[str, float]
@@ -44,6 +46,13 @@ class NonlinearSimulation:
     per_seed: Mapping[str, np.ndarray]
     status: str
     message: str
+    observables: Mapping[str, np.ndarray] | None = None
+
+    @property
+    def eg(self) -> np.ndarray:
+        if self.observables is None:
+            raise AttributeError("eg: call with_observables first")
+        return self.observables["eg"]
 
     @property
     def mean(self) -> dict[str, np.ndarray]:
@@ -166,6 +175,22 @@ def simulate_nonlinear(model: Model, params: Mapping[str, float], init: Mapping[
     per_seed = {k: np.stack(v, axis=1) for k, v in records.items()}
     return NonlinearSimulation(model=model, params=dict(params), N=N, seeds=seeds, t=steps[:len(records["D"])] / N,
                                per_seed=per_seed, status=status, message=message)
+
+
+def with_observables(sim: NonlinearSimulation, compiled) -> NonlinearSimulation:
+    """``sim`` with the observables of the derived system (``compiled``: its ``CompiledSystem``) evaluated on every
+    seed's overlaps at every recorded time (rate and distortion are population averages over x and eps given the
+    overlaps, as in the ODE)."""
+    system = compiled.system
+    seeds, k = sim.per_seed["D"].shape[:2]
+    Y = np.empty((len(system.state), seeds, k))
+    for s_ in range(seeds):
+        for i in range(k):
+            Y[:, s_, i] = system.pack({name: v[s_, i] for name, v in sim.per_seed.items() if name in system.blocks})
+    p = compiled.param_vector(sim.params).reshape(-1, 1, 1)
+    obs = compiled.observables(np.broadcast_to(np.asarray(sim.t, dtype=float), (seeds, k)), Y, p)
+    return dataclasses.replace(sim, observables={n: np.broadcast_to(np.asarray(v, dtype=float), (seeds, k)).copy()
+                                                 for n, v in obs.items()})
 
 
 def simulate_committee(machine, params: Mapping[str, float], W0: np.ndarray, Wstar: np.ndarray, v0, t_eval,
