@@ -138,3 +138,15 @@ def test_small_tau_escape_rate_k3():
     p = symmetric_plateau(machine, 1e-6)
     assert abs(p.escape_rate / 1e-6 / small_tau_escape_rate(3) - 1) < 1e-5
     assert abs(p.q - 0.2) < 1e-5 and abs(p.r - 1 / math.sqrt(15)) < 1e-5 and abs(p.eg - _closed_form_eg(3)) < 1e-7
+
+
+def test_cli_plateau(capsys):
+    from helpers import run_cli
+    code, out, err = run_cli(capsys, "derive", "--model", "committee", "--plateau", "0.5")
+    assert code == 0 and "| escape rate lambda | 0.03434115691" in out and "| eg | 0.01467701966" in out
+    for bad in (("--plateau", "0"), ("--plateau", "nan"), ("--plateau", "0.5", "--both-layers"),
+                ("--plateau", "0.5", "--K", "2", "--M-teacher", "1")):
+        code, out, err = run_cli(capsys, "derive", "--model", "committee", *bad)
+        assert code == 2 and len(err.strip().splitlines()) == 1, (bad, err)
+    code, out, err = run_cli(capsys, "derive", "--plateau", "0.5")
+    assert code == 2 and len(err.strip().splitlines()) == 1
