@@ -29,6 +29,9 @@ def register(sub) -> None:
     p.add_argument("--M-teacher", type=_positive_int, default=2,
                    help=f"committee: teacher hidden units (default 2; <= {M_MAX} without --force)")
     p.add_argument("--both-layers", action="store_true", help="committee: train the second layer too")
+    p.add_argument("--plateau", type=float, default=None, metavar="TAU",
+                   help="committee, K = M, first layer: print the symmetric plateau at step TAU and its escape rate "
+                        "instead of the equations")
     p.add_argument("--format", choices=FORMATS, default="markdown", help="output format (default markdown)")
     p.add_argument("--all", action="store_true", help="regenerate the derivations folder (needs --out)")
     p.add_argument("--out", default=None,
@@ -61,8 +64,13 @@ def run(args: argparse.Namespace) -> int:
             if value > M_MAX and not args.force:
                 raise InvalidInputError(f"{flag} {value} exceeds the limit {M_MAX}; pass --force to run anyway")
         machine = CommitteeMachine(K=args.K, M_teacher=args.M_teacher, train_second_layer=args.both_layers)
+        if args.plateau is not None:
+            sys.stdout.write(_plateau_markdown(machine, args.plateau))
+            return 0
         sys.stdout.write(committee_markdown(derive_committee(machine)))
         return 0
+    if args.plateau is not None:
+        raise InvalidInputError("--plateau needs --model committee")
     if args.M < 1 or args.M_star < 1:
         raise InvalidInputError(f"--M and --M-star must be >= 1, got {args.M} and {args.M_star}")
     for flag, value in (("--M", args.M), ("--M-star", args.M_star)):
@@ -78,6 +86,23 @@ def run(args: argparse.Namespace) -> int:
         return 0
     sys.stdout.write(render(derive_dynamics(model), args.format))
     return 0
+
+
+def _plateau_markdown(machine, tau: float) -> str:
+    """The symmetric plateau of a committee machine (``symvae.analysis._plateau``) as Markdown."""
+    import math
+
+    from ..analysis._plateau import small_tau_escape_rate, symmetric_plateau
+    if not (math.isfinite(tau) and tau > 0):
+        raise InvalidInputError(f"--plateau must be a finite step > 0, got {tau!r}")
+    p = symmetric_plateau(machine, tau)
+    K = machine.K
+    return (f"# Symmetric plateau — soft committee machine, K = M = {K}, T = I, tau = {tau:g}\n\n"
+            f"| quantity | value |\n|---|---|\n"
+            f"| Q_ii | {p.q:.12g} |\n| Q_ik (i != k) | {p.c:.12g} |\n| R_in | {p.r:.12g} |\n"
+            f"| eg | {p.eg:.12g} |\n| escape rate lambda | {p.escape_rate:.12g} |\n"
+            f"| plateau length per decade of initial asymmetry, ln(10)/lambda | {math.log(10) / p.escape_rate:.6g} |\n"
+            f"| small-tau lambda/tau, (2/pi) K/(sqrt(2K-1)(2K+1)^(3/2)) | {small_tau_escape_rate(K):.12g} |\n")
 
 
 def _write_all(out) -> list:
