@@ -37,7 +37,11 @@ STATUS_OK, STATUS_DIVERGED, STATUS_STEP_TOO_SMALL, STATUS_MAX_STEPS, STATUS_RUNN
 
 @njit(cache=True, error_model="numpy")
 def _rms(x):
-    return math.sqrt(numpy.sum(x * x) / x.shape[0])
+    # a sequential sum, as numba's numpy.sum: numpy's own (pairwise) sum would round differently in plain-Python mode
+    acc = 0.0
+    for i in range(x.shape[0]):
+        acc += x[i] * x[i]
+    return math.sqrt(acc / x.shape[0])
 
 
 @njit(cache=True, error_model="numpy")
