@@ -70,7 +70,8 @@ def _integer_literal(node):
 
 def numba_power(a, b, literal=None):
     """``a ** b`` as numba's compiled code computes it (float64): for an integer literal exponent ``literal``, the
-    unrolled square-and-multiply of numba's ``static_power_impl`` (then ``1 / result`` if it is negative); otherwise
+    unrolled square-and-multiply of numba's ``static_power_impl`` (then ``1 / result`` if it is negative, raising
+    ZeroDivisionError for a zero result as numba does); otherwise
     C ``pow`` with the numpy error model (inf or nan instead of an exception)."""
     if literal is not None and abs(literal) <= 0x10000:
         e = abs(literal)
@@ -81,9 +82,8 @@ def numba_power(a, b, literal=None):
                 res = res * val
             e >>= 1
             val = val * val if e else val
-        if literal < 0:
-            return 1.0 / res if res != 0.0 else math.copysign(math.inf, res)
-        return res
+        # numba inverts with Python's division even under the numpy error model: 0 ** -k raises ZeroDivisionError
+        return 1.0 / res if literal < 0 else res
     a, b = float(a), float(b)
     try:
         return math.pow(a, b)
