@@ -219,22 +219,48 @@ class PlainFirstModule:
         return value
 
 
+def _plain_code_cached(path: pathlib.Path, source: str):
+    """``_jit.plain_code`` of the generated file ``path`` (text ``source``), kept beside it as marshalled bytecode
+    (``plain-<python tag>.bin``, headed by a hash of the source, of ``_jit.py`` and of the Python version), since the
+    rewriting costs more than the rest of a short warm run. A stale or unreadable copy is rebuilt."""
+    import marshal
+
+    from ._jit import plain_code
+
+    tag = hashlib.sha256(source.encode() + b"\0" + pathlib.Path(__file__).with_name("_jit.py").read_bytes() + b"\0"
+                         + sys.version.encode()).hexdigest()[:32].encode()
+    stored = path.parent / f"plain-{sys.implementation.cache_tag}.bin"
+    try:
+        data = stored.read_bytes()
+        if data[:len(tag)] == tag:
+            return marshal.loads(data[len(tag):])
+    except (OSError, ValueError, EOFError, TypeError):
+        pass
+    code = plain_code(source, str(path))
+    try:
+        _atomic_write(stored, tag + marshal.dumps(code))
+    except OSError:  # a read-only cache only costs speed
+        pass
+    return code
+
+
 def load_plain_first(path, name: str) -> PlainFirstModule:
     """The generated file ``path`` as a ``PlainFirstModule`` whose numba load is named ``name``: only the plain-Python
     load happens now (under a distinct module name, see ``_jit``), so numba is not imported.
 
     Raises what executing the file raises (a module that does not import)."""
-    from ._jit import numba_power, plain_code, plain_module_name
+    from ._jit import numba_power, plain_module_name
 
     path = pathlib.Path(path)
     source = path.read_text()
+    code = _plain_code_cached(path, source)
     plain_name = plain_module_name(name)
     spec = importlib.util.spec_from_file_location(plain_name, path)
     plain = importlib.util.module_from_spec(spec)
     plain._numba_power = numba_power
     sys.modules[plain_name] = plain
     try:
-        exec(plain_code(source, str(path)), plain.__dict__)  # noqa: S102 - the generated module, not user text
+        exec(code, plain.__dict__)  # noqa: S102 - the generated module (our own file), not user text
     except BaseException:
         sys.modules.pop(plain_name, None)
         raise
