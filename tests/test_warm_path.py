@@ -1,9 +1,11 @@
 """The warm path of ``symvae dynamics``: a second run with the same model options loads the generated module from a
 plain-data cache entry without SymPy, and prints exactly what the cold path printed; anything corrupt or partial in
-that entry (or in the module) sends the run back to the cold path.
+that entry (or in the module) sends the run back to the cold path. The warm run integrates with the generated
+module loaded as plain Python (no numba import) and switches to numba past a work budget.
 
 The ground truth of every comparison is the cold path itself (derivation, code generation, ``DerivedSystem``), run
-in a separate process or, for the layout, ``DerivedSystem.unpack``.
+in a separate process or, for the layout, ``DerivedSystem.unpack``; for the plain-Python load, the numba load of
+the same file (and, for powers, numba's own compiled ``**``).
 """
 import json
 import os
@@ -19,19 +21,25 @@ import symvae
 from symvae._cache import CacheEntry, cache_root
 from symvae.cli._main import build_parser
 from symvae.codegen import compile_system
+from symvae.codegen._compile import CompiledSystem, PlainFirstModule, load_plain_first
+from symvae.codegen._jit import numba_power
 from symvae.codegen._warm import PlainSystem, layout_of, load_warm, warm_key
 from symvae.derive._system import derivation_key
+from symvae.numerics import _integrate
+from symvae.numerics._integrate import integrate
+from symvae.simulate import default_initial_state
 
-from helpers import model
+from helpers import model, random_params
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
-#: Runs ``symvae.cli.main(argv)`` and reports, as the last line of stderr, the exit code and whether SymPy was
-#: imported (the cold path derives with it; the warm path must not touch it).
+#: Runs ``symvae.cli.main(argv)`` and reports, as the last line of stderr, the exit code and whether SymPy and numba
+#: were imported (the cold path derives with SymPy; the warm path must not touch it, nor numba on a short run).
 PROBE = ("import json, sys\n"
          "import symvae.cli\n"
          "code = symvae.cli.main(json.loads(sys.argv[1]))\n"
-         "sys.stderr.write(json.dumps({'code': code, 'sympy': 'sympy' in sys.modules}) + '\\n')\n")
+         "sys.stderr.write(json.dumps({'code': code, 'sympy': 'sympy' in sys.modules,\n"
+         "                             'numba': 'numba' in sys.modules}) + '\\n')\n")
 
 BASE = ["dynamics", "--rho", "1.3", "--eta", "0.7", "--beta", "0.9", "--tau", "0.02", "--t-max", "300",
         "--t-eval", "0,1,10,100,250,300"]
@@ -39,7 +47,7 @@ BASE = ["dynamics", "--rho", "1.3", "--eta", "0.7", "--beta", "0.9", "--tau", "0
 
 def run(cache, argv):
     """``symvae ARGV`` in a fresh interpreter on ``cache``: (exit code, stdout, stderr without the probe line,
-    SymPy imported?)."""
+    SymPy imported?, numba imported?)."""
     env = dict(os.environ, SYMVAE_CACHE=str(cache),
                PYTHONPATH=os.pathsep.join([str(ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
     proc = subprocess.run([sys.executable, "-c", PROBE, json.dumps(argv)], capture_output=True, text=True, env=env,
@@ -47,7 +55,7 @@ def run(cache, argv):
     lines = proc.stderr.splitlines()
     assert lines, proc.stderr
     info = json.loads(lines[-1])
-    return info["code"], proc.stdout, "\n".join(lines[:-1]), info["sympy"]
+    return info["code"], proc.stdout, "\n".join(lines[:-1]), info["sympy"], info["numba"]
 
 
 def key_of(argv) -> str:
@@ -81,6 +89,7 @@ def test_second_run_is_warm_prints_what_the_cold_run_printed_and_survives_a_corr
     warm = run(seeded_cache, argv)
     assert cold[0] == 0 and cold[3] is True  # derived with SymPy
     assert warm[3] is False  # no SymPy on the second run
+    assert cold[4] is True and warm[4] is False  # nor numba: 482 evaluations stay within the plain-Python budget
     assert warm[:3] == cold[:3]  # exit code, stdout and stderr identical
     data = json.loads(cold[1])
     assert data["status"] == "ok" and data["t"] == [0, 1, 10, 100, 250, 300]
@@ -208,3 +217,111 @@ def test_keys_distinguish_every_model_option():
     # runtime values are not part of the key
     assert key_of(base + ["--rho", "2", "--tau", "0.5", "--t-max", "9", "--set", "x=1"]) == keys[0]
     assert warm_key("ode", {"a": 1}) != warm_key("ode", {"a": 2})
+
+
+# ------------------------------------------------------------------------------------ plain-Python load of the module
+
+def _plain_first(compiled) -> CompiledSystem:
+    """The module of ``compiled`` loaded anew as a ``PlainFirstModule`` (its numba load: ``compiled.module``)."""
+    module = load_plain_first(compiled.path, compiled.module.__name__)
+    assert module.plain is not compiled.module and module._compiled is None
+    return CompiledSystem(compiled.system, module, compiled.path)
+
+
+def _same_run(got, expected):
+    """Two trajectories identical to the last bit: outputs, every accepted step, counts, status and message."""
+    assert (got.status, got.message, got.t_stop) == (expected.status, expected.message, expected.t_stop)
+    assert (got.nfev, got.n_accepted, got.n_rejected) == (expected.nfev, expected.n_accepted, expected.n_rejected)
+    for name in ("t", "y", "t_steps", "y_steps"):
+        a, b = getattr(got, name), getattr(expected, name)
+        assert a.shape == b.shape and np.array_equal(a, b), name
+
+
+@pytest.mark.parametrize("variant,M,M_star,t_max", [("base", 1, 1, 1500), ("tied", 1, 1, 1500),
+                                                    ("learned_sigma2", 1, 1, 600), ("base", 2, 1, 300)])
+def test_plain_python_and_numba_give_the_same_trajectory_also_across_the_switch(variant, M, M_star, t_max,
+                                                                              monkeypatch):
+    system = symvae.derive_dynamics(model(variant, M=M, M_star=M_star))
+    compiled = compile_system(system)
+    y0 = system.pack({k: v for k, v in default_initial_state(system.table).items() if k in system.blocks})
+    params = random_params(system, np.random.default_rng(M + 3 * M_star + len(variant)))
+    params.update(tau=0.02, lam=0.0) if "tau" in params else None
+    t_eval = np.linspace(0.0, t_max, 7)
+    reference = integrate(compiled, y0, params, t_eval)  # numba only (the cold path's module)
+    assert reference.ok and reference.n_accepted > 20, reference.message
+    # everything in plain Python (the default budget is far above this run)
+    plain = _plain_first(compiled)
+    _same_run(integrate(plain, y0, params, t_eval), reference)
+    assert plain.module._compiled is None  # numba never touched
+    # a budget that runs out after about a third of the run: numba continues from the state reached
+    work = reference.nfev * (plain.module.rhs_size + _integrate.PLAIN_STAGE_WORK * len(y0))
+    monkeypatch.setattr(_integrate, "PLAIN_WORK_BUDGET", work // 3)
+    switched = _plain_first(compiled)
+    _same_run(integrate(switched, y0, params, t_eval), reference)
+    assert switched.module._compiled is compiled.module  # the switch happened (to the one numba module)
+
+
+def test_an_exception_in_the_plain_phase_reruns_the_integration_compiled():
+    compiled = compile_system(symvae.derive_dynamics(model("base")))
+    params = {"beta": 1.0, "eta": 1.0, "lam": 0.0, "rho": 1.0, "tau": 0.02}
+    y0, t_eval = np.array([0.01, 0.01, 1.0, 1.0, 0.0, 1.0]), np.linspace(0.0, 800.0, 5)
+    reference = integrate(compiled, y0, params, t_eval)
+    real = load_plain_first(compiled.path, compiled.module.__name__)
+    calls = []
+
+    def failing_piece(*args):  # a few good pieces, then what math.log(-1.0) raises in the interpreter
+        calls.append(1)
+        if len(calls) > 2:
+            raise ValueError("math domain error")
+        return real.plain.integrate_piece(*args[:11], 5, *args[12:])
+
+    plain = type("Plain", (), {k: v for k, v in vars(real.plain).items() if not k.startswith("__")})
+    plain.integrate_piece = staticmethod(failing_piece)
+    module = PlainFirstModule(plain, real.path, real.name, real.rhs_size)
+    _same_run(integrate(CompiledSystem(compiled.system, module, compiled.path), y0, params, t_eval), reference)
+    assert len(calls) == 3 and module._compiled is compiled.module
+
+
+def test_numba_power_is_numbas_power():
+    from numba import njit
+
+    rng = np.random.default_rng(5)
+    bases = np.concatenate([rng.uniform(-3.0, 3.0, 4000), rng.lognormal(0.0, 3.0, 4000), [0.0, -0.0, 1e200, -1e200,
+                                                                                           1e-200, np.inf, np.nan]])
+    def outcome(f, x):  # the value, or the exception numba's compiled code raises (0 ** -k)
+        try:
+            return f(float(x))
+        except ZeroDivisionError:
+            return -12345.0
+
+    for k in (-3, -2, -1, 0, 1, 2, 3, 4, 5, 7):
+        compiled_power = njit(error_model="numpy")(eval(f"lambda x: x ** {k}"))  # a literal exponent, as generated
+        expected = np.array([outcome(compiled_power, x) for x in bases])
+        got = np.array([outcome(lambda v: numba_power(v, k, k), x) for x in bases])
+        assert np.array_equal(got, expected, equal_nan=True), k
+    general = njit(error_model="numpy")(lambda x, y: x ** y)
+    for e in (-0.125, 0.5, 1.5, -2.5, 1.0 / 3.0, 2.0, -3.0):
+        expected = np.array([general(float(x), e) for x in bases])
+        got = np.array([numba_power(float(x), e) for x in bases])
+        assert np.array_equal(got, expected, equal_nan=True), e
+    # the difference this guards against: numpy's scalar power is not numba's for x ** 3
+    x = bases[:4000]
+    assert np.any(x ** 3 != np.array([numba_power(v, 3, 3) for v in x]))
+
+
+def test_the_plain_load_never_imports_numba():
+    compiled = compile_system(symvae.derive_dynamics(model("base")))
+    code = ("import sys\n"
+            "from symvae.codegen._compile import CompiledSystem, load_plain_first\n"
+            "from symvae.codegen._warm import PlainSystem\n"
+            "from symvae.numerics._integrate import integrate\n"
+            f"module = load_plain_first({str(compiled.path)!r}, {compiled.module.__name__!r})\n"
+            "system = PlainSystem('ode', module.plain.STATE_NAMES, module.plain.PARAM_NAMES, (), {})\n"
+            "traj = integrate(CompiledSystem(system, module, module.path), [0.01, 0.01, 1, 1, 0, 1],\n"
+            "                 [1.0, 1.0, 0.0, 1.0, 0.02], [0.0, 100.0, 400.0])\n"
+            "print(traj.status, traj.y[-1, 0], 'numba' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         env=dict(os.environ, PYTHONPATH=str(ROOT))).stdout.split()
+    reference = integrate(compiled, np.array([0.01, 0.01, 1, 1, 0, 1.0]), [1.0, 1.0, 0.0, 1.0, 0.02],
+                          [0.0, 100.0, 400.0])
+    assert out == ["ok", repr(float(reference.y[-1, 0])), "False"]

@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     from ..derive import DerivedSystem
     from ._generate import FunctionSpec
 
-__all__ = ["CompiledSystem", "compile_system", "system_key", "load_cached_module"]
+__all__ = ["CompiledSystem", "compile_system", "system_key", "load_cached_module", "PlainFirstModule",
+           "load_plain_first"]
 
 _LOCK = threading.Lock()
 _LOADED: dict[str, "CompiledSystem"] = {}
@@ -170,6 +171,100 @@ def _load(path, name: str):
         sys.modules.pop(name, None)
         raise
     return module
+
+
+def rhs_size(source: str) -> int:
+    """A size measure of the generated ``rhs_into`` in ``source``: its number of statements (lines of its body),
+    the CSE assignments dominating. 0 if the module has no ``rhs_into``."""
+    lines = source.splitlines()
+    try:
+        start = lines.index(next(line for line in lines if line.startswith("def rhs_into(")))
+    except StopIteration:
+        return 0
+    size = 0
+    for line in lines[start + 1:]:
+        if not line.startswith("    "):
+            break
+        size += 1
+    return size
+
+
+class PlainFirstModule:
+    """One generated module file loaded twice: ``plain``, executed as plain Python (its kernels are interpreted, numba
+    is not imported), and the numba module, loaded on first need by ``compiled()``. Attributes are those of the
+    module: the kernels (``rhs_into``, ``integrate_piece`` ...) from the numba module, everything else (numpy and
+    mpmath functions, constants) from the plain one. ``numerics.integrate`` runs the plain kernels first within a
+    work budget (see ``numerics._integrate``); ``rhs_size`` is the size measure of its right-hand side.
+    """
+
+    def __init__(self, plain, path: pathlib.Path, name: str, rhs_size: int):
+        self.plain = plain
+        self.path = pathlib.Path(path)
+        self.name = name
+        self.rhs_size = rhs_size
+        self._compiled = None
+
+    def compiled(self):
+        """The numba module (imported once; its numba cache checked before any kernel runs)."""
+        with _LOCK:
+            if self._compiled is None:
+                self._compiled = sys.modules.get(self.name) or _load(self.path, self.name)
+                discard_corrupt_numba_cache(self.path.parent)
+            return self._compiled
+
+    def __getattr__(self, attr: str):
+        value = getattr(self.plain, attr)
+        if getattr(value, "symvae_kernel", False):
+            return getattr(self.compiled(), attr)
+        return value
+
+
+def _plain_code_cached(path: pathlib.Path, source: str):
+    """``_jit.plain_code`` of the generated file ``path`` (text ``source``), kept beside it as marshalled bytecode
+    (``plain-<python tag>.bin``, headed by a hash of the source, of ``_jit.py`` and of the Python version), since the
+    rewriting costs more than the rest of a short warm run. A stale or unreadable copy is rebuilt."""
+    import marshal
+
+    from ._jit import plain_code
+
+    tag = hashlib.sha256(source.encode() + b"\0" + pathlib.Path(__file__).with_name("_jit.py").read_bytes() + b"\0"
+                         + sys.version.encode()).hexdigest()[:32].encode()
+    stored = path.parent / f"plain-{sys.implementation.cache_tag}.bin"
+    try:
+        data = stored.read_bytes()
+        if data[:len(tag)] == tag:
+            return marshal.loads(data[len(tag):])
+    except (OSError, ValueError, EOFError, TypeError):
+        pass
+    code = plain_code(source, str(path))
+    try:
+        _atomic_write(stored, tag + marshal.dumps(code))
+    except OSError:  # a read-only cache only costs speed
+        pass
+    return code
+
+
+def load_plain_first(path, name: str) -> PlainFirstModule:
+    """The generated file ``path`` as a ``PlainFirstModule`` whose numba load is named ``name``: only the plain-Python
+    load happens now (under a distinct module name, see ``_jit``), so numba is not imported.
+
+    Raises what executing the file raises (a module that does not import)."""
+    from ._jit import numba_power, plain_module_name
+
+    path = pathlib.Path(path)
+    source = path.read_text()
+    code = _plain_code_cached(path, source)
+    plain_name = plain_module_name(name)
+    spec = importlib.util.spec_from_file_location(plain_name, path)
+    plain = importlib.util.module_from_spec(spec)
+    plain._numba_power = numba_power
+    sys.modules[plain_name] = plain
+    try:
+        exec(code, plain.__dict__)  # noqa: S102 - the generated module (our own file), not user text
+    except BaseException:
+        sys.modules.pop(plain_name, None)
+        raise
+    return PlainFirstModule(plain, path, name, rhs_size(source))
 
 
 def load_cached_module(key: str, make_source: Callable[[], str], *, prefix: str = "symvae_generated"):

@@ -4,7 +4,8 @@ A cold run (derive, generate, compile) stores in the cache a small JSON descript
 state and parameter names, observables, how order parameters are laid out, the generated module's cache entry)
 under a key computed from plain text only -- the caller's description of the model (for the command line: variant,
 M, M*, the activation and schedule texts verbatim) and a hash of the package's own sources. A later run with the same options finds that entry before importing SymPy: it needs only
-numpy, numba and the generated module. Anything missing, corrupt or inconsistent reads as a miss, and the caller
+numpy and the generated module, loaded as plain Python (``_compile.PlainFirstModule``); numba is imported only if
+an integration outgrows its plain-Python work budget. Anything missing, corrupt or inconsistent reads as a miss, and the caller
 takes the cold path, which rewrites the entry.
 """
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 
 from .._cache import CacheEntry, content_key
 from ..errors import InvalidInputError
-from ._compile import CompiledSystem, _load, discard_corrupt_numba_cache
+from ._compile import CompiledSystem, load_plain_first
 
 __all__ = ["PlainSystem", "package_fingerprint", "warm_key", "load_warm", "store_warm",
            "SCHEMA"]
@@ -191,15 +192,14 @@ def load_warm(key: str) -> tuple[dict, CompiledSystem] | None:
     name = f"symvae_generated_{module_key}"
     module = _MODULES.get(module_key)
     if module is None:
-        try:
-            module = _load(module_entry.dir / "generated.py", name)
+        try:  # plain Python now; numba only if the integration outgrows its plain-Python budget
+            module = load_plain_first(module_entry.dir / "generated.py", name)
         except Exception:  # noqa: BLE001 - a module that does not import is a miss: the cold path regenerates it
             return None
-    if (getattr(module, "STATE_NAMES", None) != tuple(s.name for s in system.state)
-            or getattr(module, "PARAM_NAMES", None) != tuple(p.name for p in system.params)
-            or not hasattr(module, "integrate_start")):
+    plain = module.plain
+    if (getattr(plain, "STATE_NAMES", None) != tuple(s.name for s in system.state)
+            or getattr(plain, "PARAM_NAMES", None) != tuple(p.name for p in system.params)
+            or not hasattr(plain, "integrate_start") or not hasattr(plain, "integrate_piece")):
         return None
-    if module_key not in _MODULES:
-        discard_corrupt_numba_cache(module_entry.dir)
-        _MODULES[module_key] = module  # one module object per process, as compile_system keeps one per system
+    _MODULES[module_key] = module  # one module object per process, as compile_system keeps one per system
     return extra, CompiledSystem(system, module, module_entry.dir / "generated.py")

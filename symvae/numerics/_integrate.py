@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 
-from ..codegen._compile import CompiledSystem
+from ..codegen._compile import CompiledSystem, PlainFirstModule
 from ..errors import InvalidInputError, SymvaeError
 
 if TYPE_CHECKING:
@@ -107,19 +107,59 @@ _NO_CODE, _NO_CONSTS = np.zeros((0, 2), dtype=np.int64), np.zeros(0)  # the empt
 FIRST_PIECE = 2000
 PIECE_SECONDS = 0.2
 
+#: Work budget of the plain-Python phase of a ``PlainFirstModule`` (the warm command line): work is counted as RHS
+#: evaluations x (statements of the RHS + ``PLAIN_STAGE_WORK`` x state components, the integrator's own per-evaluation
+#: share), a deterministic measure of interpreted work; when it is used up, numba continues from the state reached.
+#: Set so that the plain phase costs about what importing numba and loading the module's compiled cache cost (~1 s
+#: CPU; a unit takes 0.2-0.3 us of CPU in plain Python, for (M, M*) from (1, 1) to (3, 3), on the 2-core machine of
+#: bench/bench_dynamics.py): the point where compiling starts to pay off, so a run never costs much more than twice
+#: the better of the two.
+PLAIN_WORK_BUDGET = 4_000_000
+PLAIN_STAGE_WORK = 9
+#: RHS evaluations per accepted DOP853 step (12 stages and the final evaluation).
+_EVALS_PER_STEP = 13
+
 
 def _run_in_pieces(module, t0, y0, p, t_eval, rtol, atol, first_step, max_steps, blowup, program=None):
     """The compiled DOP853 (``integrate_start``, then ``integrate_piece`` until it stops running). Every piece
     resumes from the state the previous one left (t, y, F, proposed step), so the pieces compute exactly what one
-    call would; ``program`` (time-dependent parameters, ``symvae.codegen._schedule.Program``) is passed through.
-    Returns (status code, t reached, y_eval, outputs reached, t_steps, y_steps, counts)."""
+    call would. A ``PlainFirstModule`` runs its plain-Python kernels first, in pieces within ``PLAIN_WORK_BUDGET``,
+    and continues with its numba kernels from the state reached if the run is not over by then (the same arithmetic,
+    see ``codegen._jit``); ``program`` (time-dependent parameters, ``symvae.codegen._schedule.Program``) is passed
+    through to both. Returns (status code, t reached, y_eval, outputs reached, t_steps, y_steps, counts)."""
     pcode, pconsts = (program.code, program.consts) if program is not None else (_NO_CODE, _NO_CONSTS)
+    args = (t0, y0, p, pcode, pconsts, t_eval, rtol, atol, first_step, max_steps, blowup)
+    if isinstance(module, PlainFirstModule):
+        try:
+            with np.errstate(all="ignore"):  # numba's error model: inf and nan, no warnings
+                return _pieces(module.plain, module, *args)
+        except (ArithmeticError, ValueError):
+            # a math function the interpreter refuses where numba returns inf or nan (log of a negative number in a
+            # diverging run ...): the whole run again, compiled, as if the plain phase had not been
+            module = module.compiled()
+    return _pieces(None, module, *args)
+
+
+def _pieces(plain, module, t0, y0, p, pcode, pconsts, t_eval, rtol, atol, first_step, max_steps, blowup):
     y_eval = np.full((len(t_eval), len(y0)), np.nan)
     counts = np.zeros(3, dtype=np.int64)  # evaluations, accepted, rejected steps
-    code, y, f, h, k = module.integrate_start(t0, y0, p, pcode, pconsts, t_eval, rtol, atol, first_step, y_eval,
-                                              counts)
+    code, y, f, h, k = (plain or module).integrate_start(t0, y0, p, pcode, pconsts, t_eval, rtol, atol, first_step,
+                                                         y_eval, counts)
     t = t0
     t_parts, y_parts = [np.array([t0])], [y.copy()[None, :]]
+    if plain is not None:
+        per_evaluation = module.rhs_size + PLAIN_STAGE_WORK * len(y0)
+        while code == plain.STATUS_RUNNING:
+            left = PLAIN_WORK_BUDGET - int(counts[0]) * per_evaluation
+            if left <= 0:
+                break
+            steps = max(1, left // (_EVALS_PER_STEP * per_evaluation))
+            code, t, h, k, t_rec, y_rec = plain.integrate_piece(t, y, f, h, p, pcode, pconsts, t_eval, y_eval, k,
+                                                                rtol, atol, max_steps, steps, blowup, counts)
+            t_parts.append(t_rec)
+            y_parts.append(y_rec)
+        if code == plain.STATUS_RUNNING:
+            module = module.compiled()
     piece = FIRST_PIECE
     while code == module.STATUS_RUNNING:
         start = time.perf_counter()
@@ -129,7 +169,7 @@ def _run_in_pieces(module, t0, y0, p, t_eval, rtol, atol, first_step, max_steps,
         y_parts.append(y_rec)
         spent = time.perf_counter() - start
         piece = max(1, int(piece * min(4.0, PIECE_SECONDS / max(spent, 1e-6))))
-    return (code, t, y_eval, k, np.concatenate(t_parts), np.concatenate(y_parts),
+    return (code, float(t), y_eval, int(k), np.concatenate(t_parts), np.concatenate(y_parts),
             tuple(int(c) for c in counts))
 
 

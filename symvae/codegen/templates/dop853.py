@@ -54,7 +54,11 @@ def _rhs_at(t, y, p, code, consts, pin, out):
 
 @njit(cache=True, error_model="numpy")
 def _rms(x):
-    return math.sqrt(numpy.sum(x * x) / x.shape[0])
+    # a sequential sum, as numba's numpy.sum: numpy's own (pairwise) sum would round differently in plain-Python mode
+    acc = 0.0
+    for i in range(x.shape[0]):
+        acc += x[i] * x[i]
+    return math.sqrt(acc / x.shape[0])
 
 
 @njit(cache=True, error_model="numpy")
