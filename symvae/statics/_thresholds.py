@@ -32,6 +32,7 @@ from ..model import Model
 from ..numerics import Threshold
 from ._closed_form import _functions, closed_form
 from ._params import check_alpha, check_params
+from ._saddle_thresholds import StaticsThresholdError, _decimal
 from ._spectrum import spectrum_slots
 
 __all__ = ["collapse_threshold", "collapse_in", "detection_threshold", "eg_peak", "optimal_beta",
@@ -39,10 +40,7 @@ __all__ = ["collapse_threshold", "collapse_in", "detection_threshold", "eg_peak"
            "THRESHOLDS"]
 
 THRESHOLDS = ("collapse", "detection", "eg_peak", "optimal_beta")
-
-
-class StaticsThresholdError(InvalidInputError):
-    """The threshold does not exist at these parameters (e.g. no learning phase at any beta)."""
+METHODS = ("closed-form", "saddle")
 
 
 def _beta_name(model: Model) -> str:
@@ -410,13 +408,6 @@ def collapse_in(model: Model, params: Mapping[str, float], alpha, parameter: str
 
 
 # ---------------------------------------------------------------------------------------------- certification
-def _decimal(v) -> str:
-    """The exact decimal text of a parameter value (a float's shortest repr is what the user typed)."""
-    if isinstance(v, mpmath.mpf):
-        return mpmath.nstr(v, mpmath.mp.dps + 5, strip_zeros=True)
-    return repr(float(v))
-
-
 def _collapse_equations(model: Model, values: Mapping[str, object], alpha, parameter: str, kind: str, x, q):
     """SymPy (unknowns, equations) of the collapse condition in ``parameter`` with the top eigenvalue written out
     (BBP outlier or bulk edge, the branch that holds at the located point), decays divided by alpha; and the names
@@ -568,7 +559,7 @@ def _certificate(name: str, model: Model, params: Mapping[str, object], alpha, p
 
 
 def statics_threshold(name: str, model: Model, params: Mapping[str, float], alpha=None, digits: int = 15, *,
-                      parameter: str | None = None, certify: bool = True) -> Threshold:
+                      parameter: str | None = None, certify: bool = True, method: str = "closed-form") -> Threshold:
     """A statics threshold to ``digits`` digits, as the ``Threshold`` of the online setting (``symvae.numerics``).
 
     Located in float64, refined with ``findroot`` at two precisions (digits + 10 and 2 digits + 20; the digits on
@@ -587,6 +578,10 @@ def statics_threshold(name: str, model: Model, params: Mapping[str, float], alph
         parameter: the located parameter (``threshold_parameters``): collapse in ``beta`` (default; beta_c(alpha)),
             in a weight decay (``lam``: the decay at which the top latent collapses at fixed beta) or in
             ``alpha`` (where the collapsed plateau at fixed beta ends). certify: run the interval test.
+        method: ``"closed-form"`` (default: the random-matrix closed form) or ``"saddle"``: the replica saddle-point
+            system alone (``_saddle_thresholds``: detection, eg_peak and optimal_beta on square augmented systems,
+            Krawczyk-certified; collapse in beta for a continuous collapse by ``collapse_threshold_saddle``, not
+            certified). Models with one latent and one spike.
 
     Returns:
         A ``Threshold``: status ``verified`` (digits >= requested), ``partial`` (fewer; ``value`` holds those),
@@ -604,6 +599,12 @@ def statics_threshold(name: str, model: Model, params: Mapping[str, float], alph
     if parameter not in valid:
         raise InvalidInputError(f"the statics {name} threshold is located in {', '.join(valid)}; "
                                 f"not in {parameter!r}")
+    if method not in METHODS:
+        raise InvalidInputError(f"unknown threshold method {method!r}; known: {', '.join(METHODS)}")
+    if method == "saddle" and name == "collapse" and parameter != "beta":
+        raise InvalidInputError("the saddle-system method locates the collapse in beta only")
+    if method == "saddle" and alpha is not None and math.isinf(float(alpha)):
+        raise InvalidInputError("the saddle-system method needs a finite alpha")
     if name == "collapse" and parameter != "beta":
         _beta_name(model)
     needs_alpha = name == "optimal_beta" or (name == "collapse" and parameter != "alpha")
@@ -625,6 +626,8 @@ def statics_threshold(name: str, model: Model, params: Mapping[str, float], alph
         return Threshold(value=None, digits=0, status="not_found", message=why,
                          closed_form_text=_closed_form_text(name, model, params, alpha, None, parameter), **base)
 
+    if method == "saddle":
+        return _saddle_statics_threshold(name, model, params, alpha, digits, parameter, certify, base, not_found)
     results, kind = [], None
     for dps in (digits + 10, 2 * digits + 20):
         with mpmath.workdps(dps):
@@ -669,6 +672,55 @@ def statics_threshold(name: str, model: Model, params: Mapping[str, float], alph
                      closed_form_text=_closed_form_text(name, model, params, alpha, kind, parameter),
                      float64=None if f64 is None else float(f64), state=state, interval=interval,
                      certified=certified, **base)
+
+
+def _saddle_statics_threshold(name, model, params, alpha, digits, parameter, certify, base, not_found) -> Threshold:
+    """``statics_threshold(..., method="saddle")``: the threshold on the replica saddle-point system alone."""
+    from ..numerics._certify import enclosure_digits
+    from ._saddle_thresholds import collapse_start, saddle_threshold
+    text = _closed_form_text(name, model, params, alpha, None, parameter)
+    try:
+        if name == "collapse":
+            start = collapse_start(model, params, alpha, _beta_name(model))
+            lo, hi = (collapse_threshold_saddle(start, dps) for dps in (digits + 10, 2 * digits + 20))
+            out = {"values": (lo["value"], hi["value"]), "interval": None, "certified": False, "kind": "continuous",
+                   "why": "no interval test of the blown-up saddle system (its degenerate rows are chosen inside "
+                          "collapse_threshold_saddle); use --method closed-form for a certified beta_c",
+                   "float64": float(start.params[_beta_name(model)]), "state": None}
+        else:
+            out = saddle_threshold(name, model, params, alpha, digits, certify=certify)
+    except StaticsThresholdError as exc:
+        return not_found(str(exc))
+    except (ValueError, ZeroDivisionError) as exc:
+        return Threshold(value=None, digits=0, status="failed", message=f"saddle system: {exc}",
+                         closed_form_text=text, **base)
+    v1, v2 = out["values"]
+    with mpmath.workdps(2 * digits + 20):
+        agree = digits
+        while agree > 0 and mpmath.nstr(v1, agree, strip_zeros=False) != mpmath.nstr(v2, agree, strip_zeros=False):
+            agree -= 1
+        verified = agree
+        if out["certified"]:
+            lo_i, hi_i = (mpmath.mpf(v) for v in out["interval"])
+            verified = enclosure_digits(lo_i, hi_i, digits)
+            if not lo_i <= v2 <= hi_i:
+                return Threshold(value=None, digits=0, status="failed", closed_form_text=text, **base,
+                                 message="saddle system: the Newton root lies outside its Krawczyk enclosure")
+    what = {"detection": "pitchfork of the informed branch from m = 0 (odd block singular)",
+            "interior": "d eg/d{p} = 0 on the informed branch (implicit differentiation)",
+            "uninformed-interior": "d eg/d{p} = 0 on the uninformed branch m = 0 (implicit differentiation)",
+            "continuous": "branch point of the learned saddle with the collapsed one (blown-up system)"}
+    frozen = f"; degenerate K/H coordinates fixed: {', '.join(out['frozen'])}" if out.get("frozen") else ""
+    message = (f"{name} in {parameter} on the replica saddle-point system (no closed form): "
+               f"{what[out['kind']].format(p=parameter)}{frozen}; Newton at {digits + 10} and {2 * digits + 20} "
+               f"digits agrees on {agree} digits; "
+               + (f"{verified} digits certified ({out['why']}, on the square augmented system)" if out["certified"]
+                  else f"not certified: {out['why']}"))
+    status = "verified" if verified >= digits else ("partial" if verified > 0 else "failed")
+    state = None if not out.get("state") else dict(out["state"])
+    return Threshold(value=v2 if verified > 0 else None, digits=verified, status=status, message=message,
+                     closed_form_text=text, float64=float(out["float64"]), state=state,
+                     interval=out["interval"], certified=out["certified"], **base)
 
 
 # ------------------------------------------------------------------------- second route: the replica saddle system
