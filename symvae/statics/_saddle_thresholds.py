@@ -157,6 +157,10 @@ def _split(S, y: np.ndarray, p: np.ndarray, idx: np.ndarray):
     """(frozen state indices, kept equation indices) removing the degenerate K/H directions at y (on the subspace
     ``idx`` of state and equations)."""
     J = S.J(y, p)[np.ix_(idx, idx)]
+    # equilibrated as in the float64 solver (K grows like alpha while H - I shrinks like 1/alpha): unscaled, a genuine
+    # singular value ~1e-7 next to ~1e3 at alpha = 400 would pass for a null direction
+    J = J * np.maximum(np.abs(y[idx]), 1.0)
+    J = J / np.maximum(np.abs(J).max(axis=1), 1e-300)[:, None]
     _, sv, Vt = np.linalg.svd(J)
     rank = int(np.sum(sv > 1e-9 * sv[0]))
     null = Vt[rank:].T
@@ -208,7 +212,9 @@ def _augmented(model: Model, kind: str, theta: str, zero_m: bool, frozen: list[i
     jac = sp.Matrix(eqs).jacobian(unknowns)
     F = sp.lambdify(unknowns + rest, eqs, modules="mpmath")
     J = sp.lambdify(unknowns + rest, jac, modules="mpmath")
-    out = (unknowns, eqs, rest, F, J, jac, len(unknowns) - 1, [unknowns.index(s) for s in positive], key)
+    every = [e.xreplace(zero) for s, e in zip(state, rhs) if not (zero_m and s in odd_syms)]
+    full = sp.lambdify(unknowns + rest, every, modules="mpmath")  # every equation of the (sub)system, dropped rows too
+    out = (unknowns, eqs, rest, F, J, jac, len(unknowns) - 1, [unknowns.index(s) for s in positive], key, full)
     _AUGMENTED[key] = out
     return out
 
@@ -240,7 +246,7 @@ def _certify(aug, center, rest_texts, digits: int):
     """(interval of theta as decimal strings, certified, why): Krawczyk on the augmented system, box half-width
     10^-(digits + 5) relative, parameters and frozen values enclosed exactly."""
     from ..numerics._certify import interval_functions, krawczyk
-    unknowns, eqs, rest, _, _, jac, k, positive, key = aug
+    unknowns, eqs, rest, _, _, jac, k, positive, key, _ = aug
     try:
         G, Jiv, shape = interval_functions("saddle-" + hashlib.sha1(key.encode()).hexdigest(), unknowns, rest, eqs,
                                            jac)
@@ -317,9 +323,10 @@ def _extremum_on(br: _Branch, path, sign: int):
     (t_lo, _), (t_k, y_k), (t_hi, _) = path[k - 1], path[k], path[k + 1]
     zero_m = abs(float(y_k[br.m_idx])) < 1e-9
     cache = {}
+    slope = br.tangent(y_k, t_k, zero_m)
 
     def value(t):
-        y = br.correct(y_k, t, zero_m)
+        y = br.correct(y_k + (t - t_k) * slope, t, zero_m)  # tangent predictor: plain corrections fail at 2% steps
         if y is None:
             return math.inf
         cache[t] = y
@@ -328,7 +335,7 @@ def _extremum_on(br: _Branch, path, sign: int):
     lo, hi = min(t_lo, t_hi), max(t_lo, t_hi)
     opt = scipy.optimize.minimize_scalar(value, bounds=(lo, hi), method="bounded", options={"xatol": 1e-11 * t_k})
     t = float(opt.x)
-    y = cache[t] if t in cache else br.correct(y_k, t, zero_m)
+    y = cache[t] if t in cache else br.correct(y_k + (t - t_k) * slope, t, zero_m)
     return None if y is None else (y, t)
 
 
@@ -441,15 +448,24 @@ def saddle_threshold(name: str, model: Model, params: Mapping[str, object], alph
         y, t = found
         _check_global(model, values, beta_name, br, y, t, "optimal beta")
         theta, kind = beta_name, ("uninformed-interior" if zero_m else "interior")
+    out = _refine(model, br, y, t, zero_m, "detection" if name == "detection" else "extremum", theta, texts,
+                  (digits + 10, 2 * digits + 20), digits, certify)
+    return {**out, "kind": kind}
+
+
+def _refine(model, br: _Branch, y, t, zero_m: bool, system: str, theta: str, texts: dict, precisions, digits: int,
+            certify: bool) -> dict:
+    """Newton on the augmented system from the float64 point (y, t) at each of ``precisions`` and the Krawczyk test
+    at the last one."""
     S = br.S
     idx = br.even if zero_m else np.arange(S.n)
     frozen, rows = _split(S, y, br.p(t), idx)
-    aug = _augmented(model, "detection" if name == "detection" else "extremum", theta, zero_m, frozen, rows)
-    unknowns, eqs, rest, F, J, jac, k, positive, _ = aug
+    aug = _augmented(model, system, theta, zero_m, frozen, rows)
+    unknowns, eqs, rest, F, J, jac, k, positive, _, full = aug
     frozen_names = {S.system.state[i].name for i in frozen}
     state_val = {n: float(v) for n, v in zip(br.names, y)}
     x0 = []
-    tangent = br.tangent(y, t, zero_m) if name != "detection" else None
+    tangent = br.tangent(y, t, zero_m) if system != "detection" else None
     for s in unknowns:
         if s.name == theta:
             x0.append(t)
@@ -457,28 +473,62 @@ def saddle_threshold(name: str, model: Model, params: Mapping[str, object], alph
             x0.append(float(tangent[br.names.index(s.name[3:])]))
         else:
             x0.append(state_val[s.name])
-
-    texts.update({n: _decimal(state_val[n]) for n in frozen_names})
+    texts = {**texts, **{n: _decimal(state_val[n]) for n in frozen_names}}
     rest_texts = [texts[s.name] for s in rest]
     results = []
-    for dps in (digits + 10, 2 * digits + 20):
+    for dps in precisions:
         with mpmath.workdps(dps + 10):
             rest_mp = [mpmath.mpf(v) for v in rest_texts]
             x, res = _newton(F, J, x0, rest_mp, dps)
             if not res < mpmath.mpf(10) ** (5 - dps):
                 raise ValueError(f"Newton on the augmented saddle system reached max|F| = {mpmath.nstr(res, 3)} "
                                  f"only, at {dps} digits")
+            dropped = max(abs(v) for v in full(*x, *rest_mp))
+            if not dropped < mpmath.mpf(10) ** (5 - dps):  # a frozen coordinate was not free after all
+                raise ValueError(f"the equations left out of the square system are not satisfied at its root "
+                                 f"(max|F| = {mpmath.nstr(dropped, 3)} at {dps} digits)")
             results.append((x, res))
-    x_hi, res_hi = results[1]
+    x_hi, res_hi = results[-1]
     if certify:
-        with mpmath.workdps(2 * digits + 20):
+        with mpmath.workdps(precisions[-1]):
             interval, certified, why = _certify(aug, x_hi, rest_texts, digits)
     else:
         interval, certified, why = None, False, "certification not requested"
-    return {"values": (results[0][0][k], x_hi[k]), "residual": res_hi, "interval": interval,
-            "certified": certified, "why": why, "kind": kind, "float64": t, "frozen": sorted(frozen_names),
+    return {"values": tuple(r[0][k] for r in results), "residual": res_hi, "interval": interval,
+            "certified": certified, "why": why, "float64": t, "frozen": sorted(frozen_names),
             "size": len(unknowns), "state": {s.name: x_hi[i] for i, s in enumerate(unknowns)
                                              if not s.name.startswith("v__") and s.name != theta}}
+
+
+def certify_extremum(name: str, model: Model, params: Mapping[str, object], alpha, value, digits: int):
+    """(interval, certified, why) for an interior eg peak (``alpha`` None) or optimal beta located elsewhere (the
+    closed form) at ``value``: the saddle point there (``solve_statics`` started from the closed form), then Newton
+    and the Krawczyk test on the augmented saddle system d eg/dt = 0 (as in ``saddle_threshold``). The enclosure
+    is of the saddle system's root; the caller checks that ``value`` lies in it."""
+    S = statics_system(model)
+    beta_name = model.vae.beta_expr.name
+    theta = "alpha" if name == "eg_peak" else beta_name
+    names = [n for n in S.param_names if n not in ("alpha", theta)]
+    texts = {n: _decimal(params[n]) for n in names}
+    values = {n: float(params[n]) for n in names}
+    if alpha is not None:
+        texts["alpha"], values["alpha"] = _decimal(alpha), float(alpha)
+    br = _Branch(model, values, theta)
+    t = float(value)
+    point = {**values, theta: t}
+    a = point.pop("alpha")
+    r = solve_statics(model, point, a, compare=False, closed_form_start=True, throw=False)
+    if not r.ok or r.phase == "collapsed":
+        return None, False, f"no learned saddle point at {theta} = {t:.12g} to certify on"
+    y = np.array(r.y, dtype=float)
+    zero_m = abs(float(y[br.m_idx])) < 1e-9
+    if not zero_m and y[br.m_idx] < 0:
+        y[br.odd] *= -1
+    try:
+        out = _refine(model, br, y, t, zero_m, "extremum", theta, texts, (2 * digits + 20,), digits, True)
+    except (ValueError, ZeroDivisionError) as exc:
+        return None, False, f"Newton on the augmented saddle system: {exc}"
+    return out["interval"], out["certified"], out["why"] + " on the augmented replica saddle system"
 
 
 def collapse_start(model: Model, params: Mapping[str, float], alpha: float, beta_name: str):

@@ -550,9 +550,16 @@ def _certificate(name: str, model: Model, params: Mapping[str, object], alpha, p
         a, rho, eta = sp.Symbol("alpha", real=True), sp.Symbol(top, real=True), sp.Symbol("eta", real=True)
         unknowns, eqs, rest, center, k = [a], [1 - eta ** 2 / (a * rho ** 2)], [eta, rho], [out["value"]], 0
         kind = "detection"
-    else:
-        return None, False, (f"no interval form of the {name} condition: d eg/d{parameter} = 0 goes through the "
-                             f"roots of the stationarity polynomial, so only the two precisions are compared")
+    else:  # eg peak in the interior, optimal beta: the stationarity condition on the saddle system
+        from ._saddle_thresholds import certify_extremum
+        try:
+            interval, certified, why = certify_extremum(name, model, params, alpha, out["value"], digits)
+        except InvalidInputError as exc:
+            return None, False, f"no interval form here ({exc})"
+        if certified and not mpmath.mpf(interval[0]) <= out["value"] <= mpmath.mpf(interval[1]):
+            return None, False, ("the closed-form value lies outside the Krawczyk enclosure of d eg/d"
+                                 f"{parameter} = 0 on the saddle system")
+        return interval, certified, why
     text = "|".join([name, parameter, str(kind)] + [s.name for s in rest] + [sp.srepr(e) for e in eqs])
     key = "statics-" + hashlib.sha1(text.encode()).hexdigest()
     return _certify(key, unknowns, eqs, rest, values, center, k, digits)
