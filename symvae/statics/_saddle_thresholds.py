@@ -539,9 +539,14 @@ def collapse_start(model: Model, params: Mapping[str, float], alpha: float, beta
     values = {**{k: float(v) for k, v in params.items() if k != beta_name}, "alpha": float(alpha)}
     br = _Branch(model, values, beta_name)
     t = values["eta"] / 2
-    r = _global(model, values, beta_name, t)
-    if not r.ok or r.phase == "collapsed" or not r.y[br.q_idx] > 1e-9:
-        raise StaticsThresholdError(f"no learned saddle point at beta = eta/2 = {t:g} to follow to the collapse")
+    while True:  # the first beta (eta/2, eta/20, ...) with a learned global minimiser
+        r = _global(model, values, beta_name, t)
+        if r.ok and r.phase != "collapsed" and r.y[br.q_idx] > 1e-9:
+            break
+        t /= 10
+        if t < 1e-6 * values["eta"]:
+            raise StaticsThresholdError("no learned saddle point for beta in [1e-6 eta, eta/2] to follow to the "
+                                        "collapse")
     y = np.array(r.y, dtype=float)
     step = math.log(1.05)
     while step > 1e-5:

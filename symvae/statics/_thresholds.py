@@ -13,7 +13,9 @@ G'(0; beta) = 0. Otherwise (strong weight decay) it is first order: beta_c solve
 The same conditions in the weight decay (at fixed beta) or in alpha (s_1 and lam/alpha vary) give ``collapse_in``.
 
 A second route for a continuous collapse uses only the derived replica saddle-point equations
-(``collapse_threshold_saddle``): the learned saddle blown up at its branch point with the collapsed one.
+(``collapse_threshold_saddle``): the learned saddle blown up at its branch point with the collapsed one. Detection,
+the eg peak and the optimal beta have one too (``_saddle_thresholds``; ``statics_threshold(..., method="saddle")``),
+and the interior eg peak and the optimal beta of the closed form are certified on its augmented systems.
 """
 from __future__ import annotations
 
@@ -572,9 +574,10 @@ def statics_threshold(name: str, model: Model, params: Mapping[str, float], alph
     Located in float64, refined with ``findroot`` at two precisions (digits + 10 and 2 digits + 20; the digits on
     which both agree are the "agreeing" digits), then proven by the Krawczyk interval test (``numerics._certify``)
     on the threshold's scalar condition written out in SymPy: ``interval`` is an enclosure of the unique root,
-    ``certified`` true and ``digits`` the digits every number of the enclosure rounds to. Where no such proof is
-    made (eg_peak in the interior, optimal_beta: their condition d eg/dx = 0 has no explicit form) ``certified`` is
-    false, the message says why, and ``digits`` are the agreeing digits.
+    ``certified`` true and ``digits`` the digits every number of the enclosure rounds to. eg_peak in the interior
+    and optimal_beta (d eg/dx = 0 has no explicit closed form) are proven on the augmented replica saddle system
+    instead (``_saddle_thresholds.certify_extremum``); the closed-form value must lie in that enclosure. Where no
+    proof is made ``certified`` is false, the message says why, and ``digits`` are the agreeing digits.
 
     Arguments:
         name: ``"collapse"``, ``"detection"`` (BBP alpha_c), ``"eg_peak"`` (argmax_alpha eg at the given beta) or
@@ -612,6 +615,8 @@ def statics_threshold(name: str, model: Model, params: Mapping[str, float], alph
         raise InvalidInputError("the saddle-system method locates the collapse in beta only")
     if method == "saddle" and alpha is not None and math.isinf(float(alpha)):
         raise InvalidInputError("the saddle-system method needs a finite alpha")
+    if method == "saddle" and (model.M != 1 or model.M_star != 1):
+        raise InvalidInputError("the saddle-system method handles one latent and one spike (M = M* = 1)")
     if name == "collapse" and parameter != "beta":
         _beta_name(model)
     needs_alpha = name == "optimal_beta" or (name == "collapse" and parameter != "alpha")
@@ -689,7 +694,12 @@ def _saddle_statics_threshold(name, model, params, alpha, digits, parameter, cer
     try:
         if name == "collapse":
             start = collapse_start(model, params, alpha, _beta_name(model))
-            lo, hi = (collapse_threshold_saddle(start, dps) for dps in (digits + 10, 2 * digits + 20))
+            try:
+                lo, hi = (collapse_threshold_saddle(start, dps) for dps in (digits + 10, 2 * digits + 20))
+            except StaticsThresholdError as exc:
+                raise StaticsThresholdError(f"no continuous collapse on the saddle system (a first-order collapse is "
+                                            f"no branch point of the learned saddle; --method closed-form locates "
+                                            f"it): {exc}") from None
             out = {"values": (lo["value"], hi["value"]), "interval": None, "certified": False, "kind": "continuous",
                    "why": "no interval test of the blown-up saddle system (its degenerate rows are chosen inside "
                           "collapse_threshold_saddle); use --method closed-form for a certified beta_c",
@@ -698,6 +708,8 @@ def _saddle_statics_threshold(name, model, params, alpha, digits, parameter, cer
             out = saddle_threshold(name, model, params, alpha, digits, certify=certify)
     except StaticsThresholdError as exc:
         return not_found(str(exc))
+    except InvalidInputError:
+        raise
     except (ValueError, ZeroDivisionError) as exc:
         return Threshold(value=None, digits=0, status="failed", message=f"saddle system: {exc}",
                          closed_form_text=text, **base)
