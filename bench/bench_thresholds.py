@@ -114,7 +114,8 @@ def bench_precision_per_second(compiled, reference):
     return digits_bis / t_bis
 
 
-STATICS_CASES = (("detection", dict(rho=2.0, eta=3.0), None),
+STATICS_CASES = (("collapse", dict(rho=1.0, eta=1.0, lam=0.3), 2.0),
+                 ("detection", dict(rho=2.0, eta=3.0), None),
                  ("eg_peak", dict(rho=1.0, eta=1.0, lam=0.3, beta=1.0), None),
                  ("optimal_beta", dict(rho=1.0, eta=1.0, lam=0.0), 4.0))
 

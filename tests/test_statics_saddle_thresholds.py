@@ -93,15 +93,22 @@ def test_eg_peak_at_the_cusp_is_the_detection_threshold_on_the_saddle_system():
 
 
 # ------------------------------------------------------------------------------------------------ collapse
-@pytest.mark.slow
-def test_collapse_on_the_saddle_system_agrees_and_is_not_certified():
-    params, alpha = dict(rho=1.0, eta=1.0, lam=0.3), 2.0
-    s = statics_threshold("collapse", MODEL, params, alpha, digits=30, method="saddle")
-    assert s.status == "verified" and not s.certified and "not certified" in s.message
-    with mpmath.workdps(80):  # beta_c = (s^2 - l - l^2)/(s (1 + l)), s = 3, l = 3/20
-        l_eff, s1 = mpmath.mpf(3) / 20, mpmath.mpf(3)
-        exact = (s1 * s1 - l_eff - l_eff ** 2) / (s1 * (1 + l_eff))
-        assert abs(s.value - exact) < exact * mpmath.mpf(10) ** -30
+@pytest.mark.parametrize("lam, alpha", [(0.3, 2.0), pytest.param(0.5, 0.5, marks=pytest.mark.slow)])  # 2nd below BBP
+def test_collapse_on_the_saddle_system_is_certified_around_the_exact_value(lam, alpha):
+    """Continuous collapse: beta_c = (s^2 - l - l^2)/(s (1 + l)), l = lam/alpha, s the top eigenvalue (outlier above
+    BBP, bulk edge eta (1 + 1/sqrt(alpha))^2 below), written out here."""
+    s = statics_threshold("collapse", MODEL, dict(rho=1.0, eta=1.0, lam=lam), alpha, digits=30, method="saddle")
+    assert s.status == "verified" and s.certified and s.digits == 30, s.message
+    assert "blown-up" in s.message
+    with mpmath.workdps(80):
+        a, l_eff = mpmath.mpf(str(alpha)), mpmath.mpf(str(lam)) / mpmath.mpf(str(alpha))  # the typed decimals
+        s1 = 2 * (1 + 1 / a) if a > 1 else (1 + 1 / mpmath.sqrt(a)) ** 2
+        _holds(s, (s1 * s1 - l_eff - l_eff ** 2) / (s1 * (1 + l_eff)), 30)
+
+
+def test_first_order_collapse_is_no_branch_point_of_the_saddle_system():
+    t = statics_threshold("collapse", MODEL, dict(rho=1.8, eta=1.0, lam=6.0), 2.0, digits=20, method="saddle")
+    assert t.status == "not_found" and t.value is None and "first-order" in t.message
 
 
 # ------------------------------------------------------------------------------------------------ CLI

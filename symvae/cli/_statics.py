@@ -33,8 +33,8 @@ def add_threshold_method_option(parser) -> None:
     """``--method`` of ``symvae threshold`` (statics setting only)."""
     parser.add_argument("--method", choices=THRESHOLD_METHODS, default=None,
                         help="statics thresholds: located on the random-matrix closed form (closed-form, default) "
-                             "or on the replica saddle-point system alone (saddle: detection, eg_peak, optimal_beta "
-                             "certified, collapse in beta uncertified; one latent and one spike)")
+                             "or on the replica saddle-point system alone (saddle: detection, eg_peak, optimal_beta, "
+                             "a continuous collapse in beta; one latent and one spike)")
 
 
 def threshold_method(args, statics: bool) -> str | None:

@@ -548,15 +548,53 @@ def collapse_start(model: Model, params: Mapping[str, float], alpha: float, beta
             raise StaticsThresholdError("no learned saddle point for beta in [1e-6 eta, eta/2] to follow to the "
                                         "collapse")
     y = np.array(r.y, dtype=float)
+    q0 = float(y[br.q_idx])
     step = math.log(1.05)
-    while step > 1e-5:
+    for _ in range(400):  # until Q is 1e-4 of its start (the blown-up Newton converges from there) or steps vanish
+        if step < 1e-6 or y[br.q_idx] < 1e-4 * q0:
+            break
         t_new = t * math.exp(step)
         if t_new > 1e7:
             raise StaticsThresholdError("the learned branch continues beyond beta = 1e7")
-        y_new = br.correct(y, t_new, False)
+        y_new = br.correct(y + (t_new - t) * br.tangent(y, t, False), t_new, False)
         if y_new is None or not y_new[br.q_idx] > 1e-10:
-            step /= 2
+            step /= 4
             continue
         t, y = t_new, y_new
     return types.SimpleNamespace(model=model, params={**{k: v for k, v in values.items() if k != "alpha"},
                                                       beta_name: t}, alpha=float(alpha), y=y)
+
+
+_SQUARE: dict[str, tuple] = {}
+
+
+def certify_square(key: str, unknowns, equations, params, texts: Mapping[str, str], frozen: Mapping[int, str],
+                   rows, x0, k: int, digits: int):
+    """(interval of unknown k, certified, why) for a system ``equations`` = 0 in ``unknowns`` (parameters ``params``
+    with exact decimal ``texts``) made square by fixing the unknowns ``frozen`` (index -> decimal text) and keeping
+    the equations ``rows``: Newton in mpmath at 2 digits + 20 from ``x0`` (float), the left-out equations checked at
+    the root, then the Krawczyk test."""
+    if key not in _SQUARE:
+        fixed = [unknowns[i] for i in sorted(frozen)]
+        free = [s for i, s in enumerate(unknowns) if i not in frozen]
+        kept = [equations[i] for i in rows]
+        rest = list(params) + fixed
+        jac = sp.Matrix(kept).jacobian(free)
+        _SQUARE[key] = (free, kept, rest, jac, sp.lambdify(free + rest, kept, modules="mpmath"),
+                        sp.lambdify(free + rest, jac, modules="mpmath"),
+                        sp.lambdify(free + rest, list(equations), modules="mpmath"))
+    free, kept, rest, jac, F, J, full = _SQUARE[key]
+    free_index = [i for i in range(len(unknowns)) if i not in frozen]
+    rest_texts = [texts[s.name] for s in params] + [frozen[i] for i in sorted(frozen)]
+    dps = 2 * digits + 20
+    with mpmath.workdps(dps + 10):
+        rest_mp = [mpmath.mpf(v) for v in rest_texts]
+        x, res = _newton(F, J, [x0[i] for i in free_index], rest_mp, dps)
+        if not res < mpmath.mpf(10) ** (5 - dps):
+            return None, False, f"Newton on the square system reached max|F| = {mpmath.nstr(res, 3)} only"
+        dropped = max(abs(v) for v in full(*x, *rest_mp))
+        if not dropped < mpmath.mpf(10) ** (5 - dps):
+            return None, False, f"the left-out equations are not satisfied (max|F| = {mpmath.nstr(dropped, 3)})"
+    aug = (free, kept, rest, None, None, jac, free_index.index(k), [], key, None)
+    with mpmath.workdps(dps):
+        return _certify(aug, x, rest_texts, digits)

@@ -590,8 +590,8 @@ def statics_threshold(name: str, model: Model, params: Mapping[str, float], alph
             ``alpha`` (where the collapsed plateau at fixed beta ends). certify: run the interval test.
         method: ``"closed-form"`` (default: the random-matrix closed form) or ``"saddle"``: the replica saddle-point
             system alone (``_saddle_thresholds``: detection, eg_peak and optimal_beta on square augmented systems,
-            Krawczyk-certified; collapse in beta for a continuous collapse by ``collapse_threshold_saddle``, not
-            certified). Models with one latent and one spike.
+            Krawczyk-certified; a continuous collapse in beta by ``collapse_threshold_saddle``, certified on the
+            square blown-up system by ``certify_collapse_saddle``). Models with one latent and one spike.
 
     Returns:
         A ``Threshold``: status ``verified`` (digits >= requested), ``partial`` (fewer; ``value`` holds those),
@@ -694,15 +694,17 @@ def _saddle_statics_threshold(name, model, params, alpha, digits, parameter, cer
     try:
         if name == "collapse":
             start = collapse_start(model, params, alpha, _beta_name(model))
+            start_names = [u.name for u in _blown_up_system(model)[0]]
             try:
                 lo, hi = (collapse_threshold_saddle(start, dps) for dps in (digits + 10, 2 * digits + 20))
             except StaticsThresholdError as exc:
                 raise StaticsThresholdError(f"no continuous collapse on the saddle system (a first-order collapse is "
                                             f"no branch point of the learned saddle; --method closed-form locates "
                                             f"it): {exc}") from None
-            out = {"values": (lo["value"], hi["value"]), "interval": None, "certified": False, "kind": "continuous",
-                   "why": "no interval test of the blown-up saddle system (its degenerate rows are chosen inside "
-                          "collapse_threshold_saddle); use --method closed-form for a certified beta_c",
+            interval, certified, why = (certify_collapse_saddle(hi, model, params, alpha, digits) if certify else
+                                        (None, False, "certification not requested"))
+            out = {"values": (lo["value"], hi["value"]), "interval": interval, "certified": certified,
+                   "kind": "continuous", "why": why, "frozen": [start_names[i] for i in hi["frozen"]],
                    "float64": float(start.params[_beta_name(model)]), "state": None}
         else:
             out = saddle_threshold(name, model, params, alpha, digits, certify=certify)
@@ -870,4 +872,19 @@ def collapse_threshold_saddle(result, dps: int = 40, *, max_iter: int = 60) -> d
     if not residual < mpmath.mpf(10) ** (5 - dps):
         raise StaticsThresholdError(f"Newton on the blown-up saddle system reached max|F| = "
                                     f"{mpmath.nstr(residual, 3)} only, at {dps} digits")
-    return {"value": value, "residual": residual, "null_dimension": int(null.shape[1]), "dps": dps}
+    return {"value": value, "residual": residual, "null_dimension": int(null.shape[1]), "dps": dps,
+            "start": [float(v) for v in x0], "frozen": sorted(int(i) for i in set(range(len(unknowns))) - set(
+                free.tolist())), "rows": [int(i) for i in rows]}
+
+
+def certify_collapse_saddle(result: dict, model: Model, params: Mapping[str, object], alpha, digits: int):
+    """(interval, certified, why) for beta_c of ``collapse_threshold_saddle`` (its ``result``): the blown-up system
+    made square as there (the same frozen K/H coordinates, fixed at the exact decimals of their float64 values, and
+    the same equations), re-solved in mpmath and proven by the Krawczyk test (``_saddle_thresholds.certify_square``)."""
+    from ._saddle_thresholds import certify_square
+    unknowns, eqs, params_syms, k_beta, _, _, _ = _blown_up_system(model)
+    texts = {**{k: _decimal(v) for k, v in params.items()}, "alpha": _decimal(alpha)}
+    frozen = {i: _decimal(result["start"][i]) for i in result["frozen"]}
+    key = "blowup|" + model.key + "|" + ",".join(map(str, frozen)) + "|" + ",".join(map(str, result["rows"]))
+    return certify_square(key, unknowns, eqs, params_syms, texts, frozen, result["rows"], result["start"], k_beta,
+                          digits)
