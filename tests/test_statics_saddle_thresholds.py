@@ -106,6 +106,7 @@ def test_collapse_on_the_saddle_system_is_certified_around_the_exact_value(lam, 
         _holds(s, (s1 * s1 - l_eff - l_eff ** 2) / (s1 * (1 + l_eff)), 30)
 
 
+@pytest.mark.slow
 def test_first_order_collapse_is_no_branch_point_of_the_saddle_system():
     t = statics_threshold("collapse", MODEL, dict(rho=1.8, eta=1.0, lam=6.0), 2.0, digits=20, method="saddle")
     assert t.status == "not_found" and t.value is None and "first-order" in t.message
