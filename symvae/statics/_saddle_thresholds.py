@@ -4,24 +4,30 @@ refined by Newton in mpmath and proven by the Krawczyk test (``numerics._certify
 
 The saddle-point system F(x; theta) = 0 (``derive_statics``, x = (m, m~, Q, Q~, R, D, K, H)) is degenerate: K/H
 directions acting on the null space of the field covariance leave every order parameter unchanged. They are fixed,
-not solved for: at a float64 point of the branch as many K/H coordinates as the Jacobian has null directions are
-frozen at their (exact decimal) float64 values, chosen by pivoted QR of the null basis, and as many equations are kept
-as the rank (pivoted QR of the rows). The kept rows F_r form a square system in the free coordinates x_f whose
-Jacobian is non-singular on the branch; the frozen values are parameters of it, enclosed exactly like the others.
+not solved for: at a float64 point of the branch as many K/H coordinates as the (equilibrated) Jacobian has null
+directions are frozen at their (exact decimal) float64 values, chosen by pivoted QR of the null basis, and as many
+equations are kept as the rank (pivoted QR of the rows). The kept rows F_r form a square system in the free
+coordinates x_f whose Jacobian is non-singular on the branch; the frozen values are parameters of it, enclosed
+exactly like the others. The Krawczyk enclosure is a proof for that square system; that the left-out equations hold
+at its root is checked numerically (to the working precision), not proven.
 
 - Detection (alpha_c): the teacher-sign symmetry (m, m~) -> -(m, m~) makes the m-equations odd and every other one
   even, so m = m~ = 0 is invariant and the Jacobian there is block diagonal. The informed branch bifurcates from the
   uninformed one (m = 0, latent active on the bulk) where the odd block is singular:
-  F_r(x_f; alpha) = 0 on m = 0 and det dF_m/dm = 0, unknowns (x_f, alpha). It does not depend on beta or the decay
-  (the BBP transition is a property of the data), so it is located at beta = eta/2 without weight decay, where the
-  latent is active at every alpha.
-- eg peak (interior) and optimal beta: stationarity of eg along the branch, by implicit differentiation,
+  F_r(x_f; alpha) = 0 on m = 0 and det dF_m/dm = 0, unknowns (x_f, alpha). That determinant depends on the position
+  along the degenerate K/H directions, so the frozen K/H values are taken from a point of the informed branch near
+  m = 0: the informed branch reaches m = 0 on that slice at alpha_c. It does not depend on beta or the decay (the
+  BBP transition is a property of the data), so it is located at beta = eta/2 without weight decay.
+- eg peak and optimal beta: stationarity of eg along the branch, by implicit differentiation,
   F_r(x_f; t) = 0, dF_r/dx_f v + dF_r/dt = 0, d eg/dx_f . v + d eg/dt = 0, unknowns (x_f, v, t) with t = alpha or
-  beta. On the uninformed branch (m = 0, eg = Q + rho, below alpha_c) the system is restricted to m = 0; on the
-  informed one the sign m > 0 is chosen (|m| = m, checked to hold on the whole Krawczyk box).
+  beta. The eg peak is searched on the uninformed branch (m = 0, eg = Q + rho) below alpha_c, followed down from
+  alpha_c; if eg rises into alpha_c there, the peak is the cusp at alpha_c (the detection threshold). An interior
+  maximum above alpha_c (on the informed branch) is not searched. The optimal beta is searched along the branch of
+  the global minimiser at beta = eta/2 (m > 0 chosen: |m| = m, checked on the whole Krawczyk box).
 
-The float64 start comes from ``solve_statics`` without the closed form (``compare=False``) on a coarse grid, then
-Gauss--Newton continuation along the branch (minimum-norm steps). One latent and one spike (M = M* = 1) only.
+The float64 starts come from ``solve_statics`` without the closed form (``compare=False``) at a few points, then
+Gauss--Newton continuation along the branch (minimum-norm steps, tangent predictor); the located point is checked
+to be the global minimiser there. One latent and one spike (M = M* = 1) only.
 """
 from __future__ import annotations
 
