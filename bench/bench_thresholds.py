@@ -8,8 +8,15 @@
    eigenvalue in float64 (each bisection step: Newton onto the branch, then the spectrum), digits counted against
    the 100-digit value.
 
-Run: python bench/bench_thresholds.py
+4. Statics thresholds (base model, 30 digits): the cost of certification per threshold and method, i.e. the time
+   with the Krawczyk test against the uncertified time (target <= 2x), MET/MISSED. Methods: closed-form (the
+   random-matrix closed form; the interior eg peak and the optimal beta are certified on the augmented saddle
+   system) and saddle (the replica saddle-point system alone).
+
+Run: python bench/bench_thresholds.py          (all sections)
+     python bench/bench_thresholds.py statics  (section 4 only)
 """
+import sys
 import statistics
 import time
 
@@ -107,7 +114,41 @@ def bench_precision_per_second(compiled, reference):
     return digits_bis / t_bis
 
 
+STATICS_CASES = (("collapse", dict(rho=1.0, eta=1.0, lam=0.3), 2.0),
+                 ("detection", dict(rho=2.0, eta=3.0), None),
+                 ("eg_peak", dict(rho=1.0, eta=1.0, lam=0.3, beta=1.0), None),
+                 ("optimal_beta", dict(rho=1.0, eta=1.0, lam=0.0), 4.0))
+
+
+def bench_statics_certification(digits=30, repeats=3):
+    from symvae.statics import statics_threshold
+    model = symvae.make_model("base")
+    print(f"4. statics thresholds to {digits} digits: certified vs uncertified time (median of {repeats}, after one "
+          f"warm-up call; target ratio <= 2x)")
+    print(f"   {'threshold':13s} {'method':12s} {'certified s':>11s} {'uncertified s':>13s} {'ratio':>6s}  "
+          f"{'digits':>6s}  verdict")
+    missed = 0
+    for name, params, alpha in STATICS_CASES:
+        for method in ("closed-form", "saddle"):
+            def run(certify):
+                return statics_threshold(name, model, params, alpha, digits, certify=certify, method=method)
+            warm = run(True)
+            t_c, r = median_time(lambda: run(True), repeats=repeats)
+            t_u, _ = median_time(lambda: run(False), repeats=repeats)
+            ratio = t_c / t_u
+            ok = ratio <= 2.0 and r.certified
+            missed += not ok
+            note = "" if r.certified else f"  (not certified: {r.message[-80:]})"
+            print(f"   {name:13s} {method:12s} {t_c:11.3f} {t_u:13.3f} {ratio:6.2f}  {r.digits:6d}  "
+                  f"{'MET' if ok else 'MISSED'}{note}")
+            assert warm.status == "verified", warm.message
+    return missed
+
+
 def main():
+    if sys.argv[1:] == ["statics"]:
+        bench_statics_certification()
+        return
     base = symvae.derive_dynamics(symvae.make_model("base"))
     t0 = time.perf_counter()
     compiled = as_compiled(base)
@@ -121,6 +162,7 @@ def main():
         rate = r.digits / t
         print(f"   symvae threshold to {digits} verified digits: {rate:.0f} digits/s = {rate / rate_bis:.1f}x the "
               f"bisection rate, and {r.digits / 16:.1f}x its attainable precision")
+    bench_statics_certification()
 
 
 if __name__ == "__main__":

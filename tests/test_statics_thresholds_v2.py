@@ -142,10 +142,17 @@ def test_detection_and_beta_thresholds_are_certified_around_the_exact_values():
         assert lo <= exact <= hi and hi - lo < exact * mpmath.mpf(10) ** -50
 
 
-def test_optimal_beta_is_not_certified_and_says_why():
+def test_optimal_beta_is_certified_on_the_augmented_saddle_system():
+    """The closed-form optimal beta is now proven by the Krawczyk test on d eg/d beta = 0 of the saddle system; the
+    enclosure holds beta_opt = s_1 - rho phi_1 (lam = 0), written out here."""
     t = statics_threshold("optimal_beta", MODEL, dict(rho=1.0, eta=1.0, lam=0.0), 4.0, digits=12)
-    assert t.status == "verified" and not t.certified and t.interval is None
-    assert "not certified" in t.message and t.digits == 12
+    assert t.status == "verified" and t.certified and t.interval is not None and t.digits == 12
+    assert "saddle system" in t.message
+    with mpmath.workdps(40):
+        g, one = mpmath.mpf(1) / 4, mpmath.mpf(1)
+        exact = 2 * (1 + g) - (1 - g) / (1 + g)
+        lo, hi = _interval(t)
+        assert lo <= exact <= hi and hi - lo < mpmath.mpf(10) ** -12 * one
 
 
 # ------------------------------------------------------------------------------------------------ CLI

@@ -14,6 +14,7 @@ import sys
 import numpy as np
 
 from ..errors import InvalidInputError
+from ._statics import add_threshold_method_option, threshold_method
 from ._common import (COUNT_MAX, _finite_float, _integer, _positive_float, _positive_int,
                       add_model_options, atomic_output, check_count, check_output_file, check_schedule, check_value,
                       jsonable, model_from_args, param_values_from_args, print_json, write_text_atomic)
@@ -61,6 +62,7 @@ def register(sub) -> None:
     t.add_argument("--observable", default="eg", help="observable of 'condition' (default eg)")
     t.add_argument("--value", type=_finite_float, default=None, help="target value of 'condition' (finite)")
     t.add_argument("--no-closed-form", action="store_true", help="skip the SymPy closed form")
+    add_threshold_method_option(t)
     t.add_argument("--json", action="store_true", help="print one JSON object")
     t.set_defaults(func=run_threshold)
 
@@ -193,8 +195,10 @@ def _run_statics_threshold(args: argparse.Namespace, model, digits: int) -> int:
     if digits > 200:
         raise InvalidInputError(f"--digits must be at most 200 for the statics thresholds, got {digits}")
     params = param_values_from_args(args, statics_param_names(model))
-    result = statics_threshold(args.name, model, params, alpha=args.alpha, digits=digits, parameter=args.parameter)
-    out = result.as_dict()
+    method = threshold_method(args, True)
+    result = statics_threshold(args.name, model, params, alpha=args.alpha, digits=digits, parameter=args.parameter,
+                               method=method)
+    out = {**result.as_dict(), "method": method}
     if args.json:
         print_json(out)
     else:
@@ -215,6 +219,7 @@ def run_threshold(args: argparse.Namespace) -> int:
     model = model_from_args(args)
     if args.alpha is not None or args.name in _STATICS_ONLY or args.parameter == "alpha":
         return _run_statics_threshold(args, model, digits)
+    threshold_method(args, False)
     system, params = _system_and_params(args)
     if args.parameter not in params:
         raise InvalidInputError(f"--parameter {args.parameter!r} is not a parameter of the model "

@@ -24,6 +24,30 @@ PHASE_DIAGRAM_SECONDS_MAX = 3600.0
 _METHODS = ("replica", "closed-form")
 
 
+#: Methods of the statics thresholds (``symvae threshold ... --method``): the random-matrix closed form (default) or
+#: the replica saddle-point system alone.
+THRESHOLD_METHODS = ("closed-form", "saddle")
+
+
+def add_threshold_method_option(parser) -> None:
+    """``--method`` of ``symvae threshold`` (statics setting only)."""
+    parser.add_argument("--method", choices=THRESHOLD_METHODS, default=None,
+                        help="statics thresholds: located on the random-matrix closed form (closed-form, default) "
+                             "or on the replica saddle-point system alone (saddle: detection, eg_peak, optimal_beta, "
+                             "a continuous collapse in beta; one latent and one spike)")
+
+
+def threshold_method(args, statics: bool) -> str | None:
+    """The --method of a threshold command: only in the statics setting (default closed-form)."""
+    method = getattr(args, "method", None)
+    if not statics:
+        if method is not None:
+            raise InvalidInputError("--method is an option of the statics thresholds (give --alpha, or detection / "
+                                    "eg_peak / optimal_beta)")
+        return None
+    return method or "closed-form"
+
+
 def _range(text: str, what: str) -> tuple[float, float]:
     parts = text.split(":")
     if len(parts) != 2:

@@ -13,7 +13,9 @@ G'(0; beta) = 0. Otherwise (strong weight decay) it is first order: beta_c solve
 The same conditions in the weight decay (at fixed beta) or in alpha (s_1 and lam/alpha vary) give ``collapse_in``.
 
 A second route for a continuous collapse uses only the derived replica saddle-point equations
-(``collapse_threshold_saddle``): the learned saddle blown up at its branch point with the collapsed one.
+(``collapse_threshold_saddle``): the learned saddle blown up at its branch point with the collapsed one. Detection,
+the eg peak and the optimal beta have one too (``_saddle_thresholds``; ``statics_threshold(..., method="saddle")``),
+and the interior eg peak and the optimal beta of the closed form are certified on its augmented systems.
 """
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ from ..model import Model
 from ..numerics import Threshold
 from ._closed_form import _functions, closed_form
 from ._params import check_alpha, check_params
+from ._saddle_thresholds import StaticsThresholdError, _decimal
 from ._spectrum import spectrum_slots
 
 __all__ = ["collapse_threshold", "collapse_in", "detection_threshold", "eg_peak", "optimal_beta",
@@ -39,10 +42,7 @@ __all__ = ["collapse_threshold", "collapse_in", "detection_threshold", "eg_peak"
            "THRESHOLDS"]
 
 THRESHOLDS = ("collapse", "detection", "eg_peak", "optimal_beta")
-
-
-class StaticsThresholdError(InvalidInputError):
-    """The threshold does not exist at these parameters (e.g. no learning phase at any beta)."""
+METHODS = ("closed-form", "saddle")
 
 
 def _beta_name(model: Model) -> str:
@@ -411,13 +411,6 @@ def collapse_in(model: Model, params: Mapping[str, float], alpha, parameter: str
 
 
 # ---------------------------------------------------------------------------------------------- certification
-def _decimal(v) -> str:
-    """The exact decimal text of a parameter value (a float's shortest repr is what the user typed)."""
-    if isinstance(v, mpmath.mpf):
-        return mpmath.nstr(v, mpmath.mp.dps + 5, strip_zeros=True)
-    return repr(float(v))
-
-
 def _collapse_equations(model: Model, values: Mapping[str, object], alpha, parameter: str, kind: str, x, q):
     """SymPy (unknowns, equations) of the collapse condition in ``parameter`` with the top eigenvalue written out
     (BBP outlier or bulk edge, the branch that holds at the located point), decays divided by alpha; and the names
@@ -560,24 +553,32 @@ def _certificate(name: str, model: Model, params: Mapping[str, object], alpha, p
         a, rho, eta = sp.Symbol("alpha", real=True), sp.Symbol(top, real=True), sp.Symbol("eta", real=True)
         unknowns, eqs, rest, center, k = [a], [1 - eta ** 2 / (a * rho ** 2)], [eta, rho], [out["value"]], 0
         kind = "detection"
-    else:
-        return None, False, (f"no interval form of the {name} condition: d eg/d{parameter} = 0 goes through the "
-                             f"roots of the stationarity polynomial, so only the two precisions are compared")
+    else:  # eg peak in the interior, optimal beta: the stationarity condition on the saddle system
+        from ._saddle_thresholds import certify_extremum
+        try:
+            interval, certified, why = certify_extremum(name, model, params, alpha, out["value"], digits)
+        except InvalidInputError as exc:
+            return None, False, f"no interval form here ({exc})"
+        if certified and not mpmath.mpf(interval[0]) <= out["value"] <= mpmath.mpf(interval[1]):
+            return None, False, ("the closed-form value lies outside the Krawczyk enclosure of d eg/d"
+                                 f"{parameter} = 0 on the saddle system")
+        return interval, certified, why
     text = "|".join([name, parameter, str(kind)] + [s.name for s in rest] + [sp.srepr(e) for e in eqs])
     key = "statics-" + hashlib.sha1(text.encode()).hexdigest()
     return _certify(key, unknowns, eqs, rest, values, center, k, digits)
 
 
 def statics_threshold(name: str, model: Model, params: Mapping[str, float], alpha=None, digits: int = 15, *,
-                      parameter: str | None = None, certify: bool = True) -> Threshold:
+                      parameter: str | None = None, certify: bool = True, method: str = "closed-form") -> Threshold:
     """A statics threshold to ``digits`` digits, as the ``Threshold`` of the online setting (``symvae.numerics``).
 
     Located in float64, refined with ``findroot`` at two precisions (digits + 10 and 2 digits + 20; the digits on
     which both agree are the "agreeing" digits), then proven by the Krawczyk interval test (``numerics._certify``)
     on the threshold's scalar condition written out in SymPy: ``interval`` is an enclosure of the unique root,
-    ``certified`` true and ``digits`` the digits every number of the enclosure rounds to. Where no such proof is
-    made (eg_peak in the interior, optimal_beta: their condition d eg/dx = 0 has no explicit form) ``certified`` is
-    false, the message says why, and ``digits`` are the agreeing digits.
+    ``certified`` true and ``digits`` the digits every number of the enclosure rounds to. eg_peak in the interior
+    and optimal_beta (d eg/dx = 0 has no explicit closed form) are proven on the augmented replica saddle system
+    instead (``_saddle_thresholds.certify_extremum``); the closed-form value must lie in that enclosure. Where no
+    proof is made ``certified`` is false, the message says why, and ``digits`` are the agreeing digits.
 
     Arguments:
         name: ``"collapse"``, ``"detection"`` (BBP alpha_c), ``"eg_peak"`` (argmax_alpha eg at the given beta) or
@@ -588,6 +589,10 @@ def statics_threshold(name: str, model: Model, params: Mapping[str, float], alph
         parameter: the located parameter (``threshold_parameters``): collapse in ``beta`` (default; beta_c(alpha)),
             in a weight decay (``lam``: the decay at which the top latent collapses at fixed beta) or in
             ``alpha`` (where the collapsed plateau at fixed beta ends). certify: run the interval test.
+        method: ``"closed-form"`` (default: the random-matrix closed form) or ``"saddle"``: the replica saddle-point
+            system alone (``_saddle_thresholds``: detection, eg_peak and optimal_beta on square augmented systems,
+            Krawczyk-certified; a continuous collapse in beta by ``collapse_threshold_saddle``, certified on the
+            square blown-up system by ``certify_collapse_saddle``). Models with one latent and one spike.
 
     Returns:
         A ``Threshold``: status ``verified`` (digits >= requested), ``partial`` (fewer; ``value`` holds those),
@@ -605,6 +610,14 @@ def statics_threshold(name: str, model: Model, params: Mapping[str, float], alph
     if parameter not in valid:
         raise InvalidInputError(f"the statics {name} threshold is located in {', '.join(valid)}; "
                                 f"not in {parameter!r}")
+    if method not in METHODS:
+        raise InvalidInputError(f"unknown threshold method {method!r}; known: {', '.join(METHODS)}")
+    if method == "saddle" and name == "collapse" and parameter != "beta":
+        raise InvalidInputError("the saddle-system method locates the collapse in beta only")
+    if method == "saddle" and alpha is not None and math.isinf(float(alpha)):
+        raise InvalidInputError("the saddle-system method needs a finite alpha")
+    if method == "saddle" and (model.M != 1 or model.M_star != 1):
+        raise InvalidInputError("the saddle-system method handles one latent and one spike (M = M* = 1)")
     if name == "collapse" and parameter != "beta":
         _beta_name(model)
     needs_alpha = name == "optimal_beta" or (name == "collapse" and parameter != "alpha")
@@ -626,6 +639,8 @@ def statics_threshold(name: str, model: Model, params: Mapping[str, float], alph
         return Threshold(value=None, digits=0, status="not_found", message=why,
                          closed_form_text=_closed_form_text(name, model, params, alpha, None, parameter), **base)
 
+    if method == "saddle":
+        return _saddle_statics_threshold(name, model, params, alpha, digits, parameter, certify, base, not_found)
     results, kind = [], None
     for dps in (digits + 10, 2 * digits + 20):
         with mpmath.workdps(dps):
@@ -670,6 +685,64 @@ def statics_threshold(name: str, model: Model, params: Mapping[str, float], alph
                      closed_form_text=_closed_form_text(name, model, params, alpha, kind, parameter),
                      float64=None if f64 is None else float(f64), state=state, interval=interval,
                      certified=certified, **base)
+
+
+def _saddle_statics_threshold(name, model, params, alpha, digits, parameter, certify, base, not_found) -> Threshold:
+    """``statics_threshold(..., method="saddle")``: the threshold on the replica saddle-point system alone."""
+    from ..numerics._certify import enclosure_digits
+    from ._saddle_thresholds import collapse_start, saddle_threshold
+    text = _closed_form_text(name, model, params, alpha, None, parameter)
+    try:
+        if name == "collapse":
+            start = collapse_start(model, params, alpha, _beta_name(model))
+            start_names = [u.name for u in _blown_up_system(model)[0]]
+            try:
+                lo, hi = (collapse_threshold_saddle(start, dps) for dps in (digits + 10, 2 * digits + 20))
+            except StaticsThresholdError as exc:
+                raise StaticsThresholdError(f"no continuous collapse on the saddle system (a first-order collapse is "
+                                            f"no branch point of the learned saddle; --method closed-form locates "
+                                            f"it): {exc}") from None
+            interval, certified, why = (certify_collapse_saddle(hi, model, params, alpha, digits) if certify else
+                                        (None, False, "certification not requested"))
+            out = {"values": (lo["value"], hi["value"]), "interval": interval, "certified": certified,
+                   "kind": "continuous", "why": why, "frozen": [start_names[i] for i in hi["frozen"]],
+                   "float64": float(start.params[_beta_name(model)]), "state": None}
+        else:
+            out = saddle_threshold(name, model, params, alpha, digits, certify=certify)
+    except StaticsThresholdError as exc:
+        return not_found(str(exc))
+    except InvalidInputError:
+        raise
+    except (ValueError, ZeroDivisionError) as exc:
+        return Threshold(value=None, digits=0, status="failed", message=f"saddle system: {exc}",
+                         closed_form_text=text, **base)
+    v1, v2 = out["values"]
+    with mpmath.workdps(2 * digits + 20):
+        agree = digits
+        while agree > 0 and mpmath.nstr(v1, agree, strip_zeros=False) != mpmath.nstr(v2, agree, strip_zeros=False):
+            agree -= 1
+        verified = agree
+        if out["certified"]:
+            lo_i, hi_i = (mpmath.mpf(v) for v in out["interval"])
+            verified = enclosure_digits(lo_i, hi_i, digits)
+            if not lo_i <= v2 <= hi_i:
+                return Threshold(value=None, digits=0, status="failed", closed_form_text=text, **base,
+                                 message="saddle system: the Newton root lies outside its Krawczyk enclosure")
+    what = {"detection": "pitchfork of the informed branch from m = 0 (odd block singular)",
+            "interior": "d eg/d{p} = 0 on the informed branch (implicit differentiation)",
+            "uninformed-interior": "d eg/d{p} = 0 on the uninformed branch m = 0 (implicit differentiation)",
+            "continuous": "branch point of the learned saddle with the collapsed one (blown-up system)"}
+    frozen = f"; degenerate K/H coordinates fixed: {', '.join(out['frozen'])}" if out.get("frozen") else ""
+    message = (f"{name} in {parameter} on the replica saddle-point system (no closed form): "
+               f"{what[out['kind']].format(p=parameter)}{frozen}; Newton at {digits + 10} and {2 * digits + 20} "
+               f"digits agrees on {agree} digits; "
+               + (f"{verified} digits certified ({out['why']}, on the square augmented system)" if out["certified"]
+                  else f"not certified: {out['why']}"))
+    status = "verified" if verified >= digits else ("partial" if verified > 0 else "failed")
+    state = None if not out.get("state") else dict(out["state"])
+    return Threshold(value=v2 if verified > 0 else None, digits=verified, status=status, message=message,
+                     closed_form_text=text, float64=float(out["float64"]), state=state,
+                     interval=out["interval"], certified=out["certified"], **base)
 
 
 # ------------------------------------------------------------------------- second route: the replica saddle system
@@ -800,4 +873,19 @@ def collapse_threshold_saddle(result, dps: int = 40, *, max_iter: int = 60) -> d
     if not residual < mpmath.mpf(10) ** (5 - dps):
         raise StaticsThresholdError(f"Newton on the blown-up saddle system reached max|F| = "
                                     f"{mpmath.nstr(residual, 3)} only, at {dps} digits")
-    return {"value": value, "residual": residual, "null_dimension": int(null.shape[1]), "dps": dps}
+    return {"value": value, "residual": residual, "null_dimension": int(null.shape[1]), "dps": dps,
+            "start": [float(v) for v in x0], "frozen": sorted(int(i) for i in set(range(len(unknowns))) - set(
+                free.tolist())), "rows": [int(i) for i in rows]}
+
+
+def certify_collapse_saddle(result: dict, model: Model, params: Mapping[str, object], alpha, digits: int):
+    """(interval, certified, why) for beta_c of ``collapse_threshold_saddle`` (its ``result``): the blown-up system
+    made square as there (the same frozen K/H coordinates, fixed at the exact decimals of their float64 values, and
+    the same equations), re-solved in mpmath and proven by the Krawczyk test (``_saddle_thresholds.certify_square``)."""
+    from ._saddle_thresholds import certify_square
+    unknowns, eqs, params_syms, k_beta, _, _, _ = _blown_up_system(model)
+    texts = {**{k: _decimal(v) for k, v in params.items()}, "alpha": _decimal(alpha)}
+    frozen = {i: _decimal(result["start"][i]) for i in result["frozen"]}
+    key = "blowup|" + model.key + "|" + ",".join(map(str, frozen)) + "|" + ",".join(map(str, result["rows"]))
+    return certify_square(key, unknowns, eqs, params_syms, texts, frozen, result["rows"], result["start"], k_beta,
+                          digits)

@@ -1,0 +1,606 @@
+"""Statics thresholds located on the derived replica saddle-point equations alone (no random-matrix closed form):
+the BBP detection threshold alpha_c, the eg peak in alpha and the optimal beta, as roots of square augmented systems,
+refined by Newton in mpmath and proven by the Krawczyk test (``numerics._certify``).
+
+The saddle-point system F(x; theta) = 0 (``derive_statics``, x = (m, m~, Q, Q~, R, D, K, H)) is degenerate: K/H
+directions acting on the null space of the field covariance leave every order parameter unchanged. They are fixed,
+not solved for: at a float64 point of the branch as many K/H coordinates as the (equilibrated) Jacobian has null
+directions are frozen at their (exact decimal) float64 values, chosen by pivoted QR of the null basis, and as many
+equations are kept as the rank (pivoted QR of the rows). The kept rows F_r form a square system in the free
+coordinates x_f whose Jacobian is non-singular on the branch; the frozen values are parameters of it, enclosed
+exactly like the others. The Krawczyk enclosure is a proof for that square system; that the left-out equations hold
+at its root is checked numerically (to the working precision), not proven.
+
+- Detection (alpha_c): the teacher-sign symmetry (m, m~) -> -(m, m~) makes the m-equations odd and every other one
+  even, so m = m~ = 0 is invariant and the Jacobian there is block diagonal. The informed branch bifurcates from the
+  uninformed one (m = 0, latent active on the bulk) where the odd block is singular:
+  F_r(x_f; alpha) = 0 on m = 0 and det dF_m/dm = 0, unknowns (x_f, alpha). That determinant depends on the position
+  along the degenerate K/H directions, so the frozen K/H values are taken from a point of the informed branch near
+  m = 0: the informed branch reaches m = 0 on that slice at alpha_c. It does not depend on beta or the decay (the
+  BBP transition is a property of the data), so it is located at beta = eta/2 without weight decay.
+- eg peak and optimal beta: stationarity of eg along the branch, by implicit differentiation,
+  F_r(x_f; t) = 0, dF_r/dx_f v + dF_r/dt = 0, d eg/dx_f . v + d eg/dt = 0, unknowns (x_f, v, t) with t = alpha or
+  beta. The eg peak is searched on the uninformed branch (m = 0, eg = Q + rho) below alpha_c, followed down from
+  alpha_c; if eg rises into alpha_c there, the peak is the cusp at alpha_c (the detection threshold). An interior
+  maximum above alpha_c (on the informed branch) is not searched. The optimal beta is searched along the branch of
+  the global minimiser at beta = eta/2 (m > 0 chosen: |m| = m, checked on the whole Krawczyk box).
+
+The float64 starts come from ``solve_statics`` without the closed form (``compare=False``) at a few points, then
+Gauss--Newton continuation along the branch (minimum-norm steps, tangent predictor); the located point is checked
+to be the global minimiser there. One latent and one spike (M = M* = 1) only.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from typing import Mapping
+
+import mpmath
+import numpy as np
+import scipy.linalg
+import scipy.optimize
+import sympy as sp
+
+from ..errors import InvalidInputError
+from ..model import Model
+from ._params import check_params
+from ._replica import solve_statics, statics_system
+
+__all__ = ["StaticsThresholdError", "saddle_threshold", "SADDLE_THRESHOLDS"]
+
+SADDLE_THRESHOLDS = ("detection", "eg_peak", "optimal_beta")
+
+
+class StaticsThresholdError(InvalidInputError):
+    """The threshold does not exist at these parameters (e.g. no learning phase at any beta)."""
+
+
+def _decimal(v) -> str:
+    """The exact decimal text of a parameter value (a float's shortest repr is what the user typed)."""
+    if isinstance(v, mpmath.mpf):
+        return mpmath.nstr(v, mpmath.mp.dps + 5, strip_zeros=True)
+    return repr(float(v))
+
+
+# ------------------------------------------------------------------------------------------------ float64 branch
+class _Branch:
+    """The saddle system of a model in float64 on the full state or on the m = 0 subspace, at parameters ``values``
+    (alpha included) with one of them (``theta``) varied."""
+
+    def __init__(self, model: Model, values: Mapping[str, float], theta: str):
+        self.S = S = statics_system(model)
+        if S.table.M != 1 or S.table.M_star != 1:
+            raise InvalidInputError("the saddle-system thresholds handle one latent and one spike (M = M* = 1)")
+        self.values, self.theta = dict(values), theta
+        sysd = S.system
+        self.names = [s.name for s in sysd.state]
+        self.odd = np.array([S.index[s] for b in ("m", "m_tilde") for s in sysd.blocks.get(b, ())], dtype=int)
+        self.even = np.setdiff1d(np.arange(S.n), self.odd)
+        self.m_idx = S.index[sysd.blocks["m"][0]]
+        self.q_idx = S.index[sysd.blocks["Q"][0]]
+        self.rho = float(values[[r.name for r in S.table.rho][0]])
+
+    def p(self, t: float) -> np.ndarray:
+        return np.array([float(t) if n == self.theta else float(self.values[n]) for n in self.S.param_names])
+
+    def eg(self, y) -> float:
+        return float(y[self.q_idx] - 2 * math.sqrt(self.rho) * abs(y[self.m_idx]) + self.rho)
+
+    def correct(self, y, t, zero_m: bool, tol: float = 1e-13, steps: int = 40):
+        """Gauss--Newton (minimum-norm steps) onto the branch at theta = t; None if it does not converge."""
+        y = np.array(y, dtype=float)
+        idx = self.even if zero_m else np.arange(self.S.n)
+        if zero_m:
+            y[self.odd] = 0.0
+        p = self.p(t)
+        F = self.S.F(y, p)[idx]
+        norm = float(np.max(np.abs(F)))
+        for _ in range(steps):
+            if not math.isfinite(norm):
+                return None
+            if norm < tol * max(1.0, np.max(np.abs(y))):
+                return y
+            J = self.S.J(y, p)[np.ix_(idx, idx)]
+            dy = np.linalg.lstsq(J, -F, rcond=1e-10)[0]
+            step = 1.0
+            while step > 1e-3:  # damped: the degenerate directions make full steps overshoot far from the branch
+                trial = y.copy()
+                trial[idx] += step * dy
+                F_t = self.S.F(trial, p)[idx]
+                n_t = float(np.max(np.abs(F_t)))
+                if math.isfinite(n_t) and n_t < norm:
+                    break
+                step /= 2
+            else:
+                return None
+            y, F, norm = trial, F_t, n_t
+        return None
+
+    def tangent(self, y, t, zero_m: bool) -> np.ndarray:
+        """dy/dtheta (minimum norm) at a point of the branch."""
+        idx = self.even if zero_m else np.arange(self.S.n)
+        k = self.S.param_names.index(self.theta)
+        p = self.p(t)
+        h = 1e-7 * max(1.0, abs(t))
+        pp, pm = p.copy(), p.copy()
+        pp[k] += h
+        pm[k] -= h
+        Ft = (self.S.F(y, pp) - self.S.F(y, pm))[idx] / (2 * h)
+        J = self.S.J(y, p)[np.ix_(idx, idx)]
+        out = np.zeros(self.S.n)
+        out[idx] = np.linalg.lstsq(J, -Ft, rcond=1e-12)[0]
+        return out
+
+    def odd_det(self, y, t) -> float:
+        J = self.S.J(y, self.p(t))
+        return float(np.linalg.det(J[np.ix_(self.odd, self.odd)]))
+
+    def follow(self, y, t0, t1, zero_m: bool, steps: int = 40):
+        """Natural continuation from (y, t0) to t1 in ``steps`` geometric steps: [(t, y)], stopping where the
+        corrector fails."""
+        out = [(t0, y)]
+        for t in np.geomspace(t0, t1, steps + 1)[1:]:
+            t_prev, y_prev = out[-1]
+            y_new = self.correct(y_prev + (t - t_prev) * self.tangent(y_prev, t_prev, zero_m), t, zero_m)
+            if y_new is None:
+                break
+            out.append((float(t), y_new))
+        return out
+
+
+def _global(model: Model, values: Mapping[str, float], theta: str, t: float):
+    """The global minimiser of the replica free energy at theta = t, from the derived equations alone."""
+    vals = {**values, theta: float(t)}
+    alpha = vals.pop("alpha")
+    return solve_statics(model, vals, alpha, compare=False, throw=False)
+
+
+# ------------------------------------------------------------------------------------------------ augmented systems
+_AUGMENTED: dict[str, tuple] = {}
+
+
+def _split(S, y: np.ndarray, p: np.ndarray, idx: np.ndarray):
+    """(frozen state indices, kept equation indices) removing the degenerate K/H directions at y (on the subspace
+    ``idx`` of state and equations)."""
+    J = S.J(y, p)[np.ix_(idx, idx)]
+    # equilibrated as in the float64 solver (K grows like alpha while H - I shrinks like 1/alpha): unscaled, a genuine
+    # singular value ~1e-7 next to ~1e3 at alpha = 400 would pass for a null direction
+    J = J * np.maximum(np.abs(y[idx]), 1.0)
+    J = J / np.maximum(np.abs(J).max(axis=1), 1e-300)[:, None]
+    _, sv, Vt = np.linalg.svd(J)
+    rank = int(np.sum(sv > 1e-9 * sv[0]))
+    null = Vt[rank:].T
+    kh_local = np.array([i for i, g in enumerate(idx) if g in set(S.kh.tolist())], dtype=int)
+    frozen_local: list[int] = []
+    if null.shape[1]:
+        _, _, piv = scipy.linalg.qr(null[kh_local].T, pivoting=True)
+        frozen_local = sorted(kh_local[piv[:null.shape[1]]].tolist())
+    free_local = [i for i in range(len(idx)) if i not in set(frozen_local)]
+    _, _, rows = scipy.linalg.qr(J[:, free_local].T, pivoting=True)
+    rows = sorted(rows[:len(free_local)].tolist())
+    return [int(idx[i]) for i in frozen_local], [int(idx[i]) for i in rows]
+
+
+def _augmented(model: Model, kind: str, theta: str, zero_m: bool, frozen: list[int], rows: list[int]):
+    """The square augmented system (unknowns, equations, rest symbols, mp F, mp J, index of theta, sign symbols),
+    cached per model and structure."""
+    key = "|".join([model.key, kind, theta, str(zero_m), ",".join(map(str, frozen)), ",".join(map(str, rows))])
+    if key in _AUGMENTED:
+        return _AUGMENTED[key]
+    S = statics_system(model)
+    sysd = S.system
+    state, rhs = list(sysd.state), list(sysd.rhs)
+    odd_syms = [s for b in ("m", "m_tilde") for s in sysd.blocks.get(b, ())]
+    zero = {s: 0 for s in odd_syms} if zero_m else {}
+    t_sym = [p for p in sysd.params if p.name == theta][0]
+    frozen_syms = [state[i] for i in frozen]
+    space = [s for s in state if not (zero_m and s in odd_syms)]
+    free = [s for s in space if s not in frozen_syms]
+    Fr = [rhs[i].xreplace(zero) for i in rows]
+    m_sym = sysd.blocks["m"][0]
+    positive = []
+    if kind == "detection":
+        odd_rows = [rhs[state.index(s)] for s in odd_syms]
+        Jodd = sp.Matrix([[sp.diff(e, v).xreplace(zero) for v in odd_syms] for e in odd_rows])
+        unknowns = free + [t_sym]
+        eqs = Fr + [sp.expand(Jodd.det())]
+    else:  # stationarity of eg along the branch
+        eg = sysd.observables["eg"].xreplace(zero)
+        if not zero_m:
+            eg = eg.replace(sp.Abs, lambda a: a)  # on the branch m > 0 (checked on the Krawczyk box)
+            positive = [m_sym]
+        v = [sp.Symbol(f"v__{s.name}", real=True) for s in free]
+        tang = sp.Matrix(Fr).jacobian(free) * sp.Matrix(v) + sp.Matrix(Fr).diff(t_sym)
+        slope = sum((sp.diff(eg, s) * vi for s, vi in zip(free, v)), sp.Integer(0)) + sp.diff(eg, t_sym)
+        unknowns = free + v + [t_sym]
+        eqs = Fr + list(tang) + [slope]
+    rest = sorted(set().union(*(e.free_symbols for e in eqs)) - set(unknowns), key=lambda s: s.name)
+    jac = sp.Matrix(eqs).jacobian(unknowns)
+    F = sp.lambdify(unknowns + rest, eqs, modules="mpmath")
+    J = sp.lambdify(unknowns + rest, jac, modules="mpmath")
+    every = [e.xreplace(zero) for s, e in zip(state, rhs) if not (zero_m and s in odd_syms)]
+    full = sp.lambdify(unknowns + rest, every, modules="mpmath")  # every equation of the (sub)system, dropped rows too
+    out = (unknowns, eqs, rest, F, J, jac, len(unknowns) - 1, [unknowns.index(s) for s in positive], key, full)
+    _AUGMENTED[key] = out
+    return out
+
+
+def _newton(F, J, x0, rest, dps: int, max_iter: int = 60):
+    """Damped Newton in mpmath at dps + 10 digits to max|F| < 10^-(dps + 5). Returns (x, residual)."""
+    with mpmath.workdps(dps + 10):
+        x = [mpmath.mpf(v) for v in x0]
+        target = mpmath.mpf(10) ** (-(dps + 5))
+        Fv = mpmath.matrix(F(*x, *rest))
+        norm = mpmath.norm(Fv, mpmath.inf)
+        for _ in range(max_iter):
+            if norm < target:
+                break
+            dx = mpmath.lu_solve(mpmath.matrix(J(*x, *rest)), -Fv)
+            step = mpmath.mpf(1)
+            while True:
+                trial = [xi + step * d for xi, d in zip(x, dx)]
+                F_trial = mpmath.matrix(F(*trial, *rest))
+                n_trial = mpmath.norm(F_trial, mpmath.inf)
+                if n_trial < norm or step < mpmath.mpf(2) ** -30:
+                    break
+                step /= 2
+            x, Fv, norm = trial, F_trial, n_trial
+        return [+v for v in x], +norm
+
+
+def _certify(aug, center, rest_texts, digits: int):
+    """(interval of theta as decimal strings, certified, why): Krawczyk on the augmented system, box half-width
+    10^-(digits + 5) relative, parameters and frozen values enclosed exactly."""
+    from ..numerics._certify import interval_functions, krawczyk
+    unknowns, eqs, rest, _, _, jac, k, positive, key, _ = aug
+    try:
+        G, Jiv, shape = interval_functions("saddle-" + hashlib.sha1(key.encode()).hexdigest(), unknowns, rest, eqs,
+                                           jac)
+    except ValueError as exc:
+        return None, False, str(exc)
+    nonzero = (lambda *a: [a[i] for i in positive]) if positive else None
+    with mpmath.workdps(digits + 25):
+        cert = krawczyk(G, Jiv, shape, [mpmath.mpf(c) for c in center], rest_texts, radius_digits=digits + 5,
+                        nonzero=nonzero)
+        if not cert.certified:
+            return None, False, cert.message
+        lo, hi = cert.enclosure[k]
+        pad = mpmath.mpf(10) ** -(digits + 11)
+        lo_t = mpmath.nstr(lo - abs(lo) * pad, digits + 12, strip_zeros=False)
+        hi_t = mpmath.nstr(hi + abs(hi) * pad, digits + 12, strip_zeros=False)
+    return (lo_t, hi_t), True, cert.message
+
+
+# ------------------------------------------------------------------------------------------------ float64 location
+def _uninformed_start(br: _Branch, model: Model, values: Mapping[str, float], alpha: float):
+    """A point of the uninformed branch (m = 0, latent active) at ``alpha``: the global minimiser there, projected on
+    m = 0 and corrected on that subspace (the informed minimiser above alpha_c lies near the uninformed branch only
+    through its Q; the projection is a start, not an answer). None if there is none."""
+    r = _global(model, values, "alpha", alpha)
+    if not r.ok:
+        return None
+    y = br.correct(r.y, alpha, True)
+    if y is None or not y[br.q_idx] > 1e-9:
+        return None
+    return y
+
+
+def _detection_start(model: Model, values: Mapping[str, float], alpha_range=(1e-4, 1e4)):
+    """(branch, y, alpha): a point of the informed branch close to where it meets m = 0 (float64), found by
+    following the informed global minimiser down in alpha with shrinking steps. Its frozen K/H values define the
+    slice on which the pitchfork is located: the informed branch reaches m = 0 on that slice at alpha_c (the odd
+    block's determinant on m = 0 depends on the K/H position in the degenerate directions, and is zero at alpha_c
+    on the slices the informed branch passes through)."""
+    br = _Branch(model, values, "alpha")
+    start = None
+    for a in (1.0, 10.0, 100.0, 1e3, 1e4):
+        r = _global(model, values, "alpha", a)
+        if r.ok and abs(float(r.y[br.m_idx])) > 1e-7 and r.y[br.q_idx] > 1e-9:
+            start = (a, np.array(r.y, dtype=float))
+            break
+    if start is None:
+        raise StaticsThresholdError(f"no informed saddle point for alpha up to {alpha_range[1]:g}: the detection "
+                                    f"threshold lies above")
+    t, y = start
+    if y[br.m_idx] < 0:
+        y[br.odd] *= -1
+    step = math.log(1.05)
+    while step > 1e-4 and t > alpha_range[0]:
+        t_new = t * math.exp(-step)
+        y_new = br.correct(y, t_new, False)
+        if y_new is None or not y_new[br.m_idx] > 0 or abs(y_new[br.m_idx]) < 1e-9 or y_new[br.q_idx] <= 0:
+            step /= 2
+            continue
+        t, y = t_new, y_new
+    if t <= alpha_range[0]:
+        raise StaticsThresholdError(f"the informed branch continues below alpha = {alpha_range[0]:g}")
+    return br, y, t
+
+
+def _extremum_on(br: _Branch, path, sign: int):
+    """(y, t) of the extremum of eg (sign +1: maximum) at an interior sample of ``path`` [(t, y)], refined by a
+    bounded scalar search along the branch; None if the extremum is at an end of the path."""
+    if len(path) < 3:
+        return None
+    vals = [-sign * br.eg(y) for _, y in path]
+    k = int(np.argmin(vals))
+    if k in (0, len(path) - 1):
+        return None
+    (t_lo, _), (t_k, y_k), (t_hi, _) = path[k - 1], path[k], path[k + 1]
+    zero_m = abs(float(y_k[br.m_idx])) < 1e-9
+    cache = {}
+    slope = br.tangent(y_k, t_k, zero_m)
+
+    def value(t):
+        y = br.correct(y_k + (t - t_k) * slope, t, zero_m)  # tangent predictor: plain corrections fail at 2% steps
+        if y is None:
+            return math.inf
+        cache[t] = y
+        return -sign * br.eg(y)
+
+    lo, hi = min(t_lo, t_hi), max(t_lo, t_hi)
+    opt = scipy.optimize.minimize_scalar(value, bounds=(lo, hi), method="bounded", options={"xatol": 1e-11 * t_k})
+    t = float(opt.x)
+    y = cache[t] if t in cache else br.correct(y_k + (t - t_k) * slope, t, zero_m)
+    return None if y is None else (y, t)
+
+
+def _follow_active(br: _Branch, y, t0, t1, zero_m: bool, ratio: float = 1.02):
+    """The branch from t0 towards t1 while the latent stays active (Q > 0)."""
+    steps = int(abs(math.log(t1 / t0)) / math.log(ratio)) + 1
+    path = br.follow(y, t0, t1, zero_m, steps=steps)
+    out = []
+    for t, yy in path:
+        if not yy[br.q_idx] > 1e-10:
+            break
+        out.append((t, yy))
+    return out
+
+
+def _check_global(model, values, theta, br: _Branch, y, t, what: str) -> None:
+    """The located branch point is the global minimiser of the free energy there (``solve_statics``)."""
+    r = _global(model, values, theta, t)
+    if not r.ok or abs(br.eg(r.y) - br.eg(y)) > 1e-7 * (1 + abs(br.eg(y))):
+        raise StaticsThresholdError(f"the stationary point of eg found on the saddle system at {theta} = {t:.10g} "
+                                    f"({what}) is not on the global minimiser there")
+
+
+# ------------------------------------------------------------------------------------------------ entry point
+def _detection_texts(params, names, rho_eta, beta_name) -> dict[str, str]:
+    """Exact decimal texts of the parameters of the detection problem: rho, eta as given, beta = eta/2, no decay."""
+    import decimal
+    texts = {k: _decimal(params[k]) for k in rho_eta}
+    with decimal.localcontext() as c:
+        c.prec = 400
+        texts[beta_name] = str(decimal.Decimal(texts["eta"]) / 2)
+    texts.update({n: "0" for n in names if n not in texts})
+    return texts
+
+
+def saddle_threshold(name: str, model: Model, params: Mapping[str, object], alpha, digits: int, *,
+                     certify: bool = True) -> dict:
+    """Locate a statics threshold on the replica saddle-point system alone (see the module docstring).
+
+    Arguments:
+        name: ``detection``, ``eg_peak`` or ``optimal_beta``. model: M = M* = 1, beta a parameter.
+        params: parameter values (mpf or float; alpha excluded). alpha: n / N for optimal_beta, else None.
+        digits: requested digits (the two Newton precisions are digits + 10 and 2 digits + 20).
+
+    Returns:
+        {"values": (value at the lower, at the higher precision), "residual": max|F| of the augmented system,
+        "interval", "certified", "why", "kind": "detection" | "interior" | "uninformed-interior",
+        "float64": the float64 location, "frozen": names of the frozen K/H coordinates, "size": unknowns}.
+
+    Raises:
+        StaticsThresholdError: no such point (with the reason). InvalidInputError: unsupported model.
+    """
+    if name not in SADDLE_THRESHOLDS:
+        raise InvalidInputError(f"the saddle-system method locates {', '.join(SADDLE_THRESHOLDS)}; not {name!r}")
+    S = statics_system(model)
+    beta_name = model.vae.beta_expr.name if isinstance(model.vae.beta_expr, sp.Symbol) else None
+    if beta_name is None:
+        raise InvalidInputError("the saddle-system thresholds need beta to be a parameter of the model")
+    names = [n for n in S.param_names if n != "alpha"]
+    rho_eta = [r.name for r in S.table.rho] + ["eta"]
+    if name == "detection":
+        check_params({k: float(v) for k, v in params.items() if k in rho_eta}, rho_eta)
+        texts = _detection_texts(params, names, rho_eta, beta_name)
+        values = {k: float(v) for k, v in texts.items()}
+        br, y, t = _detection_start(model, values)
+        theta, zero_m, kind = "alpha", True, "detection"
+    elif name == "eg_peak":
+        values = check_params({k: float(v) for k, v in params.items()}, names)
+        texts = {k: _decimal(params[k]) for k in names}
+        theta = "alpha"
+        det_values = {k: float(v) for k, v in _detection_texts(params, names, rho_eta, beta_name).items()}
+        _, _, a_c = _detection_start(model, det_values)
+        br = _Branch(model, values, "alpha")
+        below = a_c * (1 - 1e-4)
+        y0 = _uninformed_start(br, model, values, below)
+        found = None
+        if y0 is not None:
+            path = _follow_active(br, y0, below, 1e-3, True)
+            found = _extremum_on(br, path, +1)
+        if found is None:  # eg increases into alpha_c (or the latent is collapsed below it): the cusp
+            slope_up = y0 is not None and br.tangent(y0, below, True)[br.q_idx] > 0
+            if not slope_up:
+                raise StaticsThresholdError("eg(alpha) has neither an interior maximum on the uninformed branch nor "
+                                            "a cusp at the detection threshold (saddle system)")
+            return {**saddle_threshold("detection", model, params, None, digits, certify=certify),
+                    "kind": "detection"}
+        y, t = found
+        zero_m = True
+        _check_global(model, values, "alpha", br, y, t, "eg peak")
+        kind = "uninformed-interior"
+    else:
+        others = [n for n in names if n != beta_name]
+        values = {**check_params({k: float(v) for k, v in params.items() if k != beta_name}, others),
+                  "alpha": float(alpha)}
+        texts = {**{k: _decimal(params[k]) for k in others}, "alpha": _decimal(alpha)}
+        br = _Branch(model, values, beta_name)
+        b0 = values["eta"] / 2
+        r = _global(model, values, beta_name, b0)
+        if not r.ok or r.phase == "collapsed":
+            raise StaticsThresholdError(f"no learned saddle point at beta = eta/2 = {b0:g}")
+        zero_m = abs(float(r.y[br.m_idx])) < 1e-9
+        y0 = np.array(r.y, dtype=float)
+        if not zero_m and y0[br.m_idx] < 0:
+            y0[br.odd] *= -1
+        down = _follow_active(br, y0, b0, b0 * 1e-3, zero_m)
+        up = _follow_active(br, y0, b0, b0 * 1e3, zero_m)
+        found = _extremum_on(br, down[::-1] + up[1:], -1)
+        if found is None:
+            raise StaticsThresholdError("eg(beta) has no interior minimum on the learned branch (saddle system)")
+        y, t = found
+        _check_global(model, values, beta_name, br, y, t, "optimal beta")
+        theta, kind = beta_name, ("uninformed-interior" if zero_m else "interior")
+    out = _refine(model, br, y, t, zero_m, "detection" if name == "detection" else "extremum", theta, texts,
+                  (digits + 10, 2 * digits + 20), digits, certify)
+    return {**out, "kind": kind}
+
+
+def _refine(model, br: _Branch, y, t, zero_m: bool, system: str, theta: str, texts: dict, precisions, digits: int,
+            certify: bool) -> dict:
+    """Newton on the augmented system from the float64 point (y, t) at each of ``precisions`` and the Krawczyk test
+    at the last one."""
+    S = br.S
+    idx = br.even if zero_m else np.arange(S.n)
+    frozen, rows = _split(S, y, br.p(t), idx)
+    aug = _augmented(model, system, theta, zero_m, frozen, rows)
+    unknowns, eqs, rest, F, J, jac, k, positive, _, full = aug
+    frozen_names = {S.system.state[i].name for i in frozen}
+    state_val = {n: float(v) for n, v in zip(br.names, y)}
+    x0 = []
+    tangent = br.tangent(y, t, zero_m) if system != "detection" else None
+    for s in unknowns:
+        if s.name == theta:
+            x0.append(t)
+        elif s.name.startswith("v__"):
+            x0.append(float(tangent[br.names.index(s.name[3:])]))
+        else:
+            x0.append(state_val[s.name])
+    texts = {**texts, **{n: _decimal(state_val[n]) for n in frozen_names}}
+    rest_texts = [texts[s.name] for s in rest]
+    results = []
+    for dps in precisions:
+        with mpmath.workdps(dps + 10):
+            rest_mp = [mpmath.mpf(v) for v in rest_texts]
+            x, res = _newton(F, J, x0, rest_mp, dps)
+            if not res < mpmath.mpf(10) ** (5 - dps):
+                raise ValueError(f"Newton on the augmented saddle system reached max|F| = {mpmath.nstr(res, 3)} "
+                                 f"only, at {dps} digits")
+            dropped = max(abs(v) for v in full(*x, *rest_mp))
+            if not dropped < mpmath.mpf(10) ** (5 - dps):  # a frozen coordinate was not free after all
+                raise ValueError(f"the equations left out of the square system are not satisfied at its root "
+                                 f"(max|F| = {mpmath.nstr(dropped, 3)} at {dps} digits)")
+            results.append((x, res))
+    x_hi, res_hi = results[-1]
+    if certify:
+        with mpmath.workdps(precisions[-1]):
+            interval, certified, why = _certify(aug, x_hi, rest_texts, digits)
+    else:
+        interval, certified, why = None, False, "certification not requested"
+    return {"values": tuple(r[0][k] for r in results), "residual": res_hi, "interval": interval,
+            "certified": certified, "why": why, "float64": t, "frozen": sorted(frozen_names),
+            "size": len(unknowns), "state": {s.name: x_hi[i] for i, s in enumerate(unknowns)
+                                             if not s.name.startswith("v__") and s.name != theta}}
+
+
+def certify_extremum(name: str, model: Model, params: Mapping[str, object], alpha, value, digits: int):
+    """(interval, certified, why) for an interior eg peak (``alpha`` None) or optimal beta located elsewhere (the
+    closed form) at ``value``: the saddle point there (``solve_statics`` started from the closed form), then Newton
+    and the Krawczyk test on the augmented saddle system d eg/dt = 0 (as in ``saddle_threshold``). The enclosure
+    is of the saddle system's root; the caller checks that ``value`` lies in it."""
+    S = statics_system(model)
+    beta_name = model.vae.beta_expr.name
+    theta = "alpha" if name == "eg_peak" else beta_name
+    names = [n for n in S.param_names if n not in ("alpha", theta)]
+    texts = {n: _decimal(params[n]) for n in names}
+    values = {n: float(params[n]) for n in names}
+    if alpha is not None:
+        texts["alpha"], values["alpha"] = _decimal(alpha), float(alpha)
+    br = _Branch(model, values, theta)
+    t = float(value)
+    point = {**values, theta: t}
+    a = point.pop("alpha")
+    r = solve_statics(model, point, a, compare=False, closed_form_start=True, throw=False)
+    if not r.ok or r.phase == "collapsed":
+        return None, False, f"no learned saddle point at {theta} = {t:.12g} to certify on"
+    y = np.array(r.y, dtype=float)
+    zero_m = abs(float(y[br.m_idx])) < 1e-9
+    if not zero_m and y[br.m_idx] < 0:
+        y[br.odd] *= -1
+    try:
+        out = _refine(model, br, y, t, zero_m, "extremum", theta, texts, (2 * digits + 20,), digits, True)
+    except (ValueError, ZeroDivisionError) as exc:
+        return None, False, f"Newton on the augmented saddle system: {exc}"
+    return out["interval"], out["certified"], out["why"] + " on the augmented replica saddle system"
+
+
+def collapse_start(model: Model, params: Mapping[str, float], alpha: float, beta_name: str):
+    """A learned saddle point just below a continuous collapse in beta (float64, saddle system only): the global
+    minimiser at beta = eta/2 followed up in beta with shrinking steps while Q > 0. Returns an object with the
+    ``model``, ``params``, ``alpha`` and ``y`` that ``collapse_threshold_saddle`` starts from."""
+    import types
+    values = {**{k: float(v) for k, v in params.items() if k != beta_name}, "alpha": float(alpha)}
+    br = _Branch(model, values, beta_name)
+    t = values["eta"] / 2
+    while True:  # the first beta (eta/2, eta/20, ...) with a learned global minimiser
+        r = _global(model, values, beta_name, t)
+        if r.ok and r.phase != "collapsed" and r.y[br.q_idx] > 1e-9:
+            break
+        t /= 10
+        if t < 1e-6 * values["eta"]:
+            raise StaticsThresholdError("no learned saddle point for beta in [1e-6 eta, eta/2] to follow to the "
+                                        "collapse")
+    y = np.array(r.y, dtype=float)
+    q0 = float(y[br.q_idx])
+    step = math.log(1.05)
+    for _ in range(400):  # until Q is 1e-4 of its start (the blown-up Newton converges from there) or steps vanish
+        if step < 1e-6 or y[br.q_idx] < 1e-4 * q0:
+            break
+        t_new = t * math.exp(step)
+        if t_new > 1e7:
+            raise StaticsThresholdError("the learned branch continues beyond beta = 1e7")
+        y_new = br.correct(y + (t_new - t) * br.tangent(y, t, False), t_new, False)
+        if y_new is None or not y_new[br.q_idx] > 1e-10:
+            step /= 4
+            continue
+        t, y = t_new, y_new
+    return types.SimpleNamespace(model=model, params={**{k: v for k, v in values.items() if k != "alpha"},
+                                                      beta_name: t}, alpha=float(alpha), y=y)
+
+
+_SQUARE: dict[str, tuple] = {}
+
+
+def certify_square(key: str, unknowns, equations, params, texts: Mapping[str, str], frozen: Mapping[int, str],
+                   rows, x0, k: int, digits: int):
+    """(interval of unknown k, certified, why) for a system ``equations`` = 0 in ``unknowns`` (parameters ``params``
+    with exact decimal ``texts``) made square by fixing the unknowns ``frozen`` (index -> decimal text) and keeping
+    the equations ``rows``: Newton in mpmath at 2 digits + 20 from ``x0`` (float), the left-out equations checked at
+    the root, then the Krawczyk test."""
+    if key not in _SQUARE:
+        fixed = [unknowns[i] for i in sorted(frozen)]
+        free = [s for i, s in enumerate(unknowns) if i not in frozen]
+        kept = [equations[i] for i in rows]
+        rest = list(params) + fixed
+        jac = sp.Matrix(kept).jacobian(free)
+        _SQUARE[key] = (free, kept, rest, jac, sp.lambdify(free + rest, kept, modules="mpmath"),
+                        sp.lambdify(free + rest, jac, modules="mpmath"),
+                        sp.lambdify(free + rest, list(equations), modules="mpmath"))
+    free, kept, rest, jac, F, J, full = _SQUARE[key]
+    free_index = [i for i in range(len(unknowns)) if i not in frozen]
+    rest_texts = [texts[s.name] for s in params] + [frozen[i] for i in sorted(frozen)]
+    dps = 2 * digits + 20
+    with mpmath.workdps(dps + 10):
+        rest_mp = [mpmath.mpf(v) for v in rest_texts]
+        x, res = _newton(F, J, [x0[i] for i in free_index], rest_mp, dps)
+        if not res < mpmath.mpf(10) ** (5 - dps):
+            return None, False, f"Newton on the square system reached max|F| = {mpmath.nstr(res, 3)} only"
+        dropped = max(abs(v) for v in full(*x, *rest_mp))
+        if not dropped < mpmath.mpf(10) ** (5 - dps):
+            return None, False, f"the left-out equations are not satisfied (max|F| = {mpmath.nstr(dropped, 3)})"
+    aug = (free, kept, rest, None, None, jac, free_index.index(k), [], key, None)
+    with mpmath.workdps(dps):
+        return _certify(aug, x, rest_texts, digits)

@@ -1,0 +1,140 @@
+"""Statics thresholds located on the replica saddle-point system alone (``method="saddle"``), checked against what
+they were not computed from: the BBP threshold alpha_c = (eta/rho)^2 and the optimal beta s_1 - rho phi (lam = 0)
+written out here by hand, and the random-matrix closed-form route (``method="closed-form"``), to >= 30 digits; the
+Krawczyk enclosures must hold those values. The closed-form route's interior eg peak and optimal beta are now
+certified on the augmented saddle system as well."""
+import json
+
+import mpmath
+import pytest
+
+from symvae.cli import main
+from symvae.model import make_model
+from symvae.statics import statics_threshold
+
+MODEL = make_model("base")
+
+
+def _interval(t):
+    return tuple(mpmath.mpf(v) for v in t.interval)
+
+
+def _holds(t, exact, digits):
+    """The enclosure contains ``exact`` and is narrower than 10^-digits relative; the value agrees to digits."""
+    lo, hi = _interval(t)
+    assert lo <= exact <= hi, (t.interval, exact)
+    assert hi - lo < abs(exact) * mpmath.mpf(10) ** -digits
+    assert abs(t.value - exact) < abs(exact) * mpmath.mpf(10) ** -digits
+
+
+def _optimal_beta_lam0(rho, eta, alpha):
+    """beta_opt = s_1 - rho phi_1 at lam = 0 (the BBP top eigenvalue and eigenvector overlap, written out)."""
+    g, ell = 1 / alpha, rho / eta
+    return eta * (1 + ell) * (1 + g / ell) - rho * (1 - g / ell ** 2) / (1 + g / ell)
+
+
+# ------------------------------------------------------------------------------------------------ detection
+@pytest.mark.parametrize("rho, eta", [("2", "3"), ("1.5", "0.7")])
+def test_detection_on_the_saddle_system_is_the_bbp_threshold(rho, eta):
+    t = statics_threshold("detection", MODEL, dict(rho=float(rho), eta=float(eta)), digits=30, method="saddle")
+    assert t.status == "verified" and t.certified and t.digits == 30, t.message
+    assert "saddle-point system" in t.message and "pitchfork" in t.message
+    with mpmath.workdps(80):
+        _holds(t, (mpmath.mpf(eta) / mpmath.mpf(rho)) ** 2, 30)
+
+
+# ------------------------------------------------------------------------------------------------ optimal beta
+@pytest.mark.parametrize("rho, eta, alpha", [
+    ("1", "1", "4"),
+    pytest.param("1.5", "0.7", "40", marks=pytest.mark.slow),
+    pytest.param("1", "0.6", "400", marks=pytest.mark.slow),  # near-degenerate: beta_opt -> eta, phi -> 1
+])
+def test_optimal_beta_on_the_saddle_system_equals_the_hand_formula(rho, eta, alpha):
+    t = statics_threshold("optimal_beta", MODEL, dict(rho=float(rho), eta=float(eta), lam=0.0), float(alpha),
+                          digits=30, method="saddle")
+    assert t.status == "verified" and t.certified and t.digits == 30, t.message
+    assert "implicit differentiation" in t.message
+    with mpmath.workdps(80):
+        _holds(t, _optimal_beta_lam0(mpmath.mpf(rho), mpmath.mpf(eta), mpmath.mpf(alpha)), 30)
+
+
+@pytest.mark.slow
+def test_optimal_beta_with_weight_decay_agrees_with_the_closed_form_route():
+    params, alpha = dict(rho=1.0, eta=1.0, lam=0.5), 3.0
+    s = statics_threshold("optimal_beta", MODEL, params, alpha, digits=30, method="saddle")
+    c = statics_threshold("optimal_beta", MODEL, params, alpha, digits=30)
+    assert s.certified and c.certified and s.digits == c.digits == 30
+    with mpmath.workdps(80):
+        _holds(s, c.value, 30)
+
+
+# ------------------------------------------------------------------------------------------------ eg peak
+@pytest.mark.parametrize("beta", [1.0, pytest.param(2.5, marks=pytest.mark.slow)])
+def test_interior_eg_peak_on_the_saddle_system_agrees_with_the_closed_form(beta):
+    """lam = 0.3: eg(alpha) peaks below the BBP threshold, on the uninformed branch (m = 0, eg = Q + rho)."""
+    params = dict(rho=1.0, eta=1.0, lam=0.3, beta=beta)
+    s = statics_threshold("eg_peak", MODEL, params, digits=30, method="saddle")
+    c = statics_threshold("eg_peak", MODEL, params, digits=30)
+    assert s.status == c.status == "verified" and s.certified and c.certified, (s.message, c.message)
+    assert "uninformed branch" in s.message and float(s.value) < 1.0  # below alpha_c = 1
+    with mpmath.workdps(80):
+        _holds(s, c.value, 30)
+        lo_c, hi_c = _interval(c)
+        lo_s, hi_s = _interval(s)
+        assert max(lo_c, lo_s) <= min(hi_c, hi_s)  # the two proven enclosures intersect
+
+
+@pytest.mark.slow
+def test_eg_peak_at_the_cusp_is_the_detection_threshold_on_the_saddle_system():
+    t = statics_threshold("eg_peak", MODEL, dict(rho=1.0, eta=1.0, lam=0.5, beta=0.5), digits=30, method="saddle")
+    assert t.status == "verified" and t.certified and "pitchfork" in t.message
+    with mpmath.workdps(60):
+        _holds(t, mpmath.mpf(1), 30)
+
+
+# ------------------------------------------------------------------------------------------------ collapse
+@pytest.mark.parametrize("lam, alpha", [(0.3, 2.0), pytest.param(0.5, 0.5, marks=pytest.mark.slow)])  # 2nd below BBP
+def test_collapse_on_the_saddle_system_is_certified_around_the_exact_value(lam, alpha):
+    """Continuous collapse: beta_c = (s^2 - l - l^2)/(s (1 + l)), l = lam/alpha, s the top eigenvalue (outlier above
+    BBP, bulk edge eta (1 + 1/sqrt(alpha))^2 below), written out here."""
+    s = statics_threshold("collapse", MODEL, dict(rho=1.0, eta=1.0, lam=lam), alpha, digits=30, method="saddle")
+    assert s.status == "verified" and s.certified and s.digits == 30, s.message
+    assert "blown-up" in s.message
+    with mpmath.workdps(80):
+        a, l_eff = mpmath.mpf(str(alpha)), mpmath.mpf(str(lam)) / mpmath.mpf(str(alpha))  # the typed decimals
+        s1 = 2 * (1 + 1 / a) if a > 1 else (1 + 1 / mpmath.sqrt(a)) ** 2
+        _holds(s, (s1 * s1 - l_eff - l_eff ** 2) / (s1 * (1 + l_eff)), 30)
+
+
+@pytest.mark.slow
+def test_first_order_collapse_is_no_branch_point_of_the_saddle_system():
+    t = statics_threshold("collapse", MODEL, dict(rho=1.8, eta=1.0, lam=6.0), 2.0, digits=20, method="saddle")
+    assert t.status == "not_found" and t.value is None and "first-order" in t.message
+
+
+# ------------------------------------------------------------------------------------------------ CLI
+def _run(capsys, *argv):
+    try:
+        code = main(["threshold", *argv])
+    except SystemExit as exc:  # argparse rejects an unknown choice itself
+        code = exc.code
+    cap = capsys.readouterr()
+    return code, cap.out, cap.err
+
+
+def test_cli_method_saddle(capsys):
+    code, out, _ = _run(capsys, "detection", "--rho", "2", "--eta", "3", "--method", "saddle", "--digits", "25",
+                        "--json")
+    d = json.loads(out)
+    assert code == 0 and d["method"] == "saddle" and d["certified"] is True and d["digits"] == 25
+    with mpmath.workdps(50):
+        lo, hi = (mpmath.mpf(v) for v in d["interval"])
+        assert lo <= mpmath.mpf(9) / 4 <= hi
+    # not found: the weight decay collapses the latent at beta = eta/2 already (no learned branch to follow)
+    code, out, _ = _run(capsys, "optimal_beta", "--alpha", "0.5", "--lam", "100", "--method", "saddle", "--json")
+    assert code == 1 and json.loads(out)["status"] == "not_found"
+    for argv in (["collapse", "--alpha", "2", "--parameter", "lam", "--method", "saddle"],
+                 ["collapse", "--method", "saddle"],  # an online threshold: --method is a statics option
+                 ["detection", "--method", "newton"]):
+        code, out, err = _run(capsys, *argv)
+        assert code == 2 and out == "" and err.count("\n") == 1 and "Traceback" not in err, argv
