@@ -273,7 +273,7 @@ def test_an_exception_in_the_plain_phase_reruns_the_integration_compiled():
         calls.append(1)
         if len(calls) > 2:
             raise ValueError("math domain error")
-        return real.plain.integrate_piece(*args[:11], 5, *args[12:])
+        return real.plain.integrate_piece(*args[:13], 5, *args[14:])  # step_limit = 5
 
     plain = type("Plain", (), {k: v for k, v in vars(real.plain).items() if not k.startswith("__")})
     plain.integrate_piece = staticmethod(failing_piece)
