@@ -105,3 +105,30 @@ def test_simulate_json_contract(capsys):
 def test_simulate_bad_input(capsys):
     code, out, err = run(capsys, "simulate", "--t-max", "1", "--N", "1", "--seeds", "2")
     assert code == 2 and len(err.strip().splitlines()) == 1
+
+
+def test_command_table_names_every_command_and_its_module():
+    """``symvae COMMAND`` registers only the module the table names: the table must list exactly the commands
+    each module registers, and a one-module parser must accept what the full parser accepts."""
+    import argparse
+    import importlib
+
+    from symvae.cli._main import _COMMAND_MODULES, COMMANDS, build_parser
+
+    registered = {}
+    for name in _COMMAND_MODULES:
+        sub = argparse.ArgumentParser().add_subparsers()
+        importlib.import_module(name).register(sub)
+        registered.update({command: name for command in sub.choices})
+    assert registered == COMMANDS
+    def options(parser, command):
+        sub = parser._subparsers._group_actions[0].choices
+        return sorted(o for a in sub[command]._actions for o in a.option_strings), sub[command].epilog
+
+    full = build_parser()
+    for command in COMMANDS:
+        one = build_parser([command, "--help"])
+        assert set(one._subparsers._group_actions[0].choices) == {c for c, m in COMMANDS.items()
+                                                                  if m == COMMANDS[command]}
+        assert options(one, command) == options(full, command)
+    assert set(build_parser(["--help"])._subparsers._group_actions[0].choices) == set(COMMANDS)

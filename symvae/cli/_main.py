@@ -24,6 +24,18 @@ _COMMAND_MODULES = ("symvae.cli._derive", "symvae.cli._dynamics", "symvae.cli._f
                     "symvae.cli._statics", "symvae.cli._check", "symvae.cli._demo", "symvae.cli._studies",
                     "symvae.cli._data", "symvae.cli._cache")
 
+#: Which module registers each command. ``symvae COMMAND ...`` builds the parser of that one module only (importing
+#: and registering all nine takes longer than a whole warm ``symvae dynamics`` run); ``symvae --help`` and an
+#: unknown command build them all. tests/test_cli.py checks this table against what the modules register.
+COMMANDS = {"derive": "symvae.cli._derive", "dynamics": "symvae.cli._dynamics", "simulate": "symvae.cli._dynamics",
+            "fixed-points": "symvae.cli._fixed_points", "threshold": "symvae.cli._fixed_points",
+            "continue": "symvae.cli._fixed_points", "statics": "symvae.cli._statics",
+            "phase-diagram": "symvae.cli._statics", "eg-curve": "symvae.cli._statics",
+            "rd-curve": "symvae.cli._statics", "check": "symvae.cli._check", "diff": "symvae.cli._check",
+            "demo": "symvae.cli._demo", "sweep": "symvae.cli._studies", "anneal": "symvae.cli._studies",
+            "n-scaling": "symvae.cli._studies", "reproduce": "symvae.cli._studies", "fit-data": "symvae.cli._data",
+            "realdata": "symvae.cli._data", "cache": "symvae.cli._cache"}
+
 #: A token that is a negative number (or a list/range starting with one), never an option: symvae has no option
 #: that starts with a digit, '.', 'inf' or 'nan'.
 _NEGATIVE_VALUE = re.compile(r"^-(\d|\.\d|inf|nan)", re.IGNORECASE)
@@ -55,16 +67,19 @@ def join_negative_values(argv: list[str]) -> list[str]:
     return out
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The ``symvae`` parser. Given the command line ``argv`` whose first word is a known command (and no option
+    comes before it), only that command's module is imported and registered; otherwise every command is."""
+    modules = _COMMAND_MODULES
+    if argv and argv[0] in COMMANDS:
+        modules = (COMMANDS[argv[0]],)
     parser = _Parser(prog="symvae", description="Symbolic-numeric theory of high-dimensional linear VAEs.",
                      epilog="Exit codes: 0 success, 1 numerical failure (a status says what and where), 2 bad "
                             "input (one line on stderr), 130 interrupted. Generated code is cached under "
                             "$SYMVAE_CACHE, else $XDG_CACHE_HOME/symvae, else ~/.cache/symvae (see `symvae cache`).")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    for name in _COMMAND_MODULES:
-        if importlib.util.find_spec(name) is None:
-            continue
+    for name in modules:
         importlib.import_module(name).register(sub)
     from ._common import OUTPUT_RULE
 
@@ -126,7 +141,8 @@ def _sigint(signum, frame):
 def _run(argv: list[str] | None) -> int:
     import numpy as np
 
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     command = getattr(args, "command", "symvae")
     check_interrupt()
