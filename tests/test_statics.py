@@ -81,6 +81,18 @@ def test_closed_form_start_is_a_saddle_point_of_the_derived_equations():
         assert float(np.max(np.abs(S.F(y, p)))) < 1e-12 * max(1.0, float(np.max(np.abs(y))))
 
 
+def _mp_closed_form(model, params, alpha, *, decimal=True):
+    """The mpmath closed form at the current precision, the parameters taken as the decimals typed (0.3 is 3/10) or,
+    with ``decimal=False``, as the binary doubles (0.29999999999999998889...)."""
+    conv = (lambda v: mpmath.mpf(repr(v))) if decimal else mpmath.mpf
+    return closed_form(model, {k: conv(v) for k, v in params.items()}, conv(alpha), ctx=mpmath.mp)
+
+
+def _order_difference(refined, cf):
+    d = max(max(abs(a - b) for a, b in zip(np.ravel(refined["order"][k]), np.ravel(cf.order[k]))) for k in ORDER)
+    return max(d, abs(refined["train_loss"] - cf.train_loss))
+
+
 def test_mpmath_refinement_agrees_with_mpmath_closed_form_to_30_digits():
     model = make_model("base")
     params = dict(rho=1.0, eta=1.0, beta=0.5, lam=0.3)
@@ -88,11 +100,26 @@ def test_mpmath_refinement_agrees_with_mpmath_closed_form_to_30_digits():
     refined = polish(r, dps=40)
     assert refined["residual"] < mpmath.mpf(10) ** -35 and refined["null_dimension"] == 2
     with mpmath.workdps(40):
-        cf = closed_form(model, {k: mpmath.mpf(v) for k, v in params.items()}, mpmath.mpf(3), ctx=mpmath.mp)
+        cf = _mp_closed_form(model, params, 3.0)
         for k in ORDER:
             diff = max(abs(a - b) for a, b in zip(np.ravel(refined["order"][k]), np.ravel(cf.order[k])))
             assert diff < mpmath.mpf(10) ** -30, k
         assert abs(refined["train_loss"] - cf.train_loss) < mpmath.mpf(10) ** -30
+
+
+def test_polish_takes_the_typed_decimals_not_the_binary_doubles():
+    """lam = 0.3 and beta = 0.7 reach mpmath as 3/10 and 7/10: at 40 digits the polished saddle point agrees with the
+    closed form at the exact decimals to >= 38 digits, while the closed form at the binary doubles (what mpf(0.3)
+    gives) is off from it near digit 17 -- a polish converting the parameters through binary would fail here."""
+    model = make_model("base")
+    params = dict(rho=1.0, eta=1.0, beta=0.7, lam=0.3)
+    r = solve_statics(model, params, 2.5)
+    refined = polish(r, dps=40)
+    with mpmath.workdps(60):
+        exact = _order_difference(refined, _mp_closed_form(model, params, 2.5))
+        binary = _order_difference(refined, _mp_closed_form(model, params, 2.5, decimal=False))
+    assert exact < mpmath.mpf(10) ** -38
+    assert mpmath.mpf(10) ** -19 < binary < mpmath.mpf(10) ** -14
 
 
 def test_free_energy_is_the_derivative_source():
