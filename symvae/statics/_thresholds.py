@@ -32,6 +32,8 @@ from ..derive._spectral import Q_NORM, S_EIG
 from ..errors import InvalidInputError
 from ..model import Model
 from ..numerics import Threshold
+from ..numerics._context import FLOAT64, MpContext
+from ..numerics._newton import newton
 from ._closed_form import _functions, closed_form
 from ._params import check_alpha, check_params
 from ._saddle_thresholds import StaticsThresholdError, _decimal
@@ -799,8 +801,9 @@ def collapse_threshold_saddle(result, dps: int = 40, *, max_iter: int = 60) -> d
         {"value": beta_c (mpf), "residual": max|F| of the whole blown-up system, "null_dimension": int, "dps"}.
 
     Raises:
-        StaticsThresholdError: Newton does not reach a residual of 10^(5 - dps) (e.g. a first-order collapse, which
-            is no branch point of the learned saddle).
+        StaticsThresholdError: Newton does not reach a residual of 10^(5 - dps), or the branch point it reaches lies
+            below the beta of ``result`` (a first-order collapse: the learned branch ends at a fold, and the blown-up
+            system's solution is the subcritical branch point of the collapsed saddle, its spinodal).
     """
     import scipy.linalg
 
@@ -817,16 +820,16 @@ def collapse_threshold_saddle(result, dps: int = 40, *, max_iter: int = 60) -> d
     x0.append(float(values[_beta_name(model)]))
     p_f = [float(values[p.name]) for p in params]
 
+    def fun_float(x):
+        return np.array([float(v) for v in F(*x, *p_f)])
+
     def jac_float(x):
         return np.array(mpmath.fp.matrix(J(*x, *p_f)).tolist(), dtype=float)
 
-    # float64 Gauss-Newton with minimum-norm steps onto the solution manifold of the whole blown-up system first: the
-    # start (a > 0) is off it by O(a^2), and frozen coordinates must be those of a point on it
-    for _ in range(50):
-        res = np.array([float(v) for v in F(*x0, *p_f)])
-        if np.max(np.abs(res)) < 1e-13:
-            break
-        x0 = list(np.asarray(x0) + np.linalg.lstsq(jac_float(x0), -res, rcond=1e-10)[0])
+    # float64 Levenberg--Marquardt onto the solution manifold of the whole blown-up system first (its Jacobian is
+    # singular there, the damping keeps the steps bounded): the start (a > 0) is off it by O(a^2), and frozen
+    # coordinates must be those of a point on it
+    x0 = list(newton(FLOAT64, fun_float, jac_float, x0, damping="lm", ftol=1e-13, max_iter=50).x)
     Jf = jac_float(x0)
     _, sv, Vt = np.linalg.svd(Jf)
     rank = int(np.sum(sv > 1e-8 * sv[0]))
@@ -839,40 +842,25 @@ def collapse_threshold_saddle(result, dps: int = 40, *, max_iter: int = 60) -> d
         free = np.array([i for i in range(len(unknowns)) if i not in frozen])
     _, _, rows = scipy.linalg.qr(Jf[:, free].T, pivoting=True)
     rows = np.sort(rows[:len(free)])
-    with mpmath.workdps(dps + 10):
-        p = [mpmath.mpf(_decimal(values[q.name])) for q in params]
-        x = [mpmath.mpf(v) for v in x0]
+    # Newton in mpmath on the square non-singular subsystem (free coordinates, kept equations), parameters at the
+    # decimals typed
+    ctx = MpContext(dps, guard=10)
+    with ctx.precision():
+        p = [ctx.from_decimal(values[q.name]) for q in params]
         target = mpmath.mpf(10) ** (-(dps + 5))
-        def reduced(x):
-            Fv = F(*x, *p)
-            return mpmath.matrix([Fv[int(i)] for i in rows])
-
-        Fr = reduced(x)
-        for _ in range(max_iter):
-            norm = mpmath.norm(Fr, mpmath.inf)
-            if norm < target:
-                break
-            Jm = J(*x, *p)
-            Jr = mpmath.matrix(len(rows), len(free))
-            for r_, i in enumerate(rows):
-                for c_, j in enumerate(free):
-                    Jr[r_, c_] = Jm[int(i), int(j)]
-            dx = mpmath.lu_solve(Jr, -Fr)
-            step = mpmath.mpf(1)
-            while True:  # damped Newton: halve the step until the residual decreases
-                trial = list(x)
-                for c_, j in enumerate(free):
-                    trial[int(j)] += step * dx[c_]
-                F_trial = reduced(trial)
-                if mpmath.norm(F_trial, mpmath.inf) < norm or step < mpmath.mpf(2) ** -30:
-                    break
-                step /= 2
-            x, Fr = trial, F_trial
+        x = list(newton(ctx, lambda z: F(*z, *p), lambda z: J(*z, *p), x0, free=free, rows=rows, damping="none",
+                        ftol=target, max_iter=max_iter).x)
         residual = max(abs(v) for v in F(*x, *p))
         value = +x[k_beta]
     if not residual < mpmath.mpf(10) ** (5 - dps):
         raise StaticsThresholdError(f"Newton on the blown-up saddle system reached max|F| = "
                                     f"{mpmath.nstr(residual, 3)} only, at {dps} digits")
+    beta_start = float(values[_beta_name(model)])
+    if not value > beta_start:  # a subcritical branch point (the spinodal of the collapsed saddle), not where the
+        # learned branch ends: a continuous collapse lies above every learned saddle point of its branch
+        raise StaticsThresholdError(f"the branch point of the blown-up system, beta = {mpmath.nstr(value, 8)}, "
+                                    f"lies below the learned saddle point it was started from (beta = "
+                                    f"{beta_start:.8g}): the learned branch does not end there")
     return {"value": value, "residual": residual, "null_dimension": int(null.shape[1]), "dps": dps,
             "start": [float(v) for v in x0], "frozen": sorted(int(i) for i in set(range(len(unknowns))) - set(
                 free.tolist())), "rows": [int(i) for i in rows]}
