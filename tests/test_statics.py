@@ -215,6 +215,27 @@ def test_collapse_threshold_separates_the_replica_phases():
     assert out["kind"] == "first-order" and float(out["q_jump"]) > 0.01 and float(below.order["Q"][0, 0]) > 0.01
 
 
+def test_saddle_route_refuses_the_spinodal_of_a_first_order_collapse():
+    """At a first-order collapse (rho 1.8, lam 6, alpha 2) the blown-up saddle system still has a root: the
+    subcritical branch point of the collapsed saddle, below the fold where the learned branch ends. It is no collapse
+    threshold and is refused; on the closed form (independent) it is the spinodal: G'(0) changes sign there with
+    G''(0) < 0, below the first-order beta_c."""
+    import re
+
+    from symvae.statics._saddle_thresholds import StaticsThresholdError, collapse_start
+    from symvae.statics._thresholds import _Latent, collapse_threshold_saddle
+    model, params, alpha = make_model("base"), dict(rho=1.8, eta=1.0, lam=6.0), 2.0
+    start = collapse_start(model, params, alpha, "beta")
+    with pytest.raises(StaticsThresholdError, match="lies below the learned saddle point") as info:
+        collapse_threshold_saddle(start, 30)
+    beta_star = float(re.search(r"beta = ([0-9.e+-]+),", str(info.value)).group(1))
+    lat = _Latent(model, params, alpha, mpmath.fp)
+    assert lat.slope0(beta_star * (1 - 1e-6)) < 0 < lat.slope0(beta_star * (1 + 1e-6))
+    assert lat.curvature0(beta_star) < 0
+    out = collapse_threshold(model, params, alpha)
+    assert out["kind"] == "first-order" and beta_star < float(out["value"]) < start.params["beta"]
+
+
 def test_detection_threshold_is_bbp():
     model = make_model("base")
     out = statics_threshold("detection", model, dict(rho=2.0, eta=3.0, lam=0.0, beta=0.1), digits=30).as_dict()
