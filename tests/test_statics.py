@@ -215,6 +215,25 @@ def test_collapse_threshold_separates_the_replica_phases():
     assert out["kind"] == "first-order" and float(out["q_jump"]) > 0.01 and float(below.order["Q"][0, 0]) > 0.01
 
 
+def test_mpmath_thresholds_take_float_parameters_as_the_typed_decimals():
+    """collapse_threshold and detection_threshold called in mpmath with float parameters: lam = 0.3 and eta = 0.3 are
+    3/10 (the closed forms beta_c = (s^2 - l - l^2)/(s (1 + l)), l = lam/alpha, s = 2 (1 + 1/alpha) for rho = eta = 1,
+    and alpha_c = (eta/rho)^2, written out here at the exact decimals), not the doubles, which are off near 1e-17."""
+    from symvae.statics import detection_threshold
+    model = make_model("base")
+    with mpmath.workdps(40):
+        a, l_eff = mpmath.mpf(2), mpmath.mpf(3) / 10 / 2
+        s = 2 * (1 + 1 / a)
+        exact = (s * s - l_eff - l_eff ** 2) / (s * (1 + l_eff))
+        value = collapse_threshold(model, dict(rho=1.0, eta=1.0, lam=0.3), 2.0, ctx=mpmath.mp)["value"]
+        assert abs(value - exact) < mpmath.mpf(10) ** -38
+        l_bin = mpmath.mpf(0.3) / 2
+        assert abs(exact - (s * s - l_bin - l_bin ** 2) / (s * (1 + l_bin))) > mpmath.mpf(10) ** -19
+        alpha_c = detection_threshold(model, dict(rho=1.0, eta=0.3), ctx=mpmath.mp)
+        assert abs(alpha_c - mpmath.mpf(9) / 100) < mpmath.mpf(10) ** -38
+        assert abs(mpmath.mpf(0.3) ** 2 - mpmath.mpf(9) / 100) > mpmath.mpf(10) ** -19
+
+
 def test_saddle_route_refuses_the_spinodal_of_a_first_order_collapse():
     """At a first-order collapse (rho 1.8, lam 6, alpha 2) the blown-up saddle system still has a root: the
     subcritical branch point of the collapsed saddle, below the fold where the learned branch ends. It is no collapse

@@ -32,7 +32,7 @@ from ..derive._spectral import Q_NORM, S_EIG
 from ..errors import InvalidInputError
 from ..model import Model
 from ..numerics import Threshold
-from ..numerics._context import FLOAT64, MpContext
+from ..numerics._context import FLOAT64, MpContext, decimal_text
 from ..numerics._newton import newton
 from ._closed_form import _functions, closed_form
 from ._params import check_alpha, check_params
@@ -45,6 +45,18 @@ __all__ = ["collapse_threshold", "collapse_in", "detection_threshold", "eg_peak"
 
 THRESHOLDS = ("collapse", "detection", "eg_peak", "optimal_beta")
 METHODS = ("closed-form", "saddle")
+
+
+def _typed(value, ctx):
+    """A parameter value for ``ctx``: in mpmath (``mpmath.mp``) a float or int as the decimal typed (its shortest
+    repr: 0.3 is 3/10, not 0.29999999999999998889...), mpmath numbers and anything else as given; float64: as given."""
+    if ctx is not mpmath.mp or isinstance(value, (bool, mpmath.mpf)) or not isinstance(value, (int, float, np.number)):
+        return value
+    return mpmath.mpf(decimal_text(value)) if math.isfinite(value) else mpmath.mpf(value)
+
+
+def _typed_params(params: Mapping[str, object], ctx) -> dict:
+    return {k: _typed(v, ctx) for k, v in params.items()}
 
 
 def _beta_name(model: Model) -> str:
@@ -122,7 +134,8 @@ def collapse_threshold(model: Model, params: Mapping[str, float], alpha, *, ctx=
     Raises:
         StaticsThresholdError: no learning/overlearning phase at any beta > 0 (the weight decay alone collapses).
     """
-    alpha = check_alpha(alpha, allow_inf=True) if ctx is not mpmath.mp else mpmath.mpf(alpha)
+    params = _typed_params(params, ctx)
+    alpha = check_alpha(alpha, allow_inf=True) if ctx is not mpmath.mp else mpmath.mpf(_typed(alpha, ctx))
     lat_fp = _Latent(model, params, alpha if ctx is not mpmath.mp else float(alpha), mpmath.fp)
 
     def active(beta: float) -> bool:  # some q > 0 beats the collapsed latent
@@ -179,7 +192,7 @@ def detection_threshold(model: Model, params: Mapping[str, float], *, ctx=mpmath
         StaticsThresholdError: every rho is 0.
     """
     fns = _functions(model)
-    pv = check_params(params, list(fns.rho_names) + ["eta"])
+    pv = check_params(_typed_params(params, ctx), list(fns.rho_names) + ["eta"])
     rho = max(pv[n] for n in fns.rho_names)
     if rho <= 0:
         raise StaticsThresholdError("no spike (rho = 0): the signal is never detectable")
@@ -212,6 +225,7 @@ def eg_peak(model: Model, params: Mapping[str, float], *, alpha_range=(1e-3, 1e3
     Returns:
         {"alpha": location, "eg": eg there, "at_detection": bool}.
     """
+    params = _typed_params(params, ctx)
     a = np.geomspace(alpha_range[0], alpha_range[1], points)
     values = np.array([float(_eg(model, params, x, mpmath.fp)) for x in a])
     k = int(np.argmax(values))
@@ -251,6 +265,7 @@ def optimal_beta(model: Model, params: Mapping[str, float], alpha, *, ctx=mpmath
         StaticsThresholdError: eg has no interior minimum in beta (e.g. no learning phase).
     """
     name = _beta_name(model)
+    params, alpha = _typed_params(params, ctx), _typed(alpha, ctx)
     bc = float(collapse_threshold(model, params, alpha)["value"])
     betas = np.linspace(bc * 1e-3, bc * (1 - 1e-6), points)
     vals = np.array([float(_eg(model, {**params, name: b}, alpha, mpmath.fp)) for b in betas])
@@ -360,7 +375,8 @@ def collapse_in(model: Model, params: Mapping[str, float], alpha, parameter: str
     """
     fns = _functions(model)
     names = [n for n in fns.param_names if n != parameter]
-    values = check_params(params, names)
+    values = check_params(_typed_params(params, ctx), names)
+    alpha = _typed(alpha, ctx)
     fam_fp = _Family(model, {k: float(v) for k, v in values.items()}, float(alpha) if alpha is not None else None,
                      parameter, mpmath.fp)
 
