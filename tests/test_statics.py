@@ -232,6 +232,10 @@ def test_mpmath_thresholds_take_float_parameters_as_the_typed_decimals():
         alpha_c = detection_threshold(model, dict(rho=1.0, eta=0.3), ctx=mpmath.mp)
         assert abs(alpha_c - mpmath.mpf(9) / 100) < mpmath.mpf(10) ** -38
         assert abs(mpmath.mpf(0.3) ** 2 - mpmath.mpf(9) / 100) > mpmath.mpf(10) ** -19
+        params = dict(rho=1.0, eta=1.0, beta=0.7, lam=0.3)  # the closed form itself, floats in: the decimals
+        typed = closed_form(model, params, 2.5, ctx=mpmath.mp)
+        assert typed.train_loss == _mp_closed_form(model, params, 2.5).train_loss
+        assert abs(typed.train_loss - _mp_closed_form(model, params, 2.5, decimal=False).train_loss) > 10 ** -19
 
 
 def test_saddle_route_refuses_the_spinodal_of_a_first_order_collapse():
