@@ -81,6 +81,18 @@ def test_closed_form_start_is_a_saddle_point_of_the_derived_equations():
         assert float(np.max(np.abs(S.F(y, p)))) < 1e-12 * max(1.0, float(np.max(np.abs(y))))
 
 
+def _mp_closed_form(model, params, alpha, *, decimal=True):
+    """The mpmath closed form at the current precision, the parameters taken as the decimals typed (0.3 is 3/10) or,
+    with ``decimal=False``, as the binary doubles (0.29999999999999998889...)."""
+    conv = (lambda v: mpmath.mpf(repr(v))) if decimal else mpmath.mpf
+    return closed_form(model, {k: conv(v) for k, v in params.items()}, conv(alpha), ctx=mpmath.mp)
+
+
+def _order_difference(refined, cf):
+    d = max(max(abs(a - b) for a, b in zip(np.ravel(refined["order"][k]), np.ravel(cf.order[k]))) for k in ORDER)
+    return max(d, abs(refined["train_loss"] - cf.train_loss))
+
+
 def test_mpmath_refinement_agrees_with_mpmath_closed_form_to_30_digits():
     model = make_model("base")
     params = dict(rho=1.0, eta=1.0, beta=0.5, lam=0.3)
@@ -88,11 +100,26 @@ def test_mpmath_refinement_agrees_with_mpmath_closed_form_to_30_digits():
     refined = polish(r, dps=40)
     assert refined["residual"] < mpmath.mpf(10) ** -35 and refined["null_dimension"] == 2
     with mpmath.workdps(40):
-        cf = closed_form(model, {k: mpmath.mpf(v) for k, v in params.items()}, mpmath.mpf(3), ctx=mpmath.mp)
+        cf = _mp_closed_form(model, params, 3.0)
         for k in ORDER:
             diff = max(abs(a - b) for a, b in zip(np.ravel(refined["order"][k]), np.ravel(cf.order[k])))
             assert diff < mpmath.mpf(10) ** -30, k
         assert abs(refined["train_loss"] - cf.train_loss) < mpmath.mpf(10) ** -30
+
+
+def test_polish_takes_the_typed_decimals_not_the_binary_doubles():
+    """lam = 0.3 and beta = 0.7 reach mpmath as 3/10 and 7/10: at 40 digits the polished saddle point agrees with the
+    closed form at the exact decimals to >= 38 digits, while the closed form at the binary doubles (what mpf(0.3)
+    gives) is off from it near digit 17 -- a polish converting the parameters through binary would fail here."""
+    model = make_model("base")
+    params = dict(rho=1.0, eta=1.0, beta=0.7, lam=0.3)
+    r = solve_statics(model, params, 2.5)
+    refined = polish(r, dps=40)
+    with mpmath.workdps(60):
+        exact = _order_difference(refined, _mp_closed_form(model, params, 2.5))
+        binary = _order_difference(refined, _mp_closed_form(model, params, 2.5, decimal=False))
+    assert exact < mpmath.mpf(10) ** -38
+    assert mpmath.mpf(10) ** -19 < binary < mpmath.mpf(10) ** -14
 
 
 def test_free_energy_is_the_derivative_source():
@@ -186,6 +213,50 @@ def test_collapse_threshold_separates_the_replica_phases():
         assert below.phase != "collapsed" and above.phase == "collapsed"
     # strong weight decay makes the collapse first order: Q jumps
     assert out["kind"] == "first-order" and float(out["q_jump"]) > 0.01 and float(below.order["Q"][0, 0]) > 0.01
+
+
+def test_mpmath_thresholds_take_float_parameters_as_the_typed_decimals():
+    """collapse_threshold and detection_threshold called in mpmath with float parameters: lam = 0.3 and eta = 0.3 are
+    3/10 (the closed forms beta_c = (s^2 - l - l^2)/(s (1 + l)), l = lam/alpha, s = 2 (1 + 1/alpha) for rho = eta = 1,
+    and alpha_c = (eta/rho)^2, written out here at the exact decimals), not the doubles, which are off near 1e-17."""
+    from symvae.statics import detection_threshold
+    model = make_model("base")
+    with mpmath.workdps(40):
+        a, l_eff = mpmath.mpf(2), mpmath.mpf(3) / 10 / 2
+        s = 2 * (1 + 1 / a)
+        exact = (s * s - l_eff - l_eff ** 2) / (s * (1 + l_eff))
+        value = collapse_threshold(model, dict(rho=1.0, eta=1.0, lam=0.3), 2.0, ctx=mpmath.mp)["value"]
+        assert abs(value - exact) < mpmath.mpf(10) ** -38
+        l_bin = mpmath.mpf(0.3) / 2
+        assert abs(exact - (s * s - l_bin - l_bin ** 2) / (s * (1 + l_bin))) > mpmath.mpf(10) ** -19
+        alpha_c = detection_threshold(model, dict(rho=1.0, eta=0.3), ctx=mpmath.mp)
+        assert abs(alpha_c - mpmath.mpf(9) / 100) < mpmath.mpf(10) ** -38
+        assert abs(mpmath.mpf(0.3) ** 2 - mpmath.mpf(9) / 100) > mpmath.mpf(10) ** -19
+        params = dict(rho=1.0, eta=1.0, beta=0.7, lam=0.3)  # the closed form itself, floats in: the decimals
+        typed = closed_form(model, params, 2.5, ctx=mpmath.mp)
+        assert typed.train_loss == _mp_closed_form(model, params, 2.5).train_loss
+        assert abs(typed.train_loss - _mp_closed_form(model, params, 2.5, decimal=False).train_loss) > 10 ** -19
+
+
+def test_saddle_route_refuses_the_spinodal_of_a_first_order_collapse():
+    """At a first-order collapse (rho 1.8, lam 6, alpha 2) the blown-up saddle system still has a root: the
+    subcritical branch point of the collapsed saddle, below the fold where the learned branch ends. It is no collapse
+    threshold and is refused; on the closed form (independent) it is the spinodal: G'(0) changes sign there with
+    G''(0) < 0, below the first-order beta_c."""
+    import re
+
+    from symvae.statics._saddle_thresholds import StaticsThresholdError, collapse_start
+    from symvae.statics._thresholds import _Latent, collapse_threshold_saddle
+    model, params, alpha = make_model("base"), dict(rho=1.8, eta=1.0, lam=6.0), 2.0
+    start = collapse_start(model, params, alpha, "beta")
+    with pytest.raises(StaticsThresholdError, match="lies below the learned saddle point") as info:
+        collapse_threshold_saddle(start, 30)
+    beta_star = float(re.search(r"beta = ([0-9.e+-]+),", str(info.value)).group(1))
+    lat = _Latent(model, params, alpha, mpmath.fp)
+    assert lat.slope0(beta_star * (1 - 1e-6)) < 0 < lat.slope0(beta_star * (1 + 1e-6))
+    assert lat.curvature0(beta_star) < 0
+    out = collapse_threshold(model, params, alpha)
+    assert out["kind"] == "first-order" and beta_star < float(out["value"]) < start.params["beta"]
 
 
 def test_detection_threshold_is_bbp():

@@ -20,6 +20,7 @@ import sympy as sp
 
 from ..errors import InvalidInputError
 from ..model import Model, SymbolTable
+from ..numerics._context import decimal_text
 from ..simulate._spectral import KL_GAP as KL_GAP
 from ..simulate._spectral import PHASES as PHASES
 from ..simulate._spectral import _functions as _functions
@@ -83,6 +84,8 @@ def closed_form(model: Model, params: Mapping[str, float], alpha, *, ctx=mpmath.
     """
     fns = _functions(model)
     alpha = check_alpha(alpha, allow_inf=True) if ctx is not mpmath.mp else _mp_alpha(alpha)
+    if ctx is mpmath.mp:  # floats as the decimals typed (0.3 is 3/10), mpmath numbers as given
+        params = {k: _mp_typed(v) for k, v in params.items()}
     pv_named = check_params(params, fns.param_names)
     T = fns.table
     lat_fns, const_fn, obs_fn = fns.backend(ctx)
@@ -139,8 +142,14 @@ def closed_form(model: Model, params: Mapping[str, float], alpha, *, ctx=mpmath.
                       observables=observables, phase=phase, latent_phases=per)
 
 
+def _mp_typed(v):
+    if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and np.isfinite(v):
+        return mpmath.mpf(decimal_text(v))
+    return v
+
+
 def _mp_alpha(alpha):
-    a = mpmath.mpf(alpha)
+    a = mpmath.mpf(_mp_typed(alpha))
     if not a > 0 or mpmath.isnan(a):
         raise InvalidInputError(f"alpha = n/N must be > 0, got {alpha!r}")
     return a

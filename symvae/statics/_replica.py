@@ -904,6 +904,9 @@ def polish(result: StaticsResult, dps: int = 30, *, max_iter: int = 30) -> dict[
     coordinates as there are null directions (chosen by pivoted QR of the null basis) and keeping as many equations as
     the rank (pivoted QR of the rows). The full residual is checked at the end.
 
+    The parameters (and alpha) enter mpmath as the decimals that were typed, the shortest repr of each float
+    (``MpContext.from_decimal``: lam = 0.3 is 3/10, not its nearest double 0.29999999999999998889...).
+
     Arguments:
         result: a converged ``StaticsResult``. dps: decimal digits.
 
@@ -932,7 +935,7 @@ def polish(result: StaticsResult, dps: int = 30, *, max_iter: int = 30) -> dict[
     ctx = MpContext(dps, guard=10)
     with ctx.precision():
         values = {**result.params, "alpha": result.alpha}
-        p = [mpmath.mpf(values[name]) for name in S.param_names]
+        p = [ctx.from_decimal(values[name]) for name in S.param_names]  # the decimals typed: 0.3 is 3/10
         target = mpmath.mpf(10) ** (-(dps + 5))
         x = list(newton(ctx, lambda z: mod.rhs_mp(0, list(z), p), lambda z: mod.jac_mp(0, list(z), p), y, free=free,
                         rows=rows, ftol=target, max_iter=max_iter).x)
@@ -941,7 +944,7 @@ def polish(result: StaticsResult, dps: int = 30, *, max_iter: int = 30) -> dict[
         obs = mod.observables_mp(0, x, p)
         f_idx = S.obs_names.index("free_energy")
         train_loss = obs[f_idx, 0]
-        order = S.unpack(np.array(x, dtype=object), {k: mpmath.mpf(v) for k, v in result.params.items()})
+        order = S.unpack(np.array(x, dtype=object), {k: ctx.from_decimal(v) for k, v in result.params.items()})
     if residual > mpmath.mpf(10) ** (3 - dps):
         raise StaticsError(f"mpmath refinement reached max|F| = {mpmath.nstr(residual, 3)} only, at {dps} digits")
     return {"order": {k: order[k] for k in ORDER_KEYS}, "train_loss": train_loss, "residual": residual, "dps": dps,

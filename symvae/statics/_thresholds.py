@@ -32,6 +32,8 @@ from ..derive._spectral import Q_NORM, S_EIG
 from ..errors import InvalidInputError
 from ..model import Model
 from ..numerics import Threshold
+from ..numerics._context import FLOAT64, MpContext, decimal_text
+from ..numerics._newton import newton
 from ._closed_form import _functions, closed_form
 from ._params import check_alpha, check_params
 from ._saddle_thresholds import StaticsThresholdError, _decimal
@@ -43,6 +45,18 @@ __all__ = ["collapse_threshold", "collapse_in", "detection_threshold", "eg_peak"
 
 THRESHOLDS = ("collapse", "detection", "eg_peak", "optimal_beta")
 METHODS = ("closed-form", "saddle")
+
+
+def _typed(value, ctx):
+    """A parameter value for ``ctx``: in mpmath (``mpmath.mp``) a float or int as the decimal typed (its shortest
+    repr: 0.3 is 3/10, not 0.29999999999999998889...), mpmath numbers and anything else as given; float64: as given."""
+    if ctx is not mpmath.mp or isinstance(value, (bool, mpmath.mpf)) or not isinstance(value, (int, float, np.number)):
+        return value
+    return mpmath.mpf(decimal_text(value)) if math.isfinite(value) else mpmath.mpf(value)
+
+
+def _typed_params(params: Mapping[str, object], ctx) -> dict:
+    return {k: _typed(v, ctx) for k, v in params.items()}
 
 
 def _beta_name(model: Model) -> str:
@@ -120,7 +134,8 @@ def collapse_threshold(model: Model, params: Mapping[str, float], alpha, *, ctx=
     Raises:
         StaticsThresholdError: no learning/overlearning phase at any beta > 0 (the weight decay alone collapses).
     """
-    alpha = check_alpha(alpha, allow_inf=True) if ctx is not mpmath.mp else mpmath.mpf(alpha)
+    params = _typed_params(params, ctx)
+    alpha = check_alpha(alpha, allow_inf=True) if ctx is not mpmath.mp else mpmath.mpf(_typed(alpha, ctx))
     lat_fp = _Latent(model, params, alpha if ctx is not mpmath.mp else float(alpha), mpmath.fp)
 
     def active(beta: float) -> bool:  # some q > 0 beats the collapsed latent
@@ -177,7 +192,7 @@ def detection_threshold(model: Model, params: Mapping[str, float], *, ctx=mpmath
         StaticsThresholdError: every rho is 0.
     """
     fns = _functions(model)
-    pv = check_params(params, list(fns.rho_names) + ["eta"])
+    pv = check_params(_typed_params(params, ctx), list(fns.rho_names) + ["eta"])
     rho = max(pv[n] for n in fns.rho_names)
     if rho <= 0:
         raise StaticsThresholdError("no spike (rho = 0): the signal is never detectable")
@@ -210,6 +225,7 @@ def eg_peak(model: Model, params: Mapping[str, float], *, alpha_range=(1e-3, 1e3
     Returns:
         {"alpha": location, "eg": eg there, "at_detection": bool}.
     """
+    params = _typed_params(params, ctx)
     a = np.geomspace(alpha_range[0], alpha_range[1], points)
     values = np.array([float(_eg(model, params, x, mpmath.fp)) for x in a])
     k = int(np.argmax(values))
@@ -249,6 +265,7 @@ def optimal_beta(model: Model, params: Mapping[str, float], alpha, *, ctx=mpmath
         StaticsThresholdError: eg has no interior minimum in beta (e.g. no learning phase).
     """
     name = _beta_name(model)
+    params, alpha = _typed_params(params, ctx), _typed(alpha, ctx)
     bc = float(collapse_threshold(model, params, alpha)["value"])
     betas = np.linspace(bc * 1e-3, bc * (1 - 1e-6), points)
     vals = np.array([float(_eg(model, {**params, name: b}, alpha, mpmath.fp)) for b in betas])
@@ -358,7 +375,8 @@ def collapse_in(model: Model, params: Mapping[str, float], alpha, parameter: str
     """
     fns = _functions(model)
     names = [n for n in fns.param_names if n != parameter]
-    values = check_params(params, names)
+    values = check_params(_typed_params(params, ctx), names)
+    alpha = _typed(alpha, ctx)
     fam_fp = _Family(model, {k: float(v) for k, v in values.items()}, float(alpha) if alpha is not None else None,
                      parameter, mpmath.fp)
 
@@ -799,8 +817,9 @@ def collapse_threshold_saddle(result, dps: int = 40, *, max_iter: int = 60) -> d
         {"value": beta_c (mpf), "residual": max|F| of the whole blown-up system, "null_dimension": int, "dps"}.
 
     Raises:
-        StaticsThresholdError: Newton does not reach a residual of 10^(5 - dps) (e.g. a first-order collapse, which
-            is no branch point of the learned saddle).
+        StaticsThresholdError: Newton does not reach a residual of 10^(5 - dps), or the branch point it reaches lies
+            below the beta of ``result`` (a first-order collapse: the learned branch ends at a fold, and the blown-up
+            system's solution is the subcritical branch point of the collapsed saddle, its spinodal).
     """
     import scipy.linalg
 
@@ -817,16 +836,16 @@ def collapse_threshold_saddle(result, dps: int = 40, *, max_iter: int = 60) -> d
     x0.append(float(values[_beta_name(model)]))
     p_f = [float(values[p.name]) for p in params]
 
+    def fun_float(x):
+        return np.array([float(v) for v in F(*x, *p_f)])
+
     def jac_float(x):
         return np.array(mpmath.fp.matrix(J(*x, *p_f)).tolist(), dtype=float)
 
-    # float64 Gauss-Newton with minimum-norm steps onto the solution manifold of the whole blown-up system first: the
-    # start (a > 0) is off it by O(a^2), and frozen coordinates must be those of a point on it
-    for _ in range(50):
-        res = np.array([float(v) for v in F(*x0, *p_f)])
-        if np.max(np.abs(res)) < 1e-13:
-            break
-        x0 = list(np.asarray(x0) + np.linalg.lstsq(jac_float(x0), -res, rcond=1e-10)[0])
+    # float64 Levenberg--Marquardt onto the solution manifold of the whole blown-up system first (its Jacobian is
+    # singular there, the damping keeps the steps bounded): the start (a > 0) is off it by O(a^2), and frozen
+    # coordinates must be those of a point on it
+    x0 = list(newton(FLOAT64, fun_float, jac_float, x0, damping="lm", ftol=1e-13, max_iter=50).x)
     Jf = jac_float(x0)
     _, sv, Vt = np.linalg.svd(Jf)
     rank = int(np.sum(sv > 1e-8 * sv[0]))
@@ -839,40 +858,25 @@ def collapse_threshold_saddle(result, dps: int = 40, *, max_iter: int = 60) -> d
         free = np.array([i for i in range(len(unknowns)) if i not in frozen])
     _, _, rows = scipy.linalg.qr(Jf[:, free].T, pivoting=True)
     rows = np.sort(rows[:len(free)])
-    with mpmath.workdps(dps + 10):
-        p = [mpmath.mpf(_decimal(values[q.name])) for q in params]
-        x = [mpmath.mpf(v) for v in x0]
+    # Newton in mpmath on the square non-singular subsystem (free coordinates, kept equations), parameters at the
+    # decimals typed
+    ctx = MpContext(dps, guard=10)
+    with ctx.precision():
+        p = [ctx.from_decimal(values[q.name]) for q in params]
         target = mpmath.mpf(10) ** (-(dps + 5))
-        def reduced(x):
-            Fv = F(*x, *p)
-            return mpmath.matrix([Fv[int(i)] for i in rows])
-
-        Fr = reduced(x)
-        for _ in range(max_iter):
-            norm = mpmath.norm(Fr, mpmath.inf)
-            if norm < target:
-                break
-            Jm = J(*x, *p)
-            Jr = mpmath.matrix(len(rows), len(free))
-            for r_, i in enumerate(rows):
-                for c_, j in enumerate(free):
-                    Jr[r_, c_] = Jm[int(i), int(j)]
-            dx = mpmath.lu_solve(Jr, -Fr)
-            step = mpmath.mpf(1)
-            while True:  # damped Newton: halve the step until the residual decreases
-                trial = list(x)
-                for c_, j in enumerate(free):
-                    trial[int(j)] += step * dx[c_]
-                F_trial = reduced(trial)
-                if mpmath.norm(F_trial, mpmath.inf) < norm or step < mpmath.mpf(2) ** -30:
-                    break
-                step /= 2
-            x, Fr = trial, F_trial
+        x = list(newton(ctx, lambda z: F(*z, *p), lambda z: J(*z, *p), x0, free=free, rows=rows, damping="none",
+                        ftol=target, max_iter=max_iter).x)
         residual = max(abs(v) for v in F(*x, *p))
         value = +x[k_beta]
     if not residual < mpmath.mpf(10) ** (5 - dps):
         raise StaticsThresholdError(f"Newton on the blown-up saddle system reached max|F| = "
                                     f"{mpmath.nstr(residual, 3)} only, at {dps} digits")
+    beta_start = float(values[_beta_name(model)])
+    if not value > beta_start:  # a subcritical branch point (the spinodal of the collapsed saddle), not where the
+        # learned branch ends: a continuous collapse lies above every learned saddle point of its branch
+        raise StaticsThresholdError(f"the branch point of the blown-up system, beta = {mpmath.nstr(value, 8)}, "
+                                    f"lies below the learned saddle point it was started from (beta = "
+                                    f"{beta_start:.8g}): the learned branch does not end there")
     return {"value": value, "residual": residual, "null_dimension": int(null.shape[1]), "dps": dps,
             "start": [float(v) for v in x0], "frozen": sorted(int(i) for i in set(range(len(unknowns))) - set(
                 free.tolist())), "rows": [int(i) for i in rows]}
