@@ -742,6 +742,8 @@ def _admissible(S: _Statics, y: np.ndarray, params, order=None) -> bool:
 def _crossed_boundary(order: Mapping[str, np.ndarray], guess) -> bool:
     """True when a converged root continued from ``guess`` has Q_kk < 0 on every latent with Q_kk > 0 in the guess
     (and D > 0): the guess's branch crossed the collapsed boundary, every learned latent at once."""
+    if getattr(guess, "order", None) is None:
+        return False
     q_new = np.diag(np.asarray(order["Q"], dtype=float))
     q_old = np.diag(np.asarray(guess.order["Q"], dtype=float))
     learned = q_old > 0
@@ -777,7 +779,9 @@ def solve_statics(model: Model, params: Mapping[str, float], alpha: float, *, gu
         guess: a previous result at nearby parameters (warm start). Its saddle point is kept when admissible; the
             full search runs as well when there is no guess, when the warm start fails, or when ``compare`` finds
             the warm saddle away from the closed form (the closed form is then a check that asks for more search,
-            never a start).
+            never a start). A warm start that lands on the collapsed boundary, or whose branch went through it (a
+            root with Q_kk < 0 on every latent the guess had learned; the collapsed saddle then replaces it), adds
+            escape starts instead of the full search.
         compare: also compute the random-matrix closed form and report the difference to it.
         closed_form_start: also start from the closed form (faster; off by default and always off when the
             environment sets ``SYMVAE_STATICS_NO_CLOSED_FORM=1``).
