@@ -80,6 +80,8 @@ def bench_phase_diagram():
     model = symvae.make_model("base")
     params = dict(rho=1.0, eta=1.0, lam=0.1)
     walls, cpus = {}, {}
+    # wall times only mean something on an otherwise idle machine: the load average says whether it was one
+    print(f"load average before the diagram runs: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     for workers in (1, 2):
         c0 = _cpu()
         t0 = time.perf_counter()
@@ -90,6 +92,7 @@ def bench_phase_diagram():
         print(f"100 x 100 phase diagram (replica, {workers} worker{'s' if workers > 1 else ''}): "
               f"{walls[workers]:.2f} s wall, {cpus[workers]:.1f} s CPU (this process and its workers); phases "
               f"{d.counts()}; max |replica - closed form| = {d.closed_form_difference:.1e}")
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
     print(f"   2 workers vs 1: speed-up {walls[1] / walls[2]:.2f}x; 2 workers {walls[2]:.2f} s "
           f"(target <= 10 s: {'MET' if walls[2] <= 10 else 'MISSED'}); the CPU time over 2 cores would be "
           f"{cpus[2] / 2:.1f} s on an otherwise idle machine")

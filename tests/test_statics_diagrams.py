@@ -77,3 +77,32 @@ def test_explicit_grids_are_validated():
         phase_diagram(make_model("base"), PARAMS, None, None, alphas=[2.0, 1.0], betas=[0.5, 1.0])
     with pytest.raises(InvalidInputError):
         phase_diagram(make_model("base"), PARAMS, None, None, alphas=[1.0, 2.0], betas=[0.0, 1.0])
+
+
+def test_a_warm_start_whose_branch_crosses_the_collapsed_boundary_takes_the_collapsed_saddle(monkeypatch):
+    """Just below the BBP alpha, one beta step crosses a continuous collapse: the neighbour's branch continued by
+    Levenberg--Marquardt is a root with Q < 0 (inadmissible); the collapsed saddle then takes the warm start's place
+    and only escape starts are added (six placement fits, not the full search's sixteen). The result is the closed
+    form's, computed separately."""
+    from symvae.statics import _replica, solve_statics
+    from symvae.statics._replica import _gauss_newton, statics_system
+
+    model = make_model("base")
+    alpha, b_prev, b = 0.9326033468832199, 3.6808080808080807, 3.7207070707070704
+    prev = solve_statics(model, {**PARAMS, "beta": b_prev}, alpha, compare=False)
+    assert prev.phase == "overlearning" and 0 < float(prev.order["Q"][0, 0]) < 0.1
+    S = statics_system(model)
+    p = S.param_vector({**PARAMS, "beta": b}, alpha)
+    y, res, _ = _gauss_newton(S, np.array(prev.y), p, tol=1e-12 * max(1.0, float(np.abs(prev.y).max())), max_iter=40)
+    order = S.unpack(y, {**PARAMS, "beta": b})
+    assert res <= 1e-10 and float(order["Q"][0, 0]) < 0  # the premise: the continued branch went through Q = 0
+    fits = []
+    original = _replica._reduced_solve
+    monkeypatch.setattr(_replica, "_reduced_solve", lambda *a, **k: fits.append(1) or original(*a, **k))
+    r = solve_statics(model, {**PARAMS, "beta": b}, alpha, guess=prev, compare=False)
+    assert len(fits) <= 6
+    cf = closed_form(model, {**PARAMS, "beta": b}, alpha)
+    assert r.ok and r.phase == cf.phase == "collapsed" and r.saddles[0].start == "collapsed"
+    for k in ORDER:
+        assert np.max(np.abs(np.asarray(cf.order[k], float) - np.asarray(r.order[k], float))) <= 1e-10, k
+    assert abs(float(cf.train_loss) - r.train_loss) <= 1e-10

@@ -344,7 +344,10 @@ def phase_diagram(model: Model, params: Mapping[str, float], alpha_range: Sequen
         try:
             ctx = multiprocessing.get_context("fork")
             with ProcessPoolExecutor(max_workers=min(workers, len(bounds)), mp_context=ctx) as pool:
-                for f in as_completed([pool.submit(_chunk, a, b) for a, b in bounds]):
+                # largest alpha first: those columns cross the collapse line inside the beta range (each crossing
+                # adds escape searches) and cost several times a column without one, so starting them first leaves
+                # the cheap chunks to fill the end and balances the workers (the results do not depend on the order)
+                for f in as_completed([pool.submit(_chunk, a, b) for a, b in reversed(bounds)]):
                     store(*f.result())
         finally:
             _JOB.clear()

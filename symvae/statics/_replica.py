@@ -739,6 +739,17 @@ def _admissible(S: _Statics, y: np.ndarray, params, order=None) -> bool:
     return bool(np.linalg.eigvalsh(G)[0] >= -1e-9 * scale and np.all(order["D"] > 0))
 
 
+def _crossed_boundary(order: Mapping[str, np.ndarray], guess) -> bool:
+    """True when a converged root continued from ``guess`` has Q_kk < 0 on every latent with Q_kk > 0 in the guess
+    (and D > 0): the guess's branch crossed the collapsed boundary, every learned latent at once."""
+    if getattr(guess, "order", None) is None:
+        return False
+    q_new = np.diag(np.asarray(order["Q"], dtype=float))
+    q_old = np.diag(np.asarray(guess.order["Q"], dtype=float))
+    learned = q_old > 0
+    return bool(np.any(learned) and np.all(q_new[learned] < 0) and np.all(np.asarray(order["D"], dtype=float) > 0))
+
+
 def _collapsed_state(S: _Statics, params: Mapping[str, float]) -> np.ndarray:
     T = S.table
     M, Ms, P = T.M, T.M_star, S.P
@@ -768,7 +779,9 @@ def solve_statics(model: Model, params: Mapping[str, float], alpha: float, *, gu
         guess: a previous result at nearby parameters (warm start). Its saddle point is kept when admissible; the
             full search runs as well when there is no guess, when the warm start fails, or when ``compare`` finds
             the warm saddle away from the closed form (the closed form is then a check that asks for more search,
-            never a start).
+            never a start). A warm start that lands on the collapsed boundary, or whose branch went through it (a
+            root with Q_kk < 0 on every latent the guess had learned; the collapsed saddle then replaces it), adds
+            escape starts instead of the full search.
         compare: also compute the random-matrix closed form and report the difference to it.
         closed_form_start: also start from the closed form (faster; off by default and always off when the
             environment sets ``SYMVAE_STATICS_NO_CLOSED_FORM=1``).
@@ -795,9 +808,10 @@ def solve_statics(model: Model, params: Mapping[str, float], alpha: float, *, gu
     saddles: list[Saddle] = []
     failed = None
     total_it = 0
+    crossed = False  # the warm start's branch went through the collapsed boundary (see below)
 
     def run(label, y0):
-        nonlocal failed, total_it
+        nonlocal failed, total_it, crossed
         y, res, it = _gauss_newton(S, y0, p, tol=tol * max(1.0, float(np.max(np.abs(y0)))), max_iter=max_iter)
         total_it += it
         if res <= tol * max(1.0, float(np.abs(y).max())):
@@ -806,11 +820,19 @@ def solve_statics(model: Model, params: Mapping[str, float], alpha: float, *, gu
                 if not any(_same(y, s.y, S, pv, order, s.order) for s in saddles):
                     saddles.append(_saddle(S, y, p, pv, res, label, rhos, order))
                 return True
+            if label == "warm":
+                crossed = _crossed_boundary(order, guess)
         if failed is None or res < failed[1]:
             failed = (y, res)
         return False
 
     warm_ok = guess is not None and run("warm", np.array(guess.y, dtype=float))
+    if crossed:
+        # the neighbour's branch, continued, is a root with Q_kk < 0 on every latent it had learned: it went through
+        # the collapsed boundary Q = 0 between the two points (a continuous collapse; the equations continue
+        # analytically to Q < 0). The boundary point it crossed, the collapsed saddle, then takes the place of the
+        # warm start, and only escape starts are added below, as when the warm start lands on the boundary itself
+        warm_ok = run("collapsed", _collapsed_state(S, pv))
     if use_cf:
         for y0 in _initial_states(S, cf if cf is not None else closed_form(model, pv, alpha), p)[:1]:
             run("closed form", y0)
