@@ -267,6 +267,28 @@ def test_plain_python_and_numba_give_the_same_trajectory_also_across_the_switch(
     assert switched.module._compiled is compiled.module  # the switch happened (to the one numba module)
 
 
+@pytest.mark.parametrize("text", ["beta*tanh(gamma*t)", "Piecewise((t/50, t < 50), (beta + sin(t)**2, True))",
+                                  "beta*(1 + t)**(-gamma) + sqrt(t)*exp(-t)/10"])
+def test_a_scheduled_run_in_plain_python_and_numba_is_the_same_to_the_last_bit(text, monkeypatch):
+    """The parameter program interpreted in plain Python (the warm path) and compiled: the same trajectory, also
+    across the switch from one to the other (libm functions in both)."""
+    scheduled = _scheduled_compiled(text)
+    system = scheduled.system
+    y0 = system.pack({k: v for k, v in default_initial_state(system.table).items() if k in system.blocks})
+    params = {"beta": 0.8, "eta": 0.7, "lam": 0.0, "rho": 1.3, "tau": 0.05, "gamma": 0.3}
+    params = {p.name: params[p.name] for p in system.params}
+    t_eval = np.linspace(0.0, 400.0, 9)
+    reference = integrate(scheduled, y0, params, t_eval)
+    assert reference.ok and reference.n_accepted > 20, reference.message
+    for budget in (None, 3):
+        plain = _warm.PlainScheduledSystem(scheduled.system, _plain_first(scheduled.base), scheduled.program)
+        if budget:
+            work = reference.nfev * (plain.module.rhs_size + _integrate.PLAIN_STAGE_WORK * len(y0))
+            monkeypatch.setattr(_integrate, "PLAIN_WORK_BUDGET", work // budget)
+        _same_run(integrate(plain, y0, params, t_eval), reference)
+        assert (plain.module._compiled is None) == (budget is None)
+
+
 def test_an_exception_in_the_plain_phase_reruns_the_integration_compiled():
     compiled = compile_system(symvae.derive_dynamics(model("base")))
     params = {"beta": 1.0, "eta": 1.0, "lam": 0.0, "rho": 1.0, "tau": 0.02}
