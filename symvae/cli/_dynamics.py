@@ -176,7 +176,8 @@ def _check_schedule_warm(check, values, t_max) -> None:
         return
     if check["has_t"]:
         t_hi = 1e4 if t_max is None else float(t_max)
-        times = np.unique(np.concatenate([[0.0], np.linspace(0, t_hi, 201), np.geomspace(1e-9, t_hi, 201)]))
+        times = np.sort(np.concatenate([[0.0], np.linspace(0, t_hi, 201), np.geomspace(1e-9, t_hi, 201)]))
+        times = times[np.concatenate([[True], np.diff(times) != 0])]  # np.unique's result (without numpy.ma)
     else:
         times = np.zeros(1)
     program = program_from_data(check["program"], len(free))
