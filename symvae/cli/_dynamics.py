@@ -165,23 +165,32 @@ def _warm_key(args) -> str:
     return warm_key("ode", description)
 
 
-def _check_schedule_warm(check, values, t_max) -> None:
-    """``check_schedule`` from the plain data the cold run stored (``_schedule_check_data``): the same grid of
-    times, the same program, the same messages."""
-    from ..codegen._schedule import ScheduleError
+def _read_schedule_check(data) -> tuple:
+    """The stored ``_schedule_check_data``: (parameter names, depends on t, text, program).
+
+    Raises:
+        KeyError, TypeError, ValueError: the data is damaged (the caller takes the cold path).
+    """
     from ..codegen._warm import program_from_data
 
-    free = [str(n) for n in check["free"]]
+    free = [str(n) for n in data["free"]]
+    return free, bool(data["has_t"]), str(data["text"]), program_from_data(data["program"], len(free))
+
+
+def _check_schedule_warm(check, values, t_max) -> None:
+    """``check_schedule`` from the plain data the cold run stored (``_read_schedule_check``): the same grid of
+    times, the same program, the same messages."""
+    from ..codegen._schedule import ScheduleError
+
+    free, has_t, expr, program = check
     if any(n not in values for n in free):
         return
-    if check["has_t"]:
+    if has_t:
         t_hi = 1e4 if t_max is None else float(t_max)
         times = np.sort(np.concatenate([[0.0], np.linspace(0, t_hi, 201), np.geomspace(1e-9, t_hi, 201)]))
         times = times[np.concatenate([[True], np.diff(times) != 0])]  # np.unique's result (without numpy.ma)
     else:
         times = np.zeros(1)
-    program = program_from_data(check["program"], len(free))
-    expr = str(check["text"])
     try:
         vals = np.broadcast_to(program.evaluate(times, np.array([float(values[n]) for n in free]))[0], times.shape)
     except ScheduleError as exc:
@@ -229,10 +238,8 @@ def _warm_setup(args):
         y0 = np.asarray(extra["y0"], dtype=float)
         fixed = [(str(prefix), str(item)) for prefix, item in extra["fixed_parameters"]]
         notes = tuple(str(note) for note in extra.get("notes", ()))
-        check = extra["schedule_check"] if args.beta_schedule is not None else None
-        if check is not None:
-            _ = (list(check["free"]), bool(check["has_t"]), str(check["text"]), dict(check["program"]))
-    except (KeyError, TypeError, ValueError):
+        check = _read_schedule_check(extra["schedule_check"]) if args.beta_schedule is not None else None
+    except (KeyError, TypeError, ValueError, OverflowError):
         return None
     if y0.shape != (len(compiled.system.state),):
         return None
@@ -241,12 +248,7 @@ def _warm_setup(args):
             args.param.append(item)
     params = param_values_from_args(args, [p.name for p in compiled.system.params])
     if check is not None:
-        try:
-            _check_schedule_warm(check, params, args.t_max)
-        except (KeyError, TypeError, ValueError) as exc:
-            if isinstance(exc, InvalidInputError):
-                raise
-            return None
+        _check_schedule_warm(check, params, args.t_max)
     return compiled, y0, params, t_eval, notes
 
 

@@ -3,10 +3,15 @@
 A cold run (derive, generate, compile) stores in the cache a small JSON description of the system (``warm.json``:
 state and parameter names, observables, how order parameters are laid out, the generated module's cache entry)
 under a key computed from plain text only -- the caller's description of the model (for the command line: variant,
-M, M*, the activation and schedule texts verbatim) and a hash of the package's own sources. A later run with the same options finds that entry before importing SymPy: it needs only
-numpy and the generated module, loaded as plain Python (``_compile.PlainFirstModule``); numba is imported only if
-an integration outgrows its plain-Python work budget. Anything missing, corrupt or inconsistent reads as a miss, and the caller
-takes the cold path, which rewrites the entry.
+M, M*, the activation texts verbatim, whether beta has a schedule) and a hash of the package's own sources. An entry
+of a scheduled model holds, by the schedule's text verbatim, what each expression needs (its parameter program as
+plain numbers, ``store_warm_schedule``), at most MAX_SCHEDULES of them: a repeated expression starts without SymPy,
+a new one takes the cold path once and is added. Two processes adding expressions at the same moment may drop one
+of them (the file is rewritten whole): it only costs that expression one more cold run. A later run with the same
+options finds that entry before importing SymPy: it needs only numpy and the generated module, loaded as plain
+Python (``_compile.PlainFirstModule``); numba is imported only if an integration outgrows its plain-Python work
+budget. Anything missing, corrupt or inconsistent reads as a miss, and the caller takes the cold path, which
+rewrites the entry.
 """
 from __future__ import annotations
 
