@@ -76,6 +76,26 @@ def test_program_matches_lambdify_in_numba_numpy_and_mpmath(text):
             assert abs(got - mpmath.mpf(str(want))) <= mpmath.mpf(10) ** -25 * max(1, abs(got))
 
 
+@pytest.mark.parametrize("text", EXPRESSIONS)
+def test_the_plain_python_interpreter_computes_numbas_bits(text):
+    """``program_eval`` of a generated module loaded as plain Python (the warm command line) and compiled by numba:
+    the same float64 results, bit for bit, on the sample (the plain load is the same source, numba's ``**`` and
+    libm's functions)."""
+    from symvae.codegen._compile import load_plain_first
+
+    compiled = compile_system(symvae.derive_dynamics(symvae.make_model("base")))
+    plain = load_plain_first(compiled.path, compiled.module.__name__ + "_bits").plain
+    expr = parse_expression(text, "beta schedule")
+    prog = compile_program(1, exprs=[(0, expr)], param_index=INDEX, labels=("beta(t)",))
+    t, p = _sample(np.random.default_rng(len(text) + 1), n=200)
+    a, b = np.empty(1), np.empty(1)
+    for k in range(len(t)):
+        pk = np.ascontiguousarray(p[:, k])
+        assert compiled.module.program_eval(prog.code, prog.consts, t[k], pk, a) == -1
+        assert plain.program_eval(prog.code, prog.consts, t[k], pk, b) == -1
+        assert a.tobytes() == b.tobytes(), (t[k], pk, a[0], b[0])
+
+
 HOSTILE = [("1/(t - 1)", 1.0), ("log(t - 2)", 0.0), ("sqrt(1 - t)", 2.0), ("Piecewise((1, t < 1))", 2.0),
            ("t**(-2)", 0.0), ("log(t)", 0.0), ("(t - 3)**0.5", 1.0), ("exp(gamma*t)", 1e4)]
 
@@ -292,3 +312,38 @@ def test_a_new_expression_in_a_fresh_process_generates_and_compiles_nothing(tmp_
     run("0.3 + 0.2*Piecewise((t/4, t < 4), (1, True))")
     run("0.5*(1 - exp(-gamma*t))")
     assert _generated(tmp_path) == before  # no new module, no new numba cache file
+
+
+# ------------------------------------------------------------------------------------------------------ simulator
+def test_simulator_observables_with_a_schedule_are_the_base_observables_at_beta_of_t():
+    """neg_elbo = distortion / sigma^2 + beta(t) rate (docs/model.md), with beta(t) written out here in numpy; eg, rate
+    and distortion do not involve beta. A schedule that is not finite at t = 0: status failed with the program's
+    message, nan observables there, no numpy warning."""
+    import warnings
+
+    from symvae.simulate import simulate
+
+    init = {"m": [[0.1]], "m_tilde": [[0.1]], "Q": [[1]], "Q_tilde": [[1]], "R": [[0]], "D": [1]}
+    values = dict(rho=1.3, eta=0.7, beta=0.9, lam=0.0, tau=0.05, gamma=0.4)
+    t_eval = [0.0, 0.5, 1.0, 2.0, 3.0]
+    model = symvae.make_model("base", beta_schedule="beta*tanh(gamma*t)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = simulate(model, values, init, t_eval, N=60, seeds=2)
+    assert res.ok, res.message
+    obs = res.observables
+    beta_t = 0.9 * np.tanh(0.4 * np.asarray(res.t))
+    assert np.all(np.isfinite(obs["rate"])) and np.all(obs["rate"] > 0)
+    np.testing.assert_allclose(obs["neg_elbo"], obs["distortion"] + beta_t * obs["rate"], rtol=1e-12, atol=1e-12)
+    # eg from the simulated overlaps by hand (M = M* = 1: rho - 2 sqrt(rho)|m| + Q)
+    m, Q = res.per_seed["m"][..., 0, 0], res.per_seed["Q"][..., 0, 0]
+    np.testing.assert_allclose(obs["eg"], 1.3 - 2 * np.sqrt(1.3) * np.abs(m) + Q, rtol=1e-12, atol=1e-12)
+    for text, t_bad in (("1/t", 0.0), ("log(t)", 0.0), ("beta/(t - 1)", 1.0)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            res = simulate(symvae.make_model("base", beta_schedule=text), values, init, [0.0, 0.5, 1.0, 2.0], N=60,
+                           seeds=2)
+        assert res.status == "failed" and res.t_stop == t_bad
+        assert f"is not finite at t = {t_bad:g}" in res.message and "beta(t) = " in res.message
+        assert res.t[-1] == t_bad and np.all(np.isnan(res.observables["neg_elbo"][:, -1]))
+        assert np.all(np.isfinite(res.observables["eg"]))

@@ -23,8 +23,12 @@ from symvae.cli._main import build_parser
 from symvae.codegen import compile_system
 from symvae.codegen._compile import CompiledSystem, PlainFirstModule, load_plain_first
 from symvae.codegen._jit import numba_power
-from symvae.codegen._warm import PlainSystem, layout_of, load_warm, warm_key
+from symvae.codegen import _warm
+from symvae.codegen._schedule import compile_program
+from symvae.codegen._warm import (PlainSystem, layout_of, load_warm, load_warm_schedule, program_from_data,
+                                  store_warm_schedule, warm_key)
 from symvae.derive._system import derivation_key
+from symvae.model import parse_expression
 from symvae.numerics import _integrate
 from symvae.numerics._integrate import integrate
 from symvae.simulate import default_initial_state
@@ -210,10 +214,12 @@ def test_plain_layout_unpacks_as_the_derived_system(variant, M, M_star):
 def test_keys_distinguish_every_model_option():
     base = ["dynamics", "--t-max", "1"]
     variants = [[], ["--variant", "tied"], ["--M", "2"], ["--M-star", "2"], ["--encoder-activation", "erf"],
-                ["--decoder-activation", "erf"], ["--beta-schedule", "1+t"], ["--beta-schedule", "1+2*t"],
-                ["--beta-schedule", "1 + t"]]
+                ["--decoder-activation", "erf"], ["--beta-schedule", "1+t"],
+                ["--variant", "tied", "--beta-schedule", "1+t"]]
     keys = [key_of(base + v) for v in variants]
     assert len(set(keys)) == len(keys)
+    # every schedule of a model shares one entry, which holds the expressions by their text
+    assert key_of(base + ["--beta-schedule", "1+2*t"]) == key_of(base + ["--beta-schedule", "1 + t"]) == keys[6]
     # runtime values are not part of the key
     assert key_of(base + ["--rho", "2", "--tau", "0.5", "--t-max", "9", "--set", "x=1"]) == keys[0]
     assert warm_key("ode", {"a": 1}) != warm_key("ode", {"a": 2})
@@ -259,6 +265,28 @@ def test_plain_python_and_numba_give_the_same_trajectory_also_across_the_switch(
     switched = _plain_first(compiled)
     _same_run(integrate(switched, y0, params, t_eval), reference)
     assert switched.module._compiled is compiled.module  # the switch happened (to the one numba module)
+
+
+@pytest.mark.parametrize("text", ["beta*tanh(gamma*t)", "Piecewise((t/50, t < 50), (beta + sin(t)**2, True))",
+                                  "beta*(1 + t)**(-gamma) + sqrt(t)*exp(-t)/10"])
+def test_a_scheduled_run_in_plain_python_and_numba_is_the_same_to_the_last_bit(text, monkeypatch):
+    """The parameter program interpreted in plain Python (the warm path) and compiled: the same trajectory, also
+    across the switch from one to the other (libm functions in both)."""
+    scheduled = _scheduled_compiled(text)
+    system = scheduled.system
+    y0 = system.pack({k: v for k, v in default_initial_state(system.table).items() if k in system.blocks})
+    params = {"beta": 0.8, "eta": 0.7, "lam": 0.0, "rho": 1.3, "tau": 0.05, "gamma": 0.3}
+    params = {p.name: params[p.name] for p in system.params}
+    t_eval = np.linspace(0.0, 400.0, 9)
+    reference = integrate(scheduled, y0, params, t_eval)
+    assert reference.ok and reference.n_accepted > 20, reference.message
+    for budget in (None, 3):
+        plain = _warm.PlainScheduledSystem(scheduled.system, _plain_first(scheduled.base), scheduled.program)
+        if budget:
+            work = reference.nfev * (plain.module.rhs_size + _integrate.PLAIN_STAGE_WORK * len(y0))
+            monkeypatch.setattr(_integrate, "PLAIN_WORK_BUDGET", work // budget)
+        _same_run(integrate(plain, y0, params, t_eval), reference)
+        assert (plain.module._compiled is None) == (budget is None)
 
 
 def test_an_exception_in_the_plain_phase_reruns_the_integration_compiled():
@@ -325,3 +353,95 @@ def test_the_plain_load_never_imports_numba():
     reference = integrate(compiled, np.array([0.01, 0.01, 1, 1, 0, 1.0]), [1.0, 1.0, 0.0, 1.0, 0.02],
                           [0.0, 100.0, 400.0])
     assert out == ["ok", repr(float(reference.y[-1, 0])), "False"]
+
+
+# ------------------------------------------------------------------------------------------ scheduled runs (beta(t))
+SCHEDULED = BASE + ["--json", "--beta-schedule", "beta*tanh(gamma*t)", "--set", "gamma=0.05"]
+
+
+def test_a_repeated_schedule_expression_is_warm_and_prints_what_the_cold_run_printed(seeded_cache):
+    cold = run(seeded_cache, SCHEDULED)
+    warm = run(seeded_cache, SCHEDULED)
+    assert cold[0] == 0 and cold[3] is True
+    assert warm[3] is False and warm[4] is False  # no SymPy, no numba
+    assert warm[:3] == cold[:3]  # byte-identical output
+    data = json.loads(cold[1])
+    assert data["status"] == "ok" and data["t"] == [0, 1, 10, 100, 250, 300]
+    # a runtime value (gamma) is not part of the entry: warm again, and the same output as a cold run with it
+    other = SCHEDULED[:-1] + ["gamma=0.2"]
+    warm_other = run(seeded_cache, other)
+    assert warm_other[3] is False and warm_other[0] == 0 and warm_other[1] != warm[1]
+    # a new expression: the cold path once, then warm; the first expression stays warm
+    new = BASE + ["--json", "--beta-schedule", "1 - t/400"]
+    new_cold, new_warm = run(seeded_cache, new), run(seeded_cache, new)
+    assert new_cold[3] is True and new_warm[3] is False and new_warm[:3] == new_cold[:3]
+    assert run(seeded_cache, SCHEDULED)[:4] == warm[:4]
+    # the schedule check on the warm path: beta(t) = 1 - t/400 < 0 beyond t = 400 (a longer --t-max); the first
+    # point of its grid past 400 is 402.5 (steps of 500/200)
+    bad = new + ["--t-max", "500", "--t-eval", "0,500"]
+    warm_bad = run(seeded_cache, bad)
+    drop_warm(seeded_cache)
+    cold_bad = run(seeded_cache, bad)
+    assert warm_bad[3] is False and cold_bad[3] is True and warm_bad[0] == 2 and warm_bad[:3] == cold_bad[:3]
+    assert "at t = 402.5 it is -0.00625" in warm_bad[2] and len(warm_bad[2].splitlines()) == 1
+    # the other runtime value, cold: what the warm path printed
+    assert run(seeded_cache, other)[:4] == warm_other[:3] + (True,)
+
+
+@pytest.mark.slow
+def test_a_warm_schedule_with_parameters_making_it_negative_is_the_cold_paths_error(seeded_cache):
+    run(seeded_cache, SCHEDULED)
+    bad = SCHEDULED[:-1] + ["gamma=-1"]
+    warm_bad = run(seeded_cache, bad)
+    drop_warm(seeded_cache)
+    cold_bad = run(seeded_cache, bad)
+    assert warm_bad[3] is False and cold_bad[3] is True and warm_bad[0] == 2 and warm_bad[:3] == cold_bad[:3]
+
+
+def _scheduled_compiled(text):
+    return compile_system(symvae.derive_dynamics(model("base", beta_schedule=text)))
+
+
+def test_the_scheduled_entry_keeps_the_last_expressions_and_a_damaged_one_is_a_miss(tmp_path, monkeypatch):
+    monkeypatch.setattr(_warm, "MAX_SCHEDULES", 3)
+    compiled = {text: _scheduled_compiled(text) for text in ("1+t", "2+t", "beta*(1+t)", "3+t", "4+t")}
+    monkeypatch.setenv("SYMVAE_CACHE", str(cache_root()))  # the modules live in the session's cache
+    key = warm_key("ode", {"test": str(tmp_path)})  # an entry of this test alone
+    for text, c in compiled.items():
+        store_warm_schedule(key, c, text, {"y0": [0.0]})
+    store_warm_schedule(key, compiled["3+t"], "3+t", {"y0": [1.0]})  # refreshed: now the most recent
+    kept = {text: load_warm_schedule(key, text) for text in compiled}
+    assert [t for t, hit in kept.items() if hit is not None] == ["beta*(1+t)", "3+t", "4+t"]
+    assert kept["3+t"][0] == {"y0": [1.0]}
+    meta = json.loads(CacheEntry(key).read_bytes("warm.json"))
+    assert [item[0] for item in meta["schedules"]] == ["beta*(1+t)", "4+t", "3+t"]
+    # the plain system and program are the scheduled system's (names, program code and constants)
+    extra, plain = kept["beta*(1+t)"]
+    ref = compiled["beta*(1+t)"]
+    assert [p.name for p in plain.system.params] == [p.name for p in ref.system.params]
+    assert np.array_equal(plain.program.code, ref.program.code)
+    assert np.array_equal(plain.program.consts, ref.program.consts)
+    assert plain.module.plain.PARAM_NAMES == tuple(p.name for p in ref.base.system.params)
+    # a damaged program in the entry is a miss
+    record = meta["schedules"][0][1]
+    for bad in ([[99, 0]], [[0, 5], [3, 0]], [[10, 0], [3, 0]], [[2, 0]]):
+        damaged = json.loads(json.dumps(meta))
+        damaged["schedules"][0][1]["program"] = dict(record["program"], code=bad)
+        CacheEntry(key).write_bytes("warm.json", json.dumps(damaged).encode())
+        assert load_warm_schedule(key, "beta*(1+t)") is None, bad
+    shutil.rmtree(CacheEntry(key).dir)
+
+
+def test_a_program_through_plain_data_evaluates_as_the_original():
+    index = {"gamma": 0, "beta": 1}
+    rng = np.random.default_rng(3)
+    t = rng.uniform(0, 30, 50)
+    p = np.stack([rng.uniform(0.01, 2.0, 50), rng.uniform(0.05, 3.0, 50)])
+    for text in ("beta*tanh(gamma*t)", "Piecewise((t/10, t < 10), (beta, True))", "(1 + t)**(-gamma) + pi"):
+        expr = parse_expression(text)
+        program = compile_program(1, exprs=[(0, expr)], param_index=index, labels=("x",))
+        data = json.loads(json.dumps(_warm._program_data(program)))
+        again = program_from_data(data, 2)
+        assert np.array_equal(again.evaluate(t, p), program.evaluate(t, p))
+        with pytest.raises(ValueError):
+            program_from_data(data, 0)  # a parameter index out of range

@@ -153,28 +153,84 @@ def _table(t, named, extra) -> str:
 
 def _warm_key(args) -> str:
     """Key of the warm entry of ``symvae dynamics`` with these model options and the default initial state: the
-    option texts verbatim (two spellings of one model only cost one cold run each), the package's code hash."""
+    option texts verbatim (two spellings of one model only cost one cold run each), the package's code hash. Every
+    --beta-schedule expression of a model shares one entry (the schedule is a runtime program of the base module);
+    the entry holds the expressions by their text (``_warm.load_warm_schedule``)."""
     from ..codegen._warm import warm_key
 
     description = {"command": "dynamics", "variant": args.variant, "M": args.M, "M_star": args.M_star,
-                   "beta_schedule": args.beta_schedule, "init": "default",
+                   "beta_schedule": None if args.beta_schedule is None else "(runtime program)", "init": "default",
                    **{f"{part}_activation": getattr(args, f"{part}_activation", "linear")
                       for part in ("encoder", "decoder")}}
     return warm_key("ode", description)
+
+
+def _read_schedule_check(data) -> tuple:
+    """The stored ``_schedule_check_data``: (parameter names, depends on t, text, program).
+
+    Raises:
+        KeyError, TypeError, ValueError: the data is damaged (the caller takes the cold path).
+    """
+    from ..codegen._warm import program_from_data
+
+    free = [str(n) for n in data["free"]]
+    return free, bool(data["has_t"]), str(data["text"]), program_from_data(data["program"], len(free))
+
+
+def _check_schedule_warm(check, values, t_max) -> None:
+    """``check_schedule`` from the plain data the cold run stored (``_read_schedule_check``): the same grid of
+    times, the same program, the same messages."""
+    from ..codegen._schedule import ScheduleError
+
+    free, has_t, expr, program = check
+    if any(n not in values for n in free):
+        return
+    if has_t:
+        t_hi = 1e4 if t_max is None else float(t_max)
+        times = np.sort(np.concatenate([[0.0], np.linspace(0, t_hi, 201), np.geomspace(1e-9, t_hi, 201)]))
+        times = times[np.concatenate([[True], np.diff(times) != 0])]  # np.unique's result (without numpy.ma)
+    else:
+        times = np.zeros(1)
+    try:
+        vals = np.broadcast_to(program.evaluate(times, np.array([float(values[n]) for n in free]))[0], times.shape)
+    except ScheduleError as exc:
+        raise InvalidInputError(f"beta(t) = {expr} must be real and in [0, {PARAM_MAX:g}] for t >= 0: {exc}") from None
+    bad = (vals < 0) | (vals > PARAM_MAX)
+    if np.any(bad):
+        k = int(np.argmax(bad))
+        raise InvalidInputError(f"beta(t) = {expr} must be real and in [0, {PARAM_MAX:g}] for t >= 0; at "
+                                f"t = {times[k]:g} it is {vals[k]:g}")
+
+
+def _schedule_check_data(model) -> dict:
+    """What ``check_schedule`` computes from the model's beta(t) with SymPy, as plain data for the warm path."""
+    from ..codegen._schedule import compile_program
+    from ..codegen._warm import _program_data
+    from ..model import t as t_symbol
+
+    expr = model.vae.beta_expr
+    free = sorted(expr.free_symbols - {t_symbol}, key=lambda s: s.name)
+    program = compile_program(1, exprs=[(0, expr)], param_index={s.name: k for k, s in enumerate(free)},
+                              labels=("it",))
+    return {"free": [s.name for s in free], "has_t": t_symbol in expr.free_symbols, "text": str(expr),
+            "program": _program_data(program)}
 
 
 def _warm_setup(args):
     """``_setup`` without SymPy, from the warm entry a cold run with the same model options stored: (compiled system
     over plain data, initial state vector, parameter values, output times), or None (then take the cold path).
 
-    Only runs with the default initial state, within the M limits, whose beta is the plain parameter (no schedule
-    to check) are served; every check they pass through is the cold path's, in the same order."""
+    Only runs with the default initial state within the M limits are served; a --beta-schedule expression only if
+    a cold run stored it (by its text); every check they pass through is the cold path's, in the same order."""
     if args.init is not None or ((args.M > M_MAX or args.M_star > M_MAX) and not getattr(args, "force", False)):
         return None
     t_eval = _check_times(args)
-    from ..codegen._warm import load_warm
+    from ..codegen._warm import load_warm, load_warm_schedule
 
-    hit = load_warm(_warm_key(args))
+    if args.beta_schedule is None:
+        hit = load_warm(_warm_key(args))
+    else:
+        hit = load_warm_schedule(_warm_key(args), args.beta_schedule)
     if hit is None:
         return None
     extra, compiled = hit
@@ -182,7 +238,8 @@ def _warm_setup(args):
         y0 = np.asarray(extra["y0"], dtype=float)
         fixed = [(str(prefix), str(item)) for prefix, item in extra["fixed_parameters"]]
         notes = tuple(str(note) for note in extra.get("notes", ()))
-    except (KeyError, TypeError, ValueError):
+        check = _read_schedule_check(extra["schedule_check"]) if args.beta_schedule is not None else None
+    except (KeyError, TypeError, ValueError, OverflowError):
         return None
     if y0.shape != (len(compiled.system.state),):
         return None
@@ -190,6 +247,8 @@ def _warm_setup(args):
         if not any(a.startswith(prefix) for a in args.param):
             args.param.append(item)
     params = param_values_from_args(args, [p.name for p in compiled.system.params])
+    if check is not None:
+        _check_schedule_warm(check, params, args.t_max)
     return compiled, y0, params, t_eval, notes
 
 
@@ -197,12 +256,16 @@ def _store_warm(args, model, compiled, state) -> None:
     """After a cold setup with the default initial state: what ``_warm_setup`` needs, as plain data."""
     import sympy as sp
 
-    from ..codegen._warm import store_warm
+    from ..codegen._warm import store_warm, store_warm_schedule
 
     system = compiled.system
     beta = model.vae.beta_expr
-    if args.init is not None or not (isinstance(beta, sp.Symbol) and beta.name == "beta"):
-        return  # only the default state; a beta(t) is checked against the parameters by SymPy (check_schedule)
+    if args.init is not None:
+        return  # only the default state
+    scheduled = args.beta_schedule is not None
+    if scheduled != (not (isinstance(beta, sp.Symbol) and beta.name == "beta")) or scheduled != hasattr(compiled,
+                                                                                                          "program"):
+        return  # a model whose beta does not follow --beta-schedule as expected: nothing to remember
     fixed = []
     if model.vae.encoder_variance == "fixed" and "D" in state:
         fixed = [(f"D_{k + 1}=", f"D_{k + 1}={d}") for k, d in enumerate(state["D"])]
@@ -210,8 +273,15 @@ def _store_warm(args, model, compiled, state) -> None:
         y0 = system.pack({k: v for k, v in state.items() if k in system.blocks})
     except Exception:  # noqa: BLE001 - nothing to remember; the integration reports the problem
         return
-    store_warm(_warm_key(args), compiled, {"y0": y0.tolist(), "fixed_parameters": fixed,
-                                           "notes": list(system.notes)})
+    extra = {"y0": y0.tolist(), "fixed_parameters": fixed, "notes": list(system.notes)}
+    if scheduled:
+        try:
+            extra["schedule_check"] = _schedule_check_data(model)
+        except Exception:  # noqa: BLE001 - not representable as a program: the cold path stays the only path
+            return
+        store_warm_schedule(_warm_key(args), compiled, args.beta_schedule, extra)
+    else:
+        store_warm(_warm_key(args), compiled, extra)
 
 
 def run_dynamics(args: argparse.Namespace) -> int:

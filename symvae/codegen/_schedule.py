@@ -59,9 +59,10 @@ class Program:
     def label(self, k: int) -> str:
         return self.labels[k] if k < len(self.labels) and self.labels[k] else f"output {k}"
 
-    def evaluate(self, t, p, *, backend: str = "numpy"):
+    def evaluate(self, t, p, *, backend: str = "numpy", strict: bool = True):
         """Run the program with numpy (``t`` and the trailing axes of ``p`` broadcast; returns shape
-        (n_out,) + broadcast shape) or mpmath (scalars; returns a list of mpf).
+        (n_out,) + broadcast shape) or mpmath (scalars; returns a list of mpf). With ``strict=False`` (numpy only)
+        a value that is not finite is returned as it is (nan, inf) instead of raising.
 
         Raises:
             ScheduleError: an output is not finite (where, and at which t, is named).
@@ -111,7 +112,7 @@ class Program:
         for k, v in enumerate(outs):
             result[k] = v
             bad = ~np.isfinite(result[k])
-            if np.any(bad):
+            if strict and np.any(bad):
                 tt = np.broadcast_to(t, shape)[bad].ravel()[0] if np.ndim(t) else float(t)
                 raise ScheduleError(f"{self.label(k)} is not finite at t = {float(tt):g} "
                                     "(division by zero or outside its domain)")

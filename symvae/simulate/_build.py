@@ -123,6 +123,8 @@ class Simulator:
         #: time-dependent parameters (``symvae.codegen._schedule.Program``): this simulator's parameters -> the
         #: module's at time t; ``None``: the module takes ``params`` as they are
         self.program = None
+        #: the simulator without the schedules whose kernel this one runs (``None``: no schedules)
+        self.base = None
         self._observables_fn = None  # lambdified observables of symvae.derive, built on first use
 
     @property
@@ -270,6 +272,7 @@ def _scheduled(model: Model, base: Simulator, schedules) -> Simulator:
     exprs = [(j, scheduled[q]) for j, q in enumerate(base.params) if q in scheduled]
     labels = [f"{q.name}(t) = {scheduled[q]}" if q in scheduled else q.name for q in base.params]
     sim = Simulator(model, SymbolTable(model), base.layout, params, base.module, base.path)
+    sim.base = base
     sim.program = compile_program(len(base.params), copies=copies, exprs=exprs, param_index=index,
                                   labels=tuple(labels))
     return sim

@@ -112,7 +112,17 @@ def _named(sim: Simulator, gram: np.ndarray, scal: np.ndarray, values: Mapping[s
 
 def _observables(sim: Simulator, named: Mapping[str, np.ndarray], times: np.ndarray,
                  values: Mapping[str, float]) -> dict[str, np.ndarray]:
-    """The observables of ``symvae.derive`` (eg, rate, distortion, neg_elbo) evaluated on the simulated overlaps."""
+    """The observables of ``symvae.derive`` (eg, rate, distortion, neg_elbo) evaluated on the simulated overlaps.
+
+    With schedules, the base simulator's observables (beta a parameter) at the parameters the schedule program gives
+    at each time (nan where a schedule is not finite: the run has failed there, see ``simulate``)."""
+    if sim.program is not None and sim.base is not None:
+        inner = sim.program.evaluate(np.asarray(times, dtype=float), sim.param_vector(values)[:, None],
+                                     strict=False)
+        inner = np.where(np.isfinite(inner), inner, np.nan)  # nan propagates without numpy's warnings (inf would not)
+        at = dict(values)
+        at.update({name: inner[j] for j, name in enumerate(sim.base.param_names)})
+        return _observables(sim.base, named, times, at)
     fn = sim._observables_fn
     T = sim.table
     if fn is None:
@@ -141,7 +151,7 @@ def _observables(sim: Simulator, named: Mapping[str, np.ndarray], times: np.ndar
         elif s == t_sym:
             args.append(np.broadcast_to(times, shape))
         elif s.name in values:
-            args.append(np.full(shape, float(values[s.name])))
+            args.append(np.broadcast_to(np.asarray(values[s.name], dtype=float), shape))
         else:
             raise InvalidInputError(f"missing parameter value: {s.name}")
     return {name: np.broadcast_to(np.asarray(v, dtype=float), shape).copy() for name, v in zip(names, f(*args))}

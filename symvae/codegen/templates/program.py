@@ -2,6 +2,8 @@
 # A program maps (t, p) to a parameter vector ``out``: a stack machine over rows (op, argument) of ``code`` with the
 # numbers in ``consts``. A time-dependent parameter (a beta(t) schedule) is such a program, so a new schedule expression
 # is new data for the same compiled functions, never new code. Opcodes: see symvae/codegen/_schedule.py.
+# The math functions are ``math``'s (libm, as numba's ``numpy.*`` on scalars): the plain-Python load of a module
+# then computes the same bits as its numba load (numpy's own tanh, sin ... may differ in the last bit).
 @njit(cache=True, error_model="numpy")
 def program_eval(code, consts, t, p, out):
     """Run the program; returns -1, or the index of the first output it stored that is not finite (division by
@@ -39,7 +41,7 @@ def program_eval(code, consts, t, p, out):
             elif op == 13:
                 r = x / y if y != 0.0 else (numpy.nan if x == 0.0 or x != x else numpy.inf)
             elif op == 14:
-                r = numpy.power(x, y)
+                r = x ** y  # C pow in numba; the plain-Python load rewrites it to the same (codegen._jit)
             elif op == 15:
                 r = min(x, y) if (x == x and y == y) else numpy.nan
             elif op == 16:
@@ -58,23 +60,23 @@ def program_eval(code, consts, t, p, out):
             if op == 20:
                 r = -x
             elif op == 21:
-                r = numpy.exp(x)
+                r = math.exp(x)
             elif op == 22:
-                r = numpy.log(x) if x >= 0.0 else numpy.nan
+                r = math.log(x) if x > 0.0 else (-math.inf if x == 0.0 else numpy.nan)
             elif op == 23:
-                r = numpy.sqrt(x) if x >= 0.0 else numpy.nan
+                r = math.sqrt(x) if x >= 0.0 else numpy.nan
             elif op == 24:
-                r = numpy.tanh(x)
+                r = math.tanh(x)
             elif op == 25:
-                r = numpy.sinh(x)
+                r = math.sinh(x)
             elif op == 26:
-                r = numpy.cosh(x)
+                r = math.cosh(x)
             elif op == 27:
-                r = numpy.sin(x)
+                r = math.sin(x)
             elif op == 28:
-                r = numpy.cos(x)
+                r = math.cos(x)
             elif op == 29:
-                r = numpy.arctan(x)
+                r = math.atan(x)
             elif op == 30:
                 r = abs(x)
             elif op == 31:
