@@ -14,11 +14,10 @@ Run: python bench/bench_schedule.py [--repeats 3]
 import argparse
 import os
 import random
-import resource
 import statistics
-import subprocess
 import sys
-import time
+
+from bench_dynamics import _timed  # one child-process timer for the bench scripts (bench/ is on sys.path)
 
 #: target: a new expression costs seconds of CPU, not a compile
 TARGET_CPU_SECONDS = 5.0
@@ -42,17 +41,6 @@ traj = integrate(compiled, default_initial_state(system.table), dict(rho=1.0, et
                  np.linspace(0, float(sys.argv[2]), 101), throw=True)
 print(traj.y[-1][0])
 """
-
-
-def _timed(argv, env):
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.perf_counter()
-    proc = subprocess.run(argv, env=env, capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{argv[:4]} failed: {proc.stderr.strip()[-2000:]}")
-    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), proc.stdout
 
 
 def _new_expression(rng) -> str:

@@ -142,7 +142,8 @@ problem on the derived residual brings each start close, Levenberg–Marquardt f
 convergence test is on the undamped residual. Stability of a saddle: the Hessian of $f$ in the order parameters with
 $K, H$ eliminated (Schur complement), restricted to the directions in which the conjugate equations stay solvable.
 The minimiser is the lowest admissible saddle that is a local minimum there; a collapsed latent sits on the boundary
-$Q_{kk} = 0$, where $f$ changes at first order, so a collapsed minimiser is only accepted after the full search.
+$Q_{kk} = 0$, where $f$ changes at first order, so a collapsed minimiser is accepted only after a search for a
+learned saddle below it: the full search, or, warm-started from a neighbouring point, escape starts on the learned side.
 
 **Admissibility.** The equations continue analytically across a collapse transition to $Q_{kk} < 0$; only saddle
 points whose Gram matrix of $[W^*, W, \tilde W]$ is PSD (and $D > 0$) are physical; among those the global minimiser

@@ -843,7 +843,7 @@ def solve_statics(model: Model, params: Mapping[str, float], alpha: float, *, gu
     def conclusive() -> bool:
         # a collapsed latent sits on the boundary Q_kk = 0 of the physical region, where leaving it changes f at
         # first order in Q_kk (not second): its Hessian says nothing about a nearby learned branch, so a collapsed
-        # minimiser is only accepted after the full search
+        # minimiser is only accepted after a search for a learned saddle (the full search, or the escape starts below)
         best = min(saddles, key=lambda s: s.free_energy) if saddles else None
         return settled() and "collapsed" not in best.latent_phases
 
