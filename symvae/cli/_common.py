@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from ..model import Model
 
 __all__ = ["add_model_options", "model_from_args", "param_values_from_args", "print_json", "parse_float_list",
-           "jsonable", "check_value", "check_count", "check_work", "check_schedule", "check_output_file",
+           "jsonable", "check_value", "check_count", "check_work", "check_schedule", "check_schedule_program",
+           "check_output_file",
            "check_output_folder", "atomic_output", "staged_folder"]
 
 
@@ -198,25 +199,33 @@ def check_schedule(model: Model, values: dict[str, float], t_max: float | None =
     Raises:
         InvalidInputError: a point where it is not, named.
     """
-    from ..codegen._schedule import ScheduleError, compile_program
+    from ..codegen._schedule import compile_program
     from ..model import t as t_symbol
 
     expr = model.vae.beta_expr
     free = sorted(expr.free_symbols - {t_symbol}, key=lambda s: s.name)
-    missing = [s.name for s in free if s.name not in values]
-    if missing:
+    if any(s.name not in values for s in free):
         return  # parameters the caller did not supply are reported by param_values_from_args
-    if t_symbol in expr.free_symbols:
-        t_hi = 1e4 if t_max is None else float(t_max)
-        times = np.unique(np.concatenate([[0.0], np.linspace(0, t_hi, 201), np.geomspace(1e-9, t_hi, 201)]))
-    else:
-        times = np.zeros(1)
     # the program the integrator and the simulator run (symvae.codegen._schedule), on the grid of times
     program = compile_program(1, exprs=[(0, expr)], param_index={s.name: k for k, s in enumerate(free)},
                               labels=("it",))
+    check_schedule_program(program, [s.name for s in free], t_symbol in expr.free_symbols, str(expr), values, t_max)
+
+
+def check_schedule_program(program, free: list[str], has_t: bool, expr: str, values: dict[str, float],
+                           t_max: float | None) -> None:
+    """The check of ``check_schedule`` on a compiled schedule ``program`` of the parameters ``free`` (also run by the
+    warm path on the program it stored): the same grid of times, the same messages."""
+    from ..codegen._schedule import ScheduleError
+
+    if has_t:
+        t_hi = 1e4 if t_max is None else float(t_max)
+        times = np.sort(np.concatenate([[0.0], np.linspace(0, t_hi, 201), np.geomspace(1e-9, t_hi, 201)]))
+        times = times[np.concatenate([[True], np.diff(times) != 0])]  # np.unique's result (without numpy.ma)
+    else:
+        times = np.zeros(1)
     try:
-        vals = np.broadcast_to(program.evaluate(times, np.array([float(values[s.name]) for s in free]))[0],
-                               times.shape)
+        vals = np.broadcast_to(program.evaluate(times, np.array([float(values[n]) for n in free]))[0], times.shape)
     except ScheduleError as exc:
         raise InvalidInputError(f"beta(t) = {expr} must be real and in [0, {PARAM_MAX:g}] for t >= 0: {exc}") from None
     bad = (vals < 0) | (vals > PARAM_MAX)

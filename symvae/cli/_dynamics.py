@@ -8,8 +8,8 @@ import numpy as np
 
 from ..errors import InvalidInputError
 from ._common import (COUNT_MAX, M_MAX, PARAM_MAX, SIMULATION_WORK_MAX, _finite_float, _integer, _positive_float,
-                      _positive_int, add_model_options, check_count, check_schedule, check_work, model_from_args,
-                      param_values_from_args, parse_float_list, print_json, check_output_file)
+                      _positive_int, add_model_options, check_count, check_schedule, check_schedule_program, check_work,
+                      model_from_args, param_values_from_args, parse_float_list, print_json, check_output_file)
 
 #: Largest --t-max (t = steps / N): far beyond any relaxation time at admissible parameters.
 T_MAX = 1e7
@@ -178,28 +178,11 @@ def _read_schedule_check(data) -> tuple:
 
 
 def _check_schedule_warm(check, values, t_max) -> None:
-    """``check_schedule`` from the plain data the cold run stored (``_read_schedule_check``): the same grid of
-    times, the same program, the same messages."""
-    from ..codegen._schedule import ScheduleError
-
+    """``check_schedule`` from the plain data the cold run stored (``_read_schedule_check``)."""
     free, has_t, expr, program = check
     if any(n not in values for n in free):
         return
-    if has_t:
-        t_hi = 1e4 if t_max is None else float(t_max)
-        times = np.sort(np.concatenate([[0.0], np.linspace(0, t_hi, 201), np.geomspace(1e-9, t_hi, 201)]))
-        times = times[np.concatenate([[True], np.diff(times) != 0])]  # np.unique's result (without numpy.ma)
-    else:
-        times = np.zeros(1)
-    try:
-        vals = np.broadcast_to(program.evaluate(times, np.array([float(values[n]) for n in free]))[0], times.shape)
-    except ScheduleError as exc:
-        raise InvalidInputError(f"beta(t) = {expr} must be real and in [0, {PARAM_MAX:g}] for t >= 0: {exc}") from None
-    bad = (vals < 0) | (vals > PARAM_MAX)
-    if np.any(bad):
-        k = int(np.argmax(bad))
-        raise InvalidInputError(f"beta(t) = {expr} must be real and in [0, {PARAM_MAX:g}] for t >= 0; at "
-                                f"t = {times[k]:g} it is {vals[k]:g}")
+    check_schedule_program(program, free, has_t, expr, values, t_max)
 
 
 def _schedule_check_data(model) -> dict:

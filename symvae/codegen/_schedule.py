@@ -214,7 +214,7 @@ class _Writer:
         self.code.append((_OP[name], arg))
 
     def const(self, value):
-        value = self.sp.sympify(value)
+        value = value if isinstance(value, self.sp.Basic) else self.sp.Float(value)  # numbers only, never text
         if not (value.is_finite and value.is_real) or not np.isfinite(float(value)):
             raise InvalidInputError(f"the expression has a non-finite or complex constant ({value})")
         if value not in self.consts:
