@@ -174,17 +174,27 @@ def _check_layout(layout, n_state: int) -> None:
                 raise ValueError("layout reference")
 
 
-def load_warm(key: str) -> tuple[dict, CompiledSystem] | None:
-    """The warm entry ``key``: (its ``extra`` data, a ``CompiledSystem`` over a ``PlainSystem``), or None when the
-    entry or its module is absent, does not match its manifest, does not parse or import, or disagrees with itself."""
-    entry = CacheEntry(key)
-    data = entry.read_bytes(_FILE)
+def _read_meta(key: str) -> dict | None:
+    """The parsed warm.json of entry ``key`` when it is an ODE entry of this schema, else None."""
+    data = CacheEntry(key).read_bytes(_FILE)
     if data is None:
         return None
     try:
         meta = json.loads(data)
-        if meta.get("schema") != SCHEMA or meta.get("kind") != "ode":
-            return None
+    except ValueError:
+        return None
+    if not isinstance(meta, dict) or meta.get("schema") != SCHEMA or meta.get("kind") != "ode":
+        return None
+    return meta
+
+
+def load_warm(key: str) -> tuple[dict, CompiledSystem] | None:
+    """The warm entry ``key``: (its ``extra`` data, a ``CompiledSystem`` over a ``PlainSystem``), or None when the
+    entry or its module is absent, does not match its manifest, does not parse or import, or disagrees with itself."""
+    meta = _read_meta(key)
+    if meta is None:
+        return None
+    try:
         module_key = str(meta["module"])
         system = PlainSystem(meta["kind"], [str(n) for n in meta["state"]], [str(n) for n in meta["params"]],
                              [str(n) for n in meta["observables"]],
@@ -314,13 +324,10 @@ def store_warm_schedule(key: str, compiled, text: str, extra: Mapping[str, objec
 def load_warm_schedule(key: str, text: str) -> tuple[dict, PlainScheduledSystem] | None:
     """The schedule ``text`` of the warm entry ``key``: (its ``extra`` data, a ``PlainScheduledSystem``), or None
     (absent, corrupt or inconsistent: as ``load_warm``)."""
-    data = CacheEntry(key).read_bytes(_FILE)
-    if data is None:
+    meta = _read_meta(key)
+    if meta is None:
         return None
     try:
-        meta = json.loads(data)
-        if meta.get("schema") != SCHEMA or meta.get("kind") != "ode":
-            return None
         found = [item[1] for item in meta["schedules"] if item[0] == text]
         if not found:
             return None
