@@ -8,7 +8,7 @@ import json
 import mpmath
 import pytest
 
-from symvae.cli import main
+from helpers import run_cli
 from symvae.model import make_model
 from symvae.statics import statics_threshold
 
@@ -114,12 +114,7 @@ def test_first_order_collapse_is_no_branch_point_of_the_saddle_system():
 
 # ------------------------------------------------------------------------------------------------ CLI
 def _run(capsys, *argv):
-    try:
-        code = main(["threshold", *argv])
-    except SystemExit as exc:  # argparse rejects an unknown choice itself
-        code = exc.code
-    cap = capsys.readouterr()
-    return code, cap.out, cap.err
+    return run_cli(capsys, "threshold", *argv)  # argparse's SystemExit included
 
 
 def test_cli_method_saddle(capsys):

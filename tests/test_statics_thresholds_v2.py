@@ -11,7 +11,7 @@ import math
 import mpmath
 import pytest
 
-from symvae.cli import main
+from helpers import run_cli
 from symvae.model import make_model
 from symvae.numerics import Threshold
 from symvae.statics import closed_form, solve_statics, statics_threshold
@@ -157,9 +157,7 @@ def test_optimal_beta_is_certified_on_the_augmented_saddle_system():
 
 # ------------------------------------------------------------------------------------------------ CLI
 def _run(capsys, *argv):
-    code = main(["threshold", *argv])
-    cap = capsys.readouterr()
-    return code, cap.out, cap.err
+    return run_cli(capsys, "threshold", *argv)  # argparse's SystemExit included
 
 
 def test_cli_exit_codes_of_the_statics_thresholds(capsys):

@@ -40,7 +40,7 @@ def derive_autoencoder(model) -> AutoencoderSystem:
         raise DerivationError("the autoencoder limit needs encoder_variance='fixed' and beta=0")
     system = derive_dynamics(model)
     zero = {p: 0 for p in system.params if p.name.startswith("D_")}
-    rhs = tuple(sp.sympify(e).subs(zero) for e in system.rhs)
+    rhs = tuple(sp.sympify(e, strict=True).subs(zero) for e in system.rhs)  # strict: SymPy objects only
     free = set().union(*(e.free_symbols for e in rhs)) - set(system.state)
     params = tuple(sorted(free, key=lambda s: s.name))
     return AutoencoderSystem(system=system, state=tuple(system.state), rhs=rhs, params=params)

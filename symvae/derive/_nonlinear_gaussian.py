@@ -430,7 +430,7 @@ def rule_expectation(expr: sp.Expr, fields: Sequence[sp.Symbol], covariance: Cal
     if not 1 <= len(fields) <= QUADRATURE_MAX_DIM:
         raise NoClosedForm(f"the numerical rules take one or two Gaussian directions, got {len(fields)}")
     S = tuple(tuple(covariance(min(i, j), max(i, j)) for j in range(len(fields))) for i in range(len(fields)))
-    return quadrature_expectation(sp.sympify(expr).xreplace(dict(zip(fields, _U))), S)
+    return quadrature_expectation(sp.sympify(expr, strict=True).xreplace(dict(zip(fields, _U))), S)
 
 
 # ------------------------------------------------------------------------------------------ table of closed forms
