@@ -17,6 +17,9 @@ from typing import Sequence
 
 import mpmath
 import sympy as sp
+from mpmath.libmp import (fone, from_float, from_int, fzero, mpf_abs, mpf_add, mpf_lt, mpf_mul, mpf_pos, mpf_pow_int,
+                          mpf_sub, round_ceiling, round_floor, round_nearest, to_float)
+from mpmath.libmp.libmpi import mpi_add, mpi_mid, mpi_mul, mpi_sub
 
 __all__ = ["Certificate", "krawczyk", "interval_functions", "enclosure_digits", "interval_asin", "interval_acos"]
 
@@ -123,6 +126,11 @@ def krawczyk(G, J, shape, center: Sequence, rest: Sequence[str], *, radius_digit
              nonzero=None) -> Certificate:
     """The Krawczyk test on the box center +- 10^-radius_digits (1 + |center_i|), at the current mpmath precision.
 
+    The interval Jacobian is evaluated once, on the box; Y is the float64 inverse of its midpoint (any matrix makes
+    a valid test: Y only has to be close enough to G'^-1 for K(X) to contract), and the exact mpmath inverse only if
+    the float64 one is unusable or the test fails with it. The products I - Y G'(X) are formed on mpmath's raw
+    interval tuples (``libmpi``, outward rounding at the working precision), skipping the exact zeros of G'.
+
     Arguments:
         G, J: interval functions of (unknowns..., rest...) (``interval_functions``).
         shape: the Jacobian's shape. center: an approximate root (mpf). rest: the other parameters as decimal
@@ -136,51 +144,148 @@ def krawczyk(G, J, shape, center: Sequence, rest: Sequence[str], *, radius_digit
     iv = mpmath.iv
     n = len(center)
     prec = mpmath.mp.prec
-    with mpmath.workprec(prec):
-        c = [mpmath.mpf(v) for v in center]
-        eps = mpmath.mpf(10) ** (-radius_digits)
-        J_mid_vals = None
     old = iv.prec
     iv.prec = prec
     try:
-        p_iv = [iv.mpf(s) for s in rest]
-        c_iv = [iv.mpf(v) for v in c]
-        X = [iv.mpf([v - eps * (1 + abs(v)), v + eps * (1 + abs(v))]) for v in c]
-        with mpmath.workprec(prec):
-            J_mid_vals = J(*c_iv, *p_iv)
-            Jm = mpmath.matrix(shape[0], shape[1])
-            for k, v in enumerate(J_mid_vals):
-                Jm[k // shape[1], k % shape[1]] = v.mid
-            try:
-                Y = mpmath.inverse(Jm)
-            except ZeroDivisionError:
-                return Certificate(False, None, "the Jacobian of the augmented system is singular at the root")
+        cr, Xr = _box(center, radius_digits, prec)
+        c_iv = [iv.make_mpf(v) for v in cr]
+        X = [iv.make_mpf(v) for v in Xr]
+        p_iv = _parameters(tuple(rest), prec)
         if nonzero is not None:
             for v in nonzero(*X, *p_iv):
                 a, b = ends(iv.mpf(v))
                 if a <= 0 <= b:
                     return Certificate(False, None, "the argument of an Abs changes sign inside the box")
-        Gc = G(*c_iv, *p_iv)
-        JX = J(*X, *p_iv)
-        Yi = [[iv.mpf(Y[i, j]) for j in range(n)] for i in range(n)]
-        JXm = [[JX[i * shape[1] + j] for j in range(n)] for i in range(n)]
-        K = []
-        for i in range(n):
-            acc = c_iv[i] - sum((Yi[i][j] * Gc[j] for j in range(n)), iv.mpf(0))
-            for j in range(n):
-                m_ij = (iv.mpf(1) if i == j else iv.mpf(0)) - sum((Yi[i][k] * JXm[k][j] for k in range(n)),
-                                                                    iv.mpf(0))
-                acc += m_ij * (X[j] - c_iv[j])
-            K.append(acc)
-        inside = all(ends(K[i])[0] > ends(X[i])[0] and ends(K[i])[1] < ends(X[i])[1] for i in range(n))
+        JX = [_raw(v) for v in J(*X, *p_iv)]
+        JXm = [JX[i * shape[1]:i * shape[1] + n] for i in range(n)]
+        Gc = [_raw(v) for v in G(*c_iv, *p_iv)]
+        inverses = (_float_inverse, _mp_inverse)
+        K = None
+        for inverse in inverses:
+            Y = inverse(JXm, prec)
+            if Y is None:
+                continue
+            K = _operator(Y, Gc, JXm, cr, Xr, prec)
+            if all(mpf_lt(Xr[i][0], K[i][0]) and mpf_lt(K[i][1], Xr[i][1]) for i in range(n)):
+                break
+        else:
+            if K is None:
+                return Certificate(False, None, "the Jacobian of the augmented system is singular at the root")
+            return Certificate(False, None, f"K(X) is not inside the box of half-width 1e-{radius_digits} "
+                                            f"(relative): the interval Jacobian is too wide there")
     except (ZeroDivisionError, ValueError, TypeError) as exc:
         return Certificate(False, None, f"interval evaluation failed ({type(exc).__name__}: {exc})")
     finally:
         iv.prec = old
-    if not inside:
-        return Certificate(False, None, f"K(X) is not inside the box of half-width 1e-{radius_digits} (relative): "
-                                        f"the interval Jacobian is too wide there")
-    return Certificate(True, tuple(ends(v) for v in K), f"Krawczyk: K(X) inside X (box 1e-{radius_digits}), a unique root in K(X)")
+    make = mpmath.mp.make_mpf
+    return Certificate(True, tuple((make(a), make(b)) for a, b in K),
+                       f"Krawczyk: K(X) inside X (box 1e-{radius_digits}), a unique root in K(X)")
+
+
+def _raw(v) -> tuple:
+    """The raw (lo, hi) tuple of an interval (anything else is converted to one at the interval precision)."""
+    return v._mpi_ if type(v) is _IVMPF else mpmath.iv.mpf(v)._mpi_
+
+
+_IVMPF = type(mpmath.iv.mpf(1))
+_EPS: dict[tuple, tuple] = {}
+
+
+def _box(center, radius_digits: int, prec: int):
+    """(c, X) as raw interval tuples: c the centre rounded to ``prec`` bits (a point interval), X = c +- r_i with
+    r_i >= 10^-radius_digits (1 + |c_i|) (all rounded outwards)."""
+    key = (radius_digits, prec)
+    if key not in _EPS:
+        _EPS[key] = mpf_pow_int(from_int(10), -radius_digits, prec, round_ceiling)
+    eps = _EPS[key]
+    cr, Xr = [], []
+    for v in center:
+        c = mpf_pos(mpmath.mpf(v)._mpf_, prec, round_nearest)
+        r = mpf_mul(eps, mpf_add(fone, mpf_abs(c), prec, round_ceiling), prec, round_ceiling)
+        cr.append((c, c))
+        Xr.append((mpf_sub(c, r, prec, round_floor), mpf_add(c, r, prec, round_ceiling)))
+    return cr, Xr
+
+
+_PARAMETERS: dict[tuple, list] = {}
+
+
+def _parameters(texts: tuple, prec: int) -> list:
+    """The intervals enclosing the decimal ``texts`` at ``prec`` bits (a few hundred kept: parsing is a large part
+    of a one-unknown test)."""
+    key = (texts, prec)
+    out = _PARAMETERS.get(key)
+    if out is None:
+        if len(_PARAMETERS) > 512:
+            _PARAMETERS.clear()
+        out = _PARAMETERS[key] = [mpmath.iv.mpf(s) for s in texts]
+    return out
+
+
+def _float_inverse(JXm, prec):
+    """Y = the float64 inverse of the midpoint of the interval Jacobian, as exact mpf tuples; None if unusable."""
+    n = len(JXm)
+    if n == 1:
+        a, b = JXm[0][0]
+        m = 0.5 * (to_float(a) + to_float(b))
+        if m == 0 or not math.isfinite(m) or not math.isfinite(1 / m):
+            return None
+        return [[from_float(1 / m)]]
+    import numpy as np
+    mid = np.empty((n, n))
+    for i in range(n):
+        for j in range(n):
+            a, b = JXm[i][j]
+            mid[i, j] = 0.5 * (to_float(a) + to_float(b))
+    if not np.all(np.isfinite(mid)):
+        return None
+    try:
+        Y = np.linalg.inv(mid)
+    except np.linalg.LinAlgError:
+        return None
+    if not np.all(np.isfinite(Y)):
+        return None
+    return [[from_float(float(v)) for v in row] for row in Y]
+
+
+def _mp_inverse(JXm, prec):
+    """Y = the inverse of the midpoint of the interval Jacobian at the working precision; None if singular."""
+    n = len(JXm)
+    with mpmath.workprec(prec):
+        M = mpmath.matrix(n, n)
+        for i in range(n):
+            for j in range(n):
+                M[i, j] = mpmath.mp.make_mpf(mpi_mid(JXm[i][j], prec))
+        try:
+            Yi = mpmath.inverse(M)
+        except ZeroDivisionError:
+            return None
+        return [[Yi[i, j]._mpf_ for j in range(n)] for i in range(n)]
+
+
+def _operator(Y, Gc, JXm, cr, Xr, prec):
+    """K(X) = c - Y G(c) + (I - Y G'(X)) (X - c) on raw interval tuples, outward rounding at ``prec`` bits."""
+    n = len(cr)
+    zero = (fzero, fzero)
+    one = (fone, fone)
+    rows = [[(j, v) for j, v in enumerate(JXm[k]) if v != zero] for k in range(n)]
+    D = [mpi_sub(Xr[j], cr[j], prec) for j in range(n)]
+    K = []
+    for i in range(n):
+        acc = cr[i]
+        M = [zero] * n
+        for k in range(n):
+            y = Y[i][k]
+            if y == fzero:
+                continue
+            yy = (y, y)
+            acc = mpi_sub(acc, mpi_mul(yy, Gc[k], prec), prec)
+            for j, v in rows[k]:
+                M[j] = mpi_add(M[j], mpi_mul(yy, v, prec), prec)
+        for j in range(n):
+            acc = mpi_add(acc, mpi_mul(mpi_sub(one if i == j else zero, M[j], prec), D[j], prec), prec)
+        K.append(acc)
+    return K
 
 
 def ends(x) -> tuple:
@@ -196,7 +301,9 @@ def enclosure_digits(lo, hi, limit: int) -> int:
         return limit
     with mpmath.workdps(limit + 20):
         width = abs(hi - lo) / max(abs(lo), abs(hi))
-        d = min(limit, max(0, int(math.floor(-float(mpmath.log10(width))))))
+        w = float(width)  # a first guess only: the texts are compared below
+        log10 = math.log10(w) if w > 0 and math.isfinite(w) else float(mpmath.log10(width))
+        d = min(limit, max(0, int(math.floor(-log10))))
         while d > 0 and mpmath.nstr(lo, d, strip_zeros=False) != mpmath.nstr(hi, d, strip_zeros=False):
             d -= 1
     return d
