@@ -430,71 +430,105 @@ def collapse_in(model: Model, params: Mapping[str, float], alpha, parameter: str
 
 # ---------------------------------------------------------------------------------------------- certification
 def _collapse_equations(model: Model, values: Mapping[str, object], alpha, parameter: str, kind: str, x, q):
-    """SymPy (unknowns, equations) of the collapse condition in ``parameter`` with the top eigenvalue written out
-    (BBP outlier or bulk edge, the branch that holds at the located point), decays divided by alpha; and the names
-    of the remaining symbols."""
+    """The interval system of the collapse condition in ``parameter`` (``_collapse_system``) for the branch of the
+    top eigenvalue (BBP outlier or bulk edge) that holds at the located point x."""
     fns = _functions(model)
-    lp = fns.problem.latents[0]
-    sym = {s.name: s for s in fns.spec_params}
-
-    def get(name):
-        if name not in sym:
-            sym[name] = sp.Symbol(name, real=True)
-        return sym[name]
-
     a_val = x if parameter == "alpha" else alpha
     with mpmath.workdps(30):
         rhos = [mpmath.mpf(values[n]) for n in fns.rho_names]
         a_mp = mpmath.inf if mpmath.isinf(a_val) else mpmath.mpf(a_val)
         slot = spectrum_slots(rhos, mpmath.mpf(values["eta"]), a_mp, 1, mpmath.mp)[0]
-    infinite = bool(mpmath.isinf(a_mp))
-    eta, alpha_s = get("eta"), get("alpha")
-    if slot.spike is None:
-        s_expr = eta if infinite else eta * (1 + 1 / sp.sqrt(alpha_s)) ** 2
-    else:
-        rho = get(fns.rho_names[slot.spike])
-        ell = rho / eta
-        s_expr = rho + eta if infinite else eta * (1 + ell) * (1 + 1 / (alpha_s * ell))
-    subs = {S_EIG: s_expr}
-    for d in fns.decay:
-        subs[get(d)] = 0 if infinite else get(d) / alpha_s
-    X = get(parameter)
-    if kind == "continuous":
-        unknowns, eqs = [X], [lp.slope0.xreplace(subs)]
-    else:
-        G = lp.reduced
-        unknowns = [Q_NORM, X]
-        eqs = [(G - G.subs(Q_NORM, 0)).xreplace(subs), sp.diff(G, Q_NORM).xreplace(subs)]
-    free = set().union(*(e.free_symbols for e in eqs)) - set(unknowns)
-    rest = sorted(free, key=lambda s: s.name)
-    return unknowns, eqs, rest
+    return _collapse_system(model, parameter, kind, slot.spike, bool(mpmath.isinf(a_mp)))
 
 
-def _certify(key: str, unknowns, eqs, rest, rest_values: Mapping[str, object], center, k: int, digits: int):
-    """(interval of unknown k as decimal strings, certified, why): the Krawczyk test (``numerics._certify``) on
-    ``eqs`` around ``center``, box half-width 10^-(digits + 5) relative, the parameters enclosed exactly."""
-    from ..numerics._certify import interval_functions, krawczyk
-    try:
-        G, J, shape = interval_functions(key, unknowns, rest, eqs, sp.Matrix(eqs).jacobian(unknowns))
-    except ValueError as exc:
-        return None, False, str(exc)
+#: Interval systems of the closed-form certificates, built once per model and structure: (unknowns, equations,
+#: rest symbols, interval G, interval J, shape) -- no SymPy work on a repeated call.
+_SYSTEMS: dict[tuple, tuple] = {}
+
+
+def _interval_system(key: tuple, build: Callable[[], tuple]):
+    """``_SYSTEMS[key]``, built by ``build() -> (unknowns, equations, rest)`` and ``interval_functions`` on a miss.
+
+    Raises:
+        ValueError: an expression has no rigorous interval evaluation here.
+    """
+    if key not in _SYSTEMS:
+        from ..numerics._certify import interval_functions
+        unknowns, eqs, rest = build()
+        text = "|".join([str(key)] + [s.name for s in rest] + [sp.srepr(e) for e in eqs])
+        name = "statics-" + hashlib.sha1(text.encode()).hexdigest()
+        G, J, shape = interval_functions(name, unknowns, rest, eqs, sp.Matrix(eqs).jacobian(unknowns))
+        _SYSTEMS[key] = (unknowns, eqs, rest, G, J, shape)
+    return _SYSTEMS[key]
+
+
+def _collapse_system(model: Model, parameter: str, kind: str, spike, infinite: bool):
+    """SymPy (unknowns, equations, rest) of the collapse condition in ``parameter`` with the top eigenvalue written out
+    (the outlier of spike ``spike``, or the bulk edge if None), decays divided by alpha, as an ``_interval_system``."""
+
+    def build():
+        fns = _functions(model)
+        lp = fns.problem.latents[0]
+        sym = {s.name: s for s in fns.spec_params}
+
+        def get(name):
+            if name not in sym:
+                sym[name] = sp.Symbol(name, real=True)
+            return sym[name]
+
+        eta, alpha_s = get("eta"), get("alpha")
+        if spike is None:
+            s_expr = eta if infinite else eta * (1 + 1 / sp.sqrt(alpha_s)) ** 2
+        else:
+            rho = get(fns.rho_names[spike])
+            ell = rho / eta
+            s_expr = rho + eta if infinite else eta * (1 + ell) * (1 + 1 / (alpha_s * ell))
+        subs = {S_EIG: s_expr}
+        for d in fns.decay:
+            subs[get(d)] = 0 if infinite else get(d) / alpha_s
+        X = get(parameter)
+        if kind == "continuous":
+            unknowns, eqs = [X], [lp.slope0.xreplace(subs)]
+        else:
+            G = lp.reduced
+            unknowns = [Q_NORM, X]
+            eqs = [(G - G.subs(Q_NORM, 0)).xreplace(subs), sp.diff(G, Q_NORM).xreplace(subs)]
+        free = set().union(*(e.free_symbols for e in eqs)) - set(unknowns)
+        return unknowns, eqs, sorted(free, key=lambda s: s.name)
+
+    return _interval_system((model.key, "collapse", parameter, kind, spike, infinite), build)
+
+
+def _detection_system(model: Model, top: str):
+    """The BBP condition 1 - eta^2/(alpha rho^2) = 0 in alpha (rho the largest spike strength ``top``)."""
+
+    def build():
+        a, rho, eta = sp.Symbol("alpha", real=True), sp.Symbol(top, real=True), sp.Symbol("eta", real=True)
+        return [a], [1 - eta ** 2 / (a * rho ** 2)], [eta, rho]
+
+    return _interval_system((model.key, "detection", top), build)
+
+
+def _certify(system, rest_values: Mapping[str, object], center, k: int, digits: int):
+    """(interval of unknown k as decimal strings, certified, why): the Krawczyk test (``numerics._certify``) on the
+    interval ``system`` (``_interval_system``) around ``center``, box half-width 10^-(digits + 5) relative, the
+    parameters enclosed exactly."""
+    from ..numerics._certify import krawczyk
+    _, _, rest, G, J, shape = system
     texts = [_decimal(rest_values[s.name]) for s in rest]
     with mpmath.workdps(digits + 25):
         cert = krawczyk(G, J, shape, [mpmath.mpf(c) for c in center], texts, radius_digits=digits + 5)
         if not cert.certified:
             return None, False, cert.message
         lo, hi = cert.enclosure[k]
+        # printed ends rounded outwards: padded by 10^-(digits + 11) relative, twice the largest rounding error of
+        # a (digits + 12)-digit text
         pad = mpmath.mpf(10) ** -(digits + 11)
-        lo_t = mpmath.nstr(lo, digits + 12, strip_zeros=False)
-        hi_t = mpmath.nstr(hi, digits + 12, strip_zeros=False)
-        if mpmath.mpf(lo_t) > lo:  # round the printed ends outwards
-            lo_t = mpmath.nstr(lo - abs(lo) * pad, digits + 12, strip_zeros=False)
-        if mpmath.mpf(hi_t) < hi:
-            hi_t = mpmath.nstr(hi + abs(hi) * pad, digits + 12, strip_zeros=False)
+        lo_t = mpmath.nstr(lo - abs(lo) * pad, digits + 12, strip_zeros=False)
+        hi_t = mpmath.nstr(hi + abs(hi) * pad, digits + 12, strip_zeros=False)
     return (lo_t, hi_t), True, cert.message
 
 
-# ---------------------------------------------------------------------------------------------- public entry point
 # ---------------------------------------------------------------------------------------------- public entry point
 def _closed_form_text(name: str, model: Model, params: Mapping[str, float], alpha, kind: str | None,
                       parameter: str = "beta") -> str:
@@ -561,16 +595,16 @@ def _certificate(name: str, model: Model, params: Mapping[str, object], alpha, p
         if parameter == "beta":
             values.pop(_beta_name(model), None)
         kind = out["kind"]
-        unknowns, eqs, rest = _collapse_equations(model, values, alpha, parameter, kind, out["value"],
-                                                  out.get("q_jump"))
+        try:
+            system = _collapse_equations(model, values, alpha, parameter, kind, out["value"], out.get("q_jump"))
+        except ValueError as exc:
+            return None, False, str(exc)
         center = [out["value"]] if kind == "continuous" else [out["q_jump"], out["value"]]
-        k = len(unknowns) - 1
+        k = len(system[0]) - 1
     elif name == "detection" or (name == "eg_peak" and out["kind"] == "detection"):
         fns = _functions(model)
         top = max(fns.rho_names, key=lambda n: float(values[n]))
-        a, rho, eta = sp.Symbol("alpha", real=True), sp.Symbol(top, real=True), sp.Symbol("eta", real=True)
-        unknowns, eqs, rest, center, k = [a], [1 - eta ** 2 / (a * rho ** 2)], [eta, rho], [out["value"]], 0
-        kind = "detection"
+        system, center, k = _detection_system(model, top), [out["value"]], 0
     else:  # eg peak in the interior, optimal beta: the stationarity condition on the saddle system
         from ._saddle_thresholds import certify_extremum
         try:
@@ -581,9 +615,7 @@ def _certificate(name: str, model: Model, params: Mapping[str, object], alpha, p
             return None, False, ("the closed-form value lies outside the Krawczyk enclosure of d eg/d"
                                  f"{parameter} = 0 on the saddle system")
         return interval, certified, why
-    text = "|".join([name, parameter, str(kind)] + [s.name for s in rest] + [sp.srepr(e) for e in eqs])
-    key = "statics-" + hashlib.sha1(text.encode()).hexdigest()
-    return _certify(key, unknowns, eqs, rest, values, center, k, digits)
+    return _certify(system, values, center, k, digits)
 
 
 def statics_threshold(name: str, model: Model, params: Mapping[str, float], alpha=None, digits: int = 15, *,
