@@ -62,3 +62,61 @@ def test_collapse_threshold_is_certified_and_its_enclosure_holds_the_typed_close
         # the shown digits are those of every point in the enclosure
         assert mpmath.nstr(lo, 30, strip_zeros=False) == mpmath.nstr(hi, 30, strip_zeros=False) == \
             mpmath.nstr(e, 30, strip_zeros=False)
+
+
+def test_krawczyk_rejects_a_box_narrower_than_the_working_precision_and_a_shifted_centre():
+    """The test can fail: at 60 digits a box of half-width 1e-70 cannot hold K(X) (rounding alone is ~1e-60), and a
+    centre 1e-30 off sqrt 2 with a 1e-40 box has no root in the box."""
+    x, p = sp.symbols("x p")
+    G, J, shape = _system("test-sqrt", [x ** 2 - p], [x], [p])
+    with mpmath.workdps(60):
+        assert krawczyk(G, J, shape, [mpmath.sqrt(2)], ["2"], radius_digits=50).certified
+        tight = krawczyk(G, J, shape, [mpmath.sqrt(2)], ["2"], radius_digits=70)
+        assert not tight.certified and tight.enclosure is None and "not inside" in tight.message
+        off = krawczyk(G, J, shape, [mpmath.sqrt(2) * (1 + mpmath.mpf(10) ** -30)], ["2"], radius_digits=40)
+        assert not off.certified
+
+
+def test_krawczyk_falls_back_to_the_exact_inverse_where_float64_cannot_hold_the_jacobian():
+    """G = p (x^2 - 2) with p = 1e-400: the Jacobian's midpoint underflows in float64, so Y is the mpmath inverse;
+    the enclosure still holds sqrt 2 (and the test on a 3 x 3 system with a dense Jacobian goes through the float64
+    inverse: x = y = z = cube root of 1/10 on x^3 = p, y = x, z = y)."""
+    x, y, z, p = sp.symbols("x y z p")
+    G, J, shape = _system("test-tiny", [p * (x ** 2 - 2)], [x], [p])
+    with mpmath.workdps(50):
+        cert = krawczyk(G, J, shape, [mpmath.sqrt(2)], ["1e-400"], radius_digits=30)
+        assert cert.certified
+        lo, hi = cert.enclosure[0]
+        assert lo < mpmath.sqrt(2) < hi
+        G, J, shape = _system("test-cube", [x ** 3 - p + (y - x) * z, y - x + (z - y) ** 2, z - y + x * (y - x)],
+                              [x, y, z], [p])
+        root = mpmath.cbrt(mpmath.mpf(1) / 10)
+        cert = krawczyk(G, J, shape, [root] * 3, ["0.1"], radius_digits=30)
+        assert cert.certified and all(a < root < b for a, b in cert.enclosure)
+        assert not krawczyk(G, J, shape, [root * (1 + mpmath.mpf(10) ** -20)] * 3, ["0.1"],
+                            radius_digits=30).certified
+
+
+def test_statics_certificates_reject_a_wrong_centre_or_a_value_outside_the_enclosure():
+    """The closed-form certificates can fail: the BBP condition around alpha_c (1 + 1e-25) with a 1e-35 box, and an
+    optimal beta 1e-20 away from the true one (the augmented saddle system's enclosure is around the true root, so
+    the closed-form value is refused)."""
+    from symvae.statics import _thresholds as T
+    model = symvae.make_model("base")
+    with mpmath.workdps(80):
+        exact = mpmath.mpf(9) / 4
+        system = T._detection_system(model, "rho")
+        values = {"rho": mpmath.mpf(2), "eta": mpmath.mpf(3)}
+        interval, ok, _ = T._certify(system, values, [exact], 0, 30)
+        assert ok and mpmath.mpf(interval[0]) <= exact <= mpmath.mpf(interval[1])
+        interval, ok, why = T._certify(system, values, [exact * (1 + mpmath.mpf(10) ** -25)], 0, 30)
+        assert not ok and interval is None and "not inside" in why
+        g = mpmath.mpf(1) / 4
+        beta_opt = 2 * (1 + g) - (1 - g) / (1 + g)  # s_1 - rho phi_1 at rho = eta = 1, alpha = 4, lam = 0
+        params = {"rho": mpmath.mpf(1), "eta": mpmath.mpf(1), "lam": mpmath.mpf(0)}
+        interval, ok, _ = T._certificate("optimal_beta", model, params, mpmath.mpf(4), "beta", {"value": beta_opt},
+                                         12)
+        assert ok and mpmath.mpf(interval[0]) <= beta_opt <= mpmath.mpf(interval[1])
+        interval, ok, why = T._certificate("optimal_beta", model, params, mpmath.mpf(4), "beta",
+                                           {"value": beta_opt + mpmath.mpf(10) ** -20}, 12)
+        assert not ok and "outside the Krawczyk enclosure" in why
