@@ -611,8 +611,9 @@ def certify_square(key: str, unknowns, equations, params, texts: Mapping[str, st
                    rows, x0, k: int, digits: int):
     """(interval of unknown k, certified, why) for a system ``equations`` = 0 in ``unknowns`` (parameters ``params``
     with exact decimal ``texts``) made square by fixing the unknowns ``frozen`` (index -> decimal text) and keeping
-    the equations ``rows``: Newton in mpmath at 2 digits + 20 from ``x0`` (float), the left-out equations checked at
-    the root, then the Krawczyk test."""
+    the equations ``rows``: Newton in mpmath at digits + 10 from ``x0`` (float; the centre must be well inside the
+    Krawczyk box of half-width 1e-(digits + 5)), the left-out equations checked at the root, then the Krawczyk
+    test."""
     if key not in _SQUARE:
         fixed = [unknowns[i] for i in sorted(frozen)]
         free = [s for i, s in enumerate(unknowns) if i not in frozen]
@@ -625,7 +626,7 @@ def certify_square(key: str, unknowns, equations, params, texts: Mapping[str, st
     free, kept, rest, jac, F, J, full = _SQUARE[key]
     free_index = [i for i in range(len(unknowns)) if i not in frozen]
     rest_texts = [texts[s.name] for s in params] + [frozen[i] for i in sorted(frozen)]
-    dps = 2 * digits + 20
+    dps = digits + 10
     with mpmath.workdps(dps + 10):
         rest_mp = [mpmath.mpf(v) for v in rest_texts]
         x, res = _newton(F, J, [x0[i] for i in free_index], rest_mp, dps)
