@@ -21,9 +21,12 @@ at its root is checked numerically (to the working precision), not proven.
 - eg peak and optimal beta: stationarity of eg along the branch, by implicit differentiation,
   F_r(x_f; t) = 0, dF_r/dx_f v + dF_r/dt = 0, d eg/dx_f . v + d eg/dt = 0, unknowns (x_f, v, t) with t = alpha or
   beta. The eg peak is searched on the uninformed branch (m = 0, eg = Q + rho) below alpha_c, followed down from
-  alpha_c; if eg rises into alpha_c there, the peak is the cusp at alpha_c (the detection threshold). An interior
-  maximum above alpha_c (on the informed branch) is not searched. The optimal beta is searched along the branch of
-  the global minimiser at beta = eta/2 (m > 0 chosen: |m| = m, checked on the whole Krawczyk box).
+  alpha_c; if eg rises into alpha_c there, the peak is the cusp at alpha_c (the detection threshold). The informed
+  branch above alpha_c is not followed: in the shipped models eg has no interior maximum there (it falls from the
+  cusp, and at most rises again into a collapse or towards alpha -> infinity; tests/test_statics_thresholds_eg_peak.py
+  scans every statics variant over a parameter grid and checks the located peak against a dense closed-form curve).
+  The optimal beta is searched along the branch of the global minimiser at beta = eta/2 (m > 0 chosen: |m| = m,
+  checked on the whole Krawczyk box).
 
 The float64 starts come from ``solve_statics`` without the closed form (``compare=False``) at a few points, then
 Gauss--Newton continuation along the branch (minimum-norm steps, tangent predictor); the located point is checked

@@ -220,7 +220,9 @@ def eg_peak(model: Model, params: Mapping[str, float], *, alpha_range=(1e-3, 1e3
     """Location of the maximum of eg(alpha) at fixed beta (and lam) on ``alpha_range``.
 
     The maximum is either the cusp at the BBP threshold alpha_c (eg decreases like -sqrt(alpha - alpha_c) just above
-    it) or an interior stationary point (then polished with ``findroot`` on d eg / d alpha).
+    it) or an interior stationary point (then polished with ``findroot`` on d eg / d alpha). The scan covers the whole
+    range, above alpha_c too; in the shipped models an interior maximum lies below alpha_c (eg has none above it,
+    see tests/test_statics_thresholds_eg_peak.py), and with lam = 0 there is none (eg grows as alpha -> 0).
 
     Returns:
         {"alpha": location, "eg": eg there, "at_detection": bool}.
