@@ -19,6 +19,7 @@ and the interior eg peak and the optimal beta of the closed form are certified o
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from typing import Callable, Mapping
@@ -511,13 +512,26 @@ def _detection_system(model: Model, top: str):
     return _interval_system((model.key, "detection", top), build)
 
 
+@functools.lru_cache(maxsize=256)
+def _texts(values: tuple, dps: int) -> list[str]:
+    """The exact decimal texts of (type name, value) pairs at ``dps`` digits (``_decimal``), cached: a repeated
+    threshold does not print its parameters again."""
+    with mpmath.workdps(dps):
+        return [_decimal(v) for _, v in values]
+
+
+@functools.lru_cache(maxsize=64)
+def _pad(digits: int):
+    return mpmath.mpf(10) ** -(digits + 11)
+
+
 def _certify(system, rest_values: Mapping[str, object], center, k: int, digits: int):
     """(interval of unknown k as decimal strings, certified, why): the Krawczyk test (``numerics._certify``) on the
     interval ``system`` (``_interval_system``) around ``center``, box half-width 10^-(digits + 5) relative, the
     parameters enclosed exactly."""
     from ..numerics._certify import krawczyk
     _, _, rest, G, J, shape = system
-    texts = [_decimal(rest_values[s.name]) for s in rest]
+    texts = _texts(tuple((type(v).__name__, v) for v in (rest_values[s.name] for s in rest)), mpmath.mp.dps)
     with mpmath.workdps(digits + 25):
         cert = krawczyk(G, J, shape, [mpmath.mpf(c) for c in center], texts, radius_digits=digits + 5)
         if not cert.certified:
@@ -525,7 +539,7 @@ def _certify(system, rest_values: Mapping[str, object], center, k: int, digits: 
         lo, hi = cert.enclosure[k]
         # printed ends rounded outwards: padded by 10^-(digits + 11) relative, twice the largest rounding error of
         # a (digits + 12)-digit text
-        pad = mpmath.mpf(10) ** -(digits + 11)
+        pad = mpmath.mpf(_pad(digits))
         lo_t = mpmath.nstr(lo - abs(lo) * pad, digits + 12, strip_zeros=False)
         hi_t = mpmath.nstr(hi + abs(hi) * pad, digits + 12, strip_zeros=False)
     return (lo_t, hi_t), True, cert.message
