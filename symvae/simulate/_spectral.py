@@ -8,6 +8,8 @@ the random-matrix closed form of the statics (``symvae.statics.closed_form``).
 """
 from __future__ import annotations
 
+import math
+
 import mpmath
 import numpy as np
 import sympy as sp
@@ -62,7 +64,18 @@ def stable_kl(expr: sp.Expr, D_symbols) -> sp.Expr:
 
 def kl_gap_float(D):
     """D - log D - 1 in float64 without cancellation: the series sum_k>=2 (-x)^k / k, x = D - 1, for |x| < 0.1
-    (error below 1e-17 relative), else directly (numpy arrays or floats)."""
+    (error below 1e-17 relative), else directly (numpy arrays or floats; a scalar takes the same operations in the
+    same order on Python floats, without the array machinery)."""
+    if not isinstance(D, np.ndarray) or not D.ndim:
+        x = float(D) - 1.0
+        if abs(x) < 0.1:
+            series, power = 0.0, x * x
+            for k in range(2, 20):
+                series = series + (power / k if k % 2 == 0 else -power / k)
+                power = power * x
+            return series
+        if x > -1.0:  # log1p's domain (D > 0); otherwise numpy's nan below
+            return x - math.log1p(x)
     x = np.asarray(D, dtype=float) - 1.0
     small = np.abs(x) < 0.1
     xs = np.where(small, x, 0.0)

@@ -162,13 +162,27 @@ def _tol(ctx):
 def _order_values(T: SymbolTable, order: Mapping[str, np.ndarray]) -> dict:
     """Symbol -> value for every order-parameter symbol of T (tied aliases included)."""
     out = {}
-    for name in ("m", "m_tilde", "Q", "Q_tilde", "R"):
-        mat = getattr(T, name)
-        arr = order[name]
-        for i in range(mat.shape[0]):
-            for j in range(mat.shape[1]):
-                if isinstance(mat[i, j], sp.Symbol):
-                    out.setdefault(mat[i, j], arr[i, j])
+    for name, i, j, sym in _order_positions(T):
+        out.setdefault(sym, order[name][i, j])
     for k, s in enumerate(T.D):
         out[s] = order["D"][k]
     return out
+
+
+_POSITIONS: dict[int, tuple] = {}
+
+
+def _order_positions(T: SymbolTable) -> tuple:
+    """(name, i, j, symbol) of every symbol entry of T's order-parameter matrices, in ``_order_values``' order (read
+    from the SymPy matrices once per table, not per closed form)."""
+    key = id(T)
+    if key not in _POSITIONS or _POSITIONS[key][0] is not T:
+        rows = []
+        for name in ("m", "m_tilde", "Q", "Q_tilde", "R"):
+            mat = getattr(T, name)
+            for i in range(mat.shape[0]):
+                for j in range(mat.shape[1]):
+                    if isinstance(mat[i, j], sp.Symbol):
+                        rows.append((name, i, j, mat[i, j]))
+        _POSITIONS[key] = (T, tuple(rows))
+    return _POSITIONS[key][1]

@@ -260,19 +260,8 @@ class _Statics:
         return out
 
 
-def _kl_gap(D):
-    """``kl_gap_float`` with a scalar fast path: the same series (same operations in the same order) or
-    x - log1p(x), on Python floats instead of 0-d arrays."""
-    if isinstance(D, np.ndarray) and D.ndim:
-        return kl_gap_float(D)
-    x = float(D) - 1.0
-    if abs(x) >= 0.1:
-        return x - math.log1p(x)
-    series, power = 0.0, x * x
-    for k in range(2, 20):
-        series = series + (power / k if k % 2 == 0 else -power / k)
-        power = power * x
-    return series
+#: D - log D - 1 of the rate observable (``kl_gap_float``: a scalar fast path with the series' operations in order).
+_kl_gap = kl_gap_float
 
 
 #: Above this many unknowns the generated functions are not JIT-compiled: numba needs minutes for the M = 3 Jacobian
@@ -445,22 +434,62 @@ def _complete(S: _Statics, order: Mapping[str, np.ndarray], p: np.ndarray, rhos:
 def _complete_plus(S: _Statics, order, p, ratio: float, Sigma, perp, grids) -> list[np.ndarray]:
     """``_complete`` with the positive sign on every latent (one candidate): the same operations on each latent's
     block only (the direction vectors vanish outside it) and no ranking. [] if F is not finite there."""
-    P = S.P
-    H = np.eye(P)
-    for grid in grids:
-        w, V = np.linalg.eigh(Sigma[grid])
-        if not w[-1] > 1e-14:
-            continue
-        v = V[:, -1]
-        c = math.sqrt(max(ratio * float(v @ perp[grid] @ v) / float(w[-1]), 0.0))
-        H[grid] += c * np.outer(v, v)
-    y = S.pack(order, S.zero_pp, H)
-    F = S.F(y, p)
-    if not np.isfinite(F).all():
-        return []
-    JK = S.J(y, p)[:, S.k_idx]
-    y[S.k_idx] += np.linalg.lstsq(JK, -F, rcond=1e-13)[0]
-    return [y]
+    y = _plus_completer(S, p)(order, ratio, Sigma, perp)
+    return [] if y is None else [y]
+
+
+def _plus_completer(S: _Statics, p: np.ndarray, rhos: np.ndarray | None = None):
+    """``_complete(S, ., p, rhos, signs="plus")`` as a function of float order parameters, with every index map and
+    parameter read once: the structured fits (``_reduced_solve``) complete a state per evaluation of their residual,
+    so the per-call work is only the arithmetic (the same operations in the same order as ``_complete``).
+
+    Returns complete(order) -> state or None (F not finite there); with ``rhos`` None, the caller passes the
+    ratio eta/alpha, Sigma and perp already computed: complete(order, ratio, Sigma, perp)."""
+    eta_i, alpha_i, omega_map, teacher_map, latents, grids = S.completion_maps
+    eta, alpha = float(p[eta_i]), float(p[alpha_i])
+    P, Ms = S.P, S.table.M_star
+    order_idx = [(name, idx, pos) for name, (idx, pos) in S._pack_arrays.items()]
+    _, _, (h_rows, h_flat) = S._pack_maps
+    k_idx, F_of, J_of, n = S.k_idx, S.F, S.J, S.n
+    omega_items = tuple(omega_map.items())
+    teacher_items = tuple(teacher_map.items())
+
+    def finish(order, ratio, Sigma, perp):
+        H = np.eye(P)
+        for grid in grids:
+            w, V = np.linalg.eigh(Sigma[grid])
+            if not w[-1] > 1e-14:
+                continue
+            v = V[:, -1]
+            c = math.sqrt(max(ratio * float(v @ perp[grid] @ v) / float(w[-1]), 0.0))
+            H[grid] += c * np.outer(v, v)
+        y = np.zeros(n)
+        for name, idx, pos in order_idx:
+            y[idx] = order[name].ravel()[pos]
+        y[h_rows] = H.ravel()[h_flat]
+        F = F_of(y, p)
+        if not np.isfinite(F).all():
+            return None
+        JK = J_of(y, p)[:, k_idx]
+        y[k_idx] += np.linalg.lstsq(JK, -F, rcond=1e-13)[0]
+        return y
+
+    if rhos is None:
+        return finish
+
+    def complete(order):
+        Omega = np.zeros(P * P)
+        for name, (flat, i, j) in omega_items:
+            Omega[flat] = order[name][i, j]
+        Omega = Omega.reshape(P, P)
+        mm = np.zeros((P, Ms))
+        for name, (a, i) in teacher_items:
+            mm[a] = order[name][i]
+        Sigma = (mm * rhos) @ mm.T + eta * Omega
+        perp = Omega - mm @ mm.T
+        return finish(order, eta / alpha, Sigma, perp)
+
+    return complete
 
 
 def _initial_states(S: _Statics, cf: ClosedForm, p: np.ndarray) -> list[np.ndarray]:
@@ -504,20 +533,23 @@ def _reduced_solve(S: _Statics, pv: Mapping[str, float], p: np.ndarray, rhos: np
     d = S.d_idx
     q, cos, ratio = np.asarray(q)[on], np.asarray(cos)[on], np.asarray(ratio)[on]
 
+    complete = _plus_completer(S, p, rhos)
+    F_of, J_of = S.F, S.J
+
     def state(z):
         qa, ca, ra = np.zeros(M_all), np.zeros(M_all), np.ones(M_all)
         qa[on], ca[on], ra[on] = np.exp(z[:M]), z[M:2 * M], np.exp(z[2 * M:3 * M])
-        y = _complete(S, _order_guess(S, pv, qa, ca, ra), p, rhos, signs="plus")[0]
-        # D from its own equations (a few Newton steps): along the flat valley W -> cW, W~ -> W~/c, D -> D/c^2 of
-        # small beta the residual stays small, so D is not left as a free unknown of the least squares
-        for _ in range(4 if len(d) else 0):
-            F = S.F(y, p)
-            Fd = F[d]
-            if np.abs(Fd).max() <= 1e-15 * max(1.0, float(np.abs(F).max())):
-                break  # D solves its own equations to rounding already
-            Jd = S.J(y, p)[d][:, d]
-            step = -Fd / Jd[0, 0] if len(d) == 1 else np.linalg.solve(Jd, -Fd)  # one D: no LAPACK call
-            y[d] = np.where(y[d] + step > 0, y[d] + step, 0.5 * y[d])
+        y = complete(_order_guess(S, pv, qa, ca, ra))
+        if y is None:
+            raise ValueError("F is not finite at the completed state")
+        if len(d):
+            # D from its own equations: along the flat valley W -> cW, W~ -> W~/c, D -> D/c^2 of small beta the
+            # residual stays small, so D is not left as a free unknown of the least squares. A few damped Newton
+            # steps on the D equations alone (D kept positive), unless D solves them to rounding already
+            F = F_of(y, p)
+            if np.abs(F[d]).max() > 1e-15 * max(1.0, float(np.abs(F).max())):
+                y = newton(FLOAT64, lambda x: F_of(x, p), lambda x: J_of(x, p), y, free=d, damping="line",
+                           positive=d, xtol=1e-15, ftol=math.inf, max_iter=4).x
         return y
 
     kappa = float(np.sum(rhos)) + float(pv["eta"])
