@@ -173,8 +173,28 @@ def _real_roots(coeffs, ctx) -> list:
         scale = max(abs(c) for c in coeffs)
         tol = ctx.mpf(10) ** (-ctx.dps // 2) * (1 + scale)
         return [ctx.re(r) for r in roots if abs(ctx.im(r)) <= tol]
-    roots = np.roots(np.array(coeffs, dtype=float))
+    roots = _float_roots(np.array(coeffs, dtype=float))
     return [float(r.real) for r in roots if abs(r.imag) <= 1e-7 * (1.0 + abs(r))]
+
+
+def _float_roots(p: np.ndarray) -> np.ndarray:
+    """``numpy.roots`` of a float vector without its generic prologue: the same companion matrix (leading and trailing
+    zeros stripped, -p[1:]/p[0] on the first row, ones below the diagonal), the same eigenvalue call, and a zero root
+    per trailing zero coefficient."""
+    nz = np.flatnonzero(p)
+    if nz.size == 0:
+        return np.zeros(0)
+    trailing = len(p) - int(nz[-1]) - 1
+    p = p[int(nz[0]):int(nz[-1]) + 1]
+    N = len(p)
+    if N > 1:
+        A = np.zeros((N - 1, N - 1))
+        A[np.arange(1, N - 1), np.arange(N - 2)] = 1.0
+        A[0, :] = -p[1:] / p[0]
+        roots = np.linalg.eigvals(A)
+    else:
+        roots = np.zeros(0)
+    return np.concatenate((roots, np.zeros(trailing, roots.dtype))) if trailing else roots
 
 
 def _polish_root(G, q, s, pv, ctx):
