@@ -68,6 +68,12 @@ def test_phase_diagram_is_the_same_with_one_and_two_workers():
     for k in ORDER:
         assert np.array_equal(one.order[k], two.order[k])
     assert np.array_equal(one.collapse_line, two.collapse_line)
+    # the lowest row is swept serially first, so chunks of 2 columns reproduce the one-chunk sweep bit for bit
+    # (with chunks started from nothing, the first point of each chunk would be a cold search instead)
+    whole = phase_diagram(model, PARAMS, None, None, alphas=alphas[3:], betas=betas[:5], chunk=len(alphas), workers=1)
+    for k in ORDER:
+        assert np.array_equal(whole.order[k], one.order[k], equal_nan=True)
+    assert np.array_equal(whole.eg, one.eg, equal_nan=True)
 
 
 def test_explicit_grids_are_validated():
