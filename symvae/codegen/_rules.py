@@ -1,0 +1,195 @@
+"""Code generation of the two-direction Gaussian rule nodes (``GaussRule2``, ``symvae.derive._nonlinear_gaussian``).
+
+A derived system keeps each two-direction expectation E[G(u, v)], (u, v) ~ N(0, S), as one node
+``GaussRule2(Integrand(G), S11, S12, S22, p...)``. Before common-subexpression elimination, the nodes of a generated
+function are replaced by symbols ``_r0, _r1 ...`` (``extract``); the nodes with the same arguments (the same S and
+parameters: in a VAE with erf on both sides all of them) form a group, evaluated by one generated function that runs
+the rule once for all its integrands:
+
+    a = sqrt(S11), b = S12 / a, c = sqrt(S22 - b^2);  for each node (y1, y2) with weight w of ``quadrature_rule2``:
+    u = a y1, v = b y1 + c y2,  r_i += w G_i(u, v; p)
+
+with the integrands' common subexpressions shared and their loop-invariant parts hoisted. The group function exists
+in three versions: numba (the nodes and weights as float64 arrays; the sum in node order), numpy (vectorised over the
+trailing axes of its arguments, the nodes on one more axis) and mpmath (nodes and weights at the working precision;
+the accuracy stays that of the rule, see ``RULE2_COMPILED_NOTE``). The call line carries ``# work N``, the statements
+the call executes, which ``_compile.rhs_size`` counts (the plain-Python phase's work budget).
+"""
+from __future__ import annotations
+
+import hashlib
+
+import sympy as sp
+
+__all__ = ["RuleGroup", "extract", "rules_source", "call_line"]
+
+#: statements per node and integrand-free loop overhead (for ``# work``)
+_LOOP_OVERHEAD = 6
+
+
+class RuleGroup:
+    """The nodes of one function that share their arguments: ``symbols[i]`` stands for E[``integrands[i]``]."""
+
+    def __init__(self, args: tuple, integrands: list, symbols: list):
+        self.args = args
+        self.integrands = integrands
+        self.symbols = symbols
+        text = "\0".join(sp.srepr(g.G) for g in integrands) + f"\0{len(args)}"
+        self.name = "_rule2_" + hashlib.sha256(text.encode()).hexdigest()[:16]
+        self._body = None
+
+    @property
+    def n_params(self) -> int:
+        return len(self.args) - 3
+
+    def body(self):
+        """(invariant replacements, per-node replacements, reduced integrands): the CSE of the integrands (ErfAct and
+        ErfActPrime written with erf and exp), the replacements not depending on (u, v) hoisted out of the loop."""
+        if self._body is None:
+            from ..derive._nonlinear_gaussian import RULE_U, RULE_V, ErfAct, ErfActPrime
+            exprs = [g.G.replace(ErfAct, lambda x: sp.erf(x / sp.sqrt(2)))
+                     .replace(ErfActPrime, lambda x: sp.sqrt(2) * sp.exp(-x ** 2 / 2) / sp.sqrt(sp.pi))
+                     for g in self.integrands]
+            replacements, reduced = sp.cse(exprs, symbols=sp.numbered_symbols("_x"), order="none")
+            variant = {RULE_U, RULE_V}
+            inside, outside = [], []
+            for s, v in replacements:
+                if v.free_symbols & variant:
+                    variant.add(s)
+                    inside.append((s, v))
+                else:
+                    outside.append((s, v))
+            self._body = (outside, inside, reduced)
+        return self._body
+
+    def work(self) -> int:
+        """Statements executed by one call (interpreted: the plain-Python phase's measure)."""
+        outside, inside, reduced = self.body()
+        from ..derive._nonlinear_gaussian import quadrature_rule2
+        return len(outside) + len(quadrature_rule2()[1]) * (_LOOP_OVERHEAD + len(inside) + len(reduced))
+
+
+def extract(exprs) -> tuple[list, list[RuleGroup]]:
+    """``exprs`` with each ``GaussRule2`` node replaced by a symbol ``_r<i>``, and the groups of those nodes."""
+    from ..derive._nonlinear_gaussian import GaussRule2
+    nodes = set()
+    for e in exprs:
+        if isinstance(e, sp.Basic) and e.has(GaussRule2):
+            nodes |= e.atoms(GaussRule2)
+    if not nodes:
+        return list(exprs), []
+    by_args: dict[tuple, list] = {}
+    for node in sorted(nodes, key=sp.default_sort_key):
+        by_args.setdefault(node.args[1:], []).append(node)
+    groups, rep = [], {}
+    for args, members in by_args.items():
+        symbols = [sp.Symbol(f"_r{len(rep) + k}") for k in range(len(members))]
+        rep.update(zip(members, symbols))
+        groups.append(RuleGroup(args, [n.args[0] for n in members], symbols))
+    return [e.xreplace(rep) if isinstance(e, sp.Basic) else e for e in exprs], groups
+
+
+_SUFFIX = {"numba": "", "numpy": "_np", "mpmath": "_mp"}
+
+
+def call_line(group: RuleGroup, printer, backend: str, indent: str) -> str:
+    """The statement assigning the group's symbols, with its ``# work`` count."""
+    targets = ", ".join(s.name for s in group.symbols) + ("," if len(group.symbols) == 1 else "")
+    args = ", ".join(printer.doprint(a) for a in group.args)
+    return f"{indent}{targets} = {group.name}{_SUFFIX[backend]}({args})  # work {group.work()}"
+
+
+def _nodes_source() -> list[str]:
+    from ..derive._nonlinear_gaussian import QUADRATURE2_STEP, quadrature_rule2
+    nodes, weights = quadrature_rule2()
+    h = QUADRATURE2_STEP
+    i1 = [int(y1 / h) for y1, _ in nodes]
+    i2 = [int(y2 / h) for _, y2 in nodes]
+    return ["# the two-direction rule (symvae.derive._nonlinear_gaussian.quadrature_rule2): nodes h (i, j), h = "
+            f"{h}, weights h^2 phi(y1) phi(y2)",
+            f"_RULE2_I1 = numpy.array({i1!r}, dtype=numpy.int64)",
+            f"_RULE2_I2 = numpy.array({i2!r}, dtype=numpy.int64)",
+            f"_RULE2_Y1 = _RULE2_I1 * {float(h)!r}",
+            f"_RULE2_Y2 = _RULE2_I2 * {float(h)!r}",
+            f"_RULE2_W = numpy.array([{', '.join(repr(float(w)) for w in weights)}])",
+            "_RULE2_MP = {}", "",
+            "",
+            "def _rule2_mp_nodes():",
+            '    """(y1, y2, w) of the rule as mpmath numbers at the working precision (kept per precision)."""',
+            "    import mpmath",
+            "    prec = mpmath.mp.prec",
+            "    if prec not in _RULE2_MP:",
+            f"        h = mpmath.mpf({h.p}) / {h.q}",
+            "        pdf = {k: h * mpmath.npdf(k * h) for k in range(int(_RULE2_I1.min()), int(_RULE2_I1.max()) + 1)}",
+            "        _RULE2_MP[prec] = [(int(i) * h, int(j) * h, pdf[int(i)] * pdf[int(j)])",
+            "                           for i, j in zip(_RULE2_I1, _RULE2_I2)]",
+            "    return _RULE2_MP[prec]", "", ""]
+
+
+def _printers():
+    from sympy.printing.numpy import SciPyPrinter
+    from sympy.printing.pycode import MpmathPrinter, PythonCodePrinter
+    options = {"fully_qualified_modules": True}
+    return {"numba": PythonCodePrinter(options), "numpy": SciPyPrinter(options), "mpmath": MpmathPrinter(options)}
+
+
+def _function(group: RuleGroup, backend: str, printer) -> list[str]:
+    from ..derive._nonlinear_gaussian import rule_parameter
+    outside, inside, reduced = group.body()
+    params = [rule_parameter(k + 1).name for k in range(group.n_params)]
+    args = ", ".join(["s11", "s12", "s22", *params])
+    n = len(group.integrands)
+    acc = [f"_acc{i}" for i in range(n)]
+    ret = ", ".join(acc) + ("," if n == 1 else "")
+    lines = []
+    if backend == "numba":
+        lines += ['@njit(cache=True, error_model="numpy")', f"def {group.name}({args}):",
+                  "    _a = math.sqrt(s11)", "    _b = s12 / _a", "    _c = math.sqrt(s22 - _b * _b)"]
+        lines += [f"    {s.name} = {printer.doprint(v)}" for s, v in outside]
+        lines += [f"    {a} = 0.0" for a in acc]
+        lines += ["    for _k in range(_RULE2_W.shape[0]):", "        _y1 = _RULE2_Y1[_k]",
+                  "        u_rule = _a * _y1", "        v_rule = _b * _y1 + _c * _RULE2_Y2[_k]", "        _w = _RULE2_W[_k]"]
+        lines += [f"        {s.name} = {printer.doprint(v)}" for s, v in inside]
+        lines += [f"        {a} += _w * ({printer.doprint(e)})" for a, e in zip(acc, reduced)]
+        lines += [f"    return {ret}"]
+    elif backend == "numpy":
+        lines += [f"def {group.name}_np({args}):",
+                  '    """Vectorised over the trailing axes of the arguments (the nodes on one more, last axis)."""',
+                  "    import scipy.special  # noqa: F401",
+                  *[f"    {x} = numpy.asarray({x}, dtype=float)[..., None]" for x in ["s11", "s12", "s22", *params]],
+                  "    _a = numpy.sqrt(s11)", "    _b = s12 / _a", "    _c = numpy.sqrt(s22 - _b * _b)",
+                  "    u_rule = _a * _RULE2_Y1", "    v_rule = _b * _RULE2_Y1 + _c * _RULE2_Y2"]
+        lines += [f"    {s.name} = {printer.doprint(v)}" for s, v in outside + inside]
+        lines += [f"    {a} = numpy.sum(_RULE2_W * ({printer.doprint(e)}), axis=-1)" for a, e in zip(acc, reduced)]
+        lines += [f"    return {ret}"]
+    else:
+        lines += [f"def {group.name}_mp({args}):",
+                  '    """At the working precision; the accuracy is that of the rule (about 1e-8)."""',
+                  "    import mpmath",
+                  "    _a = mpmath.sqrt(s11)", "    _b = s12 / _a", "    _c = mpmath.sqrt(s22 - _b * _b)"]
+        lines += [f"    {s.name} = {printer.doprint(v)}" for s, v in outside]
+        lines += [f"    {a} = mpmath.mpf(0)" for a in acc]
+        lines += ["    for _y1, _y2, _w in _rule2_mp_nodes():", "        u_rule = _a * _y1",
+                  "        v_rule = _b * _y1 + _c * _y2"]
+        lines += [f"        {s.name} = {printer.doprint(v)}" for s, v in inside]
+        lines += [f"        {a} += _w * ({printer.doprint(e)})" for a, e in zip(acc, reduced)]
+        lines += [f"    return {ret}"]
+    return lines + ["", ""]
+
+
+def rules_source(specs) -> list[str]:
+    """Module-level source of the rule groups of ``specs`` (each ``FunctionSpec`` has ``rule_groups``), for the
+    backends each spec asks for; empty if no spec has a rule node."""
+    wanted: dict[str, tuple[RuleGroup, set]] = {}
+    for spec in specs:
+        for group in spec.rule_groups():
+            wanted.setdefault(group.name, (group, set()))[1].update(spec.backends)
+    if not wanted:
+        return []
+    printers = _printers()
+    lines = _nodes_source()
+    for group, backends in wanted.values():
+        for backend in ("numba", "numpy", "mpmath"):
+            if backend in backends:
+                lines += _function(group, backend, printers[backend])
+    return lines
