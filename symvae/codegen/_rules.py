@@ -50,7 +50,11 @@ class RuleGroup:
             exprs = [g.G.replace(ErfAct, lambda x: sp.erf(x / sp.sqrt(2)))
                      .replace(ErfActPrime, lambda x: sp.sqrt(2) * sp.exp(-x ** 2 / 2) / sp.sqrt(sp.pi))
                      for g in self.integrands]
+            # numeric constants (sqrt(2/pi), pi^(3/2) ...) as floats: no constant work per node
+            exprs = [e.xreplace({c: c.evalf(17) for c in e.atoms(sp.Pow, sp.Mul, sp.NumberSymbol)
+                                 if c.is_number and not c.is_Rational}) for e in exprs]
             replacements, reduced = sp.cse(exprs, symbols=sp.numbered_symbols("_x"), order="none")
+            replacements, reduced = _lift_power_bases(replacements, reduced)
             variant = {RULE_U, RULE_V}
             inside, outside = [], []
             for s, v in replacements:
@@ -67,6 +71,38 @@ class RuleGroup:
         outside, inside, reduced = self.body()
         from ..derive._nonlinear_gaussian import quadrature_rule2
         return len(outside) + len(quadrature_rule2()[1]) * (_LOOP_OVERHEAD + len(inside) + len(reduced))
+
+
+def _lift_power_bases(replacements, reduced):
+    """A non-symbol base of a small integer power becomes a replacement of its own (the loop printer writes such a
+    power as a product of its base, which must then be a name)."""
+    names = iter(sp.numbered_symbols("_p"))
+    lifted: dict = {}
+    out = []
+
+    def lift(e):
+        def visit(x):
+            if isinstance(x, sp.Pow) and x.exp.is_Integer and 2 <= abs(int(x.exp)) <= 8 and not x.base.is_Symbol:
+                if x.base not in lifted:
+                    lifted[x.base] = next(names)
+                    out.append((lifted[x.base], x.base))
+                return sp.Pow(lifted[x.base], x.exp, evaluate=False)
+            return None
+        return e.replace(lambda x: visit(x) is not None, visit)
+
+    new_replacements = []
+    for sym, value in replacements:
+        value = lift(value)
+        new_replacements += out
+        out.clear()
+        new_replacements.append((sym, value))
+    new_reduced = []
+    for e in reduced:
+        e = lift(e)
+        new_replacements += out
+        out.clear()
+        new_reduced.append(e)
+    return new_replacements, new_reduced
 
 
 def extract(exprs) -> tuple[list, list[RuleGroup]]:
@@ -129,8 +165,26 @@ def _nodes_source() -> list[str]:
 def _printers():
     from sympy.printing.numpy import SciPyPrinter
     from sympy.printing.pycode import MpmathPrinter, PythonCodePrinter
+
+    class LoopPrinter(PythonCodePrinter):
+        """Small integer powers as the products numba computes for them (``_jit.numba_power``: square and
+        multiply), so the plain-Python load of the loop needs no ``numba_power`` call per node and stays bitwise
+        equal to the compiled one."""
+
+        def _print_Pow(self, expr, rational=False):
+            base, exp = expr.as_base_exp()
+            if exp.is_Integer and 2 <= abs(int(exp)) <= 8:
+                e, res, val = abs(int(exp)), None, f"({self._print(base)})"
+                while e:
+                    if e & 1:
+                        res = val if res is None else f"({res} * {val})"
+                    e >>= 1
+                    val = f"({val} * {val})" if e else val
+                return f"(1.0 / {res})" if int(exp) < 0 else res
+            return super()._print_Pow(expr, rational=rational)
+
     options = {"fully_qualified_modules": True}
-    return {"numba": PythonCodePrinter(options), "numpy": SciPyPrinter(options), "mpmath": MpmathPrinter(options)}
+    return {"numba": LoopPrinter(options), "numpy": SciPyPrinter(options), "mpmath": MpmathPrinter(options)}
 
 
 def _function(group: RuleGroup, backend: str, printer) -> list[str]:
