@@ -6,7 +6,8 @@ function are replaced by symbols ``_r0, _r1 ...`` (``extract``); the nodes with 
 parameters: in a VAE with erf on both sides all of them) form a group, evaluated by one generated function that runs
 the rule once for all its integrands:
 
-    a = sqrt(S11), b = S12 / a, c = sqrt(S22 - b^2);  for each node (y1, y2) with weight w of ``quadrature_rule2``:
+    a = sqrt(S11), b = S12 / a (0 if S11 = S12 = 0: then u = 0), c = sqrt(S22 - b^2);
+    for each node (y1, y2) with weight w of ``quadrature_rule2``:
     u = a y1, v = b y1 + c y2,  r_i += w G_i(u, v; p)
 
 with the integrands' common subexpressions shared and their loop-invariant parts hoisted. The group function exists
@@ -198,7 +199,9 @@ def _function(group: RuleGroup, backend: str, printer) -> list[str]:
     lines = []
     if backend == "numba":
         lines += ['@njit(cache=True, error_model="numpy")', f"def {group.name}({args}):",
-                  "    _a = math.sqrt(s11)", "    _b = s12 / _a", "    _c = math.sqrt(s22 - _b * _b)"]
+                  "    _a = math.sqrt(s11)",
+                  "    _b = s12 / _a if _a != 0.0 else (0.0 if s12 == 0.0 else math.nan)  # u = 0 when S11 = 0",
+                  "    _c = math.sqrt(s22 - _b * _b)"]
         lines += [f"    {s.name} = {printer.doprint(v)}" for s, v in outside]
         lines += [f"    {a} = 0.0" for a in acc]
         lines += ["    for _k in range(_RULE2_W.shape[0]):", "        _y1 = _RULE2_Y1[_k]",
@@ -211,7 +214,10 @@ def _function(group: RuleGroup, backend: str, printer) -> list[str]:
                   '    """Vectorised over the trailing axes of the arguments (the nodes on one more, last axis)."""',
                   "    import scipy.special  # noqa: F401",
                   *[f"    {x} = numpy.asarray({x}, dtype=float)[..., None]" for x in ["s11", "s12", "s22", *params]],
-                  "    _a = numpy.sqrt(s11)", "    _b = s12 / _a", "    _c = numpy.sqrt(s22 - _b * _b)",
+                  "    _a = numpy.sqrt(s11)",
+                  "    with numpy.errstate(divide='ignore', invalid='ignore'):",
+                  "        _b = numpy.where(_a != 0.0, s12 / _a, numpy.where(s12 == 0.0, 0.0, numpy.nan))",
+                  "    _c = numpy.sqrt(s22 - _b * _b)",
                   "    u_rule = _a * _RULE2_Y1", "    v_rule = _b * _RULE2_Y1 + _c * _RULE2_Y2"]
         lines += [f"    {s.name} = {printer.doprint(v)}" for s, v in outside + inside]
         lines += [f"    {a} = numpy.sum(_RULE2_W * ({printer.doprint(e)}), axis=-1)" for a, e in zip(acc, reduced)]
@@ -220,7 +226,9 @@ def _function(group: RuleGroup, backend: str, printer) -> list[str]:
         lines += [f"def {group.name}_mp({args}):",
                   '    """At the working precision; the accuracy is that of the rule (about 1e-8)."""',
                   "    import mpmath",
-                  "    _a = mpmath.sqrt(s11)", "    _b = s12 / _a", "    _c = mpmath.sqrt(s22 - _b * _b)"]
+                  "    _a = mpmath.sqrt(s11)",
+                  "    _b = s12 / _a if _a != 0 else (mpmath.mpf(0) if s12 == 0 else mpmath.nan)",
+                  "    _c = mpmath.sqrt(s22 - _b * _b)"]
         lines += [f"    {s.name} = {printer.doprint(v)}" for s, v in outside]
         lines += [f"    {a} = mpmath.mpf(0)" for a in acc]
         lines += ["    for _y1, _y2, _w in _rule2_mp_nodes():", "        u_rule = _a * _y1",
