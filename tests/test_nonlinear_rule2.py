@@ -50,7 +50,8 @@ def random_states(system, count, seed=1):
                              D=[rng.uniform(0.2, 1.5)])) for _ in range(count)]
 
 
-_FUNCTIONS = {sp.exp: math.exp, sp.log: math.log, sp.tanh: math.tanh, sp.erf: math.erf, sp.asin: math.asin, sp.sqrt: math.sqrt,
+_FUNCTIONS = {sp.exp: math.exp, sp.log: math.log, sp.tanh: math.tanh, sp.erf: math.erf, sp.asin: math.asin,
+              sp.sqrt: math.sqrt,
               ErfAct: lambda x: math.erf(x / math.sqrt(2)),
               ErfActPrime: lambda x: math.sqrt(2 / math.pi) * math.exp(-x * x / 2)}
 
@@ -94,7 +95,7 @@ def test_erf_both_sides_is_a_small_system_of_rule_nodes(system):
     assert free <= set(system.state) | set(system.params)
     assert [p.name for p in system.params] == ["beta", "eta", "lam", "rho", "tau"]
     note = next(n for n in system.notes if "two Gaussian directions" in n)
-    assert "Cholesky" in note and "833 nodes" in note and "about 1e-8, whatever the precision" in note
+    assert "Cholesky" in note and "833 nodes" in note and "whatever the precision" in note
     again = pickle.loads(pickle.dumps(system))
     assert again.rhs == system.rhs and again.key == system.key
     assert "Integrand(" in sp.srepr(system.rhs) and "q_rule_1" in sp.srepr(system.rhs)
@@ -122,7 +123,8 @@ def test_compiled_nodes_equal_the_explicit_sums(system, tmp_path):
     theorem holds for the integral; for the rule, up to the rule's error on the derivative integrands, which carry
     more factors g'(u) and powers of u: measured up to 4e-7 at these states, 3e-6 at S11 = 1.5)."""
     from symvae.codegen._generate import FunctionSpec
-    nodes = sorted(set().union(*(e.atoms(GaussRule2) for e in system.rhs)), key=lambda n: (sp.count_ops(n), sp.default_sort_key(n)))[:4]
+    nodes = sorted(set().union(*(e.atoms(GaussRule2) for e in system.rhs)),
+                   key=lambda n: (sp.count_ops(n), sp.default_sort_key(n)))[:4]
     Q11 = system.state[[s.name for s in system.state].index("Q_tilde_11")]
     derivs = [sp.diff(n, Q11) for n in nodes[:2]]
     assert all(d.has(GaussRule2) for d in derivs)
@@ -310,3 +312,31 @@ def test_three_directions_still_raise():
     with pytest.raises(NoClosedForm, match="limited to 2 Gaussian directions"):
         nonlinear_expectation(sp.tanh(x) * sp.tanh(y) * sp.tanh(z), [x, y, z], lambda i, j: sp.Integer(int(i == j)),
                               quadrature=True, nodes=True)
+
+
+def test_one_direction_rule_nodes_equal_the_explicit_sums(tmp_path):
+    """tanh decoder, M = 1: the one-direction terms are ``GaussRule1`` nodes; the generated right-hand side (numba
+    kernel run as plain Python, numpy, mpmath) and its Jacobian equal the system with each node replaced by its
+    explicit 181-node sum (evaluated node by node) and central differences of it."""
+    from symvae.codegen._compile import _specs
+    from symvae.derive._nonlinear_gaussian import GaussRule1
+    system = derive_dynamics(symvae.make_model("base", decoder_activation="tanh(x)"))
+    assert any(e.has(GaussRule1) for e in system.rhs) and not any(e.atoms(sp.Float) for e in system.rhs)
+    module = plain_module(_specs(system), system, tmp_path)
+    explicit = node_walk([rule_nodes_as_sums(e) for e in system.rhs], list(system.state) + list(system.params))
+    p = system.param_vector(PARAMS)
+    import mpmath
+    for y in random_states(system, 2, seed=5):
+        want = explicit(list(y) + list(p))
+        assert np.allclose(module.rhs(0.0, y, p), want, rtol=1e-12, atol=1e-15)
+        assert np.allclose(module.rhs_numpy(0.0, y, p), want, rtol=1e-12, atol=1e-15)
+        with mpmath.workdps(25):
+            mp = module.rhs_mp(0.0, y, p)
+        assert np.allclose([float(mp[i]) for i in range(len(y))], want, rtol=1e-12, atol=1e-15)
+        J = module.jac(0.0, y, p)
+        for k in range(len(y)):
+            up, down = y.copy(), y.copy()
+            up[k] += 1e-6
+            down[k] -= 1e-6
+            fd = (explicit(list(up) + list(p)) - explicit(list(down) + list(p))) / 2e-6
+            assert np.allclose(J[:, k], fd, rtol=1e-6, atol=1e-8), (k, J[:, k], fd)

@@ -100,8 +100,8 @@ class NonlinearSymbolTable(SymbolTable):
                              if e.endswith(TWO_DIRECTIONS) == two}, key=lambda e: (len(e), e))
             if unique:
                 where = "of two Gaussian directions " if two else ""
-                notes.append(f"{len(unique)} expectation(s) {where}with no closed form, e.g. {unique[0]}, are {note}"
-                             + (f"; {RULE2_COMPILED_NOTE}" if two else ""))
+                notes.append(f"{len(unique)} expectation(s) {where}with no closed form, e.g. {unique[0]}, are {note}; "
+                             f"{RULE2_COMPILED_NOTE}")
         return tuple(notes)
 
 

@@ -47,7 +47,8 @@ from ..model._activations import ErfAct, ErfActPrime, Relu, Step
 __all__ = ["ErfAct", "ErfActPrime", "Relu", "Step", "NoClosedForm", "nonlinear_expectation", "closed_forms",
            "gauss_hermite_expectation", "numeric_function", "quadrature_expectation", "quadrature_rule",
            "quadrature_rule2", "rule_expectation", "GaussRule2", "Integrand", "rule_node",
-           "rule_nodes_as_sums", "RULE_U", "RULE_V", "rule_parameter", "RULE2_COMPILED_NOTE", "QUADRATURE_NOTE", "QUADRATURE2_NOTE", "TWO_DIRECTIONS"]
+           "rule_nodes_as_sums", "RULE_U", "RULE_V", "rule_parameter", "RULE2_COMPILED_NOTE", "GaussRule1", "QUADRATURE_NOTE",
+           "QUADRATURE2_NOTE", "TWO_DIRECTIONS"]
 
 
 class NoClosedForm(DerivationError):
@@ -204,8 +205,8 @@ def nonlinear_expectation(expr: sp.Expr, fields: Sequence[sp.Symbol],
     extended by the expectations computed by the rule (as text). ``deferred``, if given (a dict), receives the
     two-direction terms as {(G, S): placeholder symbol} and the value holds the placeholders: SymPy's traversals of
     the 833-node sums (free_symbols, has, expand) would dominate a derivation; ``resolve_deferred`` puts them in.
-    ``nodes``: a two-direction term becomes one ``GaussRule2`` node instead (what derived systems use: codegen
-    compiles it as a loop over the same 833 nodes, and its derivatives are nodes again, by Price's theorem).
+    ``nodes``: a rule term becomes one ``GaussRule1`` / ``GaussRule2`` node instead (what derived systems use: codegen
+    compiles it as a loop over the same 181 / 833 nodes, and its derivatives are nodes again, by Price's theorem).
 
     Raises:
         NoClosedForm: a term has no closed form under these rules (four or more erf factors or steps, erf times step,
@@ -261,7 +262,7 @@ def _quadrature_term(F: sp.Expr, engine: _Engine, why: str) -> sp.Expr:
                            f"directions, this term needs {len(directions)}")
     S = tuple(tuple(engine.cov(a, b, ()) for b in directions) for a in directions)
     engine.used.append(f"E[{F}]" + (TWO_DIRECTIONS if len(directions) == 2 else ""))
-    if len(directions) == 2 and engine.nodes:  # one opaque node, compiled as a loop over the rule's nodes
+    if engine.nodes:  # one opaque node, compiled as a loop over the rule's nodes
         return rule_node(G, S)
     if len(directions) == 2 and engine.deferred is not None:  # a placeholder now, the 833-node sum at the end
         return engine.deferred.setdefault((G, S), sp.Dummy(f"E2_{len(engine.deferred)}"))
@@ -357,10 +358,10 @@ QUADRATURE2_NOTE = ("numerical: E[G(u, v)], (u, v) ~ N(0, S), by whitening u = a
                     "products I2 below 3e-9 and I4 below 2e-8 while s <= 1.5), plus 7e-10 from the cut")
 
 
-#: what derived systems add for the two-direction terms they hold as ``GaussRule2`` nodes
-RULE2_COMPILED_NOTE = ("each is one node E_S[G] compiled as a loop over the same 833 nodes (float64, and mpmath with "
-                       "nodes and weights at the working precision); its accuracy is that of the rule, about 1e-8, "
-                       "whatever the precision, so digits beyond that (and interval certificates) are digits of the "
+#: what derived systems add for the rule terms they hold as ``GaussRule1`` / ``GaussRule2`` nodes
+RULE2_COMPILED_NOTE = ("each is one node E_S[G] compiled as a loop over the same nodes (float64, and mpmath with "
+                       "nodes and weights at the working precision); its accuracy is that of the rule (above), "
+                       "whatever the precision, so digits beyond it (and interval certificates) are digits of the "
                        "rule, not of the expectation")
 
 
@@ -540,24 +541,65 @@ class GaussRule2(sp.Function):
         return rf"\mathbb{{E}}_{{{S}}}\left[{G}\right]"
 
 
+class GaussRule1(sp.Function):
+    """``GaussRule1(Integrand(G), S11, p_1 .. p_k)`` = E[G(u; p)], u ~ N(0, S11), by the 181-node rule of
+    ``quadrature_rule`` (u = sqrt(S11) y): the value of ``quadrature_expectation(G, ((S11,),))``, kept as one node.
+    dE/dS11 = E[G_uu] / 2 (Price), dE/dp_j = E[dG/dq_j]; codegen compiles it as a loop (``symvae.codegen._rules``)."""
+
+    @classmethod
+    def eval(cls, g, *args):
+        if not isinstance(g, Integrand) or len(args) < 1 + g.n_params or g.G.has(RULE_V):
+            raise DerivationError(f"GaussRule1 takes an Integrand of u, S11 and its {getattr(g, 'n_params', 0)} "
+                                  f"parameter(s); got {g}, {args}")
+        if g.G == 0:
+            return sp.Integer(0)
+        if not g.G.has(RULE_U):
+            return g.G.xreplace({rule_parameter(k + 1): p for k, p in enumerate(args[1:])})
+        return None
+
+    def fdiff(self, argindex=1):
+        G = self.args[0].G
+        if argindex == 1:
+            return sp.Integer(0)
+        if argindex == 2:
+            dG = sp.diff(G, RULE_U, 2) / 2
+        elif argindex <= len(self.args):
+            dG = sp.diff(G, rule_parameter(argindex - 2))
+        else:
+            raise sp.ArgumentIndexError(self, argindex)
+        return GaussRule1(Integrand(dG), *self.args[1:])
+
+    def _latex(self, printer):
+        G = self.args[0].G.xreplace({rule_parameter(k + 1): p for k, p in enumerate(self.args[2:])})
+        G = printer._print(G.xreplace({RULE_U: sp.Symbol("u")}))
+        return rf"\mathbb{{E}}_{{{printer._print(self.args[1])}}}\left[{G}\right]"
+
+
 def rule_node(G: sp.Expr, S: tuple[tuple[sp.Expr, ...], ...]) -> sp.Expr:
-    """E[G(u)] over the two directions u ~ N(0, S) as a ``GaussRule2`` node: G (in the dummies of ``_directions``)
-    is registered with its other symbols moved to parameter slots, which become arguments of the node."""
+    """E[G(u)] over one or two directions u ~ N(0, S) as a ``GaussRule1`` / ``GaussRule2`` node: G (in the dummies of
+    ``_directions``) is registered with its other symbols moved to parameter slots, which become arguments of the
+    node."""
     extra = sorted(G.free_symbols - {_U[0], _U[1]}, key=lambda x: x.name)
     G = G.xreplace({_U[0]: RULE_U, _U[1]: RULE_V, **{x: rule_parameter(k + 1) for k, x in enumerate(extra)}})
+    if len(S) == 1:
+        return GaussRule1(Integrand(G), S[0][0], *extra)
     return GaussRule2(Integrand(G), S[0][0], S[0][1], S[1][1], *extra)
 
 
 def rule_nodes_as_sums(expr: sp.Expr) -> sp.Expr:
-    """``expr`` with every ``GaussRule2`` node replaced by the explicit 833-node sum of ``quadrature_expectation``
-    (what derived systems held before the node; for checking the compiled rule against it)."""
+    """``expr`` with every ``GaussRule1`` / ``GaussRule2`` node replaced by the explicit 181- / 833-node sum of
+    ``quadrature_expectation`` (what derived systems held before the node; for checking the compiled rule against
+    it)."""
     def explicit(node):
         g = node.args[0]
+        if isinstance(node, GaussRule1):
+            G = g.G.xreplace({RULE_U: _U[0], **{rule_parameter(k + 1): p for k, p in enumerate(node.args[2:])}})
+            return quadrature_expectation(G, ((node.args[1],),))
         G = g.G.xreplace({RULE_U: _U[0], RULE_V: _U[1],
                           **{rule_parameter(k + 1): p for k, p in enumerate(node.args[4:])}})
         S11, S12, S22 = node.args[1:4]
         return quadrature_expectation(G, ((S11, S12), (S12, S22)))
-    return expr.replace(lambda e: isinstance(e, GaussRule2), explicit)
+    return expr.replace(lambda e: isinstance(e, (GaussRule1, GaussRule2)), explicit)
 
 
 def rule_expectation(expr: sp.Expr, fields: Sequence[sp.Symbol], covariance: Callable[[int, int], sp.Expr]) -> sp.Expr:
