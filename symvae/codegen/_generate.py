@@ -52,7 +52,7 @@ class FunctionSpec:
         self._rules = None
 
     def rule_groups(self):
-        """The two-direction rule nodes of the expressions, grouped by their arguments (``_rules.extract``)."""
+        """The Gaussian rule nodes of the expressions, grouped by their arguments (``_rules.extract``)."""
         if self._rules is None:
             from ._rules import extract
             self._rules = extract(self.exprs)
@@ -156,7 +156,7 @@ def generate_source(specs: Sequence[FunctionSpec], state, params, *, header: str
              f"STATE_NAMES = {tuple(s.name for s in state)!r}", f"PARAM_NAMES = {tuple(s.name for s in params)!r}",
              "", ""]
     from ._rules import rules_source
-    parts += rules_source(specs)  # the two-direction rule nodes' loops (none for most systems)
+    parts += rules_source(specs)  # the loops of the Gaussian rule nodes (none for most systems)
     for spec in specs:
         if "numba" in spec.backends:
             parts += [_numba_function(spec, state, params), "", ""]
