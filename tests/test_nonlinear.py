@@ -87,7 +87,7 @@ def test_tanh_decoder_ode_by_the_numerical_rule_matches_simulation():
 @pytest.mark.slow
 def test_erf_on_both_sides_derives_with_the_two_direction_rule():
     """erf encoder and erf decoder (M = 1): terms in (mu, eps) through erf(erf(mu) + sqrt(D) eps) have no closed form
-    and go to the two-direction rule, which the system says; no placeholder survives (about 1 min of SymPy)."""
+    and go to the two-direction rule (one GaussRule2 node each), which the system says (a few seconds)."""
     system = derive_dynamics(symvae.make_model("base", encoder_activation="erf", decoder_activation="erf"),
                              cache=False)
     assert any("two Gaussian directions" in note and "Cholesky" in note for note in system.notes), system.notes
