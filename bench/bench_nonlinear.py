@@ -10,7 +10,9 @@
    issue 11 are derive + codegen of erf on both sides within 60 s (before the node: many minutes, the 833-node sums
    written into the expressions) and its RHS within 100x the linear model's.
 
-Each (model, M, M*) runs in a fresh subprocess with its own empty cache directory, so nothing is reused.
+Each (model, M, M*) runs in a fresh subprocess with its own empty cache directory, so nothing is reused. Times are
+CPU seconds of the child (``time.process_time``: the machine is shared, and wall-clock times under load are several
+times larger); the command-line rows also give wall-clock seconds. The targets are judged on CPU time.
 Run: python bench/bench_nonlinear.py          (prints one table; takes a few minutes on one core)
 """
 import json
@@ -28,23 +30,23 @@ from symvae.codegen import compile_system
 from symvae.derive import derive_dynamics
 enc, dec, M, Ms = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 model = symvae.make_model("base", M=M, M_star=Ms, encoder_activation=enc, decoder_activation=dec)
-t0 = time.perf_counter(); system = derive_dynamics(model, cache=False); t1 = time.perf_counter()
-compiled = compile_system(system); t2 = time.perf_counter()
+t0 = time.process_time(); system = derive_dynamics(model, cache=False); t1 = time.process_time()
+compiled = compile_system(system); t2 = time.process_time()
 rng = np.random.default_rng(0)
 y = system.pack({"m": 0.1 * np.ones((M, Ms)), "m_tilde": 0.1 * np.ones((M, Ms)), "Q": np.eye(M), "Q_tilde": np.eye(M),
                  "R": np.zeros((M, M)), "D": np.ones(M)})
 p = compiled.param_vector(dict(beta=1.0, eta=1.0, lam=0.0, rho=1.0, tau=0.01))
 out = np.empty_like(y)
 f = compiled.module.rhs_into
-t3 = time.perf_counter(); f(0.0, y, p, out); t4 = time.perf_counter()
-s = time.perf_counter(); f(0.0, y, p, out); once = time.perf_counter() - s
+t3 = time.process_time(); f(0.0, y, p, out); t4 = time.process_time()
+s = time.process_time(); f(0.0, y, p, out); once = time.process_time() - s
 n = min(20000, max(20, int(0.2 / max(once, 1e-9))))
 best = []
 for _ in range(5):
-    s = time.perf_counter()
+    s = time.process_time()
     for _ in range(n):
         f(0.0, y, p, out)
-    best.append((time.perf_counter() - s) / n)
+    best.append((time.process_time() - s) / n)
 print(json.dumps({"derive_s": t1 - t0, "codegen_compile_s": t2 - t1, "jit_s": t4 - t3, "rhs_us": 1e6 * min(best),
                   "state": len(system.state)}))
 """
@@ -120,12 +122,12 @@ def cli():
             wall = time.perf_counter() - start
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
             times.append((wall, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime))
-    (cold, cold_cpu), (warm, warm_cpu) = times[0], min(times[1:])
+    (cold, cold_cpu), (warm, warm_cpu) = times[0], min(times[1:], key=lambda x: x[1])
     print(f"symvae {' '.join(CLI)}")
-    print(f"  cold {cold:.1f} s ({cold_cpu:.1f} s CPU), target {CLI_COLD_TARGET_S:.0f} s: "
-          f"{'MET' if cold <= CLI_COLD_TARGET_S else 'MISSED'}")
-    print(f"  warm {warm:.2f} s ({warm_cpu:.2f} s CPU), target {CLI_WARM_TARGET_S:.0f} s: "
-          f"{'MET' if warm <= CLI_WARM_TARGET_S else 'MISSED'}")
+    print(f"  cold {cold_cpu:.1f} s CPU ({cold:.1f} s wall), target {CLI_COLD_TARGET_S:.0f} s: "
+          f"{'MET' if cold_cpu <= CLI_COLD_TARGET_S else 'MISSED'}")
+    print(f"  warm {warm_cpu:.2f} s CPU ({warm:.2f} s wall), target {CLI_WARM_TARGET_S:.0f} s: "
+          f"{'MET' if warm_cpu <= CLI_WARM_TARGET_S else 'MISSED'}")
 
 
 if __name__ == "__main__":
