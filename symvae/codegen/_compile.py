@@ -101,7 +101,7 @@ def generator_fingerprint() -> str:
     code is generated never reuses a module written by an older generator."""
     here = pathlib.Path(__file__).parent
     h = hashlib.sha256()
-    for path in [here / "_generate.py", *sorted((here / "templates").glob("*.py"))]:
+    for path in [here / "_generate.py", here / "_rules.py", *sorted((here / "templates").glob("*.py"))]:
         h.update(path.read_bytes())
     return h.hexdigest()[:16]
 
@@ -175,7 +175,8 @@ def _load(path, name: str):
 
 def rhs_size(source: str) -> int:
     """A size measure of the generated ``rhs_into`` in ``source``: its number of statements (lines of its body),
-    the CSE assignments dominating. 0 if the module has no ``rhs_into``."""
+    the CSE assignments dominating; a line ending in ``# work N`` (a call of a generated loop) counts N. 0 if the
+    module has no ``rhs_into``."""
     lines = source.splitlines()
     try:
         start = lines.index(next(line for line in lines if line.startswith("def rhs_into(")))
@@ -185,7 +186,8 @@ def rhs_size(source: str) -> int:
     for line in lines[start + 1:]:
         if not line.startswith("    "):
             break
-        size += 1
+        head, _, work = line.rpartition("  # work ")
+        size += int(work) if head and work.isdigit() else 1
     return size
 
 

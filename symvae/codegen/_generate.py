@@ -49,12 +49,21 @@ class FunctionSpec:
             self.shape = (len(self.exprs),)
         self.backends = tuple(backends)
         self._cse = None
+        self._rules = None
+
+    def rule_groups(self):
+        """The Gaussian rule nodes of the expressions, grouped by their arguments (``_rules.extract``)."""
+        if self._rules is None:
+            from ._rules import extract
+            self._rules = extract(self.exprs)
+        return self._rules[1]
 
     def cse(self):
         """Common-subexpression elimination of the non-zero expressions, once per function and shared by all
         backends: (replacements, [(index, reduced expression)])."""
         if self._cse is None:
-            nonzero = [(k, e) for k, e in enumerate(self.exprs) if e != 0]
+            self.rule_groups()
+            nonzero = [(k, e) for k, e in enumerate(self._rules[0]) if e != 0]
             replacements, reduced = sp.cse([e for _, e in nonzero], symbols=sp.numbered_symbols("_c"), order="none")
             self._cse = (replacements, [(k, r) for (k, _), r in zip(nonzero, reduced)])
         return self._cse
@@ -72,10 +81,13 @@ def _bindings(state, params, indent: str) -> list[str]:
     return lines
 
 
-def _body(spec: FunctionSpec, printer, indent: str, assign) -> list[str]:
-    """Printing of the (shared) CSE of ``spec``; ``assign(k, code)`` returns the line storing expression k."""
+def _body(spec: FunctionSpec, printer, indent: str, assign, backend: str) -> list[str]:
+    """Printing of the (shared) CSE of ``spec``, after the calls of its rule groups; ``assign(k, code)`` returns the
+    line storing expression k."""
+    from ._rules import call_line
     replacements, reduced = spec.cse()
-    lines = [f"{indent}{s.name} = {printer.doprint(v)}" for s, v in replacements]
+    lines = [call_line(group, printer, backend, indent) for group in spec.rule_groups()]
+    lines += [f"{indent}{s.name} = {printer.doprint(v)}" for s, v in replacements]
     lines += [f"{indent}{assign(k, printer.doprint(e))}" for k, e in reduced]
     return lines
 
@@ -88,10 +100,10 @@ def _numba_function(spec: FunctionSpec, state, params) -> str:
     if len(spec.shape) == 2:
         ncol = spec.shape[1]
         body.append("    out[:, :] = 0.0")
-        body += _body(spec, printer, "    ", lambda k, c: f"out[{k // ncol}, {k % ncol}] = {c}")
+        body += _body(spec, printer, "    ", lambda k, c: f"out[{k // ncol}, {k % ncol}] = {c}", "numba")
     else:
         body.append("    out[:] = 0.0")
-        body += _body(spec, printer, "    ", lambda k, c: f"out[{k}] = {c}")
+        body += _body(spec, printer, "    ", lambda k, c: f"out[{k}] = {c}", "numba")
     shape = ", ".join(str(d) for d in spec.shape)
     wrapper = ['@njit(cache=True, error_model="numpy")', f"def {spec.name}(t, y, p):", f"    out = numpy.empty(({shape},))",
                f"    {spec.name}_into(t, y, p, out)", "    return out"]
@@ -108,9 +120,9 @@ def _numpy_function(spec: FunctionSpec, state, params) -> str:
     lines += _bindings(state, params, "    ")
     if len(spec.shape) == 2:
         ncol = spec.shape[1]
-        lines += _body(spec, printer, "    ", lambda k, c: f"out[{k // ncol}, {k % ncol}] = {c}")
+        lines += _body(spec, printer, "    ", lambda k, c: f"out[{k // ncol}, {k % ncol}] = {c}", "numpy")
     else:
-        lines += _body(spec, printer, "    ", lambda k, c: f"out[{k}] = {c}")
+        lines += _body(spec, printer, "    ", lambda k, c: f"out[{k}] = {c}", "numpy")
     return "\n".join(lines + ["    return out"])
 
 
@@ -124,7 +136,7 @@ def _mpmath_function(spec: FunctionSpec, state, params) -> str:
              f"    out = mpmath.matrix({shape[0]}, {shape[1] if len(shape) == 2 else 1})"]
     lines += _bindings(state, params, "    ")
     ncol = shape[1] if len(shape) == 2 else 1
-    lines += _body(spec, printer, "    ", lambda k, c: f"out[{k // ncol}, {k % ncol}] = {c}")
+    lines += _body(spec, printer, "    ", lambda k, c: f"out[{k // ncol}, {k % ncol}] = {c}", "mpmath")
     return "\n".join(lines + ["    return out"])
 
 
@@ -143,6 +155,8 @@ def generate_source(specs: Sequence[FunctionSpec], state, params, *, header: str
              f"N_STATE = {len(state)}", f"N_PARAM = {len(params)}",
              f"STATE_NAMES = {tuple(s.name for s in state)!r}", f"PARAM_NAMES = {tuple(s.name for s in params)!r}",
              "", ""]
+    from ._rules import rules_source
+    parts += rules_source(specs)  # the loops of the Gaussian rule nodes (none for most systems)
     for spec in specs:
         if "numba" in spec.backends:
             parts += [_numba_function(spec, state, params), "", ""]

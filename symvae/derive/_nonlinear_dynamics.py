@@ -16,7 +16,6 @@ sampling.
 """
 from __future__ import annotations
 
-import dataclasses
 import functools
 
 import sympy as sp
@@ -26,8 +25,8 @@ from ..model import Model, SymbolTable
 from ..model import N as N_sym
 from ..model._activations import activation
 from ._dynamics import assemble_system, gradient_coefficients, observables, overlap_drifts
-from ._nonlinear_gaussian import (QUADRATURE2_NOTE, QUADRATURE_NOTE, TWO_DIRECTIONS, NoClosedForm, nonlinear_expectation,
-                                  resolve_deferred)
+from ._nonlinear_gaussian import (QUADRATURE2_NOTE, QUADRATURE_NOTE, RULE2_COMPILED_NOTE, TWO_DIRECTIONS, NoClosedForm,
+                                  nonlinear_expectation)
 from ._system import DerivedSystem
 
 __all__ = ["is_nonlinear", "NonlinearSymbolTable", "derive_nonlinear_dynamics"]
@@ -79,7 +78,7 @@ class NonlinearSymbolTable(SymbolTable):
         def E(expr):
             try:
                 return nonlinear_expectation(expr, fields + list(self.eps), covariance, quadrature=True,
-                                             used=self.numerical, deferred=self.deferred)
+                                             used=self.numerical, nodes=True)
             except NoClosedForm as exc:
                 raise DerivationError(
                     f"activations encoder={self.model.vae.encoder_activation!r}, decoder="
@@ -87,11 +86,6 @@ class NonlinearSymbolTable(SymbolTable):
                     f"systems take erf, relu and polynomial activations exactly, and other smooth terms of one or "
                     f"two Gaussian directions by a numerical rule (e.g. tanh at M <= 2, erf on both sides at M = 1)") from None
         return E
-
-    @functools.cached_property
-    def deferred(self) -> dict:
-        """Two-direction rule terms as placeholders (filled by ``expectation``; see ``nonlinear_expectation``)."""
-        return {}
 
     @functools.cached_property
     def numerical(self) -> list[str]:
@@ -106,7 +100,8 @@ class NonlinearSymbolTable(SymbolTable):
                              if e.endswith(TWO_DIRECTIONS) == two}, key=lambda e: (len(e), e))
             if unique:
                 where = "of two Gaussian directions " if two else ""
-                notes.append(f"{len(unique)} expectation(s) {where}with no closed form, e.g. {unique[0]}, are {note}")
+                notes.append(f"{len(unique)} expectation(s) {where}with no closed form, e.g. {unique[0]}, are {note}; "
+                             f"{RULE2_COMPILED_NOTE}")
         return tuple(notes)
 
 
@@ -120,14 +115,7 @@ def derive_nonlinear_dynamics(model: Model) -> DerivedSystem:
     a, c, scalars = gradient_coefficients(T)
     rhs = overlap_drifts(T, a, c, scalars, T.expectation(), expand=False)
     obs = nonlinear_observables(T)
-    system = assemble_system(model, T, rhs, obs, set(T.fields) | set(T.eps), notes=T.notes())
-    if not T.deferred:
-        return system
-    values = resolve_deferred(T.deferred)  # checks and parameters above saw the placeholders, not the sums
-    inside = set().union(*(e.free_symbols for (_, S) in T.deferred for row in S for e in row))
-    params = tuple(sorted((set(system.params) - set(values)) | (inside - set(system.state)), key=lambda s: s.name))
-    return dataclasses.replace(system, rhs=tuple(e.xreplace(values) for e in system.rhs), params=params,
-                               observables={k: e.xreplace(values) for k, e in system.observables.items()})
+    return assemble_system(model, T, rhs, obs, set(T.fields) | set(T.eps), notes=T.notes())
 
 
 def nonlinear_observables(T: NonlinearSymbolTable) -> dict[str, sp.Expr]:

@@ -46,7 +46,9 @@ from ..model._activations import ErfAct, ErfActPrime, Relu, Step
 
 __all__ = ["ErfAct", "ErfActPrime", "Relu", "Step", "NoClosedForm", "nonlinear_expectation", "closed_forms",
            "gauss_hermite_expectation", "numeric_function", "quadrature_expectation", "quadrature_rule",
-           "quadrature_rule2", "rule_expectation", "QUADRATURE_NOTE", "QUADRATURE2_NOTE", "TWO_DIRECTIONS"]
+           "quadrature_rule2", "rule_expectation", "GaussRule2", "Integrand", "rule_node",
+           "rule_nodes_as_sums", "RULE_U", "RULE_V", "rule_parameter", "RULE2_COMPILED_NOTE", "GaussRule1", "QUADRATURE_NOTE",
+           "QUADRATURE2_NOTE", "TWO_DIRECTIONS"]
 
 
 class NoClosedForm(DerivationError):
@@ -66,9 +68,10 @@ def _linear_form(expr: sp.Expr, index: dict, what: str) -> tuple:
 
 class _Engine:
     def __init__(self, fields: Sequence[sp.Symbol], covariance: Callable[[int, int], sp.Expr], *,
-                 quadrature: bool = False, deferred: dict | None = None):
+                 quadrature: bool = False, deferred: dict | None = None, nodes: bool = False):
         self.quadrature = quadrature
         self.deferred = deferred
+        self.nodes = nodes
         self.stein_depth = 0
         self.used: list[str] = []
         self.fields = list(fields)
@@ -189,7 +192,7 @@ class _Engine:
 
 def nonlinear_expectation(expr: sp.Expr, fields: Sequence[sp.Symbol],
                           covariance: Callable[[int, int], sp.Expr], *, quadrature: bool = False,
-                          used: list | None = None, deferred: dict | None = None) -> sp.Expr:
+                          used: list | None = None, deferred: dict | None = None, nodes: bool = False) -> sp.Expr:
     """E[expr] over zero-mean jointly Gaussian ``fields`` with E[f_i f_j] = covariance(i, j) (i <= j).
 
     ``expr`` may contain polynomials in the fields, ``ErfAct``, ``ErfActPrime``, ``Relu`` and ``Step`` of linear forms in
@@ -202,13 +205,15 @@ def nonlinear_expectation(expr: sp.Expr, fields: Sequence[sp.Symbol],
     extended by the expectations computed by the rule (as text). ``deferred``, if given (a dict), receives the
     two-direction terms as {(G, S): placeholder symbol} and the value holds the placeholders: SymPy's traversals of
     the 833-node sums (free_symbols, has, expand) would dominate a derivation; ``resolve_deferred`` puts them in.
+    ``nodes``: a rule term becomes one ``GaussRule1`` / ``GaussRule2`` node instead (what derived systems use: codegen
+    compiles it as a loop over the same 181 / 833 nodes, and its derivatives are nodes again, by Price's theorem).
 
     Raises:
         NoClosedForm: a term has no closed form under these rules (four or more erf factors or steps, erf times step,
             other functions) and no quadrature was asked for, or the term is not smooth or needs more than
             ``QUADRATURE_MAX_DIM`` Gaussian dimensions.
     """
-    engine = _Engine(fields, covariance, quadrature=quadrature, deferred=deferred)
+    engine = _Engine(fields, covariance, quadrature=quadrature, deferred=deferred, nodes=nodes)
     value = sp.Add(*[engine.term(term) for term in sp.Add.make_args(sp.expand(expr))])
     if used is not None:
         used.extend(engine.used)
@@ -257,6 +262,8 @@ def _quadrature_term(F: sp.Expr, engine: _Engine, why: str) -> sp.Expr:
                            f"directions, this term needs {len(directions)}")
     S = tuple(tuple(engine.cov(a, b, ()) for b in directions) for a in directions)
     engine.used.append(f"E[{F}]" + (TWO_DIRECTIONS if len(directions) == 2 else ""))
+    if engine.nodes:  # one opaque node, compiled as a loop over the rule's nodes
+        return rule_node(G, S)
     if len(directions) == 2 and engine.deferred is not None:  # a placeholder now, the 833-node sum at the end
         return engine.deferred.setdefault((G, S), sp.Dummy(f"E2_{len(engine.deferred)}"))
     return quadrature_expectation(G, S)
@@ -351,6 +358,13 @@ QUADRATURE2_NOTE = ("numerical: E[G(u, v)], (u, v) ~ N(0, S), by whitening u = a
                     "products I2 below 3e-9 and I4 below 2e-8 while s <= 1.5), plus 7e-10 from the cut")
 
 
+#: what derived systems add for the rule terms they hold as ``GaussRule1`` / ``GaussRule2`` nodes
+RULE2_COMPILED_NOTE = ("each is one node E_S[G] compiled as a loop over the same nodes (float64, and mpmath with "
+                       "nodes and weights at the working precision); its accuracy is that of the rule (above), "
+                       "whatever the precision, so digits beyond it (and interval certificates) are digits of the "
+                       "rule, not of the expectation")
+
+
 @functools.lru_cache(maxsize=2)
 def quadrature_rule2() -> tuple[tuple[tuple[sp.Rational, sp.Rational], ...], tuple[sp.Float, ...]]:
     """Nodes (y1, y2) = h (i, j) with y1^2 + y2^2 <= cut^2 and weights h^2 phi(y1) phi(y2) at 30 digits."""
@@ -421,6 +435,171 @@ def quadrature_expectation(G: sp.Expr, S: tuple[tuple[sp.Expr, ...], ...]) -> sp
 def resolve_deferred(deferred: dict) -> dict:
     """{placeholder: the explicit rule} for the placeholders of ``nonlinear_expectation(..., deferred=...)``."""
     return {d: quadrature_expectation(G, S) for (G, S), d in deferred.items()}
+
+
+# ------------------------------------------------------------- the two-direction rule as one node (compiled as a loop)
+#: the integration variables of a registered integrand G(u, v; q_1 .. q_k): fixed symbols, never Dummies, so a system
+#: pickled by one process, its content hash and the code generated from it agree with every other process
+RULE_U = sp.Symbol("u_rule", real=True)
+RULE_V = sp.Symbol("v_rule", real=True)
+
+
+def rule_parameter(k: int) -> sp.Symbol:
+    """The k-th (1-based) parameter slot of an integrand: a symbol of the system that G depends on besides (u, v)."""
+    return sp.Symbol(f"q_rule_{k}", real=True)
+
+
+class Integrand(sp.AtomicExpr):
+    """A registered integrand G(u, v; q_1 .. q_k) of ``GaussRule2``: an atom holding G, a SymPy expression in
+    ``RULE_U``, ``RULE_V`` and the parameter slots ``rule_parameter(1..k)`` (nothing else). Being an atom, it is a leaf
+    for every traversal (free symbols, substitution, CSE); it pickles as G (a SymPy expression, no code) and its
+    ``srepr`` is G's, so the content hash of a derived system covers every integrand it uses."""
+
+    __slots__ = ("G", "n_params")
+    is_commutative = True
+
+    def __new__(cls, G):
+        G = sp.sympify(G, strict=True)
+        slots = [int(x.name[7:]) for x in G.free_symbols - {RULE_U, RULE_V}
+                 if x.name.startswith("q_rule_") and x.name[7:].isdigit() and x == rule_parameter(int(x.name[7:]))]
+        if len(slots) != len(G.free_symbols - {RULE_U, RULE_V}):
+            raise DerivationError(f"an integrand depends on symbols other than u, v and parameter slots: {G}")
+        obj = sp.AtomicExpr.__new__(cls)
+        obj.G = G
+        obj.n_params = max(slots, default=0)
+        return obj
+
+    def __getnewargs__(self):
+        return (self.G,)
+
+    def _hashable_content(self):
+        return (self.G,)
+
+    @property
+    def tag(self) -> str:
+        """A content hash of G (16 hex digits): the name of its compiled functions."""
+        import hashlib
+        return hashlib.sha256(sp.srepr(self.G).encode()).hexdigest()[:16]
+
+    def _eval_derivative(self, s):
+        return sp.Integer(0)
+
+    def _sympystr(self, printer):
+        return f"Integrand({printer._print(self.G)})"
+
+    def _sympyrepr(self, printer):
+        return f"Integrand({printer._print(self.G)})"
+
+    def _latex(self, printer):
+        return printer._print(self.G.xreplace({RULE_U: sp.Symbol("u"), RULE_V: sp.Symbol("v")}))
+
+
+class GaussRule2(sp.Function):
+    """``GaussRule2(Integrand(G), S11, S12, S22, p_1 .. p_k)`` = E[G(u, v; p)], (u, v) ~ N(0, S), by the 833-node rule
+    of ``quadrature_rule2`` after the whitening u = a y1, v = b y1 + c y2 (a = sqrt(S11), b = S12 / a,
+    c = sqrt(S22 - b^2)): the value of ``quadrature_expectation(G, S)``, kept as one node. Its derivatives are nodes
+    again: by Price's theorem dE/dS11 = E[G_uu] / 2, dE/dS12 = E[G_uv] (S symmetric, S12 one argument),
+    dE/dS22 = E[G_vv] / 2, and dE/dp_j = E[dG/dq_j] -- exact for the rule up to its quadrature error.
+    Codegen (``symvae.codegen._rules``) compiles each integrand as a loop over the nodes."""
+
+    @classmethod
+    def eval(cls, g, *args):
+        if not isinstance(g, Integrand) or len(args) < 3 + g.n_params:
+            raise DerivationError(f"GaussRule2 takes an Integrand, S11, S12, S22 and its {getattr(g, 'n_params', 0)} "
+                                  f"parameter(s); got {g}, {args}")
+        if g.G == 0:
+            return sp.Integer(0)
+        if not g.G.has(RULE_U, RULE_V):  # a constant integrand: its expectation is itself
+            return g.G.xreplace({rule_parameter(k + 1): p for k, p in enumerate(args[3:])})
+        return None
+
+    @property
+    def integrand(self) -> Integrand:
+        return self.args[0]
+
+    def fdiff(self, argindex=1):
+        G = self.args[0].G
+        if argindex == 1:
+            return sp.Integer(0)  # the integrand is not a variable
+        if argindex == 2:
+            dG = sp.diff(G, RULE_U, 2) / 2
+        elif argindex == 3:
+            dG = sp.diff(G, RULE_U, RULE_V)
+        elif argindex == 4:
+            dG = sp.diff(G, RULE_V, 2) / 2
+        elif argindex <= len(self.args):
+            dG = sp.diff(G, rule_parameter(argindex - 4))
+        else:
+            raise sp.ArgumentIndexError(self, argindex)
+        return GaussRule2(Integrand(dG), *self.args[1:])
+
+    def _latex(self, printer):
+        G = self.args[0].G.xreplace({rule_parameter(k + 1): p for k, p in enumerate(self.args[4:])})
+        S11, S12, S22 = (printer._print(x) for x in self.args[1:4])
+        S = rf"\left(\begin{{smallmatrix}} {S11} & {S12} \\ {S12} & {S22} \end{{smallmatrix}}\right)"
+        G = printer._print(G.xreplace({RULE_U: sp.Symbol("u"), RULE_V: sp.Symbol("v")}))
+        return rf"\mathbb{{E}}_{{{S}}}\left[{G}\right]"
+
+
+class GaussRule1(sp.Function):
+    """``GaussRule1(Integrand(G), S11, p_1 .. p_k)`` = E[G(u; p)], u ~ N(0, S11), by the 181-node rule of
+    ``quadrature_rule`` (u = sqrt(S11) y): the value of ``quadrature_expectation(G, ((S11,),))``, kept as one node.
+    dE/dS11 = E[G_uu] / 2 (Price), dE/dp_j = E[dG/dq_j]; codegen compiles it as a loop (``symvae.codegen._rules``)."""
+
+    @classmethod
+    def eval(cls, g, *args):
+        if not isinstance(g, Integrand) or len(args) < 1 + g.n_params or g.G.has(RULE_V):
+            raise DerivationError(f"GaussRule1 takes an Integrand of u, S11 and its {getattr(g, 'n_params', 0)} "
+                                  f"parameter(s); got {g}, {args}")
+        if g.G == 0:
+            return sp.Integer(0)
+        if not g.G.has(RULE_U):
+            return g.G.xreplace({rule_parameter(k + 1): p for k, p in enumerate(args[1:])})
+        return None
+
+    def fdiff(self, argindex=1):
+        G = self.args[0].G
+        if argindex == 1:
+            return sp.Integer(0)
+        if argindex == 2:
+            dG = sp.diff(G, RULE_U, 2) / 2
+        elif argindex <= len(self.args):
+            dG = sp.diff(G, rule_parameter(argindex - 2))
+        else:
+            raise sp.ArgumentIndexError(self, argindex)
+        return GaussRule1(Integrand(dG), *self.args[1:])
+
+    def _latex(self, printer):
+        G = self.args[0].G.xreplace({rule_parameter(k + 1): p for k, p in enumerate(self.args[2:])})
+        G = printer._print(G.xreplace({RULE_U: sp.Symbol("u")}))
+        return rf"\mathbb{{E}}_{{{printer._print(self.args[1])}}}\left[{G}\right]"
+
+
+def rule_node(G: sp.Expr, S: tuple[tuple[sp.Expr, ...], ...]) -> sp.Expr:
+    """E[G(u)] over one or two directions u ~ N(0, S) as a ``GaussRule1`` / ``GaussRule2`` node: G (in the dummies of
+    ``_directions``) is registered with its other symbols moved to parameter slots, which become arguments of the
+    node."""
+    extra = sorted(G.free_symbols - {_U[0], _U[1]}, key=lambda x: x.name)
+    G = G.xreplace({_U[0]: RULE_U, _U[1]: RULE_V, **{x: rule_parameter(k + 1) for k, x in enumerate(extra)}})
+    if len(S) == 1:
+        return GaussRule1(Integrand(G), S[0][0], *extra)
+    return GaussRule2(Integrand(G), S[0][0], S[0][1], S[1][1], *extra)
+
+
+def rule_nodes_as_sums(expr: sp.Expr) -> sp.Expr:
+    """``expr`` with every ``GaussRule1`` / ``GaussRule2`` node replaced by the explicit 181- / 833-node sum of
+    ``quadrature_expectation`` (what derived systems held before the node; for checking the compiled rule against
+    it)."""
+    def explicit(node):
+        g = node.args[0]
+        if isinstance(node, GaussRule1):
+            G = g.G.xreplace({RULE_U: _U[0], **{rule_parameter(k + 1): p for k, p in enumerate(node.args[2:])}})
+            return quadrature_expectation(G, ((node.args[1],),))
+        G = g.G.xreplace({RULE_U: _U[0], RULE_V: _U[1],
+                          **{rule_parameter(k + 1): p for k, p in enumerate(node.args[4:])}})
+        S11, S12, S22 = node.args[1:4]
+        return quadrature_expectation(G, ((S11, S12), (S12, S22)))
+    return expr.replace(lambda e: isinstance(e, (GaussRule1, GaussRule2)), explicit)
 
 
 def rule_expectation(expr: sp.Expr, fields: Sequence[sp.Symbol], covariance: Callable[[int, int], sp.Expr]) -> sp.Expr:

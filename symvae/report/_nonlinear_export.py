@@ -14,13 +14,15 @@ import sympy as sp
 
 from ..derive import DerivedSystem, derive_dynamics
 from ..derive._nonlinear_dynamics import NonlinearSymbolTable
+from ..derive._nonlinear_gaussian import GaussRule2
 from ..model import make_model
 
 __all__ = ["NONLINEAR_SHIPPED", "nonlinear_markdown", "render_nonlinear", "nonlinear_derivation_files",
            "write_nonlinear_derivations"]
 
 #: (file stem, encoder activation, decoder activation, M, M*) written to derivations/nonlinear/.
-NONLINEAR_SHIPPED = (("erf_decoder", "linear", "erf", 1, 1), ("erf_encoder", "erf", "linear", 1, 1))
+NONLINEAR_SHIPPED = (("erf_decoder", "linear", "erf", 1, 1), ("erf_encoder", "erf", "linear", 1, 1),
+                     ("erf_both", "erf", "erf", 1, 1))
 
 
 def _grouped(system: DerivedSystem, expr: sp.Expr) -> sp.Expr:
@@ -55,6 +57,9 @@ def nonlinear_markdown(system: DerivedSystem) -> str:
              "Activation `erf` is g(x) = erf(x/√2); `ErfAct` below is g and `ErfActPrime` its derivative. The "
              "latent z = g_e(μ) + √D ε is sampled (ε ~ N(0, I) a Gaussian field independent of x), so the "
              "expectations are over the fields (ℓ, μ, s, ε); μ here is the pre-activation W̃x/√N.", "",
+             *(["A term $\\mathbb{E}_{S}[G(u, v)]$ is the expectation over $(u, v) \\sim \\mathcal{N}(0, S)$ of a "
+                "function without closed form, computed by the two-direction numerical rule (see the note).", ""]
+               if any(e.has(GaussRule2) for e in system.rhs) else []),
              *[line for note in system.notes for line in (f"**Approximate:** {note}.", "")],
              "Parameters: " + ", ".join(f"${sp.latex(p, symbol_names=names)}$" for p in system.params)
              + ". State: " + ", ".join(f"`{s.name}`" for s in system.state) + ".", "",

@@ -1,0 +1,284 @@
+"""Code generation of the Gaussian rule nodes (``GaussRule1``, ``GaussRule2``, ``symvae.derive._nonlinear_gaussian``).
+
+A derived system keeps each two-direction expectation E[G(u, v)], (u, v) ~ N(0, S), as one node
+``GaussRule2(Integrand(G), S11, S12, S22, p...)``. Before common-subexpression elimination, the nodes of a generated
+function are replaced by symbols ``_r0, _r1 ...`` (``extract``); the nodes with the same arguments (the same S and
+parameters: in a VAE with erf on both sides all of them) form a group, evaluated by one generated function that runs
+the rule once for all its integrands:
+
+    a = sqrt(S11), b = S12 / a (0 if S11 = S12 = 0: then u = 0), c = sqrt(S22 - b^2);
+    for each node (y1, y2) with weight w of ``quadrature_rule2``:
+    u = a y1, v = b y1 + c y2,  r_i += w G_i(u, v; p)
+
+(one direction, ``GaussRule1(Integrand(G), S11, p...)``: u = sqrt(S11) y over the 181 node pairs +-y of
+``quadrature_rule``), with the integrands' common subexpressions shared and their loop-invariant parts hoisted. The group function exists
+in three versions: numba (the nodes and weights as float64 arrays; the sum in node order), numpy (vectorised over the
+trailing axes of its arguments, the nodes on one more axis) and mpmath (nodes and weights at the working precision;
+the accuracy stays that of the rule, see ``RULE2_COMPILED_NOTE``). The call line carries ``# work N``, the statements
+the call executes, which ``_compile.rhs_size`` counts (the plain-Python phase's work budget).
+"""
+from __future__ import annotations
+
+import hashlib
+
+import sympy as sp
+
+__all__ = ["RuleGroup", "extract", "rules_source", "call_line"]
+
+#: statements per node and integrand-free loop overhead (for ``# work``)
+_LOOP_OVERHEAD = 6
+
+
+class RuleGroup:
+    """The nodes of one function that share their arguments: ``symbols[i]`` stands for E[``integrands[i]``]."""
+
+    def __init__(self, dim: int, args: tuple, integrands: list, symbols: list):
+        self.dim = dim
+        self.args = args
+        self.integrands = integrands
+        self.symbols = symbols
+        text = "\0".join(sp.srepr(g.G) for g in integrands) + f"\0{len(args)}"
+        self.name = f"_rule{dim}_" + hashlib.sha256(text.encode()).hexdigest()[:16]
+        self._body = None
+
+    @property
+    def n_params(self) -> int:
+        return len(self.args) - (1 if self.dim == 1 else 3)
+
+    def body(self):
+        """(invariant replacements, per-node replacements, reduced integrands): the CSE of the integrands (ErfAct and
+        ErfActPrime written with erf and exp), the replacements not depending on (u, v) hoisted out of the loop."""
+        if self._body is None:
+            from ..derive._nonlinear_gaussian import RULE_U, RULE_V, ErfAct, ErfActPrime
+            exprs = [g.G.replace(ErfAct, lambda x: sp.erf(x / sp.sqrt(2)))
+                     .replace(ErfActPrime, lambda x: sp.sqrt(2) * sp.exp(-x ** 2 / 2) / sp.sqrt(sp.pi))
+                     for g in self.integrands]
+            # numeric constants (sqrt(2/pi), pi^(3/2) ...) as floats: no constant work per node
+            exprs = [e.xreplace({c: c.evalf(17) for c in e.atoms(sp.Pow, sp.Mul, sp.NumberSymbol)
+                                 if c.is_number and not c.is_Rational}) for e in exprs]
+            replacements, reduced = sp.cse(exprs, symbols=sp.numbered_symbols("_x"), order="none")
+            replacements, reduced = _lift_power_bases(replacements, reduced)
+            variant = {RULE_U, RULE_V}
+            inside, outside = [], []
+            for s, v in replacements:
+                if v.free_symbols & variant:
+                    variant.add(s)
+                    inside.append((s, v))
+                else:
+                    outside.append((s, v))
+            self._body = (outside, inside, reduced)
+        return self._body
+
+    def work(self) -> int:
+        """Statements executed by one call (interpreted: the plain-Python phase's measure)."""
+        outside, inside, reduced = self.body()
+        return len(outside) + len(_nodes(self.dim)[2]) * (_LOOP_OVERHEAD + len(inside) + len(reduced))
+
+
+def _lift_power_bases(replacements, reduced):
+    """A non-symbol base of a small integer power becomes a replacement of its own (the loop printer writes such a
+    power as a product of its base, which must then be a name)."""
+    names = iter(sp.numbered_symbols("_p"))
+    lifted: dict = {}
+    out = []
+
+    def lift(e):
+        def visit(x):
+            if isinstance(x, sp.Pow) and x.exp.is_Integer and 2 <= abs(int(x.exp)) <= 8 and not x.base.is_Symbol:
+                if x.base not in lifted:
+                    lifted[x.base] = next(names)
+                    out.append((lifted[x.base], x.base))
+                return sp.Pow(lifted[x.base], x.exp, evaluate=False)
+            return None
+        return e.replace(lambda x: visit(x) is not None, visit)
+
+    new_replacements = []
+    for sym, value in replacements:
+        value = lift(value)
+        new_replacements += out
+        out.clear()
+        new_replacements.append((sym, value))
+    new_reduced = []
+    for e in reduced:
+        e = lift(e)
+        new_replacements += out
+        out.clear()
+        new_reduced.append(e)
+    return new_replacements, new_reduced
+
+
+def extract(exprs) -> tuple[list, list[RuleGroup]]:
+    """``exprs`` with each ``GaussRule2`` node replaced by a symbol ``_r<i>``, and the groups of those nodes."""
+    from ..derive._nonlinear_gaussian import GaussRule1, GaussRule2
+    nodes = set()
+    for e in exprs:
+        if isinstance(e, sp.Basic) and e.has(GaussRule1, GaussRule2):
+            nodes |= e.atoms(GaussRule1, GaussRule2)
+    if not nodes:
+        return list(exprs), []
+    by_args: dict[tuple, list] = {}
+    for node in sorted(nodes, key=sp.default_sort_key):
+        by_args.setdefault((1 if isinstance(node, GaussRule1) else 2, node.args[1:]), []).append(node)
+    groups, rep = [], {}
+    for (dim, args), members in by_args.items():
+        symbols = [sp.Symbol(f"_r{len(rep) + k}") for k in range(len(members))]
+        rep.update(zip(members, symbols))
+        groups.append(RuleGroup(dim, args, [n.args[0] for n in members], symbols))
+    return [e.xreplace(rep) if isinstance(e, sp.Basic) else e for e in exprs], groups
+
+
+_SUFFIX = {"numba": "", "numpy": "_np", "mpmath": "_mp"}
+
+
+def call_line(group: RuleGroup, printer, backend: str, indent: str) -> str:
+    """The statement assigning the group's symbols, with its ``# work`` count."""
+    targets = ", ".join(s.name for s in group.symbols) + ("," if len(group.symbols) == 1 else "")
+    args = ", ".join(printer.doprint(a) for a in group.args)
+    return f"{indent}{targets} = {group.name}{_SUFFIX[backend]}({args})  # work {group.work()}"
+
+
+def _nodes(dim: int):
+    """(index of y1, index of y2 or None, weights, step) of the rule of ``dim`` directions, every node listed (the
+    one-direction rule's pairs +-y as two nodes)."""
+    from ..derive._nonlinear_gaussian import QUADRATURE2_STEP, QUADRATURE_STEP, quadrature_rule, quadrature_rule2
+    if dim == 1:
+        nodes, weights = quadrature_rule()
+        h = QUADRATURE_STEP
+        idx = [int(y / h) for y in nodes]
+        full = sorted({-i for i in idx} | set(idx))
+        w = dict(zip(idx, weights))
+        return full, None, [w[abs(i)] for i in full], h
+    nodes, weights = quadrature_rule2()
+    h = QUADRATURE2_STEP
+    return [int(y1 / h) for y1, _ in nodes], [int(y2 / h) for _, y2 in nodes], list(weights), h
+
+
+def _nodes_source(dims) -> list[str]:
+    lines = []
+    for dim in sorted(dims):
+        i1, i2, weights, h = _nodes(dim)
+        R = f"_RULE{dim}"
+        lines += [f"# the rule of {dim} direction(s) (symvae.derive._nonlinear_gaussian.quadrature_rule"
+                  f"{dim if dim == 2 else ''}): nodes h i, h = {h}, weights h^{dim} phi(y)",
+                  f"{R}_I1 = numpy.array({i1!r}, dtype=numpy.int64)", f"{R}_Y1 = {R}_I1 * {float(h)!r}"]
+        if i2 is not None:
+            lines += [f"{R}_I2 = numpy.array({i2!r}, dtype=numpy.int64)", f"{R}_Y2 = {R}_I2 * {float(h)!r}"]
+        lines += [f"{R}_W = numpy.array([{', '.join(repr(float(w)) for w in weights)}])", f"{R}_MP = {{}}", "", "",
+                  f"def _rule{dim}_mp_nodes():",
+                  '    """The nodes and weights as mpmath numbers at the working precision (kept per precision)."""',
+                  "    import mpmath",
+                  "    prec = mpmath.mp.prec",
+                  f"    if prec not in {R}_MP:",
+                  f"        h = mpmath.mpf({h.p}) / {h.q}",
+                  f"        pdf = {{k: h * mpmath.npdf(k * h)",
+                  f"               for k in range(int({R}_I1.min()), int({R}_I1.max()) + 1)}}"]
+        if i2 is not None:
+            lines += [f"        {R}_MP[prec] = [(int(i) * h, int(j) * h, pdf[int(i)] * pdf[int(j)])",
+                      f"                           for i, j in zip({R}_I1, {R}_I2)]"]
+        else:
+            lines += [f"        {R}_MP[prec] = [(int(i) * h, pdf[int(i)]) for i in {R}_I1]"]
+        lines += [f"    return {R}_MP[prec]", "", ""]
+    return lines
+
+
+def _printers():
+    from sympy.printing.numpy import SciPyPrinter
+    from sympy.printing.pycode import MpmathPrinter, PythonCodePrinter
+
+    class LoopPrinter(PythonCodePrinter):
+        """Small integer powers as the products numba computes for them (``_jit.numba_power``: square and
+        multiply), so the plain-Python load of the loop needs no ``numba_power`` call per node and stays bitwise
+        equal to the compiled one."""
+
+        def _print_Pow(self, expr, rational=False):
+            base, exp = expr.as_base_exp()
+            if exp.is_Integer and 2 <= abs(int(exp)) <= 8:
+                e, res, val = abs(int(exp)), None, f"({self._print(base)})"
+                while e:
+                    if e & 1:
+                        res = val if res is None else f"({res} * {val})"
+                    e >>= 1
+                    val = f"({val} * {val})" if e else val
+                return f"(1.0 / {res})" if int(exp) < 0 else res
+            return super()._print_Pow(expr, rational=rational)
+
+    options = {"fully_qualified_modules": True}
+    return {"numba": LoopPrinter(options), "numpy": SciPyPrinter(options), "mpmath": MpmathPrinter(options)}
+
+
+def _function(group: RuleGroup, backend: str, printer) -> list[str]:
+    from ..derive._nonlinear_gaussian import rule_parameter
+    outside, inside, reduced = group.body()
+    params = [rule_parameter(k + 1).name for k in range(group.n_params)]
+    cov = ["s11", "s12", "s22"] if group.dim == 2 else ["s11"]
+    args = ", ".join([*cov, *params])
+    R = f"_RULE{group.dim}"
+    n = len(group.integrands)
+    acc = [f"_acc{i}" for i in range(n)]
+    ret = ", ".join(acc) + ("," if n == 1 else "")
+    lines = []
+    if backend == "numba":
+        lines += ['@njit(cache=True, error_model="numpy")', f"def {group.name}({args}):",
+                  "    _a = math.sqrt(s11)"]
+        if group.dim == 2:
+            lines += ["    _b = s12 / _a if _a != 0.0 else (0.0 if s12 == 0.0 else math.nan)  # u = 0 when S11 = 0",
+                      "    _c = math.sqrt(s22 - _b * _b)"]
+        lines += [f"    {s.name} = {printer.doprint(v)}" for s, v in outside]
+        lines += [f"    {a} = 0.0" for a in acc]
+        lines += [f"    for _k in range({R}_W.shape[0]):", f"        _y1 = {R}_Y1[_k]", "        u_rule = _a * _y1"]
+        if group.dim == 2:
+            lines += [f"        v_rule = _b * _y1 + _c * {R}_Y2[_k]"]
+        lines += [f"        _w = {R}_W[_k]"]
+        lines += [f"        {s.name} = {printer.doprint(v)}" for s, v in inside]
+        lines += [f"        {a} += _w * ({printer.doprint(e)})" for a, e in zip(acc, reduced)]
+        lines += [f"    return {ret}"]
+    elif backend == "numpy":
+        lines += [f"def {group.name}_np({args}):",
+                  '    """Vectorised over the trailing axes of the arguments (the nodes on one more, last axis)."""',
+                  "    import scipy.special  # noqa: F401",
+                  *[f"    {x} = numpy.asarray({x}, dtype=float)[..., None]" for x in [*cov, *params]],
+                  "    _a = numpy.sqrt(s11)", f"    u_rule = _a * {R}_Y1"]
+        if group.dim == 2:
+            lines += ["    with numpy.errstate(divide='ignore', invalid='ignore'):",
+                      "        _b = numpy.where(_a != 0.0, s12 / _a, numpy.where(s12 == 0.0, 0.0, numpy.nan))",
+                      "    _c = numpy.sqrt(s22 - _b * _b)", f"    v_rule = _b * {R}_Y1 + _c * {R}_Y2"]
+        lines += [f"    {s.name} = {printer.doprint(v)}" for s, v in outside + inside]
+        lines += [f"    {a} = numpy.sum({R}_W * ({printer.doprint(e)}), axis=-1)" for a, e in zip(acc, reduced)]
+        lines += [f"    return {ret}"]
+    else:
+        lines += [f"def {group.name}_mp({args}):",
+                  '    """At the working precision; the accuracy is that of the rule, whatever the precision."""',
+                  "    import mpmath",
+                  "    _a = mpmath.sqrt(s11)"]
+        if group.dim == 2:
+            lines += ["    _b = s12 / _a if _a != 0 else (mpmath.mpf(0) if s12 == 0 else mpmath.nan)",
+                      "    _c = mpmath.sqrt(s22 - _b * _b)"]
+        lines += [f"    {s.name} = {printer.doprint(v)}" for s, v in outside]
+        lines += [f"    {a} = mpmath.mpf(0)" for a in acc]
+        if group.dim == 2:
+            lines += ["    for _y1, _y2, _w in _rule2_mp_nodes():", "        u_rule = _a * _y1",
+                      "        v_rule = _b * _y1 + _c * _y2"]
+        else:
+            lines += ["    for _y1, _w in _rule1_mp_nodes():", "        u_rule = _a * _y1"]
+        lines += [f"        {s.name} = {printer.doprint(v)}" for s, v in inside]
+        lines += [f"        {a} += _w * ({printer.doprint(e)})" for a, e in zip(acc, reduced)]
+        lines += [f"    return {ret}"]
+    return lines + ["", ""]
+
+
+def rules_source(specs) -> list[str]:
+    """Module-level source of the rule groups of ``specs`` (each ``FunctionSpec`` has ``rule_groups``), for the
+    backends each spec asks for; empty if no spec has a rule node."""
+    wanted: dict[str, tuple[RuleGroup, set]] = {}
+    for spec in specs:
+        for group in spec.rule_groups():
+            wanted.setdefault(group.name, (group, set()))[1].update(spec.backends)
+    if not wanted:
+        return []
+    printers = _printers()
+    lines = _nodes_source({group.dim for group, _ in wanted.values()})
+    for group, backends in wanted.values():
+        for backend in ("numba", "numpy", "mpmath"):
+            if backend in backends:
+                lines += _function(group, backend, printers[backend])
+    return lines
