@@ -133,7 +133,9 @@ def bench_scaling(max_M: int, min_M: int = 1) -> None:
         n_state = 4 * M * M + 2 * M  # m, m~, R: M^2 each; Q, Q~: M(M+1)/2 each; D: M
         line = (f"   {M:>3} {n_state:>5} | {cold_wall:7.2f} [{c['cpu']:7.2f}] {c['derive']:7.2f} "
                 f"{c['codegen_load']:7.2f} {c['jit_first_call']:7.2f} | {warm_wall:7.2f} [{w['cpu']:7.2f}] "
-                f"{w['derive']:7.2f} {w['codegen_load']:7.2f} {w['jit_first_call']:8.2f}")
+                f"{w['derive']:7.2f} {w['codegen_load']:7.2f} {w['jit_first_call']:8.2f}\n"
+                f"   {'':>9} | CPU per stage {'':>3} {c['cpu_derive']:7.2f} {c['cpu_codegen']:7.2f} "
+                f"{c['cpu_jit']:7.2f} |")
         notes = []
         if M in targets_cold:
             notes.append(f"cold target <= {targets_cold[M]:.0f} s: wall {verdict(cold_wall <= targets_cold[M])}, "
