@@ -34,12 +34,31 @@ def system_key(system: DerivedSystem) -> str:
 
 
 def _specs(system: DerivedSystem) -> list[FunctionSpec]:
+    """Every generated function of a system: rhs, jac, dparams (with parameters), observables."""
     from ._generate import FunctionSpec
 
-    specs = [FunctionSpec("rhs", system.rhs), FunctionSpec("jac", system.jacobian)]
+    return [FunctionSpec("rhs", system.rhs), *_derivative_specs(system),
+            FunctionSpec("observables", list(system.observables.values()))]
+
+
+def _main_specs(system: DerivedSystem) -> list[FunctionSpec]:
+    """The functions of a system's main module. An ODE system's module holds the right-hand side and the
+    observables only (what an integration needs): its derivatives are ``_derivative_specs``, a second module built on
+    first use (``CompiledSystem.derivatives``), since differentiating, simplifying and printing the n x n Jacobian
+    was most of a large system's cold build. Other systems (saddle points) keep everything in one module."""
+    from ._generate import FunctionSpec
+
+    if system.kind == "ode":
+        return [FunctionSpec("rhs", system.rhs), FunctionSpec("observables", list(system.observables.values()))]
+    return _specs(system)
+
+
+def _derivative_specs(system: DerivedSystem) -> list[FunctionSpec]:
+    from ._generate import FunctionSpec
+
+    specs = [FunctionSpec("jac", system.jacobian)]
     if system.params:
         specs.append(FunctionSpec("dparams", system.param_jacobian))
-    specs.append(FunctionSpec("observables", list(system.observables.values())))
     return specs
 
 
@@ -57,19 +76,32 @@ class CompiledSystem:
         self.module = module
         self.path = path
         self.observable_names = tuple(system.observables)
+        self._derivatives = None
+
+    @property
+    def derivatives(self):
+        """The module with ``jac`` and ``dparams`` (numba, numpy, mpmath): the main module itself when it has them,
+        otherwise (ODE systems) a second generated module, built (or loaded from the cache) on first use."""
+        if self._derivatives is None:
+            if hasattr(self.module, "jac_mp"):
+                self._derivatives = self.module
+            else:
+                self._derivatives = _derivative_module(self.system)
+        return self._derivatives
 
     # float64, compiled
     def rhs(self, t: float, y: np.ndarray, p: np.ndarray) -> np.ndarray:
         return self.module.rhs(float(t), np.ascontiguousarray(y, dtype=float), np.ascontiguousarray(p, dtype=float))
 
     def jac(self, t: float, y: np.ndarray, p: np.ndarray) -> np.ndarray:
-        return self.module.jac(float(t), np.ascontiguousarray(y, dtype=float), np.ascontiguousarray(p, dtype=float))
+        return self.derivatives.jac(float(t), np.ascontiguousarray(y, dtype=float),
+                                    np.ascontiguousarray(p, dtype=float))
 
     def dparams(self, t: float, y: np.ndarray, p: np.ndarray) -> np.ndarray:
         if not self.system.params:
             return np.zeros((len(self.system.state), 0))
-        return self.module.dparams(float(t), np.ascontiguousarray(y, dtype=float),
-                                   np.ascontiguousarray(p, dtype=float))
+        return self.derivatives.dparams(float(t), np.ascontiguousarray(y, dtype=float),
+                                        np.ascontiguousarray(p, dtype=float))
 
     # numpy, vectorised over trailing axes
     def rhs_numpy(self, t, y, p) -> np.ndarray:
@@ -85,7 +117,7 @@ class CompiledSystem:
         return self.module.rhs_mp(t, y, p)
 
     def jac_mp(self, t, y, p):
-        return self.module.jac_mp(t, y, p)
+        return self.derivatives.jac_mp(t, y, p)
 
     def observables_mp(self, t, y, p) -> dict[str, object]:
         values = self.module.observables_mp(t, y, p)
@@ -295,6 +327,22 @@ def load_cached_module(key: str, make_source: Callable[[], str], *, prefix: str 
     raise AssertionError("unreachable")
 
 
+def _derivative_module(system):
+    """The generated module of ``system``'s Jacobian and parameter Jacobian (``_derivative_specs``), cached like the
+    main module under its own key. Needs the derived expressions: a system loaded without them (the warm path's
+    ``PlainSystem``) has none to offer."""
+    if not hasattr(system, "jacobian"):
+        raise TypeError("this compiled system was loaded without its derivation: no Jacobian can be generated")
+    key = system_key(system) + "-derivatives"
+    with _LOCK:
+        from ._generate import generate_source
+
+        header = f"kind: {system.kind} (derivatives)\nmodel: {dict(system.model.describe())}\nkey: {key}"
+        module, _ = load_cached_module(key, lambda: generate_source(_derivative_specs(system), system.state,
+                                                                    system.params, header=header))
+    return module
+
+
 def compile_system(system: DerivedSystem) -> CompiledSystem:
     """Generate (or reuse from the on-disk cache) the module of ``system`` and load it.
 
@@ -309,7 +357,7 @@ def compile_system(system: DerivedSystem) -> CompiledSystem:
 
         header = f"kind: {system.kind}\nmodel: {dict(system.model.describe())}\nkey: {key}"
         module, path = load_cached_module(key, lambda: generate_source(
-            _specs(system), system.state, system.params, header=header,
+            _main_specs(system), system.state, system.params, header=header,
             templates=("dop853",) if system.kind == "ode" else ()))
         compiled = CompiledSystem(system, module, path)
         _LOADED[key] = compiled

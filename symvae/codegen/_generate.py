@@ -3,7 +3,8 @@
 For a ``DerivedSystem`` with state y, parameters p and time t the generated module defines
 
 * ``rhs_into(t, y, p, out)``, ``rhs(t, y, p)`` -- numba, scalar code after common-subexpression elimination;
-* ``jac_into(t, y, p, out)`` (dF/dy) and ``dparams_into(t, y, p, out)`` (dF/dp) -- numba;
+* ``jac_into(t, y, p, out)`` (dF/dy) and ``dparams_into(t, y, p, out)`` (dF/dp) -- numba (for an ODE system in a
+  second module of its own, generated on first use: ``CompiledSystem.derivatives``);
 * ``rhs_numpy(t, y, p)``, ``jac_numpy``, ``observables_numpy`` -- numpy, vectorised over trailing axes of ``y``;
 * ``rhs_mp``, ``jac_mp``, ``dparams_mp``, ``observables_mp`` -- mpmath, at the caller's ``mpmath.mp.dps``;
 * ``integrate_start``/``integrate_piece`` -- the DOP853 template of ``templates/dop853.py``, compiled against
@@ -37,10 +38,15 @@ class FunctionSpec:
         name: function name.
         exprs: expressions (flat sequence, or a Matrix written row-major into ``out`` of that shape).
         backends: subset of ``("numba", "numpy", "mpmath")``.
+        complex_input: the numpy and mpmath functions also accept complex ``y`` (numpy: a complex array is kept
+            complex and so is the result; mpmath: ``mpmathify`` instead of ``mpf``), for complex-step derivatives of
+            analytic expressions. Real input gives the same result as without it.
     """
 
-    def __init__(self, name: str, exprs, backends: Iterable[str] = ("numba", "numpy", "mpmath")):
+    def __init__(self, name: str, exprs, backends: Iterable[str] = ("numba", "numpy", "mpmath"), *,
+                 complex_input: bool = False):
         self.name = name
+        self.complex_input = complex_input
         if isinstance(exprs, sp.MatrixBase):
             self.shape = exprs.shape
             self.exprs = list(exprs)
@@ -114,9 +120,15 @@ def _numpy_function(spec: FunctionSpec, state, params) -> str:
     printer = NumPyPrinter({"fully_qualified_modules": True})
     shape = ", ".join(str(d) for d in spec.shape)
     lines = [f"def {spec.name}_numpy(t, y, p):",
-             f'    """Vectorised over trailing axes of y (and of p): returns shape ({shape},) + y.shape[1:]."""',
-             "    y = numpy.asarray(y, dtype=float)", "    p = numpy.asarray(p, dtype=float)",
-             f"    out = numpy.zeros(({shape},) + numpy.broadcast_shapes(y.shape[1:], p.shape[1:]))"]
+             f'    """Vectorised over trailing axes of y (and of p): returns shape ({shape},) + y.shape[1:]."""']
+    if spec.complex_input:  # complex y stays complex (complex-step derivatives); anything else becomes float
+        lines += ["    y = numpy.asarray(y)", '    y = y if y.dtype.kind == "c" else y.astype(float)',
+                  "    p = numpy.asarray(p, dtype=float)",
+                  f"    out = numpy.zeros(({shape},) + numpy.broadcast_shapes(y.shape[1:], p.shape[1:]), "
+                  "dtype=y.dtype)"]
+    else:
+        lines += ["    y = numpy.asarray(y, dtype=float)", "    p = numpy.asarray(p, dtype=float)",
+                  f"    out = numpy.zeros(({shape},) + numpy.broadcast_shapes(y.shape[1:], p.shape[1:]))"]
     lines += _bindings(state, params, "    ")
     if len(spec.shape) == 2:
         ncol = spec.shape[1]
@@ -132,7 +144,8 @@ def _mpmath_function(spec: FunctionSpec, state, params) -> str:
     lines = [f"def {spec.name}_mp(t, y, p):",
              '    """mpmath evaluation at the current mpmath.mp precision; returns an mpmath.matrix."""',
              "    import mpmath  # here, not at the top: loading the module for float64 work never imports it",
-             "    y = [mpmath.mpf(v) for v in y]", "    p = [mpmath.mpf(v) for v in p]", "    t = mpmath.mpf(t)",
+             f"    y = [mpmath.{'mpmathify' if spec.complex_input else 'mpf'}(v) for v in y]",
+             "    p = [mpmath.mpf(v) for v in p]", "    t = mpmath.mpf(t)",
              f"    out = mpmath.matrix({shape[0]}, {shape[1] if len(shape) == 2 else 1})"]
     lines += _bindings(state, params, "    ")
     ncol = shape[1] if len(shape) == 2 else 1

@@ -73,6 +73,10 @@ class _Statics:
             rhs, jac = self.module.rhs_numpy, self.module.jac_numpy
         self.F = lambda y, p: rhs(0.0, y, p)
         self.J = lambda y, p: jac(0.0, y, p)
+        if isinstance(self.module, _ComplexStepModule):  # only the columns asked for are computed
+            self.J_cols = functools.partial(self.module.jac_columns, 0.0)
+        else:
+            self.J_cols = lambda y, p, columns: jac(0.0, y, p)[:, columns]
         self.eye = np.eye(self.n)
         self.zero_pp = np.zeros((self.P, self.P))  # read only
         # order-parameter / conjugate index sets of the physical Hessian, fixed per system
@@ -264,26 +268,80 @@ class _Statics:
 _kl_gap = kl_gap_float
 
 
-#: Above this many unknowns the generated functions are not JIT-compiled: numba needs minutes for the M = 3 Jacobian
-#: (~10^4 entries), while the generated numpy code evaluates it in milliseconds.
+#: Above this many unknowns the generated functions are not JIT-compiled and the Jacobian is not generated: numba
+#: needs minutes for the M = 3 Jacobian (~10^4 entries), and differentiating and printing it was most of the cold
+#: build. The Jacobian is then taken by complex steps of the generated residual (``_ComplexStepModule``).
 NUMBA_MAX_UNKNOWNS = 60
 
+#: Imaginary step of the float64 complex-step Jacobian: F(y + i h e_j) = F + i h dF/dy_j + O(h^2), with no
+#: subtraction, so any tiny h gives dF/dy_j to rounding (relative truncation error ~ h^2).
+COMPLEX_STEP = 1e-40
 
-def _compile(system):
-    """The generated module of a saddle-point system: ``compile_system`` (numba) for small systems, a numpy/mpmath
-    module (same generator, same cache) for large ones."""
-    if len(system.state) <= NUMBA_MAX_UNKNOWNS:
+
+class _ComplexStepModule:
+    """The generated functions of a large saddle-point system: ``rhs``/``observables`` (numpy and mpmath) from the
+    generated module, and ``jac_numpy``/``jac_mp`` as complex-step derivatives of the generated residual, exact to
+    rounding because the residual is a rational function of the state (no branch, no absolute value): Im F(y + i h e_j)
+    / h = dF/dy_j + O(h^2). The numpy Jacobian is one vectorised evaluation over the n columns."""
+
+    def __init__(self, module):
+        self.module = module
+        self.rhs_numpy, self.rhs_mp = module.rhs_numpy, module.rhs_mp
+        self.observables_numpy, self.observables_mp = module.observables_numpy, module.observables_mp
+
+    def jac_numpy(self, t, y, p):
+        return self.jac_columns(t, y, p, np.arange(np.shape(y)[0]))
+
+    def jac_columns(self, t, y, p, columns):
+        """dF/dy[:, columns] (float64): one vectorised complex evaluation over the chosen columns only."""
+        y = np.asarray(y, dtype=float)
+        columns = np.asarray(columns, dtype=int)
+        Y = np.repeat(y[:, None], len(columns), axis=1).astype(complex)
+        Y[columns, np.arange(len(columns))] += 1j * COMPLEX_STEP  # column k: y + i h e_columns[k]
+        return self.module.rhs_numpy(t, Y, p).imag / COMPLEX_STEP
+
+    def jac_mp(self, t, y, p):
+        """dF/dy at the current mpmath precision (one complex evaluation per column; h = 2^-(prec + 20), so the
+        O(h^2) truncation is far below the working precision)."""
+        y = [mpmath.mpf(v) for v in y]
+        n = len(y)
+        h = mpmath.ldexp(1, -(mpmath.mp.prec + 20))
+        out = mpmath.matrix(n, n)
+        for j in range(n):
+            z = list(y)
+            z[j] = mpmath.mpc(y[j], h)
+            F = self.module.rhs_mp(t, z, p)
+            for i in range(n):
+                out[i, j] = mpmath.im(F[i, 0]) / h
+        return out
+
+
+#: Functions that are not complex-analytic: a residual containing one is differentiated symbolically instead.
+_NON_ANALYTIC = (sp.Abs, sp.sign, sp.re, sp.im, sp.conjugate, sp.Max, sp.Min, sp.Piecewise, sp.Heaviside, sp.floor,
+                 sp.ceiling)
+
+
+def _compile(system, *, large: bool | None = None):
+    """The generated module of a saddle-point system: ``compile_system`` (numba) for small systems; for large ones
+    the residual and observables only (numpy/mpmath, same generator, same cache), differentiated by complex steps
+    (``_ComplexStepModule``), or, should the residual contain a non-analytic function, with the symbolic Hessian.
+    ``large``: force either path (default: more than NUMBA_MAX_UNKNOWNS unknowns)."""
+    if not (len(system.state) > NUMBA_MAX_UNKNOWNS if large is None else large):
         return compile_system(system).module
-    key = system_key(system) + "-numpy-hessian"
-    header = f"kind: {system.kind} (numpy/mpmath only)\nmodel: {dict(system.model.describe())}\nkey: {key}"
+    analytic = not any(e.has(*_NON_ANALYTIC) for e in system.rhs)
+    key = system_key(system) + ("-numpy-complex-step" if analytic else "-numpy-hessian")
+    header = (f"kind: {system.kind} (numpy/mpmath only{', complex-step Jacobian' if analytic else ''})\n"
+              f"model: {dict(system.model.describe())}\nkey: {key}")
 
-    def specs():  # only on a cache miss: differentiating the Jacobian is most of the cold cost
-        return [FunctionSpec("rhs", system.rhs, backends=("numpy", "mpmath")),
-                FunctionSpec("jac", _hessian(system), backends=("numpy", "mpmath")),
-                FunctionSpec("observables", list(system.observables.values()), backends=("numpy", "mpmath"))]
+    def specs():  # only on a cache miss
+        rhs = FunctionSpec("rhs", system.rhs, backends=("numpy", "mpmath"), complex_input=analytic)
+        obs = FunctionSpec("observables", list(system.observables.values()), backends=("numpy", "mpmath"))
+        if analytic:
+            return [rhs, obs]
+        return [rhs, FunctionSpec("jac", _hessian(system), backends=("numpy", "mpmath")), obs]
 
     module, _ = load_cached_module(key, lambda: generate_source(specs(), system.state, system.params, header=header))
-    return module
+    return _ComplexStepModule(module) if analytic else module
 
 
 def _hessian(system) -> sp.Matrix:
@@ -419,7 +477,7 @@ def _complete(S: _Statics, order: Mapping[str, np.ndarray], p: np.ndarray, rhos:
         F = S.F(y, p)
         if not np.all(np.isfinite(F)):
             continue
-        JK = S.J(y, p)[:, S.k_idx]
+        JK = S.J_cols(y, p, S.k_idx)
         y[S.k_idx] += np.linalg.lstsq(JK, -F, rcond=1e-13)[0]
         if signs != "all":  # one candidate: nothing to rank
             return [y]
@@ -450,7 +508,7 @@ def _plus_completer(S: _Statics, p: np.ndarray, rhos: np.ndarray | None = None):
     P, Ms = S.P, S.table.M_star
     order_idx = [(name, idx, pos) for name, (idx, pos) in S._pack_arrays.items()]
     _, _, (h_rows, h_flat) = S._pack_maps
-    k_idx, F_of, J_of, n = S.k_idx, S.F, S.J, S.n
+    k_idx, F_of, J_cols, n = S.k_idx, S.F, S.J_cols, S.n
     omega_items = tuple(omega_map.items())
     teacher_items = tuple(teacher_map.items())
 
@@ -470,7 +528,7 @@ def _plus_completer(S: _Statics, p: np.ndarray, rhos: np.ndarray | None = None):
         F = F_of(y, p)
         if not np.isfinite(F).all():
             return None
-        JK = J_of(y, p)[:, k_idx]
+        JK = J_cols(y, p, k_idx)
         y[k_idx] += np.linalg.lstsq(JK, -F, rcond=1e-13)[0]
         return y
 
@@ -534,7 +592,12 @@ def _reduced_solve(S: _Statics, pv: Mapping[str, float], p: np.ndarray, rhos: np
     q, cos, ratio = np.asarray(q)[on], np.asarray(cos)[on], np.asarray(ratio)[on]
 
     complete = _plus_completer(S, p, rhos)
-    F_of, J_of = S.F, S.J
+    F_of = S.F
+
+    def d_columns(x):  # Newton on D reads only the D columns of dF/dy: no full Jacobian (complex steps when large)
+        J = np.zeros((S.n, S.n))
+        J[:, d] = S.J_cols(x, p, d)
+        return J
 
     def state(z):
         qa, ca, ra = np.zeros(M_all), np.zeros(M_all), np.ones(M_all)
@@ -548,7 +611,7 @@ def _reduced_solve(S: _Statics, pv: Mapping[str, float], p: np.ndarray, rhos: np
             # steps on the D equations alone (D kept positive), unless D solves them to rounding already
             F = F_of(y, p)
             if np.abs(F[d]).max() > 1e-15 * max(1.0, float(np.abs(F).max())):
-                y = newton(FLOAT64, lambda x: F_of(x, p), lambda x: J_of(x, p), y, free=d, damping="line",
+                y = newton(FLOAT64, lambda x: F_of(x, p), d_columns, y, free=d, damping="line",
                            positive=d, xtol=1e-15, ftol=math.inf, max_iter=4).x
         return y
 
@@ -601,18 +664,23 @@ def _search_starts(S: _Statics, pv: Mapping[str, float], p: np.ndarray, rhos: np
     profiles = [(None, np.ones(M))] if M == 1 else \
         [(None, np.ones(M)), (np.arange(M) == 0, np.ones(M)), (None, np.where(np.arange(M) == 0, 1.0, 1e-2))]
     # small norms last: just below a continuous transition the minimiser's norm is proportional to the distance
+    # informed: the first latent aligned with its spike; with M, M* > 1 also every latent with its own spike first
+    # (with equal spike strengths the single-latent starts keep the other latents in the invariant subspace of no
+    # signal overlap, m_k = 0, and never reach the minimiser where every latent learns its spike)
+    first_only = np.where(np.arange(M) == 0, 0.9, 0.0)
+    every = np.where(np.arange(M) < S.table.M_star, 0.9, 0.0)
+    starts = [("informed", every, None, np.ones(M))] if min(M, S.table.M_star) > 1 else []
+    starts += [("informed", first_only, a, prof) for a, prof in profiles]
+    starts += [("uninformed", np.zeros(M), a, prof) for a, prof in profiles]
     for scale in scales:
-        for label, first in (("informed", 0.9), ("uninformed", 0.0)):
-            cos = np.zeros(M)
-            cos[0] = first
-            for active, profile in profiles:
-                q = scale * kappa * profile
-                y = _reduced_solve(S, pv, p, rhos, q, cos, ratio0, deflate=scale < 0.1, active=active)
-                if retry_deflated and y is not None and scale >= 0.1 and _total_norm(S, y, pv) < 1e-8 * kappa:
-                    # it slid into the collapsed root
-                    y = _reduced_solve(S, pv, p, rhos, q, cos, ratio0, deflate=True, active=active)
-                if y is not None:
-                    yield label, y
+        for label, cos, active, profile in starts:
+            q = scale * kappa * profile
+            y = _reduced_solve(S, pv, p, rhos, q, cos, ratio0, deflate=scale < 0.1, active=active)
+            if retry_deflated and y is not None and scale >= 0.1 and _total_norm(S, y, pv) < 1e-8 * kappa:
+                # it slid into the collapsed root
+                y = _reduced_solve(S, pv, p, rhos, q, cos, ratio0, deflate=True, active=active)
+            if y is not None:
+                yield label, y
     rng = np.random.default_rng(seed)
     for _ in range(n_random):
         q = kappa * np.exp(rng.uniform(math.log(1e-2), math.log(4.0), M))
