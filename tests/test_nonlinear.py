@@ -331,30 +331,6 @@ def test_cli_simulate_plot_csv_per_seed_with_an_activation(capsys, tmp_path):
     assert np.allclose(sim["ode"]["t"], [1, 2]) and len(sim["ode"]["eg"]) == 2
 
 
-def _node_evaluator(exprs, symbols):
-    """float64 values of ``exprs`` at given values of ``symbols``, node by node with one memo per call (lambdify and
-    code generation of the two-direction rule's 833-node sums take many minutes; this walk takes about a second)."""
-    import math
-
-    from symvae.model._activations import ErfAct, ErfActPrime
-    functions = {sp.tanh: math.tanh, sp.exp: math.exp, sp.log: math.log, sp.erf: math.erf, sp.asin: math.asin,
-                 ErfAct: lambda x: math.erf(x / math.sqrt(2)),
-                 ErfActPrime: lambda x: math.sqrt(2 / math.pi) * math.exp(-x * x / 2)}
-
-    def f(values):
-        memo = dict(zip(symbols, values))
-
-        def walk(e):
-            if e not in memo:
-                if e.is_Number or e in (sp.pi, sp.E):
-                    memo[e] = float(e)
-                else:
-                    a = [walk(x) for x in e.args]
-                    memo[e] = (math.fsum(a) if e.is_Add else math.prod(a) if e.is_Mul else a[0] ** a[1] if e.is_Pow
-                               else functions[e.func](*a))
-            return memo[e]
-        return [walk(e) for e in exprs]
-    return f
 
 
 @pytest.mark.slow
@@ -372,7 +348,8 @@ def test_tanh_two_latents_two_direction_rule_matches_simulation():
 
     def ode(system):
         from symvae.derive._nonlinear_gaussian import rule_nodes_as_sums
-        f = _node_evaluator([rule_nodes_as_sums(e) for e in system.rhs], list(system.state) + list(system.params))
+        from helpers import node_walk
+        f = node_walk([rule_nodes_as_sums(e) for e in system.rhs], list(system.state) + list(system.params))
         p = list(system.param_vector(SIM_PARAMS))
         sol = solve_ivp(lambda _t, y: np.array(f(list(y) + p)), (0, SIM_TIMES[-1]), system.pack(init),
                         t_eval=SIM_TIMES, rtol=1e-8, atol=1e-10)

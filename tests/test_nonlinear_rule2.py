@@ -50,29 +50,7 @@ def random_states(system, count, seed=1):
                              D=[rng.uniform(0.2, 1.5)])) for _ in range(count)]
 
 
-_FUNCTIONS = {sp.exp: math.exp, sp.log: math.log, sp.tanh: math.tanh, sp.erf: math.erf, sp.asin: math.asin,
-              sp.sqrt: math.sqrt,
-              ErfAct: lambda x: math.erf(x / math.sqrt(2)),
-              ErfActPrime: lambda x: math.sqrt(2 / math.pi) * math.exp(-x * x / 2)}
-
-
-def node_walk(exprs, symbols):
-    """float64 values of ``exprs`` (explicit sums, no rule node) node by node, one memo per call (printing and
-    lambdify of the 833-node sums take minutes; this walk about a second)."""
-    def f(values):
-        memo = dict(zip(symbols, values))
-
-        def walk(e):
-            if e not in memo:
-                if e.is_Number or e in (sp.pi, sp.E):
-                    memo[e] = float(e)
-                else:
-                    a = [walk(x) for x in e.args]
-                    memo[e] = (math.fsum(a) if e.is_Add else math.prod(a) if e.is_Mul else a[0] ** a[1] if e.is_Pow
-                               else _FUNCTIONS[e.func](*a))
-            return memo[e]
-        return np.array([walk(e) for e in exprs])
-    return f
+from helpers import node_walk  # noqa: E402
 
 
 def plain_module(specs, system, tmp_path):
