@@ -125,26 +125,26 @@ def _collapse_value(model, params, alpha) -> float:
 
 
 def _columns(model: Model, params: Mapping[str, float], alphas: Sequence[float], betas: Sequence[float],
-             method: str, row_guess=None):
+             method: str, lowest: Sequence):
     """Adjacent alpha columns of the phase diagram, in one pass: each column by continuation in beta (every point
-    warm-started from the one below it), the first point of each column warm-started from the first point of the
-    previous column (continuation in alpha along the lowest row; ``row_guess``: the lowest point of the column
-    before the first, None for none), and the collapse line beta_c(alpha) of each column.
+    warm-started from the one below it) from its lowest point, ``lowest[j]`` = ``_diagram_point``'s result at
+    betas[0] (from ``_lowest_row``), and the collapse line beta_c(alpha) of each column.
     Returns (n_beta x n_columns x 6 array, order parameters {name: n_beta x n_columns x shape}, collapse line)."""
     out = np.zeros((len(betas), len(alphas), 6))
     orders: dict[str, np.ndarray] = {}
     line = np.full(len(alphas), np.nan)
     for j, a in enumerate(alphas):
-        guess = row_guess
+        guess = None
         for i, b in enumerate(betas):
-            out[i, j], order, guess = _diagram_point(model, {**params, "beta": float(b)}, float(a), method, guess)
+            if i == 0:
+                out[i, j], order, guess = lowest[j]
+            else:
+                out[i, j], order, guess = _diagram_point(model, {**params, "beta": float(b)}, float(a), method, guess)
             if order is not None:
                 for k, v in order.items():
                     if k not in orders:
                         orders[k] = np.full((len(betas), len(alphas)) + v.shape, np.nan)
                     orders[k][i, j] = v
-            if i == 0:
-                row_guess = guess
         line[j] = _collapse_value(model, params, a)
     return out, orders, line
 
@@ -157,21 +157,20 @@ _JOB: dict = {}
 def _chunk(start: int, stop: int):
     job = _JOB
     return start, _columns(job["model"], job["params"], job["alphas"][start:stop], job["betas"], job["method"],
-                           job["row_guesses"][start])
+                           job["lowest"][start:stop])
 
 
 def _lowest_row(model, params, alphas, beta: float, method: str) -> list:
-    """The warm start of each column's lowest point: the lowest point of the column before it (None for the first),
-    by continuation in alpha along the lowest row, as one serial sweep over every column would reach it. Chunks of
-    columns started from these are independent tasks whose results equal the serial sweep's, and no chunk starts
-    with a search from nothing."""
-    if method != "replica":
-        return [None] * len(alphas)
-    guesses, guess = [None], None
-    for a in alphas[:-1]:
-        guess = _diagram_point(model, {**params, "beta": beta}, float(a), method, guess)[2]
-        guesses.append(guess)
-    return guesses
+    """``_diagram_point`` at (beta, alpha) for every alpha, by continuation in alpha along the lowest row (each point
+    warm-started from the one before it): the lowest point of every column, as one serial sweep over the columns
+    reaches it. Chunks of columns continued from these are independent tasks whose results equal the serial sweep's,
+    and no chunk starts with a search from nothing."""
+    points, guess = [], None
+    for a in alphas:
+        point = _diagram_point(model, {**params, "beta": beta}, float(a), method, guess)
+        points.append(point)
+        guess = point[2]
+    return points
 
 
 def _warm_up(model: Model, params: Mapping[str, float], alpha: float, beta: float, method: str) -> None:
@@ -333,7 +332,7 @@ def phase_diagram(model: Model, params: Mapping[str, float], alpha_range: Sequen
     closed_form(model, {**params, "beta": b0}, a0)  # validates the parameters before any work starts
     t0 = time.perf_counter()
     bar = _Progress(n_alpha * n_beta, progress, "phase diagram")
-    # chunks of adjacent columns; each starts from the serial sweep's lowest point of the column before it
+    # chunks of adjacent columns, each continued in beta from the lowest row, swept first in alpha
     size = chunk if chunk else max(1, math.ceil(n_alpha / 8))
     bounds = [(k, min(k + size, n_alpha)) for k in range(0, n_alpha, size)]
     data = np.zeros((n_beta, n_alpha, 6))
@@ -352,12 +351,12 @@ def phase_diagram(model: Model, params: Mapping[str, float], alpha_range: Sequen
         bar.update(cols.shape[0] * cols.shape[1])
 
     _warm_up(model, params, float(alphas[0]), float(b0), method)
-    row_guesses = _lowest_row(model, params, alphas, b0, method)
+    lowest = _lowest_row(model, params, alphas, b0, method)
     if workers > 1 and len(bounds) > 1:
         import multiprocessing
         from concurrent.futures import as_completed
 
-        _JOB.update(model=model, params=params, alphas=alphas, betas=betas, method=method, row_guesses=row_guesses)
+        _JOB.update(model=model, params=params, alphas=alphas, betas=betas, method=method, lowest=lowest)
         try:
             ctx = multiprocessing.get_context("fork")
             with ProcessPoolExecutor(max_workers=min(workers, len(bounds)), mp_context=ctx) as pool:
@@ -370,7 +369,7 @@ def phase_diagram(model: Model, params: Mapping[str, float], alpha_range: Sequen
             _JOB.clear()
     else:
         for a, b in bounds:
-            store(a, _columns(model, params, alphas[a:b], betas, method, row_guesses[a]))
+            store(a, _columns(model, params, alphas[a:b], betas, method, lowest[a:b]))
     rho_max = max(v for k, v in params.items() if k.startswith("rho"))
     return PhaseDiagram(model=model, params=params, alphas=alphas, betas=betas, phase=data[..., 0].astype(int),
                         eg=data[..., 1], rate=data[..., 2], distortion=data[..., 3], train_loss=data[..., 4],
