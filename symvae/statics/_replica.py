@@ -444,9 +444,12 @@ def _complete(S: _Statics, order: Mapping[str, np.ndarray], p: np.ndarray, rhos:
     signs tried) and K by exact linear least squares (the equations are affine in K at fixed H). Uses nothing but
     the order parameters and the derived equations."""
     order = {k: np.asarray(order[k], dtype=float) for k in ORDER_KEYS}
+    if signs != "all":  # one candidate, the positive sign on every latent: nothing to rank
+        y = _plus_completer(S, p, rhos)(order)
+        return [] if y is None else [y]
     T = S.table
     P = S.P
-    eta_i, alpha_i, omega_map, teacher_map, latents, grids = S.completion_maps
+    eta_i, alpha_i, omega_map, teacher_map, latents, _ = S.completion_maps
     eta, alpha = float(p[eta_i]), float(p[alpha_i])
     Omega = np.zeros(P * P)
     for name, (flat, i, j) in omega_map.items():
@@ -457,8 +460,6 @@ def _complete(S: _Statics, order: Mapping[str, np.ndarray], p: np.ndarray, rhos:
         mm[a] = order[name][i]
     Sigma = (mm * rhos) @ mm.T + eta * Omega
     perp = Omega - mm @ mm.T
-    if signs != "all":
-        return _complete_plus(S, order, p, eta / alpha, Sigma, perp, grids)
     directions = []
     for k in range(T.M):
         idx = latents[k]
@@ -489,21 +490,13 @@ def _complete(S: _Statics, order: Mapping[str, np.ndarray], p: np.ndarray, rhos:
     return [y for _, y in states]
 
 
-def _complete_plus(S: _Statics, order, p, ratio: float, Sigma, perp, grids) -> list[np.ndarray]:
-    """``_complete`` with the positive sign on every latent (one candidate): the same operations on each latent's
-    block only (the direction vectors vanish outside it) and no ranking. [] if F is not finite there."""
-    y = _plus_completer(S, p)(order, ratio, Sigma, perp)
-    return [] if y is None else [y]
-
-
-def _plus_completer(S: _Statics, p: np.ndarray, rhos: np.ndarray | None = None):
+def _plus_completer(S: _Statics, p: np.ndarray, rhos: np.ndarray):
     """``_complete(S, ., p, rhos, signs="plus")`` as a function of float order parameters, with every index map and
     parameter read once: the structured fits (``_reduced_solve``) complete a state per evaluation of their residual,
     so the per-call work is only the arithmetic (the same operations in the same order as ``_complete``).
 
-    Returns complete(order) -> state or None (F not finite there); with ``rhos`` None, the caller passes the
-    ratio eta/alpha, Sigma and perp already computed: complete(order, ratio, Sigma, perp)."""
-    eta_i, alpha_i, omega_map, teacher_map, latents, grids = S.completion_maps
+    Returns complete(order) -> state or None (F not finite there)."""
+    eta_i, alpha_i, omega_map, teacher_map, _, grids = S.completion_maps
     eta, alpha = float(p[eta_i]), float(p[alpha_i])
     P, Ms = S.P, S.table.M_star
     order_idx = [(name, idx, pos) for name, (idx, pos) in S._pack_arrays.items()]
@@ -512,7 +505,18 @@ def _plus_completer(S: _Statics, p: np.ndarray, rhos: np.ndarray | None = None):
     omega_items = tuple(omega_map.items())
     teacher_items = tuple(teacher_map.items())
 
-    def finish(order, ratio, Sigma, perp):
+    ratio = eta / alpha
+
+    def complete(order):
+        Omega = np.zeros(P * P)
+        for name, (flat, i, j) in omega_items:
+            Omega[flat] = order[name][i, j]
+        Omega = Omega.reshape(P, P)
+        mm = np.zeros((P, Ms))
+        for name, (a, i) in teacher_items:
+            mm[a] = order[name][i]
+        Sigma = (mm * rhos) @ mm.T + eta * Omega
+        perp = Omega - mm @ mm.T
         H = np.eye(P)
         for grid in grids:
             w, V = np.linalg.eigh(Sigma[grid])
@@ -531,21 +535,6 @@ def _plus_completer(S: _Statics, p: np.ndarray, rhos: np.ndarray | None = None):
         JK = J_cols(y, p, k_idx)
         y[k_idx] += np.linalg.lstsq(JK, -F, rcond=1e-13)[0]
         return y
-
-    if rhos is None:
-        return finish
-
-    def complete(order):
-        Omega = np.zeros(P * P)
-        for name, (flat, i, j) in omega_items:
-            Omega[flat] = order[name][i, j]
-        Omega = Omega.reshape(P, P)
-        mm = np.zeros((P, Ms))
-        for name, (a, i) in teacher_items:
-            mm[a] = order[name][i]
-        Sigma = (mm * rhos) @ mm.T + eta * Omega
-        perp = Omega - mm @ mm.T
-        return finish(order, eta / alpha, Sigma, perp)
 
     return complete
 
