@@ -401,3 +401,17 @@ def test_a_grid_point_without_a_minimiser_is_reported_unsolved_not_filled_in(mon
     assert d.summary()["status"] == "partial"
     d.to_csv(tmp_path / "d.csv")
     assert (tmp_path / "d.csv").read_text().count(",unsolved,") == 2
+
+
+def test_float_roots_equal_numpy_roots():
+    """The closed form's polynomial roots (numpy.roots without its generic prologue) against numpy.roots itself,
+    with leading and trailing zero coefficients."""
+    from symvae.simulate._spectral import _float_roots
+
+    rng = np.random.default_rng(3)
+    for _ in range(500):
+        p = rng.normal(size=rng.integers(1, 8))
+        p = np.concatenate((np.zeros(rng.integers(0, 3)), p, np.zeros(rng.integers(0, 3))))
+        want, got = np.roots(p), _float_roots(p)
+        assert np.array_equal(np.sort_complex(want), np.sort_complex(got))
+    assert _float_roots(np.zeros(3)).size == 0 and np.roots(np.zeros(3)).size == 0

@@ -11,6 +11,7 @@ One code path for float64 (``ctx=mpmath.fp``) and arbitrary precision (``ctx=mpm
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 from typing import Mapping
 
@@ -169,20 +170,15 @@ def _order_values(T: SymbolTable, order: Mapping[str, np.ndarray]) -> dict:
     return out
 
 
-_POSITIONS: dict[int, tuple] = {}
-
-
+@functools.lru_cache(maxsize=64)
 def _order_positions(T: SymbolTable) -> tuple:
     """(name, i, j, symbol) of every symbol entry of T's order-parameter matrices, in ``_order_values``' order (read
     from the SymPy matrices once per table, not per closed form)."""
-    key = id(T)
-    if key not in _POSITIONS or _POSITIONS[key][0] is not T:
-        rows = []
-        for name in ("m", "m_tilde", "Q", "Q_tilde", "R"):
-            mat = getattr(T, name)
-            for i in range(mat.shape[0]):
-                for j in range(mat.shape[1]):
-                    if isinstance(mat[i, j], sp.Symbol):
-                        rows.append((name, i, j, mat[i, j]))
-        _POSITIONS[key] = (T, tuple(rows))
-    return _POSITIONS[key][1]
+    rows = []
+    for name in ("m", "m_tilde", "Q", "Q_tilde", "R"):
+        mat = getattr(T, name)
+        for i in range(mat.shape[0]):
+            for j in range(mat.shape[1]):
+                if isinstance(mat[i, j], sp.Symbol):
+                    rows.append((name, i, j, mat[i, j]))
+    return tuple(rows)
