@@ -466,3 +466,36 @@ def test_cache_root_ignores_a_relative_xdg_cache_home(monkeypatch, tmp_path):
     assert cache_root() == tmp_path / ".cache" / "symvae"
     monkeypatch.setenv("XDG_CACHE_HOME", "")
     assert cache_root() == tmp_path / ".cache" / "symvae"
+
+
+def test_an_interrupt_inside_a_finaliser_prints_no_traceback(capsys):
+    """A Ctrl-C that lands in a finaliser or weakref callback is 'unraisable' to Python, which would print
+    "Exception ignored ..." with a traceback: while symvae runs, such a KeyboardInterrupt is dropped once the
+    interrupt is recorded (it is delivered again), and every other unraisable exception still reaches the hook."""
+    import sys
+    import types
+
+    from symvae.cli import _main
+    from symvae.cli._interrupt import set_requested
+
+    seen = []
+    hook = _main._quiet_unraisable(seen.append)
+    info = types.SimpleNamespace(exc_type=KeyboardInterrupt, exc_value=KeyboardInterrupt(), exc_traceback=None,
+                                 err_msg=None, object=None)
+    try:
+        set_requested(True)
+        hook(info)
+        assert seen == []
+        other = types.SimpleNamespace(exc_type=ValueError, exc_value=ValueError(), exc_traceback=None, err_msg=None,
+                                      object=None)
+        hook(other)
+        assert seen == [other]
+        set_requested(False)
+        hook(info)  # not requested: not ours to drop
+        assert seen == [other, info]
+    finally:
+        set_requested(False)
+    before = sys.unraisablehook
+    with pytest.raises(SystemExit):  # argparse's usage error: main restores the hook however it ends
+        _main.main(["--no-such-option"])
+    assert sys.unraisablehook is before

@@ -172,11 +172,24 @@ def _run(argv: list[str] | None) -> int:
         return 1
 
 
+def _quiet_unraisable(hook):
+    """``sys.unraisablehook`` that drops the KeyboardInterrupt of a Ctrl-C which arrived inside a finaliser or weakref
+    callback (Python cannot raise it there and would print "Exception ignored ..." with a traceback): the interrupt
+    is recorded already and ``_Repeater`` delivers it again, so the one line ``symvae: interrupted`` stays the output."""
+    def unraisable(info):
+        if info.exc_type is not None and issubclass(info.exc_type, KeyboardInterrupt) and _interrupt_requested():
+            return
+        hook(info)
+    return unraisable
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run ``symvae ARGV``; the exit code (SystemExit from argparse's --help / usage errors propagates)."""
     global _repeater
     set_requested(False)
     _repeater = _Repeater()
+    previous_hook = sys.unraisablehook
+    sys.unraisablehook = _quiet_unraisable(previous_hook)
     try:
         try:
             previous = signal.signal(signal.SIGINT, _sigint)
@@ -201,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
             sys.stderr.write(INTERRUPTED)
             return 130
         raise
+    finally:
+        sys.unraisablehook = previous_hook
 
 
 def console() -> None:
