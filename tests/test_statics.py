@@ -190,6 +190,27 @@ def test_saddle_point_properties(alpha, beta_frac, rho, eta, lam):
     assert r.closed_form_difference < 1e-9 * max(1.0, q)
 
 
+@settings(max_examples=10, deadline=None)
+@given(alpha=st.floats(0.05, 20.0), beta_frac=st.floats(0.1, 1.6), rho=st.floats(0.5, 4.0),
+       log_eta=st.floats(math.log(0.02), math.log(0.2)), lam=st.one_of(st.just(0.0), st.floats(0.0, 1.0)),
+       variant=st.sampled_from(["base", "lam_W_tilde_only", "fixed_sigma2"]))
+def test_strongly_informed_data_is_never_a_wrong_ok(alpha, beta_frac, rho, log_eta, lam, variant):
+    """rho/eta from 2.5 to 200, where the structured fits once slid past small-norm and nearly aligned minimisers:
+    an ``ok`` must be the closed form's minimiser and lie at or below the collapsed point's free energy."""
+    eta = math.exp(log_eta)
+    assume(abs(alpha * rho ** 2 / eta ** 2 - 1) > 1e-3)
+    model = make_model(variant)
+    params = {k: v for k, v in dict(rho=rho, eta=eta, beta=beta_frac * (rho + eta), lam=lam, sigma2=0.8).items()
+              if k in statics_param_names(model)}
+    r = solve_statics(model, params, alpha, throw=False)
+    if not r.ok:
+        assert r.status == "failed"
+        return
+    q = float(r.order["Q"][0, 0])
+    assert r.train_loss <= r.collapsed_free_energy + 1e-10 * max(1.0, abs(r.collapsed_free_energy))
+    assert r.closed_form_difference < 1e-9 * max(1.0, q)
+
+
 # ---------------------------------------------------------------------------------------------- thresholds
 def test_collapse_threshold_lam0_is_the_top_eigenvalue():
     for alpha in (0.3, 1.0, 4.0, 100.0):

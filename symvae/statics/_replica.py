@@ -569,11 +569,14 @@ def _order_guess(S: _Statics, pv: Mapping[str, float], q, cos, ratio) -> dict[st
 def _reduced_solve(S: _Statics, pv: Mapping[str, float], p: np.ndarray, rhos: np.ndarray, q, cos, ratio,
                    max_nfev: int = 40, deflate: bool = False, active=None) -> np.ndarray | None:
     """Least squares on the derived residual over the structured weights of ``_order_guess`` (per latent: log q,
-    cosine in [0, 1], log encoder/decoder ratio; D from its own equations), with the conjugates completed by ``_complete`` (positive
-    branch, continuous in the order parameters). A handful of unknowns instead of all of (m, ..., K, H): its basin
-    is wide where Newton/LM on the full system is not. The collapsed root is deflated (P. E. Farrell, A. Birkisson,
-    S. W. Funke, SIAM J. Sci. Comput. 37 (2015) A2026) with ``deflate``: the collapsed point is a start of its own.
-    Returns the completed state (None if it is not finite)."""
+    log(1 - cosine) <= 0, log encoder/decoder ratio; D from its own equations), with the conjugates completed by
+    ``_complete`` (positive branch, continuous in the order parameters). A handful of unknowns instead of all of
+    (m, ..., K, H): its basin is wide where Newton/LM on the full system is not. log(1 - cosine) keeps the fit well
+    conditioned for strongly informed data, where the minimiser's cosine is 1 - O(eta/rho) and the signal equations
+    are steep in it. The collapsed root is deflated (P. E. Farrell, A. Birkisson, S. W. Funke, SIAM J. Sci. Comput. 37
+    (2015) A2026) with ``deflate``, by the factor 1 + kappa/q (power one: the deflated residual stays finite as
+    q -> 0, so a learned root of small norm keeps its basin; power two pushed the fits past it): the collapsed point
+    is a start of its own. Returns the completed state (None if it is not finite)."""
     M_all = S.table.M
     on = np.ones(M_all, bool) if active is None else np.asarray(active, bool)  # the others stay collapsed (q = 0)
     M = int(np.sum(on))
@@ -590,7 +593,7 @@ def _reduced_solve(S: _Statics, pv: Mapping[str, float], p: np.ndarray, rhos: np
 
     def state(z):
         qa, ca, ra = np.zeros(M_all), np.zeros(M_all), np.ones(M_all)
-        qa[on], ca[on], ra[on] = np.exp(z[:M]), z[M:2 * M], np.exp(z[2 * M:3 * M])
+        qa[on], ca[on], ra[on] = np.exp(z[:M]), -np.expm1(z[M:2 * M]), np.exp(z[2 * M:3 * M])
         y = complete(_order_guess(S, pv, qa, ca, ra))
         if y is None:
             raise ValueError("F is not finite at the completed state")
@@ -614,14 +617,14 @@ def _reduced_solve(S: _Statics, pv: Mapping[str, float], p: np.ndarray, rhos: np
             return np.full(S.n, 1e6)
         # Farrell deflation of the collapsed root (q -> 0 is a root approached continuously; without it a start
         # near a small-norm minimiser slides into the collapsed point)
-        deflation = 1.0 + (kappa / max(float(np.sum(np.exp(z[:M]))), 1e-300)) ** 2 if deflate else 1.0
+        deflation = 1.0 + kappa / max(float(np.sum(np.exp(z[:M]))), 1e-300) if deflate else 1.0
         return F * deflation if np.all(np.isfinite(F)) else np.full(S.n, 1e6)
 
     if not (np.all(q > 0) and np.all(ratio > 0)):  # no start in the log coordinates (least squares would refuse it)
         return None
-    z0 = [np.log(q), np.clip(cos, 0.0, 1.0), np.log(ratio)]
-    lo = [-np.inf] * M + [0.0] * M + [-np.inf] * M
-    hi = [np.inf] * M + [1.0] * M + [np.inf] * M
+    z0 = [np.log(q), np.log1p(-np.clip(np.asarray(cos, float), 0.0, 1.0 - 1e-12)), np.log(ratio)]
+    lo = [-np.inf] * M + [-np.inf] * M + [-np.inf] * M
+    hi = [np.inf] * M + [0.0] * M + [np.inf] * M
     try:
         sol = scipy.optimize.least_squares(residual, np.concatenate(z0), bounds=(lo, hi), x_scale="jac",
                                            xtol=1e-15, ftol=1e-15, gtol=1e-15, max_nfev=max_nfev)
@@ -646,7 +649,7 @@ def _search_starts(S: _Statics, pv: Mapping[str, float], p: np.ndarray, rhos: np
     kappa = float(np.sum(rhos)) + float(pv["eta"])
     beta = float(pv.get("beta", 1.0))
     if collapsed:
-        yield "collapsed", _collapsed_state(S, pv)
+        yield "collapsed", _collapsed_root(S, pv, p, rhos)
     ratio0 = np.full(M, 1.0 / (kappa + beta))
     # all latents at one norm; with M > 1 also the first alone (the rest collapsed) and the rest at 1 % of its norm
     # (a superfluous latent fitting the noise just below the bulk edge)
@@ -688,7 +691,7 @@ class Saddle:
         stable: the Hessian of f on the physical manifold (order parameters, the conjugates K, H eliminated, restricted
             to the directions in which the conjugate equations stay solvable) is positive semi-definite;
         hessian_min: its smallest eigenvalue. start: the start that reached it (``warm``, ``collapsed``,
-            ``informed``, ``uninformed``, ``random`` or ``closed form``).
+            ``informed``, ``uninformed``, ``random``, ``revived latent``, ``homotopy`` or ``closed form``).
     """
 
     y: np.ndarray
@@ -735,6 +738,18 @@ def physical_hessian(S: _Statics, y: np.ndarray, p: np.ndarray) -> np.ndarray:
     return T.T @ schur @ T
 
 
+def _snap_collapsed(order: Mapping[str, np.ndarray], latent_phases) -> dict[str, np.ndarray]:
+    """The order parameters with every overlap of each collapsed latent (its rows of m, m~ and its rows and columns
+    of Q, Q~, R) set to zero; D is kept."""
+    out = {k: np.array(order[k], dtype=float) for k in ORDER_KEYS}
+    for k, phase in enumerate(latent_phases):
+        if phase == "collapsed":
+            out["m"][k], out["m_tilde"][k] = 0.0, 0.0
+            for name in ("Q", "Q_tilde", "R"):
+                out[name][k, :], out[name][:, k] = 0.0, 0.0
+    return out
+
+
 def _saddle(S: _Statics, y: np.ndarray, p: np.ndarray, pv, residual: float, start: str, rhos,
             order=None) -> Saddle:
     order = S.unpack(y, pv) if order is None else order
@@ -742,11 +757,16 @@ def _saddle(S: _Statics, y: np.ndarray, p: np.ndarray, pv, residual: float, star
     phase, per = _phase_from_order(named)
     # K, H are undetermined on collapsed latents (their fields vanish): evaluate the Hessian at the canonical
     # completion (H = I there, K by least squares) when it is as good a saddle point
+    # completion, first with the collapsed latents' overlaps set to exactly zero: a root reached from a random
+    # start can sit on the boundary with round-off overlaps (m ~ 1e-7 at Q ~ 1e-19) and conjugates of its own, at
+    # which the Hessian can look positive while the collapsed saddle itself is unstable
     y_h = y
     if "collapsed" in per:
-        done = _complete(S, named, p, rhos, signs="plus")
-        if done and float(np.max(np.abs(S.F(done[0], p)))) <= max(10 * residual, 1e-10):
-            y_h = done[0]
+        for candidate in (_snap_collapsed(named, per), named):
+            done = _complete(S, candidate, p, rhos, signs="plus")
+            if done and float(np.max(np.abs(S.F(done[0], p)))) <= max(10 * residual, 1e-10):
+                y_h = done[0]
+                break
     h = physical_hessian(S, y_h, p)
     scale = max(1.0, float(np.max(np.abs(h)))) if h.size else 1.0
     hmin = float(np.linalg.eigvalsh(h)[0]) if h.size else 0.0
@@ -783,30 +803,54 @@ def _revive_starts(S: _Statics, pv: Mapping[str, float], p: np.ndarray, rhos: np
                 yield y
 
 
-def _decay_homotopy(S: _Statics, pv: Mapping[str, float], alpha: float, rhos: np.ndarray, random_starts: int,
-                    seed: int, steps: int = 8):
-    """States reached by continuation in the weight decay: the search at zero decay (where the structured starts
-    converge reliably), then the decay parameters raised to their values in ``steps`` warm-started steps, one branch
-    per stable saddle found at zero decay. Yields the end state of each branch that converged all the way."""
-    decays = [n for n in pv if n.startswith("lam")]
-    if not decays or all(float(pv[n]) == 0.0 for n in decays):
-        return
-    zero = {**pv, **{n: 0.0 for n in decays}}
-    p0 = S.param_vector(zero, alpha)
+def _homotopy(S: _Statics, pv: Mapping[str, float], alpha: float, rhos: np.ndarray, start: Mapping[str, float],
+              random_starts: int, seed: int, steps: int = 8, geometric: tuple[str, ...] = ()):
+    """States reached by continuation in the parameters: the search at ``start`` (parameter values where the
+    structured starts converge reliably), then the parameters moved to their values ``pv`` in ``steps``
+    warm-started steps (linearly; geometrically for the names in ``geometric``), one branch per saddle found at
+    ``start``. Yields the end state of each branch that converged all the way."""
+    p0 = S.param_vector(start, alpha)
     found = []
-    for label, y0 in _search_starts(S, zero, p0, rhos, random_starts, seed):
+    for label, y0 in _search_starts(S, start, p0, rhos, random_starts, seed):
         y, res, _ = _gauss_newton(S, y0, p0, tol=1e-12 * max(1.0, float(np.max(np.abs(y0)))), max_iter=40)
-        if res <= 1e-10 * max(1.0, float(np.max(np.abs(y)))) and _admissible(S, y, zero) and \
-                not any(_same(y, f, S, zero) for f in found):
+        if res <= 1e-10 * max(1.0, float(np.max(np.abs(y)))) and _admissible(S, y, start) and \
+                not any(_same(y, f, S, start) for f in found):
             found.append(y)
+    moving = [n for n in pv if float(start[n]) != float(pv[n])]
+
+    def at(t):
+        return {**pv, **{n: float(start[n]) * (float(pv[n]) / float(start[n])) ** t if n in geometric
+                         else float(start[n]) + t * (float(pv[n]) - float(start[n])) for n in moving}}
+
     for y in found:
-        for t in np.linspace(0.0, 1.0, steps + 1)[1:]:
-            pt = S.param_vector({**pv, **{n: t * float(pv[n]) for n in decays}}, alpha)
-            y, res, _ = _gauss_newton(S, y, pt, tol=1e-12 * max(1.0, float(np.max(np.abs(y)))), max_iter=40)
-            if not res <= 1e-10 * max(1.0, float(np.max(np.abs(y)))):
-                break
-        else:
+        # adaptive steps in t with a secant predictor: a step is refused (and halved) when Newton does not converge
+        # or when a branch of non-zero norm lands on the collapsed point (a small-norm branch lies close to it)
+        t, dt, prev = 0.0, 1.0 / steps, None
+        while t < 1.0 and dt >= 1.0 / (64 * steps):
+            t1 = min(1.0, t + dt)
+            y0 = y if prev is None else y + (y - prev[1]) * (t1 - t) / (t - prev[0])
+            y1, res, _ = _gauss_newton(S, y0, S.param_vector(at(t1), alpha),
+                                       tol=1e-12 * max(1.0, float(np.max(np.abs(y0)))), max_iter=40)
+            norm, norm1 = _total_norm(S, y, pv), _total_norm(S, y1, pv)
+            if res <= 1e-10 * max(1.0, float(np.max(np.abs(y1)))) and not (norm > 0 and norm1 < 1e-6 * norm):
+                prev, y, t, dt = (t, y), y1, t1, 1.5 * dt
+            else:
+                dt *= 0.5
+        if t >= 1.0:
             yield y
+
+
+def _homotopy_starts(pv: Mapping[str, float]):
+    """(start parameters, names moved geometrically) of the continuations tried when the search finds no local
+    minimum: from zero weight decay (where the structured starts converge reliably), and from three and nine times
+    the KL weight (at small beta without weight decay the weights have an almost flat direction W -> cW, W~ -> W~/c, along
+    which the structured fits slide past the minimiser; at a larger beta the direction is curved)."""
+    decays = [n for n in pv if n.startswith("lam")]
+    if decays and any(float(pv[n]) != 0.0 for n in decays):
+        yield {**pv, **{n: 0.0 for n in decays}}, ()
+    if float(pv.get("beta", 0.0)) > 0.0:
+        for factor in (3.0, 9.0):
+            yield {**pv, "beta": factor * float(pv["beta"])}, ("beta",)
 
 
 def no_closed_form_start() -> bool:
@@ -846,6 +890,14 @@ def _collapsed_state(S: _Statics, params: Mapping[str, float]) -> np.ndarray:
              "Q_tilde": np.zeros((M, M)), "R": np.zeros((M, M)),
              "D": np.array([params.get(d.name, 1.0) for d in T.D])}
     return S.pack(order, np.zeros((P, P)), np.eye(P))
+
+
+def _collapsed_root(S: _Statics, params: Mapping[str, float], p: np.ndarray, rhos: np.ndarray) -> np.ndarray:
+    """The collapsed point with its conjugates completed (K = 0, H = I is not a root when the weight decay acts on
+    one of the two matrices only; from there Levenberg--Marquardt can wander off)."""
+    y = _collapsed_state(S, params)
+    done = _complete(S, S.unpack(y, params), p, rhos, signs="plus")
+    return done[0] if done else y
 
 
 def solve_statics(model: Model, params: Mapping[str, float], alpha: float, *, guess: "StaticsResult | None" = None,
@@ -891,7 +943,7 @@ def solve_statics(model: Model, params: Mapping[str, float], alpha: float, *, gu
     p = S.param_vector(pv, alpha)
     rhos = np.array([float(pv.get(r.name, 0.0)) for r in S.table.rho])
     cf = closed_form(model, pv, alpha) if compare else None
-    f_collapsed = S.free_energy(_collapsed_state(S, pv), p)
+    f_collapsed = S.free_energy(_collapsed_root(S, pv, p, rhos), p)
     use_cf = closed_form_start and not no_closed_form_start()
 
     saddles: list[Saddle] = []
@@ -921,7 +973,7 @@ def solve_statics(model: Model, params: Mapping[str, float], alpha: float, *, gu
         # the collapsed boundary Q = 0 between the two points (a continuous collapse; the equations continue
         # analytically to Q < 0). The boundary point it crossed, the collapsed saddle, then takes the place of the
         # warm start, and only escape starts are added below, as when the warm start lands on the boundary itself
-        warm_ok = run("collapsed", _collapsed_state(S, pv))
+        warm_ok = run("collapsed", _collapsed_root(S, pv, p, rhos))
     if use_cf:
         for y0 in _initial_states(S, cf if cf is not None else closed_form(model, pv, alpha), p)[:1]:
             run("closed form", y0)
@@ -970,15 +1022,21 @@ def solve_statics(model: Model, params: Mapping[str, float], alpha: float, *, gu
         for y0 in _revive_starts(S, pv, p, rhos, min(saddles, key=lambda s: s.free_energy)):
             run("revived latent", y0)
     if not settled():
-        for y0 in _decay_homotopy(S, pv, alpha, rhos, random_starts, seed):
-            run("weight-decay homotopy", y0)
+        for start, geometric in _homotopy_starts(pv):
+            for y0 in _homotopy(S, pv, alpha, rhos, start, random_starts, seed, geometric=geometric):
+                run("homotopy", y0)
+            if settled():
+                break
     if saddles:
         best = min(saddles, key=lambda s: s.free_energy)
         y, res = best.y, best.residual
     else:
         y, res = failed
     scale_tol = tol * max(1.0, float(np.max(np.abs(y))))
-    ok = settled()
+    # W = 0 is always a configuration: a minimiser above the collapsed point's free energy cannot be the global one
+    # (a pseudo-root far out on a flat valley, or a search that never reached the collapsed saddle)
+    above = bool(saddles) and best.free_energy > f_collapsed + 1e-10 * max(1.0, abs(f_collapsed))
+    ok = settled() and not above
     obs = S.observables(y, p)
     order = S.unpack(y, pv)
     named = {k: order[k] for k in ORDER_KEYS}
@@ -992,6 +1050,10 @@ def solve_statics(model: Model, params: Mapping[str, float], alpha: float, *, gu
     if ok:
         message = (f"{len(saddles)} admissible saddle point(s); the global minimiser (start: {best.start}) has "
                    f"max|F| = {res:.2e}; {total_it} Levenberg-Marquardt iterations")
+    elif above:
+        message = (f"{len(saddles)} admissible saddle point(s), the lowest (f = {best.free_energy:.6g}) above the "
+                   f"collapsed point's free energy {f_collapsed:.6g}: the global minimiser was not found; "
+                   f"{total_it} iterations")
     elif saddles:
         message = (f"{len(saddles)} admissible saddle point(s), none of them a local minimum of the free energy on "
                    f"the physical manifold (reported: the lowest, f = {best.free_energy:.6g}); {total_it} iterations")
