@@ -113,6 +113,19 @@ def test_a_collapsed_root_with_round_off_overlaps_is_judged_at_the_collapsed_sad
     assert closed_form(model, pv, alpha).train_loss < odd.free_energy - 0.3  # learning pays
 
 
+@pytest.mark.parametrize("variant, lam", [("base", 0.3), ("fixed_sigma2", 0.0)])
+def test_a_warm_start_from_the_collapsed_side_finds_the_learned_branch_of_small_norm(variant, lam):
+    """Continuation across the collapse line from above: warm-started at beta_c (1 + 1e-3) (collapsed), the
+    solution at beta_c (1 - 1e-5) is a learned minimiser of norm ~1e-5 that only the escape starts can reach."""
+    model = make_model(variant)
+    base = {k: v for k, v in _params(model, 1.0, lam).items() if k != "beta"}
+    beta_c = float(collapse_threshold(model, base, 3.0)["value"])
+    above = solve_statics(model, {**base, "beta": beta_c * (1 + 1e-3)}, 3.0, compare=False)
+    assert above.phase == "collapsed"
+    params = {**base, "beta": beta_c * (1 - 1e-5)}
+    _check(model, params, 3.0, solve_statics(model, params, 3.0, guess=above, compare=False, throw=False))
+
+
 def test_every_admissible_saddle_is_reported_with_free_energy_stability_and_phase():
     """base, alpha = 3 > alpha_c, beta = 0.5 < beta_c: the learning minimiser, the overlearning saddle (the latent on
     a bulk direction) and the collapsed saddle (f = rho/2, W = 0: the data term of the collapsed VAE)."""

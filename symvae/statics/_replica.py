@@ -1014,10 +1014,12 @@ def solve_statics(model: Model, params: Mapping[str, float], alpha: float, *, gu
         # starts are added: structured starts at 0.3 of the data variance (just below a continuous transition the
         # learned branch has a small norm, 1e-3 of the data variance at 1e-3 from beta_c, which the deflated
         # small-norm starts can overshoot while these reach it; one that slides into the collapsed root is not
-        # repeated deflated, the small-norm starts are) and deflated small-norm ones (a learned branch born at a
-        # continuous transition starts at small norm), until one is conclusive; the full search runs if one of them
-        # finds a lower saddle that is not itself conclusive
-        for label, y0 in _search_starts(S, pv, p, rhos, 0, seed, scales=(0.3, 1e-2, 1e-3), collapsed=False,
+        # repeated deflated, the small-norm start is) and a deflated small-norm one at 1e-2 (a learned branch born
+        # at a continuous transition starts at small norm; the deflation 1 + kappa/q lets that fit go down to the
+        # branch: warm starts from beta_c (1 + 1e-3) reach the learned minimiser at beta_c (1 - 1e-5) in five
+        # variants, and a third rung at 1e-3 only cost time), until one is conclusive; the full search runs if one
+        # of them finds a lower saddle that is not itself conclusive
+        for label, y0 in _search_starts(S, pv, p, rhos, 0, seed, scales=(0.3, 1e-2), collapsed=False,
                                         retry_deflated=False):
             run(label, y0)
             if conclusive():
