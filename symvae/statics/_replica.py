@@ -495,7 +495,8 @@ def _plus_completer(S: _Statics, p: np.ndarray, rhos: np.ndarray):
     parameter read once: the structured fits (``_reduced_solve``) complete a state per evaluation of their residual,
     so the per-call work is only the arithmetic (the same operations in the same order as ``_complete``).
 
-    Returns complete(order) -> state or None (F not finite there)."""
+    Returns complete(order, residual=False) -> state, or (state, F at the state) with ``residual``; None where F is
+    not finite. F is affine in K, so F at the completed state is F + dF/dK dK, without a further evaluation."""
     eta_i, alpha_i, omega_map, teacher_map, _, grids = S.completion_maps
     eta, alpha = float(p[eta_i]), float(p[alpha_i])
     P, Ms = S.P, S.table.M_star
@@ -507,7 +508,7 @@ def _plus_completer(S: _Statics, p: np.ndarray, rhos: np.ndarray):
 
     ratio = eta / alpha
 
-    def complete(order):
+    def complete(order, residual=False):
         Omega = np.zeros(P * P)
         for name, (flat, i, j) in omega_items:
             Omega[flat] = order[name][i, j]
@@ -533,8 +534,9 @@ def _plus_completer(S: _Statics, p: np.ndarray, rhos: np.ndarray):
         if not np.isfinite(F).all():
             return None
         JK = J_cols(y, p, k_idx)
-        y[k_idx] += np.linalg.lstsq(JK, -F, rcond=1e-13)[0]
-        return y
+        dK = np.linalg.lstsq(JK, -F, rcond=1e-13)[0]
+        y[k_idx] += dK
+        return (y, F + JK @ dK) if residual else y
 
     return complete
 
@@ -599,25 +601,25 @@ def _reduced_solve(S: _Statics, pv: Mapping[str, float], p: np.ndarray, rhos: np
         qa, ca, ra = np.zeros(M_all), np.zeros(M_all), np.ones(M_all)
         cosine = -np.expm1(z[M:2 * M]) if aligned else z[M:2 * M]
         qa[on], ca[on], ra[on] = np.exp(z[:M]), cosine, np.exp(z[2 * M:3 * M])
-        y = complete(_order_guess(S, pv, qa, ca, ra))
-        if y is None:
+        done = complete(_order_guess(S, pv, qa, ca, ra), residual=True)
+        if done is None:
             raise ValueError("F is not finite at the completed state")
-        if len(d):
+        y, F = done
+        if len(d) and np.abs(F[d]).max() > 1e-15 * max(1.0, float(np.abs(F).max())):
             # D from its own equations: along the flat valley W -> cW, W~ -> W~/c, D -> D/c^2 of small beta the
             # residual stays small, so D is not left as a free unknown of the least squares. A few damped Newton
             # steps on the D equations alone (D kept positive), unless D solves them to rounding already
+            y = newton(FLOAT64, lambda x: F_of(x, p), d_columns, y, free=d, damping="line",
+                       positive=d, xtol=1e-15, ftol=math.inf, max_iter=4).x
             F = F_of(y, p)
-            if np.abs(F[d]).max() > 1e-15 * max(1.0, float(np.abs(F).max())):
-                y = newton(FLOAT64, lambda x: F_of(x, p), d_columns, y, free=d, damping="line",
-                           positive=d, xtol=1e-15, ftol=math.inf, max_iter=4).x
-        return y
+        return y, F
 
     kappa = float(np.sum(rhos)) + float(pv["eta"])
 
     def residual(z):
         try:
             with np.errstate(all="ignore"):
-                F = S.F(state(z), p)
+                F = state(z)[1]
         except (np.linalg.LinAlgError, IndexError, ZeroDivisionError, ValueError):
             return np.full(S.n, 1e6)
         # Farrell deflation of the collapsed root (q -> 0 is a root approached continuously; without it a start
@@ -636,7 +638,7 @@ def _reduced_solve(S: _Statics, pv: Mapping[str, float], p: np.ndarray, rhos: np
     try:
         sol = scipy.optimize.least_squares(residual, np.concatenate(z0), bounds=(lo, hi), x_scale="jac",
                                            xtol=1e-15, ftol=1e-15, gtol=1e-15, max_nfev=max_nfev)
-        y = state(sol.x)
+        y = state(sol.x)[0]
     except (ValueError, np.linalg.LinAlgError, IndexError, ZeroDivisionError):
         return None
     return y if np.all(np.isfinite(y)) else None
