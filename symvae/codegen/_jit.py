@@ -55,7 +55,9 @@ def njit_for(module_name: str):
         return _identity
     from numba import njit
 
-    return njit
+    from ._llvm import wrap_njit
+
+    return wrap_njit(njit)  # large straight-line kernels lowered without numba's type inference (see _llvm)
 
 
 def _integer_literal(node):
