@@ -26,9 +26,9 @@ __all__ = ["wrap_njit", "straight_line_source"]
 _KERNEL_NAME = re.compile(r"^[a-z][a-z0-9_]*_into$")
 #: A line of a supported body: an assignment of arithmetic on names, numbers and constant subscripts, or the return.
 _LINE = re.compile(r"^    (?:[A-Za-z_][A-Za-z0-9_]*(?:\[[0-9:, ]+\])? = [A-Za-z0-9_.+\-*/() \[\]:,]+|return out)$")
-#: What the line pattern lets through but the lowering does not take: a call, an attribute, a power other than a
-#: small positive integer literal.
-_REJECT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\s*\(|[A-Za-z_][A-Za-z0-9_]*\.|\*\*(?![1-9][0-9]?(?![0-9.eE]))")
+#: What the line pattern lets through but the lowering does not take: a keyword (conditional expression ...), a call,
+#: an attribute, a power other than a small positive integer literal.
+_REJECT = re.compile(r"\b(?:if|else|and|or|not|in|is|lambda|for|await|yield)\b|[A-Za-z_][A-Za-z0-9_]*\s*\(|[A-Za-z_][A-Za-z0-9_]*\.|\*\*(?![1-9][0-9]?(?![0-9.eE]))")
 #: Below this many lines numba's own compilation is fast enough and is kept.
 MIN_LINES = 200
 #: Largest integer-literal exponent multiplied out (numba unrolls up to 0x10000; the generator writes small ones).
@@ -197,9 +197,11 @@ def _make_intrinsic(source: str):
                     return -v if isinstance(v, int) else builder.fneg(v)
                 a = emit(node.left)
                 if isinstance(node.op, ast.Pow):  # numba's static_power_impl: square and multiply
-                    if isinstance(a, int):
-                        raise _Unsupported("integer power")
                     e = node.right.value
+                    if isinstance(a, int):  # an integer to an integer literal: exact, as numba's int64 power
+                        if not -2**63 <= a ** e < 2**63:
+                            raise _Unsupported("integer overflow")
+                        return a ** e
                     res, val = ir.Constant(double, 1.0), a
                     while e:
                         if e & 1:
