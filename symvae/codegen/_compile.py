@@ -195,13 +195,15 @@ def discard_corrupt_numba_cache(directory: pathlib.Path) -> bool:
 
 def _module_code(path: pathlib.Path):
     """The compiled bytecode of the generated file ``path``, kept beside it as marshalled code
-    (``code-<python tag>.bin``, headed by a hash of the source and of the Python version): compiling a large module
-    (0.6 MB at (M, M*) = (5, 5)) costs ~0.2 s, and Python's own ``__pycache__`` copy is not written when bytecode
-    writing is off (``PYTHONDONTWRITEBYTECODE``). A stale or unreadable copy is rebuilt."""
+    (``code-<python tag>.bin``, headed by a hash of the source, of its path and of the Python version): compiling a
+    large module (0.6 MB at (M, M*) = (5, 5)) costs ~0.2 s, and Python's own ``__pycache__`` copy is not written when
+    bytecode writing is off (``PYTHONDONTWRITEBYTECODE``). A stale or unreadable copy is rebuilt."""
     import marshal
 
     source = path.read_bytes()
-    tag = hashlib.sha256(source + b"\0" + sys.version.encode()).hexdigest()[:32].encode()
+    # the path is part of the tag: the code object names its file, and numba finds its cache beside that file
+    tag = hashlib.sha256(source + b"\0" + str(path.resolve()).encode() + b"\0"
+                         + sys.version.encode()).hexdigest()[:32].encode()
     stored = path.parent / f"code-{sys.implementation.cache_tag}.bin"
     try:
         data = stored.read_bytes()
