@@ -28,7 +28,8 @@ _KERNEL_NAME = re.compile(r"^[a-z][a-z0-9_]*_into$")
 _LINE = re.compile(r"^    (?:[A-Za-z_][A-Za-z0-9_]*(?:\[[0-9:, ]+\])? = [A-Za-z0-9_.+\-*/() \[\]:,]+|return out)$")
 #: What the line pattern lets through but the lowering does not take: a keyword (conditional expression ...), a call,
 #: an attribute, a power other than a small positive integer literal.
-_REJECT = re.compile(r"\b(?:if|else|and|or|not|in|is|lambda|for|await|yield)\b|[A-Za-z_][A-Za-z0-9_]*\s*\(|[A-Za-z_][A-Za-z0-9_]*\.|\*\*(?![1-9][0-9]?(?![0-9.eE]))")
+_REJECT = re.compile(r"\b(?:if|else|and|or|not|in|is|lambda|for|await|yield)\b|[A-Za-z_][A-Za-z0-9_]*\s*\("
+                     r"|[A-Za-z_][A-Za-z0-9_]*\.|\*\*(?![1-9][0-9]?(?![0-9.eE]))")
 #: Below this many lines numba's own compilation is fast enough and is kept.
 MIN_LINES = 200
 #: Largest integer-literal exponent multiplied out (numba unrolls up to 0x10000; the generator writes small ones).
