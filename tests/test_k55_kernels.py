@@ -123,3 +123,20 @@ def test_line_filter():
         assert _llvm._LINE.match(line) and not _llvm._REJECT.search(line), line
     for line in bad:
         assert not _llvm._LINE.match(line) or _llvm._REJECT.search(line), line
+
+
+def test_plain_code_takes_a_long_sum():
+    """The plain-Python rewrite (``_jit.plain_code``) of a kernel with a sum of thousands of terms, as the generated
+    right-hand side has at (M, M*) = (5, 5): the recursive visit used to exceed Python's recursion limit."""
+    from symvae.codegen._jit import numba_power, plain_code
+
+    n = 3000
+    source = ("def njit(f):\n    return f\n\n\n@njit\ndef k(y):\n    return " +
+              " + ".join(f"y[{i % 7}]*{i}**2" for i in range(n)) + "\n")
+    namespace = {"_numba_power": numba_power}
+    exec(plain_code(source, "<long sum>"), namespace)  # noqa: S102 - a test's own text
+    y = np.linspace(0.5, 2.0, 7)
+    expected = 0.0
+    for i in range(n):  # the same left-to-right order of the same products
+        expected = expected + y[i % 7] * float(i * i) if i else y[0] * 0.0
+    assert namespace["k"](y) == expected
