@@ -55,7 +55,9 @@ def njit_for(module_name: str):
         return _identity
     from numba import njit
 
-    return njit
+    from ._llvm import wrap_njit
+
+    return wrap_njit(njit)  # large straight-line kernels lowered without numba's type inference (see _llvm)
 
 
 def _integer_literal(node):
@@ -138,5 +140,14 @@ def plain_code(source: str, filename: str):
                 raise ValueError("generated code uses **=")  # not produced by the generator
             return node
 
-    tree = ast.fix_missing_locations(Powers().visit(ast.parse(source, filename)))
-    return compile(tree, filename, "exec")
+    import sys
+
+    # a long sum is a left-nested chain of BinOp nodes (hundreds deep at (M, M*) = (5, 5)): the recursive visit needs
+    # more frames than the default limit allows
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 50_000))
+    try:
+        tree = ast.fix_missing_locations(Powers().visit(ast.parse(source, filename)))
+        return compile(tree, filename, "exec")
+    finally:
+        sys.setrecursionlimit(limit)
