@@ -8,7 +8,7 @@ whose code generation walks the function's syntax tree and emits the LLVM instru
 same operations: ``fadd``/``fsub``/``fmul``/``fdiv`` on doubles (no fast-math flags, so no reassociation or fused
 multiply-add), an integer constant converted to double where numba converts it, an integer-literal power multiplied
 out as numba's ``static_power_impl`` does (``_jit.numba_power``). The kernel computes the same numbers to the last bit
-(tests/test_k55_kernels.py compares both compilations). A kernel using anything else (a function call, a
+(tests/test_llvm_kernels.py compares both compilations). A kernel using anything else (a function call, a
 comparison, a negative power ...) is compiled by numba as before (``wrap_njit``).
 
 The numba function that calls the intrinsic has the kernel's name, file and first line, so numba's cache (keyed by
