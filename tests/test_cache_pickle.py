@@ -52,7 +52,7 @@ def test_expressions_load_as_sympy_pickles_them():
 def test_rewritten_pickle_uses_the_fast_reduction(tmp_path):
     x, y = sp.symbols("x y")
     expr = (x + 1) * (y - 2) + x * y
-    entry = CacheEntry("k55pickletest", root=tmp_path)
+    entry = CacheEntry("pickletest", root=tmp_path)
     entry.write_bytes("old.pickle", pickle.dumps(expr, protocol=pickle.HIGHEST_PROTOCOL))  # the former format
     assert b"_from_args" not in entry.read_bytes("old.pickle")
     assert entry.get_pickle("old.pickle") == expr
@@ -63,7 +63,7 @@ def test_rewritten_pickle_uses_the_fast_reduction(tmp_path):
 def test_derivation_round_trip_keeps_the_content_key(tmp_path):
     system = symvae.derive_dynamics(model("base", M=2, M_star=1))
     system.key  # as cached_derivation does: hashed before pickling
-    entry = CacheEntry("k55derivation", root=tmp_path)
+    entry = CacheEntry("derivationtest", root=tmp_path)
     entry.put_pickle("system.pickle", system)
     loaded = entry.get_pickle("system.pickle")
     assert loaded is not None and loaded is not system

@@ -73,8 +73,8 @@ def _both(tmp_path, source, tag):
     (tmp_path / "b").mkdir()
     (tmp_path / "a" / "kern.py").write_text(source)
     (tmp_path / "b" / "kern.py").write_text(source.replace("njit = njit_for(__name__)", "from numba import njit"))
-    fast = _load(tmp_path / "a" / "kern.py", f"k55_fast_{tag}")
-    plain = _load(tmp_path / "b" / "kern.py", f"k55_numba_{tag}")
+    fast = _load(tmp_path / "a" / "kern.py", f"lowered_fast_{tag}")
+    plain = _load(tmp_path / "b" / "kern.py", f"lowered_numba_{tag}")
     return fast, plain
 
 
