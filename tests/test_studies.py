@@ -205,3 +205,21 @@ def test_spike_rotation_undoes_a_rotation_of_degenerate_spikes():
     R = spike_rotation(m @ O, m)
     np.testing.assert_allclose(R @ R.T, np.eye(2), atol=1e-12)
     np.testing.assert_allclose(m @ O @ R, m, atol=1e-12)
+
+
+@pytest.mark.parametrize("tied", [False, True])
+def test_the_default_initial_state_has_weights_up_to_six_latents(tied):
+    """The default overlaps must be those of some weights (PSD Gram matrix) at every (M, M*) <= (6, 6); they stay the
+    formula's where it already is (m_11 = 0.2, m_12 = 0.12 at (2, 2)) and are scaled down only beyond."""
+    import types
+
+    from symvae.model import gram_matrix
+    from symvae.simulate._initial import default_initial_state
+    for M in range(1, 7):
+        for Ms in range(1, 7):
+            table = types.SimpleNamespace(M=M, M_star=Ms, tied=tied,
+                                          model=types.SimpleNamespace(vae=types.SimpleNamespace(decoder_variance="fixed")))
+            init = {k: np.array(v, dtype=float) for k, v in default_initial_state(table).items()}
+            assert np.linalg.eigvalsh(gram_matrix(M, Ms, init))[0] >= -1e-12, (M, Ms)
+            if (M, Ms) == (2, 2):
+                assert np.allclose(init["m"], [[0.2, 0.12], [0.156, 0.26]])

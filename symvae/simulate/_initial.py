@@ -1,6 +1,8 @@
 """Initial weights with prescribed overlaps: factor the Gram matrix of [W*, W, W~] and place it in a random basis."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..errors import InvalidInputError
@@ -64,7 +66,8 @@ def default_initial_state(table) -> dict[str, object]:
     One latent and one spike: m = m~ = 0.01 (the papers' small random overlap). Several latents or spikes:
     m_ik = 0.2 (1 + 0.3 i) (delta_ik + 0.6 (1 - delta_ik)), a full-rank, entangled and row-distinct overlap matrix, so
     the latents start distinguishable from the N^-1/2 fluctuations of a finite-N run (a rank-deficient m would leave
-    a spike direction invariant, never learned) and every seed ends in the same permutation of latents.
+    a spike direction invariant, never learned) and every seed ends in the same permutation of latents; scaled down
+    (largest singular value 0.5) where no weights would have these overlaps (M = M* = 4 and larger).
     """
     M, Ms = table.M, table.M_star
     if M == 1 and Ms == 1:
@@ -73,6 +76,12 @@ def default_initial_state(table) -> dict[str, object]:
         i = np.arange(M)[:, None]
         k = np.arange(Ms)[None, :]
         m = DEFAULT_OVERLAP["several"] * (1 + 0.3 * i) * np.where(i == k, 1.0, 0.6)
+        # weights with these overlaps exist only while the largest singular value s of m is at most 1/sqrt(2)
+        # (Q = Q~ = I, R = 0: the Gram matrix's Schur complement is I - 2 m m^T) or 1 (tied); beyond (M = M* = 4 and
+        # larger) m is scaled down to s = 0.5
+        s = float(np.linalg.svd(m, compute_uv=False)[0])
+        if s > (1.0 if table.tied else math.sqrt(0.5)):
+            m = m * (0.5 / s)
     init: dict[str, object] = {"m": m.tolist(), "m_tilde": m.tolist(), "Q": np.eye(M).tolist(),
                                "Q_tilde": np.eye(M).tolist(), "R": np.zeros((M, M)).tolist(), "D": [1.0] * M}
     if table.tied:
