@@ -193,30 +193,36 @@ def discard_corrupt_numba_cache(directory: pathlib.Path) -> bool:
     return False
 
 
-def _module_code(path: pathlib.Path):
-    """The compiled bytecode of the generated file ``path``, kept beside it as marshalled code
-    (``code-<python tag>.bin``, headed by a hash of the source, of its path and of the Python version): compiling a
-    large module (0.6 MB at (M, M*) = (5, 5)) costs ~0.2 s, and Python's own ``__pycache__`` copy is not written when
-    bytecode writing is off (``PYTHONDONTWRITEBYTECODE``). A stale or unreadable copy is rebuilt."""
+def _stored_code(stored: pathlib.Path, key: bytes, build):
+    """Bytecode kept as marshalled code in the file ``stored``, headed by a 32-character hash of ``key``: read back
+    when the hash matches, else ``build()`` and written (a stale or unreadable copy is rebuilt; a read-only cache only
+    costs speed)."""
     import marshal
 
-    source = path.read_bytes()
-    # the path is part of the tag: the code object names its file, and numba finds its cache beside that file
-    tag = hashlib.sha256(source + b"\0" + str(path.resolve()).encode() + b"\0"
-                         + sys.version.encode()).hexdigest()[:32].encode()
-    stored = path.parent / f"code-{sys.implementation.cache_tag}.bin"
+    tag = hashlib.sha256(key + b"\0" + sys.version.encode()).hexdigest()[:32].encode()
     try:
         data = stored.read_bytes()
         if data[:len(tag)] == tag:
             return marshal.loads(data[len(tag):])
     except (OSError, ValueError, EOFError, TypeError):
         pass
-    code = compile(source, str(path), "exec", dont_inherit=True)
+    code = build()
     try:
         _atomic_write(stored, tag + marshal.dumps(code))
-    except OSError:  # a read-only cache only costs speed
+    except OSError:
         pass
     return code
+
+
+def _module_code(path: pathlib.Path):
+    """The compiled bytecode of the generated file ``path``, kept beside it (``code-<python tag>.bin``, keyed by the
+    source, its path and the Python version): compiling a large module (0.6 MB at (M, M*) = (5, 5)) costs ~0.2 s,
+    and Python's own ``__pycache__`` copy is not written when bytecode writing is off (``PYTHONDONTWRITEBYTECODE``)."""
+    source = path.read_bytes()
+    # the path is part of the key: the code object names its file, and numba finds its cache beside that file
+    return _stored_code(path.parent / f"code-{sys.implementation.cache_tag}.bin",
+                        source + b"\0" + str(path.resolve()).encode(),
+                        lambda: compile(source, str(path), "exec", dont_inherit=True))
 
 
 def _load(path, name: str):
@@ -282,27 +288,13 @@ class PlainFirstModule:
 
 def _plain_code_cached(path: pathlib.Path, source: str):
     """``_jit.plain_code`` of the generated file ``path`` (text ``source``), kept beside it as marshalled bytecode
-    (``plain-<python tag>.bin``, headed by a hash of the source, of ``_jit.py`` and of the Python version), since the
-    rewriting costs more than the rest of a short warm run. A stale or unreadable copy is rebuilt."""
-    import marshal
-
+    (``plain-<python tag>.bin``, keyed by the source, ``_jit.py`` and the Python version), since the rewriting costs
+    more than the rest of a short warm run."""
     from ._jit import plain_code
 
-    tag = hashlib.sha256(source.encode() + b"\0" + pathlib.Path(__file__).with_name("_jit.py").read_bytes() + b"\0"
-                         + sys.version.encode()).hexdigest()[:32].encode()
-    stored = path.parent / f"plain-{sys.implementation.cache_tag}.bin"
-    try:
-        data = stored.read_bytes()
-        if data[:len(tag)] == tag:
-            return marshal.loads(data[len(tag):])
-    except (OSError, ValueError, EOFError, TypeError):
-        pass
-    code = plain_code(source, str(path))
-    try:
-        _atomic_write(stored, tag + marshal.dumps(code))
-    except OSError:  # a read-only cache only costs speed
-        pass
-    return code
+    return _stored_code(path.parent / f"plain-{sys.implementation.cache_tag}.bin",
+                        source.encode() + b"\0" + pathlib.Path(__file__).with_name("_jit.py").read_bytes(),
+                        lambda: plain_code(source, str(path)))
 
 
 def load_plain_first(path, name: str) -> PlainFirstModule:
