@@ -217,8 +217,8 @@ def test_the_default_initial_state_has_weights_up_to_six_latents(tied):
     from symvae.simulate._initial import default_initial_state
     for M in range(1, 7):
         for Ms in range(1, 7):
-            table = types.SimpleNamespace(M=M, M_star=Ms, tied=tied,
-                                          model=types.SimpleNamespace(vae=types.SimpleNamespace(decoder_variance="fixed")))
+            vae = types.SimpleNamespace(decoder_variance="fixed")
+            table = types.SimpleNamespace(M=M, M_star=Ms, tied=tied, model=types.SimpleNamespace(vae=vae))
             init = {k: np.array(v, dtype=float) for k, v in default_initial_state(table).items()}
             assert np.linalg.eigvalsh(gram_matrix(M, Ms, init))[0] >= -1e-12, (M, Ms)
             if (M, Ms) == (2, 2):

@@ -570,16 +570,17 @@ def _order_guess(S: _Statics, pv: Mapping[str, float], q, cos, ratio) -> dict[st
 
 def _reduced_solve(S: _Statics, pv: Mapping[str, float], p: np.ndarray, rhos: np.ndarray, q, cos, ratio,
                    max_nfev: int = 20, deflate: bool = False, active=None, aligned: bool = False) -> np.ndarray | None:
-    """Least squares on the derived residual over the structured weights of ``_order_guess`` (per latent: log q,
-    the cosine in [0, 1] -- or log(1 - cosine) <= 0 with ``aligned`` --, log encoder/decoder ratio; D from its own
-    equations), with the conjugates completed by ``_complete`` (positive branch, continuous in the order parameters).
-    A handful of unknowns instead of all of (m, ..., K, H): its basin is wide where Newton/LM on the full system is
-    not. log(1 - cosine) keeps the fit well conditioned for strongly informed data, where the minimiser's cosine is
-    1 - O(eta/rho) and the signal equations are steep in it; at moderate cosines it takes the fits away (with equal
-    spikes at M = M* = 3 every informed fit ran off to a large norm), so it is the second pass of the search. The collapsed root is deflated (P. E. Farrell, A. Birkisson, S. W. Funke, SIAM J. Sci. Comput. 37
-    (2015) A2026) with ``deflate``, by the factor 1 + kappa/q (power one: the deflated residual stays finite as
-    q -> 0, so a learned root of small norm keeps its basin; power two pushed the fits past it): the collapsed point
-    is a start of its own. Returns the completed state (None if it is not finite).
+    """Least squares on the derived residual over the structured weights of ``_order_guess`` (per latent: log q, the
+    cosine in [0, 1] -- or log(1 - cosine) <= 0 with ``aligned`` --, log encoder/decoder ratio; D from its own
+    equations), with the conjugates completed by ``_complete`` (positive branch, continuous in the order
+    parameters). A handful of unknowns instead of all of (m, ..., K, H): its basin is wide where Newton/LM on the
+    full system is not. log(1 - cosine) keeps the fit well conditioned for strongly informed data, where the
+    minimiser's cosine is 1 - O(eta/rho) and the signal equations are steep in it; at moderate cosines it takes the
+    fits away (with equal spikes at M = M* = 3 every informed fit ran off to a large norm), so it is the second pass
+    of the search. The collapsed root is deflated (P. E. Farrell, A. Birkisson, S. W. Funke, SIAM J. Sci. Comput. 37
+    (2015) A2026) with ``deflate``, by the factor 1 + kappa/q (power one: the deflated residual stays finite as q ->
+    0, so a learned root of small norm keeps its basin; power two pushed the fits past it): the collapsed point is a
+    start of its own. Returns the completed state (None if it is not finite).
 
     ``max_nfev`` = 20: in these coordinates a fit that reaches a root does so well within 20 evaluations (random
     points of eight variants, 2,300 in all, gave the same results as with 40, at 0.6 of the cost; 12 was too few)."""
@@ -653,9 +654,9 @@ def _search_starts(S: _Statics, pv: Mapping[str, float], p: np.ndarray, rhos: np
                    retry_deflated: bool = True, aligned: bool = False):
     """Labelled starting states, lazily: the collapsed point; informed (every latent aligned with its spike) and
     uninformed (no signal overlap) structured starts on a ladder of norms around the data variance, each first
-    brought close by ``_reduced_solve`` (norms from 3 times the data variance down to 1e-4 of it); then ``n_random`` random admissible starts (log-uniform norms, uniform
-    cosines, log-uniform encoder/decoder ratios). With ``aligned``: the informed structured starts only, their fits
-    in log(1 - cosine) (see ``_reduced_solve``)."""
+    brought close by ``_reduced_solve`` (norms from 3 times the data variance down to 1e-4 of it); then ``n_random``
+    random admissible starts (log-uniform norms, uniform cosines, log-uniform encoder/decoder ratios). With
+    ``aligned``: the informed structured starts only, their fits in log(1 - cosine) (see ``_reduced_solve``)."""
     M = S.table.M
     kappa = float(np.sum(rhos)) + float(pv["eta"])
     beta = float(pv.get("beta", 1.0))
@@ -771,10 +772,10 @@ def _saddle(S: _Statics, y: np.ndarray, p: np.ndarray, pv, residual: float, star
     named = {k: order[k] for k in ORDER_KEYS}
     phase, per = _phase_from_order(named)
     # K, H are undetermined on collapsed latents (their fields vanish): evaluate the Hessian at the canonical
-    # completion (H = I there, K by least squares) when it is as good a saddle point
-    # completion, first with the collapsed latents' overlaps set to exactly zero: a root reached from a random
-    # start can sit on the boundary with round-off overlaps (m ~ 1e-7 at Q ~ 1e-19) and conjugates of its own, at
-    # which the Hessian can look positive while the collapsed saddle itself is unstable
+    # completion (H = I there, K by least squares) when it is as good a saddle point, first with the collapsed
+    # latents' overlaps set to exactly zero (a root reached from a random start can sit on the boundary with
+    # round-off overlaps, m ~ 1e-7 at Q ~ 1e-19, and conjugates of its own, at which the Hessian can look positive
+    # while the collapsed saddle itself is unstable)
     y_h = y
     if "collapsed" in per:
         for candidate in (_snap_collapsed(named, per), named):
@@ -821,9 +822,10 @@ def _revive_starts(S: _Statics, pv: Mapping[str, float], p: np.ndarray, rhos: np
 def _homotopy(S: _Statics, pv: Mapping[str, float], alpha: float, rhos: np.ndarray, start: Mapping[str, float],
               random_starts: int, seed: int, steps: int = 8, geometric: tuple[str, ...] = ()):
     """States reached by continuation in the parameters: the search at ``start`` (parameter values where the
-    structured starts converge reliably), then the parameters moved to their values ``pv`` in ``steps``
-    warm-started steps (linearly; geometrically for the names in ``geometric``), one branch per saddle found at
-    ``start``. Yields the end state of each branch that converged all the way."""
+    structured starts converge reliably), then the parameters moved to their values ``pv`` along t in [0, 1]
+    (linearly; geometrically for the names in ``geometric``), one branch per saddle found at ``start``, in
+    warm-started steps of 1/``steps`` at first, grown by 1.5 after a converged step and halved after a refused one
+    (down to 1/(64 ``steps``)). Yields the end state of each branch that converged all the way."""
     p0 = S.param_vector(start, alpha)
     found = []
     for label, y0 in _search_starts(S, start, p0, rhos, random_starts, seed):
@@ -858,8 +860,8 @@ def _homotopy(S: _Statics, pv: Mapping[str, float], alpha: float, rhos: np.ndarr
 def _homotopy_starts(pv: Mapping[str, float]):
     """(start parameters, names moved geometrically) of the continuations tried when the search finds no local
     minimum: from zero weight decay (where the structured starts converge reliably), and from three and nine times
-    the KL weight (at small beta without weight decay the weights have an almost flat direction W -> cW, W~ -> W~/c, along
-    which the structured fits slide past the minimiser; at a larger beta the direction is curved)."""
+    the KL weight (at small beta without weight decay the weights have an almost flat direction W -> cW,
+    W~ -> W~/c, along which the structured fits slide past the minimiser; at a larger beta it is curved)."""
     decays = [n for n in pv if n.startswith("lam")]
     if decays and any(float(pv[n]) != 0.0 for n in decays):
         yield {**pv, **{n: 0.0 for n in decays}}, ()
