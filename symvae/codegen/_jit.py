@@ -16,6 +16,7 @@ zero, ``math.log`` of a negative number), ``numerics._integrate`` reruns the int
 from __future__ import annotations
 
 import math
+import sys
 
 __all__ = ["njit_for", "plain_module_name", "is_plain", "plain_code", "numba_power"]
 
@@ -139,8 +140,6 @@ def plain_code(source: str, filename: str):
             if isinstance(node.op, ast.Pow):
                 raise ValueError("generated code uses **=")  # not produced by the generator
             return node
-
-    import sys
 
     # a long sum is a left-nested chain of BinOp nodes (hundreds deep at (M, M*) = (5, 5)): the recursive visit needs
     # more frames than the default limit allows

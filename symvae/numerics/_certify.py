@@ -403,12 +403,6 @@ def _operator(Y, Gc, JXm, cr, Xr, prec):
     return K
 
 
-def ends(x) -> tuple:
-    """The end points (mpf) of an mpmath interval."""
-    a, b = x._mpi_
-    return mpmath.mp.make_mpf(a), mpmath.mp.make_mpf(b)
-
-
 def enclosure_digits(lo, hi, limit: int) -> int:
     """Significant digits d <= limit such that every number in [lo, hi] rounds to the same d-digit text (rounding
     is monotone, so it suffices that lo and hi do)."""

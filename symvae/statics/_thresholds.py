@@ -432,7 +432,7 @@ def collapse_in(model: Model, params: Mapping[str, float], alpha, parameter: str
 
 
 # ---------------------------------------------------------------------------------------------- certification
-def _collapse_equations(model: Model, values: Mapping[str, object], alpha, parameter: str, kind: str, x, q):
+def _collapse_equations(model: Model, values: Mapping[str, object], alpha, parameter: str, kind: str, x):
     """The interval system of the collapse condition in ``parameter`` (``_collapse_system``) for the branch of the
     top eigenvalue (BBP outlier or bulk edge) that holds at the located point x."""
     fns = _functions(model)
@@ -520,11 +520,6 @@ def _texts(values: tuple, dps: int) -> list[str]:
         return [_decimal(v) for _, v in values]
 
 
-@functools.lru_cache(maxsize=64)
-def _pad(digits: int):
-    return mpmath.mpf(10) ** -(digits + 11)
-
-
 def _certify(system, rest_values: Mapping[str, object], center, k: int, digits: int):
     """(interval of unknown k as decimal strings, certified, why): the Krawczyk test (``numerics._certify``) on the
     interval ``system`` (``_interval_system``) around ``center``, box half-width 10^-(digits + 5) relative, the
@@ -539,7 +534,7 @@ def _certify(system, rest_values: Mapping[str, object], center, k: int, digits: 
         lo, hi = cert.enclosure[k]
         # printed ends rounded outwards: padded by 10^-(digits + 11) relative, twice the largest rounding error of
         # a (digits + 12)-digit text
-        pad = mpmath.mpf(_pad(digits))
+        pad = mpmath.mpf(10) ** -(digits + 11)
         lo_t = mpmath.nstr(lo - abs(lo) * pad, digits + 12, strip_zeros=False)
         hi_t = mpmath.nstr(hi + abs(hi) * pad, digits + 12, strip_zeros=False)
     return (lo_t, hi_t), True, cert.message
@@ -612,7 +607,7 @@ def _certificate(name: str, model: Model, params: Mapping[str, object], alpha, p
             values.pop(_beta_name(model), None)
         kind = out["kind"]
         try:
-            system = _collapse_equations(model, values, alpha, parameter, kind, out["value"], out.get("q_jump"))
+            system = _collapse_equations(model, values, alpha, parameter, kind, out["value"])
         except ValueError as exc:
             return None, False, str(exc)
         center = [out["value"]] if kind == "continuous" else [out["q_jump"], out["value"]]
