@@ -150,3 +150,38 @@ def test_interval_functions_enclose_the_point_values_of_every_supported_operatio
             assert w_hi - w_lo > mpmath.mpf(10) ** -3, e
     finally:
         _PREC[0] = old
+
+
+def test_residual_bound_is_a_true_upper_bound_on_the_box():
+    """max |x^2 - p|, |x y - 1| over [1.4, 1.5] x [0.6, 0.7] with p = 0.3 typed: the exact maxima are attained at
+    corners (2.25 - 0.3 = 1.95; 1 - 1.4 * 0.6 = 0.16), so the bound is >= 1.95 and within rounding of it; an empty
+    system is bounded by 0."""
+    from symvae.numerics._certify import residual_bound
+
+    x, y, p = sp.symbols("x y p")
+    G, J, shape = interval_functions("test-bound", [x, y], [p], [x ** 2 - p, x * y - 1], None)
+    assert J is None and shape is None
+    with mpmath.workdps(40):
+        box = [(mpmath.mpf("1.4"), mpmath.mpf("1.5")), (mpmath.mpf("0.6"), mpmath.mpf("0.7"))]
+        bound = residual_bound(G, box, ["0.3"])
+        exact = max(mpmath.mpf("1.5") ** 2 - mpmath.mpf("0.3"), 1 - mpmath.mpf("1.4") * mpmath.mpf("0.6"))
+        assert exact <= bound <= exact + mpmath.mpf(10) ** -35
+        G0, _, _ = interval_functions("test-bound-empty", [x, y], [p], [], None)
+        assert residual_bound(G0, box, ["0.3"]) == 0
+
+
+def test_the_left_out_equations_of_a_square_system_are_bounded_on_its_enclosure():
+    """x^2 = 2, y = x made square from three equations (the third, y - x + d, left out): the certificate proves
+    the square root and bounds the left-out equation on the enclosure from above by its true size |d| = 1e-37."""
+    from symvae.statics._saddle_thresholds import certify_square
+
+    x, y, a, d = sp.symbols("x y a d")
+    interval, certified, why = certify_square("test-left-out", [x, y], [x ** 2 - a, y - x, y - x + d], [a, d],
+                                              {"a": "2", "d": "1e-37"}, {}, [0, 1], [1.4142135623730951] * 2, 0, 25)
+    assert certified, why
+    with mpmath.workdps(40):
+        lo, hi = (mpmath.mpf(v) for v in interval)
+        assert lo < mpmath.sqrt(2) < hi and hi - lo < mpmath.mpf(10) ** -25
+        bound = mpmath.mpf(why.split("|F| <= ")[1].split(" ")[0])
+        assert mpmath.mpf("1e-37") <= bound * (1 + mpmath.mpf(10) ** -2) and bound < mpmath.mpf("1e-36")
+    assert "the 1 equation left out of the square system: |F| <= " in why

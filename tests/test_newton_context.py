@@ -189,3 +189,30 @@ def test_levenberg_marquardt_keeps_positive_coordinates_positive():
     assert np.array_equal(by_index.x, by_mask.x) and by_index.x[0] > 0 and not by_index.converged
     on_x = newton(FLOAT64, F, J, [0.5, 7.0], damping="lm", ftol=1e-14, free=[0], positive=[0])
     assert on_x.x[1] == 7.0 and 0 < on_x.x[0] < 0.5
+
+
+@pytest.mark.parametrize("ctx", [FLOAT64, MpContext(40)], ids=["float64", "mpmath"])
+def test_symmetric_eigendecomposition_and_full_svd_reconstruct_their_matrix(ctx):
+    """eigh: ascending eigenvalues, orthonormal eigenvectors, A V = V diag(w); svd: square U, Vt, s descending,
+    U diag(s) Vt = A (a 3 x 5 matrix, so Vt has rows beyond the rank)."""
+    rng = np.random.default_rng(4)
+    S = rng.normal(size=(4, 4))
+    A = S + S.T
+    B = rng.normal(size=(3, 5))
+    with ctx.precision():
+        A_c, B_c = ctx.asmatrix([[ctx.scalar(v) for v in row] for row in A]), \
+            ctx.asmatrix([[ctx.scalar(v) for v in row] for row in B])
+        w, V = ctx.eigh(A_c)
+        U, s, Vt = ctx.svd(B_c)
+        tol = 1e-12 if ctx is FLOAT64 else mpmath.mpf(10) ** -35
+        assert all(w[k] <= w[k + 1] for k in range(3))
+        assert np.max(np.abs(A_c @ V - V * w)) < tol
+        assert np.max(np.abs(V.T @ V - ctx.eye(4))) < tol
+        assert U.shape == (3, 3) and Vt.shape == (5, 5) and all(s[k] >= s[k + 1] for k in range(2))
+        Sigma = ctx.zeros((3, 5))
+        for k in range(3):
+            Sigma[k, k] = s[k]
+        assert np.max(np.abs(U @ Sigma @ Vt - B_c)) < tol
+        assert np.max(np.abs(Vt @ Vt.T - ctx.eye(5))) < tol
+    np.testing.assert_allclose(np.asarray(w, float), np.linalg.eigvalsh(A), rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(s, float), np.linalg.svd(B, compute_uv=False), rtol=1e-12)

@@ -169,8 +169,9 @@ def interval_acos(x):
 
 
 def interval_functions(key: str, unknowns: Sequence[sp.Symbol], rest: Sequence[sp.Symbol],
-                       equations: Sequence[sp.Expr], jacobian: sp.Matrix):
-    """(G, J) evaluating ``equations`` and ``jacobian`` on intervals (mpmath ``iv``), cached under ``key``.
+                       equations: Sequence[sp.Expr], jacobian: sp.Matrix | None):
+    """(G, J, shape) evaluating ``equations`` and ``jacobian`` on intervals (mpmath ``iv``), cached under ``key``
+    (``jacobian`` None: G only, J None).
 
     Raises:
         ValueError: an expression uses a function without a rigorous interval version here (Abs, Max, ...).
@@ -178,14 +179,17 @@ def interval_functions(key: str, unknowns: Sequence[sp.Symbol], rest: Sequence[s
     if key not in _FUNCTIONS:
         allowed = (sp.Add, sp.Mul, sp.Pow, sp.Symbol, sp.Number, sp.log, sp.exp, sp.cos, sp.sin,
                    sp.asin, sp.acos, sp.Abs, type(sp.pi), type(sp.E))
-        for e in list(equations) + list(jacobian):
+        for e in list(equations) + (list(jacobian) if jacobian is not None else []):
             bad = [a for a in sp.preorder_traversal(e) if not isinstance(a, allowed)]
             if bad:
                 raise ValueError(f"no interval evaluation of {type(bad[0]).__name__}")
         args = list(unknowns) + list(rest)
         G = sp.lambdify(args, list(equations), modules=[_namespace()], printer=_printer())
-        J = sp.lambdify(args, list(jacobian), modules=[_namespace()], printer=_printer())
-        _FUNCTIONS[key] = (G, J, jacobian.shape)
+        if jacobian is None:
+            _FUNCTIONS[key] = (G, None, None)
+        else:
+            J = sp.lambdify(args, list(jacobian), modules=[_namespace()], printer=_printer())
+            _FUNCTIONS[key] = (G, J, jacobian.shape)
     return _FUNCTIONS[key]
 
 
@@ -291,6 +295,22 @@ def krawczyk(G, J, shape, center: Sequence, rest: Sequence[str], *, radius_digit
     make = mpmath.mp.make_mpf
     return Certificate(True, tuple((make(a), make(b)) for a, b in K),
                        f"Krawczyk: K(X) inside X (box 1e-{radius_digits}), a unique root in K(X)")
+
+
+def residual_bound(G, enclosure: Sequence, rest: Sequence[str]):
+    """max |G_i| over the box ``enclosure`` ((lo, hi) mpf pairs, e.g. a Krawczyk enclosure K(X)), by interval
+    evaluation at the current mpmath precision, outward rounding: a proven upper bound on every |G_i| at every point
+    of the box (0 when G is empty). Raises ValueError/ZeroDivisionError/TypeError when the evaluation fails."""
+    prec = mpmath.mp.prec
+    old = _PREC[0]
+    _PREC[0] = prec
+    try:
+        box = [Interval((mpmath.mpf(lo)._mpf_, mpmath.mpf(hi)._mpf_)) for lo, hi in enclosure]
+        values = [_raw(v) for v in G(*box, *_parameters(tuple(rest), prec))]
+    finally:
+        _PREC[0] = old
+    make = mpmath.mp.make_mpf
+    return max((max(abs(make(a)), abs(make(b))) for a, b in values), default=mpmath.mpf(0))
 
 
 def _raw(v) -> tuple:

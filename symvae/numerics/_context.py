@@ -85,6 +85,14 @@ class Float64:
     def lstsq(self, A: np.ndarray, b: np.ndarray, rcond: float | None = None) -> np.ndarray:
         return np.linalg.lstsq(A, b, rcond=rcond)[0]
 
+    def eigh(self, A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Eigenvalues (ascending) and orthonormal eigenvectors (columns) of a symmetric matrix."""
+        return np.linalg.eigh(A)
+
+    def svd(self, A: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """A = U diag(s) Vt with square U, Vt and s descending."""
+        return np.linalg.svd(A, full_matrices=True)
+
     def norm_inf(self, v) -> float:
         return float(np.abs(v).max()) if len(v) else 0.0
 
@@ -193,6 +201,26 @@ class MpContext:
         except ZeroDivisionError as exc:
             raise SingularMatrix(str(exc)) from None
         return self.asvector(x)
+
+    def eigh(self, A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Eigenvalues (ascending) and orthonormal eigenvectors (columns) of a symmetric matrix (mpmath.eigsy)."""
+        n = A.shape[0]
+        if n == 0:
+            return self.zeros(0), self.zeros((0, 0))
+        w, V = mpmath.eigsy(mpmath.matrix(np.asarray(A).tolist()))
+        order = sorted(range(n), key=lambda k: w[k])
+        return self.asvector([w[k] for k in order]), self.asmatrix(V)[:, order]
+
+    def svd(self, A: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """A = U diag(s) Vt with square U, Vt and s descending (mpmath.svd_r)."""
+        m, n = A.shape
+        if m == 0 or n == 0:
+            return self.eye(m), self.zeros(0), self.eye(n)
+        U, s, Vt = mpmath.svd_r(mpmath.matrix(np.asarray(A).tolist()), full_matrices=True)
+        order = sorted(range(len(s)), key=lambda k: -s[k])
+        U, Vt = self.asmatrix(U), self.asmatrix(Vt)
+        U[:, :len(s)], Vt[:len(s)] = U[:, order], Vt[order]
+        return U, self.asvector([s[k] for k in order]), Vt
 
     def norm_inf(self, v):
         return max((abs(x) for x in v), default=mpmath.mpf(0))

@@ -32,7 +32,7 @@ from ..codegen import FunctionSpec, compile_system, generate_source, load_cached
 from ..derive._statics import derive_statics
 from ..errors import SymvaeError
 from ..model import Model, SymbolTable, gram_matrix
-from ..numerics._context import FLOAT64, MpContext
+from ..numerics._context import FLOAT64, MpContext, SingularMatrix
 from ..numerics._newton import newton
 from ._closed_form import ClosedForm, classify_phase, closed_form, kl_gap_float, stable_kl, statics_param_names
 from ._params import check_alpha, check_params
@@ -568,6 +568,10 @@ def _order_guess(S: _Statics, pv: Mapping[str, float], q, cos, ratio) -> dict[st
     return {"m": m, "m_tilde": mt, "Q": Q, "Q_tilde": Qt, "R": R, "D": D}
 
 
+#: largest norm (times the data variance) of a latent in the structured fits
+_FIT_NORM_CAP = 1e3
+
+
 def _reduced_solve(S: _Statics, pv: Mapping[str, float], p: np.ndarray, rhos: np.ndarray, q, cos, ratio,
                    max_nfev: int = 20, deflate: bool = False, active=None, aligned: bool = False) -> np.ndarray | None:
     """Least squares on the derived residual over the structured weights of ``_order_guess`` (per latent: log q, the
@@ -611,8 +615,16 @@ def _reduced_solve(S: _Statics, pv: Mapping[str, float], p: np.ndarray, rhos: np
             # residual stays small, so D is not left as a free unknown of the least squares. A few damped Newton
             # steps on the D equations alone (D kept positive), unless D solves them to rounding already
             y = newton(FLOAT64, lambda x: F_of(x, p), d_columns, y, free=d, damping="line",
-                       positive=d, xtol=1e-15, ftol=math.inf, max_iter=4).x
-            F = F_of(y, p)
+                       positive=d, xtol=1e-15, ftol=math.inf, max_iter=8).x
+            # then the conjugates again, for the new D (they were completed for the guessed one: with learned
+            # sigma^2 the guess beta/(beta + q) can be 0.47 where D = 0.028, and K, H left at the old D kept every
+            # fit away from the minimiser)
+            order = _order_guess(S, pv, qa, ca, ra)
+            order["D"] = y[d].copy()
+            done = complete(order, residual=True)
+            if done is None:
+                raise ValueError("F is not finite at the completed state")
+            y, F = done
         return y, F
 
     kappa = float(np.sum(rhos)) + float(pv["eta"])
@@ -628,14 +640,18 @@ def _reduced_solve(S: _Statics, pv: Mapping[str, float], p: np.ndarray, rhos: np
         deflation = 1.0 + kappa / max(float(np.sum(np.exp(z[:M]))), 1e-300) if deflate else 1.0
         return F * deflation if np.all(np.isfinite(F)) else np.full(S.n, 1e6)
 
+    # the fits stay below 1e3 times the data variance in each norm: learned sigma^2 has a valley D -> 0,
+    # Q -> infinity along which |F| decreases slowly without a root (from cosine 0.998 at the sample cosine, fits
+    # reached Q = 2e4 there); Levenberg--Marquardt on the full system, which follows the fit, is not bounded
+    log_cap = math.log(_FIT_NORM_CAP * kappa)
     if not (np.all(q > 0) and np.all(ratio > 0)):  # no start in the log coordinates (least squares would refuse it)
         return None
     if aligned:  # log(1 - cosine) <= 0
         z0 = [np.log(q), np.log1p(-np.clip(np.asarray(cos, float), 0.0, 1.0 - 1e-12)), np.log(ratio)]
-        lo, hi = [-np.inf] * (3 * M), [np.inf] * M + [0.0] * M + [np.inf] * M
+        lo, hi = [-np.inf] * (3 * M), [log_cap] * M + [0.0] * M + [np.inf] * M
     else:  # the cosine in [0, 1]
         z0 = [np.log(q), np.clip(cos, 0.0, 1.0), np.log(ratio)]
-        lo, hi = [-np.inf] * M + [0.0] * M + [-np.inf] * M, [np.inf] * M + [1.0] * M + [np.inf] * M
+        lo, hi = [-np.inf] * M + [0.0] * M + [-np.inf] * M, [log_cap] * M + [1.0] * M + [np.inf] * M
     try:
         sol = scipy.optimize.least_squares(residual, np.concatenate(z0), bounds=(lo, hi), x_scale="jac",
                                            xtol=1e-15, ftol=1e-15, gtol=1e-15, max_nfev=max_nfev)
@@ -643,6 +659,18 @@ def _reduced_solve(S: _Statics, pv: Mapping[str, float], p: np.ndarray, rhos: np
     except (ValueError, np.linalg.LinAlgError, IndexError, ZeroDivisionError):
         return None
     return y if np.all(np.isfinite(y)) else None
+
+
+def _is_root(S: _Statics, y: np.ndarray, p: np.ndarray, res: float, tol: float) -> bool:
+    """max|F| <= tol max(1, max|y|), and every equation's residual within tol of the size of its terms,
+    |F_i| <= tol (1 + sum_j |dF_i/dy_j| |y_j|). The second test tells a root from a point far out on a flat valley
+    (learned sigma^2: D -> 0, Q -> infinity, K -> infinity) where |F| stalls at a non-zero minimum, 1.2e-6 at
+    K = 3e6 (7.6e-7 of its terms), which the first alone took for a root; at the roots it is 1e-13 or less."""
+    if not res <= tol * max(1.0, float(np.max(np.abs(y)))):
+        return False
+    F = S.F(y, p)
+    terms = 1.0 + np.abs(S.J(y, p)) @ np.abs(y)
+    return bool(np.all(np.abs(F) <= tol * terms))
 
 
 def _total_norm(S: _Statics, y: np.ndarray, pv) -> float:
@@ -656,7 +684,8 @@ def _search_starts(S: _Statics, pv: Mapping[str, float], p: np.ndarray, rhos: np
     uninformed (no signal overlap) structured starts on a ladder of norms around the data variance, each first
     brought close by ``_reduced_solve`` (norms from 3 times the data variance down to 1e-4 of it); then ``n_random``
     random admissible starts (log-uniform norms, uniform cosines, log-uniform encoder/decoder ratios). With
-    ``aligned``: the informed structured starts only, their fits in log(1 - cosine) (see ``_reduced_solve``)."""
+    ``aligned``: the informed structured starts only, their fits in log(1 - cosine) (see ``_reduced_solve``),
+    started at the cosine of the sample's top principal components with the spikes (``_sample_cosines``)."""
     M = S.table.M
     kappa = float(np.sum(rhos)) + float(pv["eta"])
     beta = float(pv.get("beta", 1.0))
@@ -671,8 +700,9 @@ def _search_starts(S: _Statics, pv: Mapping[str, float], p: np.ndarray, rhos: np
     # informed: the first latent aligned with its spike; with M, M* > 1 also every latent with its own spike first
     # (with equal spike strengths the single-latent starts keep the other latents in the invariant subspace of no
     # signal overlap, m_k = 0, and never reach the minimiser where every latent learns its spike)
-    first_only = np.where(np.arange(M) == 0, 0.9, 0.0)
-    every = np.where(np.arange(M) < S.table.M_star, 0.9, 0.0)
+    informed = _sample_cosines(S, pv, p, rhos) if aligned else np.full(M, 0.9)
+    first_only = np.where(np.arange(M) == 0, informed, 0.0)
+    every = np.where(np.arange(M) < S.table.M_star, informed, 0.0)
     starts = [("informed", every, None, np.ones(M))] if min(M, S.table.M_star) > 1 else []
     starts += [("informed", first_only, a, prof) for a, prof in profiles]
     starts += [("uninformed", np.zeros(M), a, prof) for a, prof in profiles]
@@ -695,6 +725,24 @@ def _search_starts(S: _Statics, pv: Mapping[str, float], p: np.ndarray, rhos: np
         y = _reduced_solve(S, pv, p, rhos, q, rng.uniform(0.0, 1.0, M), np.exp(rng.uniform(-3.0, 1.0, M)))
         if y is not None:
             yield "random", y
+
+
+def _sample_cosines(S: _Statics, pv: Mapping[str, float], p: np.ndarray, rhos: np.ndarray) -> np.ndarray:
+    """Per latent k < M*, the cosine of the sample covariance's k-th principal component with spike k at aspect ratio
+    alpha (Baik-Ben Arous-Peche; F. Benaych-Georges, R. R. Nadakuditi, Adv. Math. 227 (2011) 494):
+    cos^2 = (1 - eta^2/(alpha rho_k^2)) / (1 + eta/(alpha rho_k)) above the detection threshold alpha rho_k^2 > eta^2,
+    0.9 below it and for the other latents. A property of the data, not of the VAE: an informed start for strongly
+    informed data, where the minimiser's cosine is within 1e-3 of it and a start at 0.9 can slide along the flat
+    direction of learned sigma^2 (D -> 0, Q -> infinity) instead."""
+    M, Ms = S.table.M, S.table.M_star
+    alpha = float(p[S.param_names.index("alpha")])
+    eta = float(pv["eta"])
+    out = np.full(M, 0.9)
+    for k in range(min(M, Ms)):
+        snr = float(rhos[k]) / eta if eta > 0 else math.inf
+        if alpha * snr * snr > 1.0:
+            out[k] = math.sqrt((1.0 - 1.0 / (alpha * snr * snr)) / (1.0 + 1.0 / (alpha * snr)))
+    return out
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -727,31 +775,77 @@ class Saddle:
         return out
 
 
+def _schur_hessian(ctx, J: np.ndarray, o: np.ndarray, c: np.ndarray, rtol) -> tuple[np.ndarray, float]:
+    """The Hessian of f on the physical manifold from the Hessian ``J`` of f (order-parameter indices ``o``,
+    conjugate indices ``c``), in the context's arithmetic: the Schur complement A - B C^+ B^T of the conjugate block C
+    (eigenvalues below ``rtol`` max(1, max|J|) taken as its null space), restricted to the order-parameter directions
+    along which the linearised conjugate equations remain solvable (orthogonal to null(C)^T B^T).
+
+    Returns (hessian, rounding): ``rounding`` estimates the float64 error of the Schur complement, |B|^2 delta / w^2
+    for the smallest inverted eigenvalue w of C and an error delta = 10 eps max|J| in it (inverting an eigenvalue
+    of 1e-6 beside one of 1e3 loses about 8 digits); 0 in mpmath."""
+    J = (J + J.T) / 2
+    A, B, C = J[o][:, o], J[o][:, c], J[c][:, c]
+    scale = max(1.0, float(np.max(np.abs(np.asarray(J, dtype=float))))) if J.size else 1.0
+    rounding = 0.0
+    schur, T = A, ctx.eye(len(o))
+    if len(c):
+        w, V = ctx.eigh(C)
+        keep = np.array([abs(v) > rtol * scale for v in w], dtype=bool)
+        if keep.any():
+            BV = B @ V[:, keep]
+            schur = A - (BV / w[keep]) @ BV.T
+            if ctx is FLOAT64:
+                w_min = float(np.min(np.abs(w[keep])))
+                rounding = float(np.linalg.norm(B, 2)) ** 2 * 10 * FLOAT64.eps * scale / w_min ** 2
+        null = V[:, ~keep]
+        if null.shape[1]:
+            _, sv, vt = ctx.svd((B @ null).T)
+            top = max(float(sv[0]), 1.0) if len(sv) else 1.0
+            rk = sum(1 for v in sv if float(v) > rtol * top)
+            T = vt[rk:].T
+    return T.T @ schur @ T, rounding
+
+
 def physical_hessian(S: _Statics, y: np.ndarray, p: np.ndarray) -> np.ndarray:
     """The Hessian of f in the order parameters with K, H eliminated (Schur complement of the conjugate block of
     dF/dy = the Hessian of f), restricted to the order-parameter directions along which the linearised conjugate
-    equations remain solvable (orthogonal to the null space of the conjugate block) -- the physical manifold."""
-    J = S.J(y, p)
-    J = 0.5 * (J + J.T)
-    o, c = S.o_idx, S.kh
-    A, B, C = J[o][:, o], J[o][:, c], J[c][:, c]
-    U, s, Vt = np.linalg.svd(C)
-    # rank relative to the whole Hessian: on a collapsed latent the conjugate block is round-off, not small
-    rank = int(np.sum(s > 1e-9 * max(1.0, float(np.abs(J).max())))) if s.size else 0
-    null = Vt[rank:].T
-    if rank:
-        # the pseudo-inverse of C (numpy's pinv, rcond 1e-9) from the SVD just computed
-        keep = s > 1e-9 * s[0]
-        schur = A - ((B @ Vt[keep].T) / s[keep]) @ (U[:, keep].T @ B.T)
-    else:
-        schur = A
-    T = np.eye(len(o))
-    if null.shape[1]:
-        constraint = null.T @ B.T
-        _, sv, vt = np.linalg.svd(constraint)
-        rk = int(np.sum(sv > 1e-9 * max(sv[0], 1.0))) if sv.size else 0
-        T = vt[rk:].T
-    return T.T @ schur @ T
+    equations remain solvable (orthogonal to the null space of the conjugate block) -- the physical manifold.
+    float64; ``_hessian_min`` decides doubtful signs at 30 digits."""
+    return _schur_hessian(FLOAT64, S.J(y, p), S.o_idx, S.kh, 1e-9)[0]
+
+
+#: digits of the mpmath Hessian that decides a stability the float64 Schur complement cannot
+_HESSIAN_DPS = 30
+
+
+def _hessian_min(S: _Statics, y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
+    """(smallest eigenvalue, largest |entry| clipped below at 1) of the physical Hessian. In float64 unless its
+    rounding estimate exceeds both |smallest eigenvalue| and the stability tolerance 1e-8 scale: the conjugate block
+    can have genuine eigenvalues of 1e-6 beside ones of 1e3 (strongly informed data, small beta), whose inversion
+    leaves no correct digit of an O(1) eigenvalue; then the saddle is refined and the Hessian evaluated again at
+    30 digits (a refinement that does not converge keeps the float64 value)."""
+    h, rounding = _schur_hessian(FLOAT64, S.J(y, p), S.o_idx, S.kh, 1e-9)
+    if not h.size:
+        return 0.0, 1.0
+    scale = max(1.0, float(np.max(np.abs(h))))
+    hmin = float(np.linalg.eigvalsh(h)[0])
+    if rounding <= max(abs(hmin), 1e-8 * scale):
+        return hmin, scale
+    ctx = MpContext(_HESSIAN_DPS, guard=10)
+    with ctx.precision():
+        pm = [ctx.from_decimal(v) for v in p]
+        try:
+            x, converged, _ = _refine_mp(S, y, pm, ctx, max_iter=20)
+        except SingularMatrix:
+            converged = False
+        if not converged:
+            return hmin, scale
+        Jm = ctx.asmatrix(S.module.jac_mp(0, x, pm))
+        hm, _ = _schur_hessian(ctx, Jm, S.o_idx, S.kh, mpmath.mpf(10) ** (-_HESSIAN_DPS // 2))
+        if not hm.size:
+            return 0.0, scale
+        return float(ctx.eigh(hm)[0][0]), scale
 
 
 def _snap_collapsed(order: Mapping[str, np.ndarray], latent_phases) -> dict[str, np.ndarray]:
@@ -783,9 +877,7 @@ def _saddle(S: _Statics, y: np.ndarray, p: np.ndarray, pv, residual: float, star
             if done and float(np.max(np.abs(S.F(done[0], p)))) <= max(10 * residual, 1e-10):
                 y_h = done[0]
                 break
-    h = physical_hessian(S, y_h, p)
-    scale = max(1.0, float(np.max(np.abs(h)))) if h.size else 1.0
-    hmin = float(np.linalg.eigvalsh(h)[0]) if h.size else 0.0
+    hmin, scale = _hessian_min(S, y_h, p)
     return Saddle(y=y, order=named, free_energy=S.free_energy(y, p), phase=phase,
                   latent_phases=per, residual=residual, stable=hmin >= -1e-8 * scale, hessian_min=hmin, start=start)
 
@@ -797,9 +889,11 @@ def _same(a: np.ndarray, b: np.ndarray, S: _Statics, pv, oa=None, ob=None) -> bo
 
 
 def _revive_starts(S: _Statics, pv: Mapping[str, float], p: np.ndarray, rhos: np.ndarray, saddle: "Saddle"):
-    """Starts from a saddle with collapsed latents: the other latents as they are, one collapsed latent revived at a
-    small norm (1e-2 and 1e-3 of the data variance, no signal overlap) -- a superfluous latent that fits the noise
-    just below the bulk edge has a small norm while the learning latent's is O(1)."""
+    """Starts from a saddle with collapsed latents: the other latents as they are, one collapsed latent (by its
+    phase; its round-off overlaps give no encoder/decoder ratio, the default one is used) revived at a small norm
+    (0.1, 1e-2 and 1e-3 of the data variance, no signal overlap) -- a superfluous latent that fits the noise just
+    below the bulk edge has a small norm while the learning latent's is O(1) (rho = 1.16, eta = 0.167, beta = 0.243,
+    alpha = 5.37: 0.074 of the data variance, which the fits from 1e-2 and 1e-3 did not reach)."""
     o = saddle.order
     Q = np.diag(np.asarray(o["Q"], dtype=float)).copy()
     kappa = float(np.sum(rhos)) + float(pv["eta"])
@@ -808,13 +902,15 @@ def _revive_starts(S: _Statics, pv: Mapping[str, float], p: np.ndarray, rhos: np
     cos = np.array([m[k, k] / math.sqrt(Q[k]) if k < Ms and Q[k] > 0 else 0.0 for k in range(S.table.M)])
     R = np.diag(np.asarray(o["R"], dtype=float))
     ratio = np.where(Q > 0, R / np.where(Q > 0, Q, 1.0), 1.0 / (kappa + float(pv.get("beta", 1.0))))
-    for k in np.flatnonzero(Q <= 1e-12 * kappa):
-        for small in (1e-2, 1e-3):
+    for k in [k for k, phase in enumerate(saddle.latent_phases) if phase == "collapsed"]:
+        for small in (0.1, 1e-2, 1e-3):
             q = Q.copy()
             q[k] = small * kappa
             c = cos.copy()
             c[k] = 0.0
-            y = _reduced_solve(S, pv, p, rhos, np.maximum(q, 1e-300), c, ratio)
+            r = ratio.copy()
+            r[k] = 1.0 / (kappa + float(pv.get("beta", 1.0)))
+            y = _reduced_solve(S, pv, p, rhos, np.maximum(q, 1e-300), c, r)
             if y is not None:
                 yield y
 
@@ -944,7 +1040,8 @@ def solve_statics(model: Model, params: Mapping[str, float], alpha: float, *, gu
         closed_form_start: also start from the closed form (faster; off by default and always off when the
             environment sets ``SYMVAE_STATICS_NO_CLOSED_FORM=1``).
         random_starts, seed: random admissible starts of the search.
-        tol: residual tolerance, max|F| <= tol * max(1, max|y|); max_iter: Levenberg--Marquardt iteration budget.
+        tol: residual tolerance, max|F| <= tol * max(1, max|y|) and each |F_i| <= tol times the size of its terms
+            (``_is_root``); max_iter: Levenberg--Marquardt iteration budget.
         throw: raise ``StaticsError`` instead of returning a failed result.
 
     Returns:
@@ -973,7 +1070,7 @@ def solve_statics(model: Model, params: Mapping[str, float], alpha: float, *, gu
         nonlocal failed, total_it, crossed
         y, res, it = _gauss_newton(S, y0, p, tol=tol * max(1.0, float(np.max(np.abs(y0)))), max_iter=max_iter)
         total_it += it
-        if res <= tol * max(1.0, float(np.abs(y).max())):
+        if _is_root(S, y, p, res, tol):
             order = S.unpack(y, pv)
             if _admissible(S, y, pv, order):
                 if not any(_same(y, s.y, S, pv, order, s.order) for s in saddles):
@@ -1117,8 +1214,29 @@ def polish(result: StaticsResult, dps: int = 30, *, max_iter: int = 30) -> dict[
         StaticsError: the refinement does not reach a residual of 10^(3 - dps).
     """
     S = statics_system(result.model)
-    p_f = S.param_vector(result.params, result.alpha)
-    y = np.array(result.y, dtype=float)
+    ctx = MpContext(dps, guard=10)
+    with ctx.precision():
+        values = {**result.params, "alpha": result.alpha}
+        p = [ctx.from_decimal(values[name]) for name in S.param_names]  # the decimals typed: 0.3 is 3/10
+        x, _, null_dimension = _refine_mp(S, np.array(result.y, dtype=float), p, ctx, max_iter=max_iter)
+        F = S.module.rhs_mp(0, x, p)
+        residual = max(abs(F[i, 0]) for i in range(S.n))
+        obs = S.module.observables_mp(0, x, p)
+        train_loss = obs[S.obs_names.index("free_energy"), 0]
+        order = S.unpack(np.array(x, dtype=object), {k: ctx.from_decimal(v) for k, v in result.params.items()})
+    if residual > mpmath.mpf(10) ** (3 - dps):
+        raise StaticsError(f"mpmath refinement reached max|F| = {mpmath.nstr(residual, 3)} only, at {dps} digits")
+    return {"order": {k: order[k] for k in ORDER_KEYS}, "train_loss": train_loss, "residual": residual, "dps": dps,
+            "null_dimension": null_dimension}
+
+
+def _refine_mp(S: _Statics, y: np.ndarray, p: list, ctx: MpContext, *, max_iter: int) -> tuple[list, bool, int]:
+    """Newton at the context's precision from the float64 saddle ``y`` (parameters ``p``: mpf, in S.param_names
+    order), on a square non-singular subsystem: as many K/H coordinates frozen as the Jacobian has null directions
+    (chosen by pivoted QR of the null basis), as many equations kept as its rank (pivoted QR of the rows).
+    Call inside ``ctx.precision()``. Returns (x, converged: max|F| <= 10^-(dps + 5) on the kept equations, null
+    dimension)."""
+    p_f = np.array([float(v) for v in p])
     J = S.J(y, p_f)
     _, sv, Vt = np.linalg.svd(J)
     rank = int(np.sum(sv > 1e-9 * sv[0]))
@@ -1131,20 +1249,7 @@ def polish(result: StaticsResult, dps: int = 30, *, max_iter: int = 30) -> dict[
     _, _, rows = scipy.linalg.qr(J[:, free].T, pivoting=True)
     rows = np.sort(rows[:len(free)])
     mod = S.module
-    ctx = MpContext(dps, guard=10)
-    with ctx.precision():
-        values = {**result.params, "alpha": result.alpha}
-        p = [ctx.from_decimal(values[name]) for name in S.param_names]  # the decimals typed: 0.3 is 3/10
-        target = mpmath.mpf(10) ** (-(dps + 5))
-        x = list(newton(ctx, lambda z: mod.rhs_mp(0, list(z), p), lambda z: mod.jac_mp(0, list(z), p), y, free=free,
-                        rows=rows, ftol=target, max_iter=max_iter).x)
-        F = mod.rhs_mp(0, x, p)
-        residual = max(abs(F[i, 0]) for i in range(S.n))
-        obs = mod.observables_mp(0, x, p)
-        f_idx = S.obs_names.index("free_energy")
-        train_loss = obs[f_idx, 0]
-        order = S.unpack(np.array(x, dtype=object), {k: ctx.from_decimal(v) for k, v in result.params.items()})
-    if residual > mpmath.mpf(10) ** (3 - dps):
-        raise StaticsError(f"mpmath refinement reached max|F| = {mpmath.nstr(residual, 3)} only, at {dps} digits")
-    return {"order": {k: order[k] for k in ORDER_KEYS}, "train_loss": train_loss, "residual": residual, "dps": dps,
-            "null_dimension": int(null.shape[1])}
+    target = mpmath.mpf(10) ** (-(ctx.dps + 5))
+    r = newton(ctx, lambda z: mod.rhs_mp(0, list(z), p), lambda z: mod.jac_mp(0, list(z), p), y, free=free,
+               rows=rows, ftol=target, max_iter=max_iter)
+    return list(r.x), bool(r.converged), int(null.shape[1])

@@ -8,8 +8,10 @@ not solved for: at a float64 point of the branch as many K/H coordinates as the 
 directions are frozen at their (exact decimal) float64 values, chosen by pivoted QR of the null basis, and as many
 equations are kept as the rank (pivoted QR of the rows). The kept rows F_r form a square system in the free
 coordinates x_f whose Jacobian is non-singular on the branch; the frozen values are parameters of it, enclosed
-exactly like the others. The Krawczyk enclosure is a proof for that square system; that the left-out equations hold
-at its root is checked numerically (to the working precision), not proven.
+exactly like the others. The Krawczyk enclosure is a proof for that square system (a unique root in the box); the
+left-out equations are then evaluated in interval arithmetic on that enclosure, which proves |F| <= 10^-(digits + 5)
+for each of them at the root (an exact zero of the left-out equations is not something a numerical test of an
+overdetermined system can prove: that rests on the degeneracy being structural).
 
 - Detection (alpha_c): the teacher-sign symmetry (m, m~) -> -(m, m~) makes the m-equations odd and every other one
   even, so m = m~ = 0 is invariant and the Jacobian there is block diagonal. The informed branch bifurcates from the
@@ -223,7 +225,10 @@ def _augmented(model: Model, kind: str, theta: str, zero_m: bool, frozen: list[i
     J = sp.lambdify(unknowns + rest, jac, modules="mpmath")
     every = [e.xreplace(zero) for s, e in zip(state, rhs) if not (zero_m and s in odd_syms)]
     full = sp.lambdify(unknowns + rest, every, modules="mpmath")  # every equation of the (sub)system, dropped rows too
-    out = (unknowns, eqs, rest, F, J, jac, len(unknowns) - 1, [unknowns.index(s) for s in positive], key, full)
+    dropped = [rhs[i].xreplace(zero) for i, s in enumerate(state) if i not in set(rows)
+               and not (zero_m and s in odd_syms)]
+    out = (unknowns, eqs, rest, F, J, jac, len(unknowns) - 1, [unknowns.index(s) for s in positive], key, full,
+           dropped)
     _AUGMENTED[key] = out
     return out
 
@@ -287,8 +292,8 @@ def _chord(F, J, x, rest, target, max_iter: int = 12):
 def _certify(aug, center, rest_texts, digits: int):
     """(interval of theta as decimal strings, certified, why): Krawczyk on the augmented system, box half-width
     10^-(digits + 5) relative, parameters and frozen values enclosed exactly."""
-    from ..numerics._certify import interval_functions, krawczyk
-    unknowns, eqs, rest, _, _, jac, k, positive, key, _ = aug
+    from ..numerics._certify import interval_functions, krawczyk, residual_bound
+    unknowns, eqs, rest, _, _, jac, k, positive, key, _, dropped = aug
     try:
         G, Jiv, shape = interval_functions("saddle-" + hashlib.sha1(key.encode()).hexdigest(), unknowns, rest, eqs,
                                            jac)
@@ -300,11 +305,24 @@ def _certify(aug, center, rest_texts, digits: int):
                         nonzero=nonzero)
         if not cert.certified:
             return None, False, cert.message
+        message = cert.message
+        if dropped:
+            # the equations left out of the square system, bounded on the proven enclosure of its root
+            try:
+                Gd, _, _ = interval_functions("saddle-dropped-" + hashlib.sha1(key.encode()).hexdigest(), unknowns,
+                                              rest, dropped, None)
+                bound = residual_bound(Gd, cert.enclosure, rest_texts)
+            except (ValueError, ZeroDivisionError, TypeError) as exc:
+                return None, False, f"{message}; the left-out equations could not be bounded on it ({exc})"
+            what = f"{len(dropped)} equation{'s' if len(dropped) != 1 else ''} left out of the square system"
+            if not bound <= mpmath.mpf(10) ** -(digits + 5):
+                return None, False, f"{message}; the {what} are only bounded by {mpmath.nstr(bound, 3)} on it"
+            message += f"; the {what}: |F| <= {mpmath.nstr(bound, 3)} proven on it"
         lo, hi = cert.enclosure[k]
         pad = mpmath.mpf(10) ** -(digits + 11)
         lo_t = mpmath.nstr(lo - abs(lo) * pad, digits + 12, strip_zeros=False)
         hi_t = mpmath.nstr(hi + abs(hi) * pad, digits + 12, strip_zeros=False)
-    return (lo_t, hi_t), True, cert.message
+    return (lo_t, hi_t), True, message
 
 
 # ------------------------------------------------------------------------------------------------ float64 location
@@ -503,7 +521,7 @@ def _refine(model, br: _Branch, y, t, zero_m: bool, system: str, theta: str, tex
     idx = br.even if zero_m else np.arange(S.n)
     frozen, rows = _split(S, y, br.p(t), idx)
     aug = _augmented(model, system, theta, zero_m, frozen, rows)
-    unknowns, eqs, rest, F, J, jac, k, positive, _, full = aug
+    unknowns, eqs, rest, F, J, jac, k, positive, _, full, _ = aug
     frozen_names = {S.system.state[i].name for i in frozen}
     state_val = {n: float(v) for n, v in zip(br.names, y)}
     x0 = []
@@ -638,6 +656,7 @@ def certify_square(key: str, unknowns, equations, params, texts: Mapping[str, st
         dropped = max(abs(v) for v in full(*x, *rest_mp))
         if not dropped < mpmath.mpf(10) ** (5 - dps):
             return None, False, f"the left-out equations are not satisfied (max|F| = {mpmath.nstr(dropped, 3)})"
-    aug = (free, kept, rest, None, None, jac, free_index.index(k), [], key, None)
+    dropped = [e for i, e in enumerate(equations) if i not in set(rows)]
+    aug = (free, kept, rest, None, None, jac, free_index.index(k), [], key, None, dropped)
     with mpmath.workdps(dps):
         return _certify(aug, x, rest_texts, digits)
