@@ -213,10 +213,23 @@ def test_atomic_output_leaves_nothing_when_interrupted(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------ numerical outcomes
-def test_numerical_failure_is_a_status_exit_1(cli):
-    """Where the replica solver finds no minimiser (a documented limit: learned D, large alpha, strong decay, small
-    beta) that is exit 1 and one line naming the command, not a bad-input exit 2, no warning before it, and no NaN in
-    the JSON: the unsolved points are counted and the status is 'partial'."""
+def test_numerical_failure_is_a_status_exit_1(cli, monkeypatch):
+    """Where the replica solver finds no minimiser, that is exit 1 and one line naming the command, not a bad-input
+    exit 2, no warning before it, and no NaN in the JSON: the unsolved points are counted and the status is
+    'partial'. The solver's failure is injected (every third solve reported ``failed``): the point that once failed
+    here for real (learned D, alpha = 40, lam = 1, small beta) is now solved."""
+    import dataclasses
+
+    from symvae.analysis import _diagrams
+
+    solve, calls = _diagrams.solve_statics, [0]
+
+    def failing_every_third(*args, **kwargs):
+        r = solve(*args, **kwargs)
+        calls[0] += 1
+        return dataclasses.replace(r, status="failed", message="injected") if calls[0] % 3 == 0 else r
+
+    monkeypatch.setattr(_diagrams, "solve_statics", failing_every_third)
     code, out, err, created = cli("rd-curve", "--alpha", "40", "--rho", "2", "--eta", "0.5", "--lam", "1",
                                   "--n-beta", "5", "--json")
     assert code == 1, err
