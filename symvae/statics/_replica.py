@@ -606,7 +606,8 @@ def _reduced_solve(S: _Statics, pv: Mapping[str, float], p: np.ndarray, rhos: np
         qa, ca, ra = np.zeros(M_all), np.zeros(M_all), np.ones(M_all)
         cosine = -np.expm1(z[M:2 * M]) if aligned else z[M:2 * M]
         qa[on], ca[on], ra[on] = np.exp(z[:M]), cosine, np.exp(z[2 * M:3 * M])
-        done = complete(_order_guess(S, pv, qa, ca, ra), residual=True)
+        guess = _order_guess(S, pv, qa, ca, ra)
+        done = complete(guess, residual=True)
         if done is None:
             raise ValueError("F is not finite at the completed state")
         y, F = done
@@ -619,9 +620,8 @@ def _reduced_solve(S: _Statics, pv: Mapping[str, float], p: np.ndarray, rhos: np
             # then the conjugates again, for the new D (they were completed for the guessed one: with learned
             # sigma^2 the guess beta/(beta + q) can be 0.47 where D = 0.028, and K, H left at the old D kept every
             # fit away from the minimiser)
-            order = _order_guess(S, pv, qa, ca, ra)
-            order["D"] = y[d].copy()
-            done = complete(order, residual=True)
+            guess["D"] = y[d].copy()
+            done = complete(guess, residual=True)
             if done is None:
                 raise ValueError("F is not finite at the completed state")
             y, F = done
