@@ -45,12 +45,25 @@ def test_complex_step_jacobian_is_sympys_jacobian(variant):
             ym, pm = [mpmath.mpf(v) for v in y], [mpmath.mpf(v) for v in p]
             a, b = module.jac_mp(0, ym, pm), full_mp(ym, pm)
             assert max(abs(a[i, j] - b[i, j]) for i in range(n) for j in range(n)) < mpmath.mpf(10) ** -35
+    # dF/dK by exact differences (F is affine in K: every second derivative in K vanishes symbolically)
+    K = list(system.blocks["K"])
+    k_cols = np.array([list(system.state).index(k) for k in K])
+    assert all(sp.simplify(system.jacobian[i, j].diff(k)) == 0 for i in range(n) for j in k_cols for k in K)
+    for _ in range(3):
+        y = rng.uniform(0.2, 1.5, n) * rng.choice([1.0, 40.0], n)  # K of either size
+        p = rng.uniform(0.2, 1.5, len(system.params))
+        want = np.asarray(full(list(y), list(p)), float)[:, k_cols]
+        assert np.max(np.abs(want)) > 0.1
+        got = module.affine_columns(0.0, y, p, k_cols, module.rhs_numpy(0.0, y, p))
+        assert np.max(np.abs(got - want)) <= 1e-12 * max(1.0, float(np.max(np.abs(want))))
     # the float64 residual of the complex-capable module is the plain one on real input
     y = rng.uniform(0.2, 1.5, n)
     p = rng.uniform(0.2, 1.5, len(system.params))
     F = sp.lambdify(args, list(system.rhs), modules="numpy")
     assert np.allclose(module.rhs_numpy(0.0, y, p), np.asarray(F(list(y), list(p)), float), rtol=1e-13, atol=1e-14)
     assert module.rhs_numpy(0.0, y, p).dtype == float
+    # and the compiled residual is the numpy one to the last bit
+    assert np.array_equal(module.rhs_float(0.0, y, p), module.rhs_numpy(0.0, y, p))
 
 
 def _equal_spikes(M):

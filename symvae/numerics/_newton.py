@@ -286,6 +286,7 @@ def _lm(ctx, F, J, y, free, rows, d_idx, tol, max_iter, extra, counter):
 
     tol = 0.0 if tol is None else tol
     with ctx.precision():
+        eps = ctx.eps
         yf = y if full else y[free]
         Fx = fun(y)
         res = ctx.norm_inf(Fx)
@@ -293,15 +294,20 @@ def _lm(ctx, F, J, y, free, rows, d_idx, tol, max_iter, extra, counter):
         it = 0
         eye = ctx.eye(len(yf))
         taken = None
+        terms = None  # 1 + sum_j |dF_i/dy_j| max(|y_j|, 1) per equation, at the last Jacobian
         while it < max_iter:
             if res <= tol:
                 if extra <= 0 or res == 0.0:
                     break
+                if terms is not None and bool((abs(Fx) <= 8 * eps * terms).all()):
+                    break  # every equation at the rounding of its terms: a further step cannot gain
                 extra -= 1
             it += 1
             counter.newton += 1
             C = np.maximum(np.abs(yf), 1.0)
             Jc = jac(y) * C
+            if extra > 0:
+                terms = 1.0 + np.abs(Jc).sum(axis=1)
             Rw = 1.0 / np.maximum(np.abs(Jc).max(axis=1), 1e-300)
             Js = Jc * Rw[:, None]
             Fs = Fx * Rw
