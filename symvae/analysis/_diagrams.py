@@ -124,6 +124,30 @@ def _collapse_value(model, params, alpha) -> float:
         return math.nan
 
 
+def _secant(guess, before, beta: float):
+    """The warm start of the next point of a column: ``guess`` (the last result) with its state extrapolated linearly
+    in beta through ``before`` (the one before it) when both are solved, have the same phase on every latent and no
+    collapsed latent (whose conjugates K are undetermined); otherwise ``guess`` itself. Only the state moves (the
+    order, phase and parameters that ``solve_statics`` reads off a guess stay those of the last result): Newton then
+    starts at O(h^2) instead of O(h) from the root, one or two iterations fewer."""
+    if guess is None or before is None or not (guess.ok and before.ok) \
+            or guess.latent_phases != before.latent_phases or "collapsed" in guess.latent_phases:
+        return guess
+    b1, b0 = float(guess.params["beta"]), float(before.params["beta"])
+    if guess.alpha != before.alpha or b1 == b0:
+        return guess
+    y1, y0 = np.asarray(guess.y, dtype=float), np.asarray(before.y, dtype=float)
+    step = (y1 - y0) * ((beta - b1) / (b1 - b0))
+    if np.max(np.abs(step) / np.maximum(1.0, np.abs(y1))) > _SECANT_MAX:
+        return guess
+    return dataclasses.replace(guess, y=y1 + step)
+
+
+#: largest extrapolation (relative to max(1, |y|), per coordinate) of ``_secant``: on a coarse grid (beta steps of 0.65)
+#: a far extrapolation converged to an unstable saddle below the minimiser, and the search then found no minimiser
+_SECANT_MAX = 0.05
+
+
 def _columns(model: Model, params: Mapping[str, float], alphas: Sequence[float], betas: Sequence[float],
              method: str, lowest: Sequence):
     """Adjacent alpha columns of the phase diagram, in one pass: each column by continuation in beta (every point
@@ -134,12 +158,14 @@ def _columns(model: Model, params: Mapping[str, float], alphas: Sequence[float],
     orders: dict[str, np.ndarray] = {}
     line = np.full(len(alphas), np.nan)
     for j, a in enumerate(alphas):
-        guess = None
+        guess = before = None
         for i, b in enumerate(betas):
             if i == 0:
                 out[i, j], order, guess = lowest[j]
             else:
-                out[i, j], order, guess = _diagram_point(model, {**params, "beta": float(b)}, float(a), method, guess)
+                start = _secant(guess, before, float(b))
+                before = guess
+                out[i, j], order, guess = _diagram_point(model, {**params, "beta": float(b)}, float(a), method, start)
             if order is not None:
                 for k, v in order.items():
                     if k not in orders:
@@ -299,7 +325,7 @@ def phase_diagram(model: Model, params: Mapping[str, float], alpha_range: Sequen
     Other arguments:
         n_alpha, n_beta: grid size. log_alpha: geometric alpha grid. method: ``"replica"`` or ``"closed-form"``.
         workers: processes; chunks of adjacent alpha columns are independent tasks. progress: progress bar on
-            stderr. chunk: columns per task (default: an eighth of them; the lowest row is first swept serially in
+            stderr. chunk: columns per task (default: a sixteenth of them, which balances two workers; the lowest row is first swept serially in
             alpha, so every point but the very first is warm-started from a neighbour and the results do not depend
             on the chunks or the number of workers). alphas, betas: explicit increasing grids instead of
             the ranges (the range may then be None).
@@ -333,7 +359,7 @@ def phase_diagram(model: Model, params: Mapping[str, float], alpha_range: Sequen
     t0 = time.perf_counter()
     bar = _Progress(n_alpha * n_beta, progress, "phase diagram")
     # chunks of adjacent columns, each continued in beta from the lowest row, swept first in alpha
-    size = chunk if chunk else max(1, math.ceil(n_alpha / 8))
+    size = chunk if chunk else max(1, math.ceil(n_alpha / 16))
     bounds = [(k, min(k + size, n_alpha)) for k in range(0, n_alpha, size)]
     data = np.zeros((n_beta, n_alpha, 6))
     line = np.full(n_alpha, np.nan)

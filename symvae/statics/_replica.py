@@ -545,34 +545,42 @@ def _plus_completer(S: _Statics, p: np.ndarray, rhos: np.ndarray):
     eta_i, alpha_i, omega_map, teacher_map, _, grids = S.completion_maps
     eta, alpha = float(p[eta_i]), float(p[alpha_i])
     P, Ms = S.P, S.table.M_star
-    order_idx = [(name, idx, pos) for name, (idx, pos) in S._pack_arrays.items()]
     _, _, (h_rows, h_flat) = S._pack_maps
     k_idx, F_of, J_K, n = S.k_idx, S.F, S.J_K, S.n
-    omega_items = tuple(omega_map.items())
-    teacher_items = tuple(teacher_map.items())
+    # every order parameter read by one gather from the concatenation of the six arrays (ORDER_KEYS order)
+    T = S.table
+    shapes = {"m": (T.M, Ms), "m_tilde": (T.M, Ms), "Q": (T.M, T.M), "Q_tilde": (T.M, T.M), "R": (T.M, T.M),
+              "D": (T.M,)}
+    offset, start = {}, 0
+    for name in ORDER_KEYS:
+        offset[name] = start
+        start += int(np.prod(shapes[name]))
+    omega_src = np.zeros(P * P, dtype=int)
+    for name, (flat, i, j) in omega_map.items():
+        omega_src[flat] = offset[name] + i * shapes[name][1] + j
+    mm_src = np.zeros((P, Ms), dtype=int)
+    for name, (a, i) in teacher_map.items():
+        mm_src[a] = offset[name] + i[:, None] * Ms + np.arange(Ms)
+    order_rows = np.concatenate([idx for idx, _ in S._pack_arrays.values()])
+    order_src = np.concatenate([offset[name] + pos for name, (_, pos) in S._pack_arrays.items()])
 
     ratio = eta / alpha
 
     def complete(order, residual=False):
-        Omega = np.zeros(P * P)
-        for name, (flat, i, j) in omega_items:
-            Omega[flat] = order[name][i, j]
-        Omega = Omega.reshape(P, P)
-        mm = np.zeros((P, Ms))
-        for name, (a, i) in teacher_items:
-            mm[a] = order[name][i]
+        v = np.concatenate([np.ravel(order[name]) for name in ORDER_KEYS])
+        Omega = v[omega_src].reshape(P, P)
+        mm = v[mm_src]
         Sigma = (mm * rhos) @ mm.T + eta * Omega
         perp = Omega - mm @ mm.T
         H = np.eye(P)
         for grid in grids:
-            w, v = _top_eigenpair(Sigma[grid])
+            w, top = _top_eigenpair(Sigma[grid])
             if not w > 1e-14:
                 continue
-            c = math.sqrt(max(ratio * float(v @ perp[grid] @ v) / w, 0.0))
-            H[grid] += c * np.outer(v, v)
+            c = math.sqrt(max(ratio * float(top @ perp[grid] @ top) / w, 0.0))
+            H[grid] += c * np.outer(top, top)
         y = np.zeros(n)
-        for name, idx, pos in order_idx:
-            y[idx] = order[name].ravel()[pos]
+        y[order_rows] = v[order_src]
         y[h_rows] = H.ravel()[h_flat]
         F = F_of(y, p)
         if not np.isfinite(F).all():
