@@ -325,10 +325,10 @@ def phase_diagram(model: Model, params: Mapping[str, float], alpha_range: Sequen
     Other arguments:
         n_alpha, n_beta: grid size. log_alpha: geometric alpha grid. method: ``"replica"`` or ``"closed-form"``.
         workers: processes; chunks of adjacent alpha columns are independent tasks. progress: progress bar on
-            stderr. chunk: columns per task (default: a sixteenth of them, which balances two workers; the lowest row is first swept serially in
-            alpha, so every point but the very first is warm-started from a neighbour and the results do not depend
-            on the chunks or the number of workers). alphas, betas: explicit increasing grids instead of
-            the ranges (the range may then be None).
+            stderr. chunk: columns per task (default: a sixteenth of them, which balances two workers; the lowest
+            row is first swept serially in alpha, so every point but the very first is warm-started from a
+            neighbour and the results do not depend on the chunks or the number of workers). alphas, betas:
+            explicit increasing grids instead of the ranges (the range may then be None).
 
     Returns:
         A ``PhaseDiagram``.

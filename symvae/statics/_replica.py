@@ -347,21 +347,22 @@ _NON_ANALYTIC = (sp.Abs, sp.sign, sp.re, sp.im, sp.conjugate, sp.Max, sp.Min, sp
 def _compile(system, *, large: bool | None = None):
     """The generated module of a saddle-point system: ``compile_system`` (numba) for small systems; for large ones
     the residual (numba, numpy, mpmath) and observables (numpy, mpmath) only, same generator and cache, differentiated
-    by complex steps
-    (``_ComplexStepModule``), or, should the residual contain a non-analytic function, with the symbolic Hessian.
+    by complex steps (``_ComplexStepModule``), or, should the residual contain a non-analytic function, with the
+    symbolic Hessian (numpy and mpmath only).
     ``large``: force either path (default: more than NUMBA_MAX_UNKNOWNS unknowns)."""
     if not (len(system.state) > NUMBA_MAX_UNKNOWNS if large is None else large):
         return compile_system(system).module
     analytic = not any(e.has(*_NON_ANALYTIC) for e in system.rhs)
     key = system_key(system) + ("-numba-residual-complex-step" if analytic else "-numpy-hessian")
-    header = (f"kind: {system.kind} (numpy/mpmath only{', complex-step Jacobian' if analytic else ''})\n"
+    what = "residual compiled, complex-step Jacobian" if analytic else "numpy/mpmath only"
+    header = (f"kind: {system.kind} ({what})\n"
               f"model: {dict(system.model.describe())}\nkey: {key}")
 
     def specs():  # only on a cache miss
         # the residual compiled too (a straight-line kernel, lowered to LLVM directly: codegen/_llvm.py): the
         # structured fits evaluate it, and dF/dK, hundreds of times
-        rhs = FunctionSpec("rhs", system.rhs, backends=("numba", "numpy", "mpmath") if analytic else ("numpy", "mpmath"),
-                           complex_input=analytic)
+        backends = ("numba", "numpy", "mpmath") if analytic else ("numpy", "mpmath")
+        rhs = FunctionSpec("rhs", system.rhs, backends=backends, complex_input=analytic)
         obs = FunctionSpec("observables", list(system.observables.values()), backends=("numpy", "mpmath"))
         if analytic:
             return [rhs, obs]
