@@ -105,6 +105,31 @@ def test_learned_sigma2_with_strongly_informed_data(rho, eta, lam, beta, alpha):
     _check(model, params, alpha, solve_statics(model, params, alpha, compare=False, throw=False))
 
 
+def test_conjugates_far_along_their_degenerate_directions_do_not_make_the_minimiser_unstable():
+    """rho = eta = 1, lam = 0.1, beta = 1.4, alpha = 0.5: K, H moved 10 along a null direction of the Jacobian (which
+    leaves every order parameter unchanged) are still a root, but the Schur complement there is negative (a warm start
+    from a distant neighbour on a coarse grid landed on such a point, with H not positive definite, and the diagram
+    point was left unsolved). The minimiser is judged at the canonical completion of its order parameters."""
+    import dataclasses
+
+    from symvae.statics import _replica as R
+
+    model = make_model("base")
+    pv, alpha = dict(rho=1.0, eta=1.0, lam=0.1, beta=1.4), 0.5
+    r0 = solve_statics(model, pv, alpha, compare=False)
+    S = R.statics_system(model)
+    p = S.param_vector(r0.params, alpha)
+    _, sv, vt = np.linalg.svd(S.J(r0.y, p))
+    null = vt[sv < 1e-9 * sv[0]]
+    assert len(null) and np.max(np.abs(null[:, S.o_idx])) < 1e-12  # K, H directions only
+    far, res, _ = R._gauss_newton(S, r0.y + 10 * null[0], p, tol=1e-13, max_iter=20)
+    assert res < 1e-13 and R._same(far, r0.y, S, r0.params)
+    assert R._hessian_min(S, far, p)[0] < -1.0  # the point this test is about
+    r = solve_statics(model, pv, alpha, guess=dataclasses.replace(r0, y=far), compare=False, throw=False)
+    _check(model, pv, alpha, r)
+    assert r.saddles[0].start == "warm"
+
+
 def test_a_superfluous_latent_fitting_the_noise_is_revived_from_the_collapsed_one():
     """(M, M*) = (2, 1), rho = 1.16, eta = 0.167, beta = 0.243, alpha = 5.37: the minimiser has the second latent
     fitting the noise (Q_22 = 0.0985, D_2 = 0.712, f = 0.2222); the search once reported the saddle with that latent

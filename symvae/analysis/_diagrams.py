@@ -218,7 +218,9 @@ class PhaseDiagram:
     Attributes:
         alphas, betas: grid axes. phase: integer codes into ``PHASES`` (shape n_beta x n_alpha). eg, rate, distortion,
         train_loss: the same shape. method: how points were computed. closed_form_difference: max over the grid of
-        the replica--closed-form difference (0 for the closed form). collapse_line: beta_c(alpha) on ``alphas``
+        the replica--closed-form difference (0 for the closed form; with no decay on the encoder, lam = 0 or
+        ``lam_W_only``, it includes the freedom of the encoder overlaps m~, Q~, R, which are not unique at
+        alpha < 1 or on a collapsed latent, while f, m, Q and D are). collapse_line: beta_c(alpha) on ``alphas``
         (nan where undefined). detection: the BBP alpha_c. seconds: wall time. order: the order parameters m,
         m_tilde, Q, Q_tilde, R, D at every point (shape n_beta x n_alpha x their own shape; NaN where unsolved).
     """

@@ -936,6 +936,21 @@ def _saddle(S: _Statics, y: np.ndarray, p: np.ndarray, pv, residual: float, star
                 y_h = done[0]
                 break
     hmin, scale = _hessian_min(S, y_h, p)
+    if hmin < -1e-8 * scale and "collapsed" not in per:
+        # the conjugates can sit far out along their degenerate directions (K, H acting on the null space of the field
+        # covariance: a warm start from a distant neighbour reached H with eigenvalues -0.94 and 2.41, not symmetric,
+        # where the minimiser's own completion has 1 and 2.41); the Schur complement there is not the Hessian of f on
+        # the physical manifold (it was -8.98 at the minimiser). Judged again at the canonical completion of the same
+        # order parameters (H = I + c v v^T, c >= 0; K by least squares), refined to a root; if that is stable the
+        # saddle is reported there
+        done = _complete(S, named, p, rhos, signs="plus")
+        if done:
+            y_c, res_c, _ = _gauss_newton(S, done[0], p, tol=1e-12 * max(1.0, float(np.max(np.abs(done[0])))),
+                                          max_iter=8)
+            if _is_root(S, y_c, p, res_c, 1e-12) and _same(y_c, y, S, pv, None, order):
+                h_c, scale_c = _hessian_min(S, y_c, p)
+                if h_c >= -1e-8 * scale_c:
+                    y, residual, hmin, scale = y_c, res_c, h_c, scale_c
     return Saddle(y=y, order=named, free_energy=S.free_energy(y, p), phase=phase,
                   latent_phases=per, residual=residual, stable=hmin >= -1e-8 * scale, hessian_min=hmin, start=start)
 
