@@ -155,6 +155,28 @@ def test_optimal_beta_is_certified_on_the_augmented_saddle_system():
         assert lo <= exact <= hi and hi - lo < mpmath.mpf(10) ** -12 * one
 
 
+def test_an_optimal_beta_attained_twice_is_the_same_one_on_both_routes():
+    """rho = 1.8663, eta = 1.664, lam = 0.5541, alpha = 8.7246: eg is smallest where the decoder norm has one value,
+    which q(beta) passes twice, so eg(beta) has two minima of equal depth (0.0434 and 1.9517). Both routes once
+    certified a different one of them (each picked the lowest sample of its own scan). Now both report the smaller
+    beta, name the other, and the closed-form eg at the two (computed here) is equal and below its neighbours."""
+    pv = dict(rho=1.8663, eta=1.664, lam=0.5541)
+    alpha = 8.7246
+    a = statics_threshold("optimal_beta", MODEL, pv, alpha, digits=20)
+    b = statics_threshold("optimal_beta", MODEL, pv, alpha, digits=20, method="saddle")
+    assert a.status == b.status == "verified" and a.certified and b.certified
+    with mpmath.workdps(30):
+        assert abs(mpmath.mpf(a.value) - mpmath.mpf(b.value)) < mpmath.mpf(10) ** -19
+    assert "also at beta = 1.951701" in a.message and "also at beta = 1.951701" in b.message
+
+    def eg(beta):
+        return closed_form(MODEL, {**pv, "beta": beta}, alpha).observables["eg"]
+
+    low, high = float(a.value), 1.9517010007710393
+    assert abs(eg(low) - eg(high)) < 1e-12
+    assert all(eg(x * f) > eg(x) + 1e-6 for x in (low, high) for f in (0.8, 1.25))
+
+
 # ------------------------------------------------------------------------------------------------ CLI
 def _run(capsys, *argv):
     return run_cli(capsys, "threshold", *argv)  # argparse's SystemExit included

@@ -51,6 +51,9 @@ from ..model import Model
 from ._params import check_params
 from ._replica import solve_statics, statics_system
 
+#: extrema of eg within this (relative to max(1, |eg|)) of each other are one extremum (``_thresholds.TIE``)
+TIE = 1e-9
+
 __all__ = ["StaticsThresholdError", "saddle_threshold", "SADDLE_THRESHOLDS"]
 
 SADDLE_THRESHOLDS = ("detection", "eg_peak", "optimal_beta")
@@ -372,14 +375,32 @@ def _detection_start(model: Model, values: Mapping[str, float], alpha_range=(1e-
 
 
 def _extremum_on(br: _Branch, path, sign: int):
-    """(y, t) of the extremum of eg (sign +1: maximum) at an interior sample of ``path`` [(t, y)], refined by a
-    bounded scalar search along the branch; None if the extremum is at an end of the path."""
+    """(y, t, others) of the extremum of eg (sign +1: maximum) at the interior samples of ``path`` [(t, y)]: every
+    interior local extremum of the samples is refined by a bounded scalar search along the branch; those within
+    ``TIE`` of the best are one extremum attained at several t (eg depends on beta only through the decoder norm,
+    which can pass its optimal value twice), of which the smallest t is returned and the others are ``others``
+    (ascending). None if the best sample is at an end of the path."""
     if len(path) < 3:
         return None
     vals = [-sign * br.eg(y) for _, y in path]
-    k = int(np.argmin(vals))
-    if k in (0, len(path) - 1):
+    if int(np.argmin(vals)) in (0, len(path) - 1):
         return None
+    found = []
+    for k in range(1, len(path) - 1):
+        if vals[k] <= vals[k - 1] and vals[k] <= vals[k + 1]:
+            point = _refine_extremum(br, path, k, sign)
+            if point is not None:
+                found.append(point)
+    if not found:
+        return None
+    best = min(v for _, _, v in found)
+    ties = sorted((t, y) for y, t, v in found if v - best <= TIE * max(1.0, abs(best)))
+    return ties[0][1], ties[0][0], [t for t, _ in ties[1:]]
+
+
+def _refine_extremum(br: _Branch, path, k: int, sign: int):
+    """(y, t, -sign eg) at the extremum of eg between the samples k - 1 and k + 1 of ``path``, by a bounded scalar
+    search along the branch (tangent predictor, corrector); None if the corrector fails there."""
     (t_lo, _), (t_k, y_k), (t_hi, _) = path[k - 1], path[k], path[k + 1]
     zero_m = abs(float(y_k[br.m_idx])) < 1e-9
     cache = {}
@@ -396,7 +417,7 @@ def _extremum_on(br: _Branch, path, sign: int):
     opt = scipy.optimize.minimize_scalar(value, bounds=(lo, hi), method="bounded", options={"xatol": 1e-11 * t_k})
     t = float(opt.x)
     y = cache[t] if t in cache else br.correct(y_k + (t - t_k) * slope, t, zero_m)
-    return None if y is None else (y, t)
+    return None if y is None else (y, t, -sign * br.eg(y))
 
 
 def _follow_active(br: _Branch, y, t0, t1, zero_m: bool, ratio: float = 1.02):
@@ -461,7 +482,7 @@ def saddle_threshold(name: str, model: Model, params: Mapping[str, object], alph
         texts = _detection_texts(params, names, rho_eta, beta_name)
         values = {k: float(v) for k, v in texts.items()}
         br, y, t = _detection_start(model, values)
-        theta, zero_m, kind = "alpha", True, "detection"
+        theta, zero_m, kind, also = "alpha", True, "detection", []
     elif name == "eg_peak":
         values = check_params({k: float(v) for k, v in params.items()}, names)
         texts = {k: _decimal(params[k]) for k in names}
@@ -482,7 +503,7 @@ def saddle_threshold(name: str, model: Model, params: Mapping[str, object], alph
                                             "a cusp at the detection threshold (saddle system)")
             return {**saddle_threshold("detection", model, params, None, digits, certify=certify),
                     "kind": "detection"}
-        y, t = found
+        y, t, also = found
         zero_m = True
         _check_global(model, values, "alpha", br, y, t, "eg peak")
         kind = "uninformed-interior"
@@ -505,12 +526,12 @@ def saddle_threshold(name: str, model: Model, params: Mapping[str, object], alph
         found = _extremum_on(br, down[::-1] + up[1:], -1)
         if found is None:
             raise StaticsThresholdError("eg(beta) has no interior minimum on the learned branch (saddle system)")
-        y, t = found
+        y, t, also = found
         _check_global(model, values, beta_name, br, y, t, "optimal beta")
         theta, kind = beta_name, ("uninformed-interior" if zero_m else "interior")
     out = _refine(model, br, y, t, zero_m, "detection" if name == "detection" else "extremum", theta, texts,
                   (digits + 10, 2 * digits + 20), digits, certify)
-    return {**out, "kind": kind}
+    return {**out, "kind": kind, "also": also}
 
 
 def _refine(model, br: _Branch, y, t, zero_m: bool, system: str, theta: str, texts: dict, precisions, digits: int,

@@ -257,12 +257,20 @@ def eg_peak(model: Model, params: Mapping[str, float], *, alpha_range=(1e-3, 1e3
     return {"alpha": value, "eg": _eg(model, params, value, ctx), "at_detection": False}
 
 
+#: two minima of eg (or maxima) whose values agree to this (relative to max(1, |eg|)) are one optimum attained twice
+TIE = 1e-9
+
+
 def optimal_beta(model: Model, params: Mapping[str, float], alpha, *, ctx=mpmath.fp, points: int = 200):
-    """The beta minimising eg at fixed alpha (and lam): a float scan over (0, beta_c), then a bounded minimisation
-    (float64, ~1e-8 accurate: eg is quadratic there) or ``findroot`` on d eg / d beta (mpmath).
+    """The beta minimising eg at fixed alpha (and lam): a float scan over (0, beta_c), then, at every interior local
+    minimum of the scan, a bounded minimisation (float64, ~1e-8 accurate: eg is quadratic there) or ``findroot`` on
+    d eg / d beta (mpmath). eg at the learned point depends on beta only through the decoder norm q, and is smallest
+    where q reaches one value; with weight decay q(beta) can pass it twice, so the minimum is attained at two betas
+    with equal eg (to rounding). Minima within ``TIE`` of the lowest are that one optimum: the smallest beta is
+    reported, the others in ``also``.
 
     Returns:
-        {"beta": location, "eg": eg there}.
+        {"beta": location, "eg": eg there, "also": the other betas of the same minimum (ascending)}.
 
     Raises:
         StaticsThresholdError: eg has no interior minimum in beta (e.g. no learning phase).
@@ -272,21 +280,27 @@ def optimal_beta(model: Model, params: Mapping[str, float], alpha, *, ctx=mpmath
     bc = float(collapse_threshold(model, params, alpha)["value"])
     betas = np.linspace(bc * 1e-3, bc * (1 - 1e-6), points)
     vals = np.array([float(_eg(model, {**params, name: b}, alpha, mpmath.fp)) for b in betas])
-    k = int(np.argmin(vals))
-    if k in (0, points - 1):
+    if int(np.argmin(vals)) in (0, points - 1):
         raise StaticsThresholdError("eg(beta) has no interior minimum below the collapse threshold")
+    dips = [k for k in range(1, points - 1) if vals[k] <= vals[k - 1] and vals[k] <= vals[k + 1]]
 
-    if ctx is not mpmath.mp:  # float64: a derivative-free bracketed minimisation (numerical slopes are too noisy)
-        opt = scipy.optimize.minimize_scalar(lambda b: float(_eg(model, {**params, name: b}, alpha, ctx)),
-                                             bounds=(betas[k - 1], betas[k + 1]), method="bounded",
-                                             options={"xatol": 1e-13})
-        return {"beta": float(opt.x), "eg": float(opt.fun)}
+    def refine(k):
+        if ctx is not mpmath.mp:  # float64: a derivative-free bracketed minimisation (numerical slopes are too noisy)
+            opt = scipy.optimize.minimize_scalar(lambda b: float(_eg(model, {**params, name: b}, alpha, ctx)),
+                                                 bounds=(betas[k - 1], betas[k + 1]), method="bounded",
+                                                 options={"xatol": 1e-13})
+            return float(opt.x), float(opt.fun)
 
-    def slope(b):
-        return ctx.diff(lambda x: _eg(model, {**params, name: x}, alpha, ctx), b)
+        def slope(b):
+            return ctx.diff(lambda x: _eg(model, {**params, name: x}, alpha, ctx), b)
 
-    value = ctx.findroot(slope, (ctx.convert(betas[k - 1]), ctx.convert(betas[k + 1])), solver="anderson")
-    return {"beta": value, "eg": _eg(model, {**params, name: value}, alpha, ctx)}
+        value = ctx.findroot(slope, (ctx.convert(betas[k - 1]), ctx.convert(betas[k + 1])), solver="anderson")
+        return value, _eg(model, {**params, name: value}, alpha, ctx)
+
+    found = [refine(k) for k in dips]
+    low = min(e for _, e in found)
+    ties = sorted(b for b, e in found if e - low <= TIE * max(1.0, abs(float(low))))
+    return {"beta": ties[0], "eg": _eg(model, {**params, name: ties[0]}, alpha, ctx), "also": ties[1:]}
 
 
 # ------------------------------------------------------------------------- collapse in the weight decay or in alpha
@@ -584,7 +598,8 @@ def _evaluate(name: str, model: Model, params: Mapping[str, object], alpha, para
         out = eg_peak(model, params, ctx=ctx)
         return {"value": out["alpha"], "kind": "detection" if out["at_detection"] else None}
     if name == "optimal_beta":
-        return {"value": optimal_beta(model, params, alpha, ctx=ctx)["beta"], "kind": None}
+        out = optimal_beta(model, params, alpha, ctx=ctx)
+        return {"value": out["beta"], "kind": None, "also": out["also"]}
     raise InvalidInputError(f"unknown statics threshold {name!r}; known: {', '.join(THRESHOLDS)}")
 
 
@@ -738,7 +753,8 @@ def statics_threshold(name: str, model: Model, params: Mapping[str, float], alph
             "detection": "the cusp at the BBP detection threshold"}.get(kind, "")
     message = (f"{name} in {parameter}" + (f": {what}" if what else "") + f"; findroot at {digits + 10} and "
                f"{2 * digits + 20} digits agree on {agree} digits; "
-               + (f"{verified} digits certified ({why})" if certified else f"not certified: {why}"))
+               + (f"{verified} digits certified ({why})" if certified else f"not certified: {why}")
+               + _also(o2.get("also"), parameter))
     status = "verified" if verified >= digits else ("partial" if verified > 0 else "failed")
     f64 = o2.get("float64")
     state = {"q_jump": o2["q_jump"]} if "q_jump" in o2 else None
@@ -746,6 +762,15 @@ def statics_threshold(name: str, model: Model, params: Mapping[str, float], alph
                      closed_form_text=_closed_form_text(name, model, params, alpha, kind, parameter),
                      float64=None if f64 is None else float(f64), state=state, interval=interval,
                      certified=certified, **base)
+
+
+def _also(others, parameter: str) -> str:
+    """The message's note on an extremum of eg attained at several values of the parameter."""
+    if not others:
+        return ""
+    where = ", ".join(f"{float(v):.8g}" for v in others)
+    return (f"; eg takes the same extreme value (to {TIE:g} relative) also at {parameter} = {where} (located to "
+            f"float64 accuracy, not certified): the smallest {parameter} is reported")
 
 
 def _saddle_statics_threshold(name, model, params, alpha, digits, parameter, certify, base, not_found) -> Threshold:
@@ -798,7 +823,7 @@ def _saddle_statics_threshold(name, model, params, alpha, digits, parameter, cer
                f"{what[out['kind']].format(p=parameter)}{frozen}; Newton at {digits + 10} and {2 * digits + 20} "
                f"digits agrees on {agree} digits; "
                + (f"{verified} digits certified ({out['why']}, on the square augmented system)" if out["certified"]
-                  else f"not certified: {out['why']}"))
+                  else f"not certified: {out['why']}") + _also(out.get("also"), parameter))
     status = "verified" if verified >= digits else ("partial" if verified > 0 else "failed")
     state = None if not out.get("state") else dict(out["state"])
     return Threshold(value=v2 if verified > 0 else None, digits=verified, status=status, message=message,
