@@ -177,6 +177,28 @@ def test_an_optimal_beta_attained_twice_is_the_same_one_on_both_routes():
     assert all(eg(x * f) > eg(x) + 1e-6 for x in (low, high) for f in (0.8, 1.25))
 
 
+def test_fixed_encoder_variance_on_the_saddle_route():
+    """Fixed D (D_1 = 0.2887), rho = 0.6141, eta = 0.4274, no decay, alpha = 0.8847. Detection on the saddle system
+    once failed for every fixed-D point (its problem set D_1 = 0); it is (eta/rho)^2, written out here. The optimal
+    beta is attained twice (0.00395 and 6.13, equal eg); the smaller lies at 6e-4 beta_c, below the closed-form
+    route's old scan from 1e-3 beta_c and beyond the point where the saddle route's fixed continuation steps failed:
+    the routes certified different minima. Both now report the smaller."""
+    model = make_model("fixed_D")
+    pv = dict(D_1=0.2887, rho=0.6141, eta=0.4274, lam=0.0)
+    d = statics_threshold("detection", model, pv, None, digits=20, method="saddle")
+    assert d.status == "verified" and d.certified
+    with mpmath.workdps(40):
+        exact = (mpmath.mpf("0.4274") / mpmath.mpf("0.6141")) ** 2
+        lo, hi = _interval(d)
+        assert lo <= exact <= hi
+    a = statics_threshold("optimal_beta", model, pv, 0.8847, digits=20)
+    b = statics_threshold("optimal_beta", model, pv, 0.8847, digits=20, method="saddle")
+    assert a.status == b.status == "verified" and a.certified and b.certified
+    with mpmath.workdps(30):
+        assert abs(mpmath.mpf(a.value) - mpmath.mpf(b.value)) < mpmath.mpf(10) ** -19
+    assert 0.0039 < float(a.value) < 0.0040 and "also at beta = 6.13055" in a.message
+
+
 # ------------------------------------------------------------------------------------------------ CLI
 def _run(capsys, *argv):
     return run_cli(capsys, "threshold", *argv)  # argparse's SystemExit included

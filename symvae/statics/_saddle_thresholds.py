@@ -144,15 +144,28 @@ class _Branch:
         return float(np.linalg.det(J[np.ix_(self.odd, self.odd)]))
 
     def follow(self, y, t0, t1, zero_m: bool, steps: int = 40):
-        """Natural continuation from (y, t0) to t1 in ``steps`` geometric steps: [(t, y)], stopping where the
-        corrector fails."""
+        """Natural continuation from (y, t0) to t1 in geometric steps of at most log(t1/t0)/``steps``: [(t, y)]. A
+        step whose corrector fails is halved (down to 1/64 of the nominal step; with fixed D and no decay the
+        branch bends at small beta where the nominal step failed, short of an eg minimum) and grows back after a
+        success; the path stops where even the smallest step fails."""
         out = [(t0, y)]
-        for t in np.geomspace(t0, t1, steps + 1)[1:]:
+        total = math.log(t1 / t0)
+        nominal = total / steps
+        h = nominal
+        done = 0.0
+        while abs(done) < abs(total) * (1 - 1e-12):
+            h = math.copysign(min(abs(h), abs(total - done)), total)
             t_prev, y_prev = out[-1]
+            t = t0 * math.exp(done + h)
             y_new = self.correct(y_prev + (t - t_prev) * self.tangent(y_prev, t_prev, zero_m), t, zero_m)
             if y_new is None:
-                break
+                if abs(h) <= abs(nominal) / 64:
+                    break
+                h /= 2
+                continue
             out.append((float(t), y_new))
+            done += h
+            h = math.copysign(min(2 * abs(h), abs(nominal)), total)
         return out
 
 
@@ -442,13 +455,17 @@ def _check_global(model, values, theta, br: _Branch, y, t, what: str) -> None:
 
 # ------------------------------------------------------------------------------------------------ entry point
 def _detection_texts(params, names, rho_eta, beta_name) -> dict[str, str]:
-    """Exact decimal texts of the parameters of the detection problem: rho, eta as given, beta = eta/2, no decay."""
+    """Exact decimal texts of the parameters of the detection problem: rho, eta as given, beta = eta/2, no decay, any
+    other parameter (a fixed encoder variance D_k, a fixed decoder variance sigma2) as given, else 1 (it was 0, which
+    the fixed-D model rejects: detection failed for every fixed-D point)."""
     import decimal
     texts = {k: _decimal(params[k]) for k in rho_eta}
     with decimal.localcontext() as c:
         c.prec = 400
         texts[beta_name] = str(decimal.Decimal(texts["eta"]) / 2)
-    texts.update({n: "0" for n in names if n not in texts})
+    for n in names:
+        if n not in texts:
+            texts[n] = "0" if n == "lam" or n.startswith("lam_") else (_decimal(params[n]) if n in params else "1")
     return texts
 
 
@@ -521,7 +538,7 @@ def saddle_threshold(name: str, model: Model, params: Mapping[str, object], alph
         y0 = np.array(r.y, dtype=float)
         if not zero_m and y0[br.m_idx] < 0:
             y0[br.odd] *= -1
-        down = _follow_active(br, y0, b0, b0 * 1e-3, zero_m)
+        down = _follow_active(br, y0, b0, b0 * 1e-5, zero_m)  # the closed-form route scans down to 1e-6 beta_c
         up = _follow_active(br, y0, b0, b0 * 1e3, zero_m)
         found = _extremum_on(br, down[::-1] + up[1:], -1)
         if found is None:

@@ -278,7 +278,11 @@ def optimal_beta(model: Model, params: Mapping[str, float], alpha, *, ctx=mpmath
     name = _beta_name(model)
     params, alpha = _typed_params(params, ctx), _typed(alpha, ctx)
     bc = float(collapse_threshold(model, params, alpha)["value"])
-    betas = np.linspace(bc * 1e-3, bc * (1 - 1e-6), points)
+    # uniform in beta up to beta_c, and geometric down to 1e-6 beta_c: with fixed D the smaller of two equal minima
+    # sat at 6e-4 beta_c, below a uniform scan from 1e-3 beta_c, while the saddle route's scan reached it
+    betas = np.unique(np.concatenate([np.linspace(bc * 1e-3, bc * (1 - 1e-6), points),
+                                      np.geomspace(bc * 1e-6, bc * 1e-3, points // 2)]))
+    points = len(betas)
     vals = np.array([float(_eg(model, {**params, name: b}, alpha, mpmath.fp)) for b in betas])
     if int(np.argmin(vals)) in (0, points - 1):
         raise StaticsThresholdError("eg(beta) has no interior minimum below the collapse threshold")
