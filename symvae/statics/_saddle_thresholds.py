@@ -51,7 +51,8 @@ from ..model import Model
 from ._params import check_params
 from ._replica import solve_statics, statics_system
 
-#: extrema of eg within this (relative to max(1, |eg|)) of each other are one extremum (``_thresholds.TIE``)
+#: extrema of eg within this (relative to max(1, |eg|)) of each other are one extremum attained at several values of
+#: the parameter (both threshold routes)
 TIE = 1e-9
 
 __all__ = ["StaticsThresholdError", "saddle_threshold", "SADDLE_THRESHOLDS"]

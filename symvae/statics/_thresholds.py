@@ -37,7 +37,7 @@ from ..numerics._context import FLOAT64, MpContext, decimal_text
 from ..numerics._newton import newton
 from ._closed_form import _functions, closed_form
 from ._params import check_alpha, check_params
-from ._saddle_thresholds import StaticsThresholdError, _decimal
+from ._saddle_thresholds import TIE, StaticsThresholdError, _decimal
 from ._spectrum import spectrum_slots
 
 __all__ = ["collapse_threshold", "collapse_in", "detection_threshold", "eg_peak", "optimal_beta",
@@ -255,10 +255,6 @@ def eg_peak(model: Model, params: Mapping[str, float], *, alpha_range=(1e-3, 1e3
 
     value = ctx.findroot(slope, (ctx.convert(lo), ctx.convert(hi)), solver="anderson")
     return {"alpha": value, "eg": _eg(model, params, value, ctx), "at_detection": False}
-
-
-#: two minima of eg (or maxima) whose values agree to this (relative to max(1, |eg|)) are one optimum attained twice
-TIE = 1e-9
 
 
 def optimal_beta(model: Model, params: Mapping[str, float], alpha, *, ctx=mpmath.fp, points: int = 200):
