@@ -460,8 +460,9 @@ def _gauss_newton(S: _Statics, y: np.ndarray, p: np.ndarray, *, tol: float, max_
     ``extra`` more steps are taken while each still halves the residual (near a transition the Jacobian is nearly
     singular, and the state error is the residual over its smallest singular value). Returns (y, max|F|, iterations).
     """
-    r = newton(FLOAT64, lambda z: S.F(z, p), lambda z: S.J(z, p), y, damping="lm", positive=S.d_idx, ftol=tol,
-               max_iter=max_iter, extra=extra)
+    with np.errstate(all="ignore"):  # a trial step that overflows is rejected (non-finite F), not an error
+        r = newton(FLOAT64, lambda z: S.F(z, p), lambda z: S.J(z, p), y, damping="lm", positive=S.d_idx, ftol=tol,
+                   max_iter=max_iter, extra=extra)
     return r.x, r.residual, r.iterations
 
 
@@ -706,8 +707,9 @@ def _reduced_solve(S: _Statics, pv: Mapping[str, float], p: np.ndarray, rhos: np
         z0 = [np.log(q), np.clip(cos, 0.0, 1.0), np.log(ratio)]
         lo, hi = [-np.inf] * M + [0.0] * M + [-np.inf] * M, [log_cap] * M + [1.0] * M + [np.inf] * M
     try:
-        sol = scipy.optimize.least_squares(residual, np.concatenate(z0), bounds=(lo, hi), x_scale="jac",
-                                           xtol=1e-15, ftol=1e-15, gtol=1e-15, max_nfev=max_nfev)
+        with np.errstate(all="ignore"):  # trial steps that overflow are rejected by the method itself
+            sol = scipy.optimize.least_squares(residual, np.concatenate(z0), bounds=(lo, hi), x_scale="jac",
+                                               xtol=1e-15, ftol=1e-15, gtol=1e-15, max_nfev=max_nfev)
         y = state(sol.x)[0]
     except (ValueError, np.linalg.LinAlgError, IndexError, ZeroDivisionError):
         return None
