@@ -143,6 +143,20 @@ def test_a_superfluous_latent_fitting_the_noise_is_revived_from_the_collapsed_on
     assert r.latent_phases == ("learning", "overlearning")
 
 
+@pytest.mark.parametrize("alpha", [0.25212538615347185, 3.4249])
+def test_a_noise_fitting_latent_of_strongly_informed_data_at_small_beta(alpha):
+    """(M, M*) = (2, 1), rho/eta = 55, lam = 0, beta = 0.0315: the minimiser's second latent fits the noise (Q_22 =
+    0.15 at alpha = 0.25, 0.017 at 3.42). The search once reported the second latent collapsed as ``ok`` (f higher by
+    0.048 and 0.0017): at 0.25 the revival started at the encoder/decoder ratio of the data variance (0.86; the
+    minimiser's is 5.5, near that of the bulk edge), and at 3.42 it ran only from the all-collapsed saddle, before
+    the aligned pass found the learning latent."""
+    model = make_model("base", M=2, M_star=1)
+    pv = dict(rho=1.1124337583641248, eta=0.020340798148882896, lam=0.0, beta=0.031463704880411066)
+    r = solve_statics(model, pv, alpha, compare=False, throw=False)
+    _check(model, pv, alpha, r)
+    assert r.latent_phases == ("learning", "overlearning")
+
+
 def test_a_stalled_point_far_out_on_the_learned_sigma2_valley_is_not_a_root(monkeypatch):
     """Unbounded, a structured fit runs off along D -> 0, Q -> infinity, and Levenberg-Marquardt from there stalls
     at |F| = 8e-8 with max|y| = 1.6e9: within 1e-12 max|y|, which alone once counted as converged. Its equations

@@ -977,17 +977,24 @@ def _revive_starts(S: _Statics, pv: Mapping[str, float], p: np.ndarray, rhos: np
     cos = np.array([m[k, k] / math.sqrt(Q[k]) if k < Ms and Q[k] > 0 else 0.0 for k in range(S.table.M)])
     R = np.diag(np.asarray(o["R"], dtype=float))
     ratio = np.where(Q > 0, R / np.where(Q > 0, Q, 1.0), 1.0 / (kappa + float(pv.get("beta", 1.0))))
+    beta = float(pv.get("beta", 1.0))
+    alpha = float(p[S.param_names.index("alpha")])
+    edge = float(pv["eta"]) * (1.0 + 1.0 / math.sqrt(alpha)) ** 2  # top of the noise bulk of the sample covariance
     for k in [k for k, phase in enumerate(saddle.latent_phases) if phase == "collapsed"]:
-        for small in (0.1, 1e-2, 1e-3):
-            q = Q.copy()
-            q[k] = small * kappa
-            c = cos.copy()
-            c[k] = 0.0
-            r = ratio.copy()
-            r[k] = 1.0 / (kappa + float(pv.get("beta", 1.0)))
-            y = _reduced_solve(S, pv, p, rhos, np.maximum(q, 1e-300), c, r)
-            if y is not None:
-                yield y
+        # norms and encoder/decoder ratio on the scale of the data variance, then of the bulk edge: a latent fitting
+        # the noise of strongly informed data (rho/eta = 55, alpha = 0.25, beta = 0.03) has Q = 0.15 and ratio 5.5,
+        # near the edge (0.18) and 1/(edge + beta) = 4.7, not 1/(kappa + beta) = 0.86
+        for scale, rungs in ((kappa, (0.1, 1e-2, 1e-3)), (edge, (1.0, 0.1, 1e-2))):
+            for small in rungs:
+                q = Q.copy()
+                q[k] = small * scale
+                c = cos.copy()
+                c[k] = 0.0
+                r = ratio.copy()
+                r[k] = 1.0 / (scale + beta)
+                y = _reduced_solve(S, pv, p, rhos, np.maximum(q, 1e-300), c, r)
+                if y is not None:
+                    yield y
 
 
 def _homotopy(S: _Statics, pv: Mapping[str, float], alpha: float, rhos: np.ndarray, start: Mapping[str, float],
@@ -1220,21 +1227,36 @@ def solve_statics(model: Model, params: Mapping[str, float], alpha: float, *, gu
             run(label, y0)
             if k >= 2 and conclusive():
                 break  # the first rung (collapsed, informed, uninformed) found a local minimum below every other
-    if saddles and "collapsed" in min(saddles, key=lambda s: s.free_energy).latent_phases and S.table.M > 1:
-        for y0 in _revive_starts(S, pv, p, rhos, min(saddles, key=lambda s: s.free_energy)):
-            run("revived latent", y0)
+    revived = []
+
+    def revive():
+        # the lowest saddle with a collapsed latent (M > 1): each such latent revived (a superfluous latent fitting
+        # the noise); again whenever a later pass finds a new lowest saddle with a collapsed latent (with rho/eta = 55
+        # and beta = 0.03 the learning latent was found only by the aligned pass, after the all-collapsed saddle had
+        # been revived in vain, and the minimiser, whose second latent fits the noise, was never tried)
+        while saddles and S.table.M > 1:
+            low = min(saddles, key=lambda s: s.free_energy)
+            if "collapsed" not in low.latent_phases or any(low is s for s in revived):
+                return
+            revived.append(low)
+            for y0 in _revive_starts(S, pv, p, rhos, low):
+                run("revived latent", y0)
+
+    revive()
     if not settled():
         # strongly informed data: the informed fits again, in log(1 - cosine)
         for label, y0 in _search_starts(S, pv, p, rhos, 0, seed, collapsed=False, aligned=True):
             run(label, y0)
             if conclusive():
                 break
+        revive()
     if not settled():
         for start, geometric in _homotopy_starts(pv):
             for y0 in _homotopy(S, pv, alpha, rhos, start, random_starts, seed, geometric=geometric):
                 run("homotopy", y0)
             if settled():
                 break
+        revive()
     if saddles:
         best = min(saddles, key=lambda s: s.free_energy)
         y, res = best.y, best.residual
