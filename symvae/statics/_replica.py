@@ -966,7 +966,8 @@ def _same(a: np.ndarray, b: np.ndarray, S: _Statics, pv, oa=None, ob=None) -> bo
 def _revive_starts(S: _Statics, pv: Mapping[str, float], p: np.ndarray, rhos: np.ndarray, saddle: "Saddle"):
     """Starts from a saddle with collapsed latents: the other latents as they are, one collapsed latent (by its
     phase; its round-off overlaps give no encoder/decoder ratio, the default one is used) revived at a small norm
-    (0.1, 1e-2 and 1e-3 of the data variance, no signal overlap) -- a superfluous latent that fits the noise just
+    (0.1, 1e-2 and 1e-3 of the data variance with its ratio, then 1, 0.1 and 1e-2 of the bulk edge
+    eta (1 + 1/sqrt(alpha))^2 with the edge's ratio; no signal overlap) -- a superfluous latent that fits the noise just
     below the bulk edge has a small norm while the learning latent's is O(1) (rho = 1.16, eta = 0.167, beta = 0.243,
     alpha = 5.37: 0.074 of the data variance, which the fits from 1e-2 and 1e-3 did not reach)."""
     o = saddle.order
