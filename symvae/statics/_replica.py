@@ -36,6 +36,7 @@ from ..numerics._context import FLOAT64, MpContext, SingularMatrix
 from ..numerics._newton import newton
 from ._closed_form import ClosedForm, classify_phase, closed_form, kl_gap_float, stable_kl, statics_param_names
 from ._params import check_alpha, check_params
+from ._spectrum import bulk_edge, outlier
 
 __all__ = ["StaticsResult", "StaticsError", "Saddle", "solve_statics", "statics_system", "polish", "physical_hessian"]
 
@@ -178,6 +179,29 @@ class _Statics:
         omega, teacher, latents = self.field_maps
         grids = [np.ix_(idx, idx) for idx in latents]
         return (self.param_names.index("eta"), self.param_names.index("alpha"), omega, teacher, latents, grids)
+
+    @functools.cached_property
+    def completion_gather(self):
+        """Index arrays into the concatenation of the order parameters (``ORDER_KEYS`` order, each raveled) giving
+        Omega (P*P), the teacher overlaps (P x M*) and the order-parameter entries of the state (state rows, sources):
+        ``_plus_completer`` reads every order parameter with one gather."""
+        T, P, Ms = self.table, self.P, self.table.M_star
+        omega_map, teacher_map = self.completion_maps[2:4]
+        shapes = {"m": (T.M, Ms), "m_tilde": (T.M, Ms), "Q": (T.M, T.M), "Q_tilde": (T.M, T.M), "R": (T.M, T.M),
+                  "D": (T.M,)}
+        offset, start = {}, 0
+        for name in ORDER_KEYS:
+            offset[name] = start
+            start += int(np.prod(shapes[name]))
+        omega_src = np.zeros(P * P, dtype=int)
+        for name, (flat, i, j) in omega_map.items():
+            omega_src[flat] = offset[name] + i * shapes[name][1] + j
+        mm_src = np.zeros((P, Ms), dtype=int)
+        for name, (a, i) in teacher_map.items():
+            mm_src[a] = offset[name] + i[:, None] * Ms + np.arange(Ms)
+        order_rows = np.concatenate([idx for idx, _ in self._pack_arrays.values()])
+        order_src = np.concatenate([offset[name] + pos for name, (_, pos) in self._pack_arrays.items()])
+        return omega_src, mm_src, order_rows, order_src
 
     @functools.cached_property
     def _unpack_maps(self):
@@ -549,22 +573,7 @@ def _plus_completer(S: _Statics, p: np.ndarray, rhos: np.ndarray):
     P, Ms = S.P, S.table.M_star
     _, _, (h_rows, h_flat) = S._pack_maps
     k_idx, F_of, J_K, n = S.k_idx, S.F, S.J_K, S.n
-    # every order parameter read by one gather from the concatenation of the six arrays (ORDER_KEYS order)
-    T = S.table
-    shapes = {"m": (T.M, Ms), "m_tilde": (T.M, Ms), "Q": (T.M, T.M), "Q_tilde": (T.M, T.M), "R": (T.M, T.M),
-              "D": (T.M,)}
-    offset, start = {}, 0
-    for name in ORDER_KEYS:
-        offset[name] = start
-        start += int(np.prod(shapes[name]))
-    omega_src = np.zeros(P * P, dtype=int)
-    for name, (flat, i, j) in omega_map.items():
-        omega_src[flat] = offset[name] + i * shapes[name][1] + j
-    mm_src = np.zeros((P, Ms), dtype=int)
-    for name, (a, i) in teacher_map.items():
-        mm_src[a] = offset[name] + i[:, None] * Ms + np.arange(Ms)
-    order_rows = np.concatenate([idx for idx, _ in S._pack_arrays.values()])
-    order_src = np.concatenate([offset[name] + pos for name, (_, pos) in S._pack_arrays.items()])
+    omega_src, mm_src, order_rows, order_src = S.completion_gather
 
     ratio = eta / alpha
 
@@ -723,14 +732,12 @@ def _is_root(S: _Statics, y: np.ndarray, p: np.ndarray, res: float, tol: float) 
     K = 3e6 (7.6e-7 of its terms), which the first alone took for a root; at the roots it is 1e-13 or less."""
     if not res <= tol * max(1.0, float(np.max(np.abs(y)))):
         return False
-    F = S.F(y, p)
-    terms = 1.0 + np.abs(S.J(y, p)) @ np.abs(y)
-    return bool(np.all(np.abs(F) <= tol * terms))
+    return bool(np.all(np.abs(S.F(y, p)) <= tol * _terms(S, y, p)))
 
 
-def _min_terms(S: _Statics, y: np.ndarray, p: np.ndarray) -> float:
-    """The smallest size of an equation's terms, min_i (1 + sum_j |dF_i/dy_j| |y_j|) (see ``_is_root``)."""
-    return float(np.min(1.0 + np.abs(S.J(y, p)) @ np.abs(y)))
+def _terms(S: _Statics, y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """The size of each equation's terms, 1 + sum_j |dF_i/dy_j| |y_j| (``_is_root``)."""
+    return 1.0 + np.abs(S.J(y, p)) @ np.abs(y)
 
 
 def _total_norm(S: _Statics, y: np.ndarray, pv) -> float:
@@ -796,12 +803,11 @@ def _sample_cosines(S: _Statics, pv: Mapping[str, float], p: np.ndarray, rhos: n
     direction of learned sigma^2 (D -> 0, Q -> infinity) instead."""
     M, Ms = S.table.M, S.table.M_star
     alpha = float(p[S.param_names.index("alpha")])
-    eta = float(pv["eta"])
     out = np.full(M, 0.9)
     for k in range(min(M, Ms)):
-        snr = float(rhos[k]) / eta if eta > 0 else math.inf
-        if alpha * snr * snr > 1.0:
-            out[k] = math.sqrt((1.0 - 1.0 / (alpha * snr * snr)) / (1.0 + 1.0 / (alpha * snr)))
+        phi = float(outlier(float(rhos[k]), float(pv["eta"]), alpha)[1])
+        if phi > 0:
+            out[k] = math.sqrt(phi)
     return out
 
 
@@ -980,7 +986,7 @@ def _revive_starts(S: _Statics, pv: Mapping[str, float], p: np.ndarray, rhos: np
     ratio = np.where(Q > 0, R / np.where(Q > 0, Q, 1.0), 1.0 / (kappa + float(pv.get("beta", 1.0))))
     beta = float(pv.get("beta", 1.0))
     alpha = float(p[S.param_names.index("alpha")])
-    edge = float(pv["eta"]) * (1.0 + 1.0 / math.sqrt(alpha)) ** 2  # top of the noise bulk of the sample covariance
+    edge = float(bulk_edge(float(pv["eta"]), alpha))  # top of the noise bulk of the sample covariance
     for k in [k for k, phase in enumerate(saddle.latent_phases) if phase == "collapsed"]:
         # norms and encoder/decoder ratio on the scale of the data variance, then of the bulk edge: a latent fitting
         # the noise of strongly informed data (rho/eta = 55, alpha = 0.25, beta = 0.03) has Q = 0.15 and ratio 5.5,
@@ -1158,7 +1164,7 @@ def solve_statics(model: Model, params: Mapping[str, float], alpha: float, *, gu
             # converged by the scaled test, not by the per-equation one: Levenberg--Marquardt stopped at
             # tol max|y|, which at a collapsed point with large undetermined K (|K| ~ 20) leaves an equation at
             # 1.3 tol times its terms; a few more steps at the per-equation tolerance
-            y2, res2, it2 = _gauss_newton(S, y, p, tol=tol * _min_terms(S, y, p), max_iter=8)
+            y2, res2, it2 = _gauss_newton(S, y, p, tol=tol * float(np.min(_terms(S, y, p))), max_iter=8)
             total_it += it2
             if res2 < res:
                 y, res = y2, res2
