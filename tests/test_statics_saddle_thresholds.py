@@ -43,6 +43,23 @@ def test_detection_on_the_saddle_system_is_the_bbp_threshold(rho, eta):
         _holds(t, (mpmath.mpf(eta) / mpmath.mpf(rho)) ** 2, 30)
 
 
+def test_detection_and_collapse_at_strongly_informed_data_with_learned_decoder_variance():
+    """rho/eta = 18, learned sigma^2: the informed branch followed down to alpha_c has D ~ 3e-4 beside H ~ 12, and
+    Gauss--Newton without equilibration stalled at |F| ~ 1e-7 at alpha = 0.0052 (detection `failed`, collapse
+    `not_found`). Detection against (eta/rho)^2, collapse against the closed-form route."""
+    model = make_model("learned_sigma2")
+    params = dict(rho=2.3539, eta=0.1319, lam=0.0, beta=3.4752)
+    d = statics_threshold("detection", model, params, 10.1933, digits=30, method="saddle")
+    assert d.status == "verified" and d.certified, d.message
+    with mpmath.workdps(80):
+        _holds(d, (mpmath.mpf("0.1319") / mpmath.mpf("2.3539")) ** 2, 30)
+    s = statics_threshold("collapse", model, params, 10.1933, digits=30, method="saddle")
+    c = statics_threshold("collapse", model, params, 10.1933, digits=30)
+    assert s.status == c.status == "verified" and s.certified and c.certified, (s.message, c.message)
+    with mpmath.workdps(80):
+        _holds(s, c.value, 30)
+
+
 # ------------------------------------------------------------------------------------------------ optimal beta
 @pytest.mark.parametrize("rho, eta, alpha", [
     ("1", "1", "4"),
