@@ -60,6 +60,18 @@ def test_detection_and_collapse_at_strongly_informed_data_with_learned_decoder_v
         _holds(s, c.value, 30)
 
 
+@pytest.mark.slow
+def test_detection_at_rho_over_eta_36_with_learned_decoder_variance():
+    """The branch followed down to alpha_c = 7.7e-4 needed full Gauss--Newton steps (the residual rises for one step
+    before it converges; the monotone damped iteration stopped at alpha = 1.1e-3, m = 0.92, and Newton on the
+    augmented system then failed)."""
+    t = statics_threshold("detection", make_model("learned_sigma2"), dict(rho=2.6424, eta=0.0734), digits=30,
+                          method="saddle")
+    assert t.status == "verified" and t.certified, t.message
+    with mpmath.workdps(80):
+        _holds(t, (mpmath.mpf("0.0734") / mpmath.mpf("2.6424")) ** 2, 30)
+
+
 # ------------------------------------------------------------------------------------------------ optimal beta
 @pytest.mark.parametrize("rho, eta, alpha", [
     ("1", "1", "4"),
@@ -150,3 +162,25 @@ def test_cli_method_saddle(capsys):
                  ["detection", "--method", "newton"]):
         code, out, err = _run(capsys, *argv)
         assert code == 2 and out == "" and err.count("\n") == 1 and "Traceback" not in err, argv
+
+
+# ------------------------------------------------------------------------------------------------ several latents
+def test_two_latents_one_spike_on_the_saddle_system():
+    """(M, M*) = (2, 1): the thresholds are the top latent's, located on the model with that latent alone and
+    checked against the whole model's global minimiser. Detection against (eta/rho)^2 and the collapse against the
+    hand formula (the second latent, on the bulk edge, collapses first); the optimal beta, where the second latent
+    fits the noise, is refused with the reason instead of being taken from the top latent alone."""
+    model = make_model("base", M=2, M_star=1)
+    params = dict(rho=1.0, eta=1.0, lam=0.3, beta=1.0)
+    d = statics_threshold("detection", model, params, digits=30, method="saddle")
+    assert d.status == "verified" and d.certified, d.message
+    with mpmath.workdps(80):
+        _holds(d, mpmath.mpf(1), 30)
+    c = statics_threshold("collapse", model, params, 2.0, digits=30, method="saddle")
+    assert c.status == "verified" and c.certified, c.message
+    with mpmath.workdps(80):
+        a, l_eff = mpmath.mpf(2), mpmath.mpf("0.3") / 2
+        s1 = 2 * (1 + 1 / a)
+        _holds(c, (s1 * s1 - l_eff - l_eff ** 2) / (s1 * (1 + l_eff)), 30)
+    o = statics_threshold("optimal_beta", model, params, 2.0, digits=20, method="saddle")
+    assert o.status == "not_found" and "latent 2" in o.message and "active" in o.message, o.message

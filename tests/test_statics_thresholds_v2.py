@@ -180,6 +180,23 @@ def test_an_optimal_beta_attained_twice_is_the_same_one_on_both_routes():
     assert all(eg(x * f) > eg(x) + 1e-6 for x in (low, high) for f in (0.8, 1.25))
 
 
+def test_optimal_beta_at_the_collapse_of_a_superfluous_latent():
+    """(M, M*) = (2, 1), lam = 0: the second latent fits the bulk edge s_2 = eta (1 + 1/sqrt(alpha))^2 until it
+    collapses at beta = s_2, and eg falls until then; the top latent's own optimum lies below s_2, so eg has its
+    minimum at the corner beta = s_2 (its slope jumps from < 0 to > 0; findroot on it used to fail). Checked against
+    s_2 written out here, with the closed-form eg larger on both sides."""
+    model = make_model("base", M=2, M_star=1)
+    pv, alpha = dict(rho=2.0, eta=0.5, lam=0.0), 4.0
+    t = statics_threshold("optimal_beta", model, pv, alpha, digits=30)
+    assert t.status == "verified" and t.certified and "corner" in t.message and "latent 2" in t.message, t.message
+    with mpmath.workdps(60):
+        exact = mpmath.mpf("0.5") * (1 + 1 / mpmath.sqrt(4)) ** 2
+        lo, hi = (mpmath.mpf(v) for v in t.interval)
+        assert lo <= exact <= hi and hi - lo < mpmath.mpf(10) ** -30
+    eg = [closed_form(model, {**pv, "beta": b}, alpha).observables["eg"] for b in (1.12, 1.125, 1.13)]
+    assert eg[0] > eg[1] + 1e-4 and eg[2] > eg[1] + 1e-4
+
+
 def test_fixed_encoder_variance_on_the_saddle_route():
     """Fixed D (D_1 = 0.2887), rho = 0.6141, eta = 0.4274, no decay, alpha = 0.8847. Detection on the saddle system
     once failed for every fixed-D point (its problem set D_1 = 0); it is (eta/rho)^2, written out here. The optimal

@@ -32,10 +32,12 @@ overdetermined system can prove: that rests on the degeneracy being structural).
 
 The float64 starts come from ``solve_statics`` without the closed form (``compare=False``) at a few points, then
 Gauss--Newton continuation along the branch (minimum-norm steps, tangent predictor); the located point is checked
-to be the global minimiser there. One latent and one spike (M = M* = 1) only.
+to be the global minimiser there. One spike (M* = 1); with M > 1 latents the thresholds are the top latent's, located
+on the model with that latent alone (``top_latent_model``) and checked against the whole model's global minimiser.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 from typing import Mapping
@@ -76,7 +78,8 @@ def _lstsq(J: np.ndarray, b: np.ndarray, rcond: float) -> np.ndarray:
     """Minimum-norm least-squares solution of J x = b on the equilibrated system (rows, then columns scaled to unit
     max): the singular-value cut ``rcond`` then separates the degenerate K/H directions from genuinely small ones.
     Unscaled, a strongly informed branch with a learned decoder variance (D ~ 3e-4 beside H ~ 12) has genuine
-    singular values of 1e-13 relative, which the cut dropped, and Gauss--Newton stalled at |F| ~ 1e-7."""
+    singular values of 1e-13 relative, which the cut dropped, and Gauss--Newton stalled at |F| ~ 1e-7 (the
+    corrector's fallback, ``_Branch.correct``)."""
     r = np.maximum(np.abs(J).max(axis=1), 1e-300)
     Jr = J / r[:, None]
     c = np.maximum(np.abs(Jr).max(axis=0), 1e-300)
@@ -107,7 +110,24 @@ class _Branch:
         return float(y[self.q_idx] - 2 * math.sqrt(self.rho) * abs(y[self.m_idx]) + self.rho)
 
     def correct(self, y, t, zero_m: bool, tol: float = 1e-13, steps: int = 40):
-        """Gauss--Newton (minimum-norm steps) onto the branch at theta = t; None if it does not converge."""
+        """Gauss--Newton (minimum-norm steps) onto the branch at theta = t; None if it does not converge. Full steps
+        first (on a strongly informed branch with a learned decoder variance the residual rises for one step before
+        it converges quadratically, which the damped iteration's monotone test refuses), then damped ones; first
+        on the plain Jacobian, then on the equilibrated one (``_lstsq``; needed there too). The plain steps come
+        first because their minimum-norm choice in the degenerate K/H directions keeps the branch on slices where
+        the mpmath Newton of the augmented systems converges in a few steps (equilibrated, detection at rho = 2,
+        eta = 3 took 8 s instead of 0.2 s)."""
+        order = np.setdiff1d(np.arange(self.S.n), self.S.kh)
+        for scaled in (False, True):
+            out = self._gauss_newton(y, t, zero_m, tol, 12, False, scaled)
+            if out is not None and np.all(np.abs(out[order] - y[order]) <= 0.25 * (np.abs(y[order]) + 0.1)):
+                return out  # full steps stay near the start in the order parameters: not another branch
+            out = self._gauss_newton(y, t, zero_m, tol, steps, True, scaled)
+            if out is not None:
+                return out
+        return None
+
+    def _gauss_newton(self, y, t, zero_m: bool, tol: float, steps: int, damped: bool, scaled: bool):
         y = np.array(y, dtype=float)
         idx = self.even if zero_m else np.arange(self.S.n)
         if zero_m:
@@ -120,7 +140,14 @@ class _Branch:
                 return None
             if norm < tol * max(1.0, np.max(np.abs(y))):
                 return y
-            dy = _lstsq(self.S.J(y, p)[np.ix_(idx, idx)], -F, 1e-10)
+            J = self.S.J(y, p)[np.ix_(idx, idx)]
+            dy = _lstsq(J, -F, 1e-10) if scaled else np.linalg.lstsq(J, -F, rcond=1e-10)[0]
+            if not damped:
+                y = y.copy()
+                y[idx] += dy
+                F = self.S.F(y, p)[idx]
+                norm = float(np.max(np.abs(F)))
+                continue
             step = 1.0
             while step > 1e-3:  # damped: the degenerate directions make full steps overshoot far from the branch
                 trial = y.copy()
@@ -146,7 +173,7 @@ class _Branch:
         pm[k] -= h
         Ft = (self.S.F(y, pp) - self.S.F(y, pm))[idx] / (2 * h)
         out = np.zeros(self.S.n)
-        out[idx] = _lstsq(self.S.J(y, p)[np.ix_(idx, idx)], -Ft, 1e-12)
+        out[idx] = np.linalg.lstsq(self.S.J(y, p)[np.ix_(idx, idx)], -Ft, rcond=1e-12)[0]
         return out
 
     def odd_det(self, y, t) -> float:
@@ -177,6 +204,37 @@ class _Branch:
             done += h
             h = math.copysign(min(2 * abs(h), abs(nominal)), total)
         return out
+
+
+def top_latent_model(model: Model) -> Model:
+    """The model with its first latent alone (M = 1; data, training, everything else unchanged). The saddle-system
+    thresholds of a model with M > 1 latents and one spike are those of its top latent (the first, as in the closed
+    form): they are located on this model's saddle system, and each located point is checked against the global
+    minimiser of the whole model (``_check_full``), which must have every other latent collapsed there."""
+    if model.M_star != 1:
+        raise InvalidInputError("the saddle-system thresholds handle one spike (M* = 1)")
+    if model.M == 1:
+        return model
+    return dataclasses.replace(model, vae=dataclasses.replace(model.vae, M=1))
+
+
+def _check_full(full: Model, values: Mapping[str, float], theta: str, t: float, eg: float, what: str) -> None:
+    """For M > 1: the global minimiser of the whole model at theta = t has the eg of the top latent alone (``eg``),
+    i.e. every other latent collapsed; otherwise the top-latent reduction does not describe the model there."""
+    if full.M == 1:
+        return
+    r = _global(full, values, theta, t)
+    if not r.ok:
+        raise StaticsThresholdError(f"the whole model's saddle point at {theta} = {t:.10g} ({what}) was not found: "
+                                    f"{r.message}")
+    active = [k + 2 for k, ph in enumerate(r.latent_phases[1:]) if ph != "collapsed"]
+    if active or abs(float(r.observables["eg"]) - eg) > 1e-7 * (1 + abs(eg)):
+        why = (f"latent{'s' if len(active) > 1 else ''} {', '.join(map(str, active))} of the minimiser "
+               f"{'are' if len(active) > 1 else 'is'} active there" if active else
+               "its eg differs from the top latent's")
+        raise StaticsThresholdError(f"at {theta} = {t:.10g} ({what}) the whole model's global minimiser is not its "
+                                    f"top latent alone ({why}): the saddle-system route, which works on the top "
+                                    f"latent, does not apply (--method closed-form)")
 
 
 def _global(model: Model, values: Mapping[str, float], theta: str, t: float):
@@ -384,7 +442,7 @@ def _detection_start(model: Model, values: Mapping[str, float], alpha_range=(1e-
     t, y = start
     if y[br.m_idx] < 0:
         y[br.odd] *= -1
-    step = math.log(1.05)
+    step = longest = math.log(1.05)
     while step > 1e-4 and t > alpha_range[0]:
         t_new = t * math.exp(-step)
         y_new = br.correct(y, t_new, False)
@@ -392,6 +450,7 @@ def _detection_start(model: Model, values: Mapping[str, float], alpha_range=(1e-
             step /= 2
             continue
         t, y = t_new, y_new
+        step = min(2 * step, longest)  # grows back: a step halved far from alpha_c cost thousands of corrections
     if t <= alpha_range[0]:
         raise StaticsThresholdError(f"the informed branch continues below alpha = {alpha_range[0]:g}")
     return br, y, t
@@ -457,12 +516,28 @@ def _follow_active(br: _Branch, y, t0, t1, zero_m: bool, ratio: float = 1.02):
     return out
 
 
-def _check_global(model, values, theta, br: _Branch, y, t, what: str) -> None:
-    """The located branch point is the global minimiser of the free energy there (``solve_statics``)."""
+def _check_global(model, values, theta, br: _Branch, y, t, what: str, full: Model, full_values) -> None:
+    """The located branch point is the global minimiser of the free energy there (``solve_statics``), of the top
+    latent's model and (M > 1) of the whole one."""
     r = _global(model, values, theta, t)
     if not r.ok or abs(br.eg(r.y) - br.eg(y)) > 1e-7 * (1 + abs(br.eg(y))):
         raise StaticsThresholdError(f"the stationary point of eg found on the saddle system at {theta} = {t:.10g} "
                                     f"({what}) is not on the global minimiser there")
+    _check_full(full, full_values, theta, t, br.eg(y), what)
+
+
+def _check_detection(full: Model, values: Mapping[str, float], a_c: float) -> None:
+    """For M > 1: the whole model's global minimiser is uninformed at 0.9 alpha_c and informed at 1.1 alpha_c (its
+    top latent's overlap with the spike)."""
+    if full.M == 1:
+        return
+    for factor, informed in ((0.9, False), (1.1, True)):
+        r = _global(full, values, "alpha", a_c * factor)
+        m = float(np.max(np.abs(r.order["m"]))) if r.ok else math.nan
+        if not r.ok or (m > 1e-6) != informed:
+            raise StaticsThresholdError(f"the whole model's global minimiser at alpha = {factor} alpha_c is "
+                                        f"{'not found' if not r.ok else 'informed' if m > 1e-6 else 'uninformed'}: "
+                                        f"the top latent's detection threshold {a_c:.10g} does not bracket its own")
 
 
 # ------------------------------------------------------------------------------------------------ entry point
@@ -486,7 +561,8 @@ def saddle_threshold(name: str, model: Model, params: Mapping[str, object], alph
     """Locate a statics threshold on the replica saddle-point system alone (see the module docstring).
 
     Arguments:
-        name: ``detection``, ``eg_peak`` or ``optimal_beta``. model: M = M* = 1, beta a parameter.
+        name: ``detection``, ``eg_peak`` or ``optimal_beta``. model: M* = 1 (M > 1: ``top_latent_model``), beta a
+            parameter.
         params: parameter values (mpf or float; alpha excluded). alpha: n / N for optimal_beta, else None.
         digits: requested digits (the two Newton precisions are digits + 10 and 2 digits + 20).
 
@@ -500,17 +576,23 @@ def saddle_threshold(name: str, model: Model, params: Mapping[str, object], alph
     """
     if name not in SADDLE_THRESHOLDS:
         raise InvalidInputError(f"the saddle-system method locates {', '.join(SADDLE_THRESHOLDS)}; not {name!r}")
+    full, model = model, top_latent_model(model)
     S = statics_system(model)
     beta_name = model.vae.beta_expr.name if isinstance(model.vae.beta_expr, sp.Symbol) else None
     if beta_name is None:
         raise InvalidInputError("the saddle-system thresholds need beta to be a parameter of the model")
     names = [n for n in S.param_names if n != "alpha"]
+    full_names = [n for n in statics_system(full).param_names if n != "alpha"]
+    full_values = {k: float(v) for k, v in params.items() if k in full_names} | (
+        {} if alpha is None else {"alpha": float(alpha)})
     rho_eta = [r.name for r in S.table.rho] + ["eta"]
     if name == "detection":
         check_params({k: float(v) for k, v in params.items() if k in rho_eta}, rho_eta)
         texts = _detection_texts(params, names, rho_eta, beta_name)
         values = {k: float(v) for k, v in texts.items()}
         br, y, t = _detection_start(model, values)
+        _check_detection(full, {k: float(v) for k, v in _detection_texts(params, full_names, rho_eta,
+                                                                          beta_name).items()}, t)
         theta, zero_m, kind, also = "alpha", True, "detection", []
     elif name == "eg_peak":
         values = check_params({k: float(v) for k, v in params.items()}, names)
@@ -530,11 +612,12 @@ def saddle_threshold(name: str, model: Model, params: Mapping[str, object], alph
             if not slope_up:
                 raise StaticsThresholdError("eg(alpha) has neither an interior maximum on the uninformed branch nor "
                                             "a cusp at the detection threshold (saddle system)")
-            return {**saddle_threshold("detection", model, params, None, digits, certify=certify),
-                    "kind": "detection"}
+            out = saddle_threshold("detection", full, params, None, digits, certify=certify)
+            _check_full(full, full_values, "alpha", below, br.eg(y0), "just below the cusp of eg")
+            return {**out, "kind": "detection"}
         y, t, also = found
         zero_m = True
-        _check_global(model, values, "alpha", br, y, t, "eg peak")
+        _check_global(model, values, "alpha", br, y, t, "eg peak", full, full_values)
         kind = "uninformed-interior"
     else:
         others = [n for n in names if n != beta_name]
@@ -556,7 +639,7 @@ def saddle_threshold(name: str, model: Model, params: Mapping[str, object], alph
         if found is None:
             raise StaticsThresholdError("eg(beta) has no interior minimum on the learned branch (saddle system)")
         y, t, also = found
-        _check_global(model, values, beta_name, br, y, t, "optimal beta")
+        _check_global(model, values, beta_name, br, y, t, "optimal beta", full, full_values)
         theta, kind = beta_name, ("uninformed-interior" if zero_m else "interior")
     out = _refine(model, br, y, t, zero_m, "detection" if name == "detection" else "extremum", theta, texts,
                   (digits + 10, 2 * digits + 20), digits, certify)
@@ -614,7 +697,22 @@ def certify_extremum(name: str, model: Model, params: Mapping[str, object], alph
     """(interval, certified, why) for an interior eg peak (``alpha`` None) or optimal beta located elsewhere (the
     closed form) at ``value``: the saddle point there (``solve_statics`` started from the closed form), then Newton
     and the Krawczyk test on the augmented saddle system d eg/dt = 0 (as in ``saddle_threshold``). The enclosure
-    is of the saddle system's root; the caller checks that ``value`` lies in it."""
+    is of the saddle system's root; the caller checks that ``value`` lies in it. With M > 1 latents the system is
+    the top latent's (``top_latent_model``), which describes the extremum only if every other latent is collapsed
+    there (checked on the closed form; otherwise no certificate, and the reason)."""
+    if model.M > 1 and model.M_star == 1:
+        from ._closed_form import closed_form
+        point = {**{k: v for k, v in params.items()}, **({} if alpha is None else {"alpha": alpha})}
+        theta = "alpha" if name == "eg_peak" else model.vae.beta_expr.name
+        point[theta] = value
+        a = point.pop("alpha")
+        q = np.diag(np.atleast_2d(np.asarray(closed_form(model, point, float(a)).order["Q"], dtype=float)))
+        active = [k + 1 for k in range(1, len(q)) if q[k] > 1e-12]
+        if active:
+            return None, False, (f"latent{'s' if len(active) > 1 else ''} {', '.join(map(str, active))} "
+                                 f"{'are' if len(active) > 1 else 'is'} active at the extremum (fitting the noise); "
+                                 f"the augmented saddle-system certificate covers the top latent alone")
+        model = top_latent_model(model)
     S = statics_system(model)
     beta_name = model.vae.beta_expr.name
     theta = "alpha" if name == "eg_peak" else beta_name
@@ -672,7 +770,7 @@ def collapse_start(model: Model, params: Mapping[str, float], alpha: float, beta
             continue
         t, y = t_new, y_new
     return types.SimpleNamespace(model=model, params={**{k: v for k, v in values.items() if k != "alpha"},
-                                                      beta_name: t}, alpha=float(alpha), y=y)
+                                                      beta_name: t}, alpha=float(alpha), y=y, eg=br.eg(y))
 
 
 _SQUARE: dict[str, tuple] = {}

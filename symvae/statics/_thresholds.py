@@ -68,9 +68,10 @@ def _beta_name(model: Model) -> str:
 
 
 class _Latent:
-    """The top latent's problem as functions of beta at a fixed eigenvalue, in one mpmath context."""
+    """Latent ``index``'s problem (the top latent by default, eigenvalue s_1; latent k has the k-th largest
+    eigenvalue) as functions of beta at its fixed eigenvalue, in one mpmath context."""
 
-    def __init__(self, model: Model, params: Mapping[str, float], alpha, ctx):
+    def __init__(self, model: Model, params: Mapping[str, float], alpha, ctx, index: int = 0):
         fns = _functions(model)
         self.fns, self.ctx = fns, ctx
         self.beta_name = _beta_name(model)
@@ -80,12 +81,13 @@ class _Latent:
         self.spec = [(s.name, ctx.convert(pv[s.name]) * (inv_alpha if s.name in fns.decay else 1))
                      for s in fns.spec_params if s.name != self.beta_name]
         rhos = [pv[n] for n in fns.rho_names]
-        self.s = spectrum_slots(rhos, pv["eta"], alpha, 1, ctx)[0].s
-        lp = fns.problem.latents[0]
+        self.index = index
+        self.s = spectrum_slots(rhos, pv["eta"], alpha, index + 1, ctx)[index].s
+        lp = fns.problem.latents[index]
         args = [Q_NORM, S_EIG] + list(fns.spec_params)
         module = "mpmath" if ctx is mpmath.mp else "math"
-        self._G, self._dG, self._slope0 = _top_latent_functions(model, module)
-        key = (model.key, module, "curvature0")  # lambdified once per model, like the three above
+        self._G, self._dG, self._slope0 = _top_latent_functions(model, module, index)
+        key = (model.key, module, "curvature0", index)  # lambdified once per model, like the three above
         if key not in _LAMBDIFIED:
             _LAMBDIFIED[key] = sp.lambdify(args, lp.curvature0, modules=module)
         self._curv0 = _LAMBDIFIED[key]
@@ -120,7 +122,8 @@ def _bisect(f: Callable[[float], bool], lo: float, hi: float, steps: int = 60) -
     return lo, hi
 
 
-def collapse_threshold(model: Model, params: Mapping[str, float], alpha, *, ctx=mpmath.fp) -> dict[str, object]:
+def collapse_threshold(model: Model, params: Mapping[str, float], alpha, *, ctx=mpmath.fp,
+                       latent: int = 0) -> dict[str, object]:
     """The collapse threshold beta_c(alpha): above it the global minimiser is collapsed (W = 0, D = 1).
 
     Arguments:
@@ -128,6 +131,8 @@ def collapse_threshold(model: Model, params: Mapping[str, float], alpha, *, ctx=
 
     Other arguments:
         ctx: ``mpmath.fp`` or ``mpmath.mp`` (at its current precision).
+        latent: which latent's collapse (0: the top one, the model's beta_c; k: the latent on the (k+1)-th largest
+            eigenvalue, e.g. a superfluous latent fitting the bulk edge).
 
     Returns:
         {"value": beta_c, "kind": "continuous" | "first-order", "s": the top eigenvalue, "q_jump": q at beta_c^-}.
@@ -137,7 +142,7 @@ def collapse_threshold(model: Model, params: Mapping[str, float], alpha, *, ctx=
     """
     params = _typed_params(params, ctx)
     alpha = check_alpha(alpha, allow_inf=True) if ctx is not mpmath.mp else mpmath.mpf(_typed(alpha, ctx))
-    lat_fp = _Latent(model, params, alpha if ctx is not mpmath.mp else float(alpha), mpmath.fp)
+    lat_fp = _Latent(model, params, alpha if ctx is not mpmath.mp else float(alpha), mpmath.fp, latent)
 
     def active(beta: float) -> bool:  # some q > 0 beats the collapsed latent
         return _best_q(lat_fp, beta)[0] > 0
@@ -153,7 +158,7 @@ def collapse_threshold(model: Model, params: Mapping[str, float], alpha, *, ctx=
     lo, hi = _bisect(active, lo, hi)
     q_jump = _best_q(lat_fp, lo)[0]
     continuous = q_jump < 1e-5 * (1 + float(lat_fp.s))
-    lat = lat_fp if ctx is not mpmath.mp else _Latent(model, params, alpha, ctx)
+    lat = lat_fp if ctx is not mpmath.mp else _Latent(model, params, alpha, ctx, latent)
     if continuous:
         bracket = (ctx.convert(lo) * (1 - ctx.convert(1e-6)), ctx.convert(hi) * (1 + ctx.convert(1e-6)))
         value = ctx.findroot(lat.slope0, bracket, solver="anderson")
@@ -173,7 +178,7 @@ def _best_q(lat: _Latent, beta: float) -> tuple[float, float]:
     spec = [values[n] for n in lat.order]
     g0 = lat.G(0.0, beta)
     best = (0.0, 0.0)
-    for r in _real_roots(lat_fns[0]["coeffs"](float(lat.s), *spec), mpmath.fp):
+    for r in _real_roots(lat_fns[lat.index]["coeffs"](float(lat.s), *spec), mpmath.fp):
         if r > 0:
             try:
                 d = lat.G(r, beta) - g0
@@ -265,8 +270,15 @@ def optimal_beta(model: Model, params: Mapping[str, float], alpha, *, ctx=mpmath
     with equal eg (to rounding). Minima within ``TIE`` of the lowest are that one optimum: the smallest beta is
     reported, the others in ``also``.
 
+    With more latents than spikes, a superfluous latent fits the noise below its own collapse threshold, and eg
+    falls as beta approaches it: eg then has a corner there, its minimum when the top latent's eg rises beyond it
+    (d eg/d beta jumps from < 0 to > 0 and has no root). A scan minimum whose bracket holds the continuous collapse
+    of a lower latent with eg larger on both sides of it is that corner: located as that latent's collapse threshold
+    (``collapse_threshold(latent=k)``), reported with ``corner`` = k + 1 (the latent's number).
+
     Returns:
-        {"beta": location, "eg": eg there, "also": the other betas of the same minimum (ascending)}.
+        {"beta": location, "eg": eg there, "also": the other betas of the same minimum (ascending), "corner": the
+        number of the latent whose collapse is the minimum, or None}.
 
     Raises:
         StaticsThresholdError: eg has no interior minimum in beta (e.g. no learning phase).
@@ -283,36 +295,59 @@ def optimal_beta(model: Model, params: Mapping[str, float], alpha, *, ctx=mpmath
     if int(np.argmin(vals)) in (0, points - 1):
         raise StaticsThresholdError("eg(beta) has no interior minimum below the collapse threshold")
     dips = [k for k in range(1, points - 1) if vals[k] <= vals[k - 1] and vals[k] <= vals[k + 1]]
+    lower = {}  # continuous collapse thresholds of the lower latents (float64)
+    for j in range(1, model.M):
+        try:
+            c = collapse_threshold(model, params, alpha, latent=j)
+        except StaticsThresholdError:
+            continue
+        if c["kind"] == "continuous":
+            lower[j] = float(c["value"])
+
+    def egf(b):
+        return float(_eg(model, {**params, name: b}, alpha, mpmath.fp))
+
+    def corner(k):
+        for j, b in lower.items():
+            if betas[k - 1] < b < betas[k + 1] and min(egf(b * (1 - 1e-7)), egf(b * (1 + 1e-7))) > egf(b):
+                return j
+        return None
 
     def refine(k):
+        j = corner(k)
+        if j is not None:
+            value = collapse_threshold(model, params, alpha, ctx=ctx, latent=j)["value"]
+            return value, _eg(model, {**params, name: value}, alpha, ctx), j + 1
         if ctx is not mpmath.mp:  # float64: a derivative-free bracketed minimisation (numerical slopes are too noisy)
             opt = scipy.optimize.minimize_scalar(lambda b: float(_eg(model, {**params, name: b}, alpha, ctx)),
                                                  bounds=(betas[k - 1], betas[k + 1]), method="bounded",
                                                  options={"xatol": 1e-13})
-            return float(opt.x), float(opt.fun)
+            return float(opt.x), float(opt.fun), None
 
         def slope(b):
             return ctx.diff(lambda x: _eg(model, {**params, name: x}, alpha, ctx), b)
 
         value = ctx.findroot(slope, (ctx.convert(betas[k - 1]), ctx.convert(betas[k + 1])), solver="anderson")
-        return value, _eg(model, {**params, name: value}, alpha, ctx)
+        return value, _eg(model, {**params, name: value}, alpha, ctx), None
 
     found = [refine(k) for k in dips]
-    low = min(e for _, e in found)
-    ties = sorted(b for b, e in found if e - low <= TIE * max(1.0, abs(float(low))))
-    return {"beta": ties[0], "eg": _eg(model, {**params, name: ties[0]}, alpha, ctx), "also": ties[1:]}
+    low = min(e for _, e, _ in found)
+    ties = sorted((b, c) for b, e, c in found if e - low <= TIE * max(1.0, abs(float(low))))
+    return {"beta": ties[0][0], "eg": _eg(model, {**params, name: ties[0][0]}, alpha, ctx),
+            "also": [b for b, _ in ties[1:]], "corner": ties[0][1]}
 
 
 # ------------------------------------------------------------------------- collapse in the weight decay or in alpha
 _LAMBDIFIED: dict[tuple, tuple] = {}
 
 
-def _top_latent_functions(model: Model, module: str):
-    """(G, dG/dq, slope0) of the top latent as functions of (q, s, *spec_params), lambdified once per model."""
-    key = (model.key, module)
+def _top_latent_functions(model: Model, module: str, index: int = 0):
+    """(G, dG/dq, slope0) of the top latent (or latent ``index``) as functions of (q, s, *spec_params), lambdified
+    once per model."""
+    key = (model.key, module, index)
     if key not in _LAMBDIFIED:
         fns = _functions(model)
-        lp = fns.problem.latents[0]
+        lp = fns.problem.latents[index]
         args = [Q_NORM, S_EIG] + list(fns.spec_params)
         _LAMBDIFIED[key] = (sp.lambdify(args, lp.reduced, modules=module),
                             sp.lambdify(args, sp.diff(lp.reduced, Q_NORM), modules=module),
@@ -446,16 +481,17 @@ def collapse_in(model: Model, params: Mapping[str, float], alpha, parameter: str
 
 
 # ---------------------------------------------------------------------------------------------- certification
-def _collapse_equations(model: Model, values: Mapping[str, object], alpha, parameter: str, kind: str, x):
+def _collapse_equations(model: Model, values: Mapping[str, object], alpha, parameter: str, kind: str, x,
+                        latent: int = 0):
     """The interval system of the collapse condition in ``parameter`` (``_collapse_system``) for the branch of the
-    top eigenvalue (BBP outlier or bulk edge) that holds at the located point x."""
+    top eigenvalue (or that of latent ``latent``: BBP outlier or bulk edge) that holds at the located point x."""
     fns = _functions(model)
     a_val = x if parameter == "alpha" else alpha
     with mpmath.workdps(30):
         rhos = [mpmath.mpf(values[n]) for n in fns.rho_names]
         a_mp = mpmath.inf if mpmath.isinf(a_val) else mpmath.mpf(a_val)
-        slot = spectrum_slots(rhos, mpmath.mpf(values["eta"]), a_mp, 1, mpmath.mp)[0]
-    return _collapse_system(model, parameter, kind, slot.spike, bool(mpmath.isinf(a_mp)))
+        slot = spectrum_slots(rhos, mpmath.mpf(values["eta"]), a_mp, latent + 1, mpmath.mp)[latent]
+    return _collapse_system(model, parameter, kind, slot.spike, bool(mpmath.isinf(a_mp)), latent)
 
 
 #: Interval systems of the closed-form certificates, built once per model and structure: (unknowns, equations,
@@ -479,13 +515,14 @@ def _interval_system(key: tuple, build: Callable[[], tuple]):
     return _SYSTEMS[key]
 
 
-def _collapse_system(model: Model, parameter: str, kind: str, spike, infinite: bool):
-    """SymPy (unknowns, equations, rest) of the collapse condition in ``parameter`` with the top eigenvalue written out
-    (the outlier of spike ``spike``, or the bulk edge if None), decays divided by alpha, as an ``_interval_system``."""
+def _collapse_system(model: Model, parameter: str, kind: str, spike, infinite: bool, latent: int = 0):
+    """SymPy (unknowns, equations, rest) of the collapse condition in ``parameter`` of the top latent (or latent
+    ``latent``) with its eigenvalue written out (the outlier of spike ``spike``, or the bulk edge if None), decays
+    divided by alpha, as an ``_interval_system``."""
 
     def build():
         fns = _functions(model)
-        lp = fns.problem.latents[0]
+        lp = fns.problem.latents[latent]
         sym = {s.name: s for s in fns.spec_params}
 
         def get(name):
@@ -513,7 +550,7 @@ def _collapse_system(model: Model, parameter: str, kind: str, spike, infinite: b
         free = set().union(*(e.free_symbols for e in eqs)) - set(unknowns)
         return unknowns, eqs, sorted(free, key=lambda s: s.name)
 
-    return _interval_system((model.key, "collapse", parameter, kind, spike, infinite), build)
+    return _interval_system((model.key, "collapse", parameter, kind, spike, infinite, latent), build)
 
 
 def _detection_system(model: Model, top: str):
@@ -581,6 +618,9 @@ def _closed_form_text(name: str, model: Model, params: Mapping[str, float], alph
             return f"beta_c = {sp.sstr(sp.simplify(roots[0].subs(S_EIG, sp.Symbol('s_1'))))}; {top}" + \
                 (f"; {decay}" if decay else "")
         return "first-order collapse: G(q) = G(0), G'(q) = 0 (G the top latent's derived objective); " + top
+    if name == "optimal_beta" and kind == "corner":
+        return ("the continuous collapse of a superfluous latent (slope0 = 0 at its eigenvalue, the bulk edge "
+                "eta*(1 + 1/sqrt(alpha))**2): a corner minimum of eg")
     if name == "optimal_beta":
         return "argmin_beta eg (numerical; for lam = 0 and M = M* = 1: beta_opt = s_1 - rho*phi_1)"
     return "argmax_alpha eg (the BBP threshold when the maximum is the cusp there)"
@@ -599,7 +639,8 @@ def _evaluate(name: str, model: Model, params: Mapping[str, object], alpha, para
         return {"value": out["alpha"], "kind": "detection" if out["at_detection"] else None}
     if name == "optimal_beta":
         out = optimal_beta(model, params, alpha, ctx=ctx)
-        return {"value": out["beta"], "kind": None, "also": out["also"]}
+        return {"value": out["beta"], "kind": None if out["corner"] is None else "corner", "latent": out["corner"],
+                "also": out["also"]}
     raise InvalidInputError(f"unknown statics threshold {name!r}; known: {', '.join(THRESHOLDS)}")
 
 
@@ -631,6 +672,13 @@ def _certificate(name: str, model: Model, params: Mapping[str, object], alpha, p
         fns = _functions(model)
         top = max(fns.rho_names, key=lambda n: float(values[n]))
         system, center, k = _detection_system(model, top), [out["value"]], 0
+    elif out.get("kind") == "corner":  # the minimum is a lower latent's continuous collapse
+        values.pop(_beta_name(model), None)
+        try:
+            system = _collapse_equations(model, values, alpha, "beta", "continuous", out["value"], out["latent"] - 1)
+        except ValueError as exc:
+            return None, False, str(exc)
+        return _certify(system, values, [out["value"]], 0, digits)
     else:  # eg peak in the interior, optimal beta: the stationarity condition on the saddle system
         from ._saddle_thresholds import certify_extremum
         try:
@@ -668,7 +716,8 @@ def statics_threshold(name: str, model: Model, params: Mapping[str, float], alph
         method: ``"closed-form"`` (default: the random-matrix closed form) or ``"saddle"``: the replica saddle-point
             system alone (``_saddle_thresholds``: detection, eg_peak and optimal_beta on square augmented systems,
             Krawczyk-certified; a continuous collapse in beta by ``collapse_threshold_saddle``, certified on the
-            square blown-up system by ``certify_collapse_saddle``). Models with one latent and one spike.
+            square blown-up system by ``certify_collapse_saddle``). Models with one spike; with several latents the
+            top latent's threshold, checked against the whole model's global minimiser.
 
     Returns:
         A ``Threshold``: status ``verified`` (digits >= requested), ``partial`` (fewer; ``value`` holds those),
@@ -692,8 +741,8 @@ def statics_threshold(name: str, model: Model, params: Mapping[str, float], alph
         raise InvalidInputError("the saddle-system method locates the collapse in beta only")
     if method == "saddle" and alpha is not None and math.isinf(float(alpha)):
         raise InvalidInputError("the saddle-system method needs a finite alpha")
-    if method == "saddle" and (model.M != 1 or model.M_star != 1):
-        raise InvalidInputError("the saddle-system method handles one latent and one spike (M = M* = 1)")
+    if method == "saddle" and model.M_star != 1:
+        raise InvalidInputError("the saddle-system method handles one spike (M* = 1)")
     if name == "collapse" and parameter != "beta":
         _beta_name(model)
     needs_alpha = name == "optimal_beta" or (name == "collapse" and parameter != "alpha")
@@ -750,7 +799,9 @@ def statics_threshold(name: str, model: Model, params: Mapping[str, float], alph
             verified = enclosure_digits(mpmath.mpf(interval[0]), mpmath.mpf(interval[1]), digits)
     what = {"continuous": "continuous collapse (slope of the top latent's objective at q = 0 vanishes)",
             "first-order": f"first-order collapse (G(q) = G(0), G'(q) = 0, q = {mpmath.nstr(o2.get('q_jump'), 8)})",
-            "detection": "the cusp at the BBP detection threshold"}.get(kind, "")
+            "detection": "the cusp at the BBP detection threshold",
+            "corner": f"a corner of eg at the continuous collapse of latent {o2.get('latent')} (a superfluous latent "
+                      f"fitting the noise below it; d eg/d{parameter} jumps from < 0 to > 0 there)"}.get(kind, "")
     message = (f"{name} in {parameter}" + (f": {what}" if what else "") + f"; findroot at {digits + 10} and "
                f"{2 * digits + 20} digits agree on {agree} digits; "
                + (f"{verified} digits certified ({why})" if certified else f"not certified: {why}")
@@ -776,11 +827,15 @@ def _also(others, parameter: str) -> str:
 def _saddle_statics_threshold(name, model, params, alpha, digits, parameter, certify, base, not_found) -> Threshold:
     """``statics_threshold(..., method="saddle")``: the threshold on the replica saddle-point system alone."""
     from ..numerics._certify import enclosure_digits
-    from ._saddle_thresholds import collapse_start, saddle_threshold
+    from ._saddle_thresholds import _check_full, collapse_start, saddle_threshold, top_latent_model
     text = _closed_form_text(name, model, params, alpha, None, parameter)
     try:
         if name == "collapse":
+            full, model = model, top_latent_model(model)
             start = collapse_start(model, params, alpha, _beta_name(model))
+            beta_start = float(start.params[_beta_name(model)])
+            _check_full(full, {**{k: float(v) for k, v in params.items()}, "alpha": float(alpha)}, _beta_name(model),
+                        beta_start, start.eg, "the learned branch just below the collapse")
             start_names = [u.name for u in _blown_up_system(model)[0]]
             try:
                 lo, hi = (collapse_threshold_saddle(start, dps) for dps in (digits + 10, 2 * digits + 20))
