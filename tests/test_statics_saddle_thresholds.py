@@ -178,6 +178,7 @@ def test_two_latents_one_spike_on_the_saddle_system():
         _holds(d, mpmath.mpf(1), 30)
     c = statics_threshold("collapse", model, params, 2.0, digits=30, method="saddle")
     assert c.status == "verified" and c.certified, c.message
+    assert c.closed_form_text.startswith("beta_c = "), c.closed_form_text  # it printed "first-order collapse"
     with mpmath.workdps(80):
         a, l_eff = mpmath.mpf(2), mpmath.mpf("0.3") / 2
         s1 = 2 * (1 + 1 / a)

@@ -881,6 +881,8 @@ def _saddle_statics_threshold(name, model, params, alpha, digits, parameter, cer
                   else f"not certified: {out['why']}") + _also(out.get("also"), parameter))
     status = "verified" if verified >= digits else ("partial" if verified > 0 else "failed")
     state = None if not out.get("state") else dict(out["state"])
+    if out["kind"] in ("continuous", "detection"):  # the text of the kind found (None printed "first-order collapse")
+        text = _closed_form_text(name, model, params, alpha, out["kind"], parameter)
     return Threshold(value=v2 if verified > 0 else None, digits=verified, status=status, message=message,
                      closed_form_text=text, float64=float(out["float64"]), state=state,
                      interval=out["interval"], certified=out["certified"], **base)
