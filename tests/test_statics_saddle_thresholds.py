@@ -61,15 +61,17 @@ def test_detection_and_collapse_at_strongly_informed_data_with_learned_decoder_v
 
 
 @pytest.mark.slow
-def test_detection_at_rho_over_eta_36_with_learned_decoder_variance():
-    """The branch followed down to alpha_c = 7.7e-4 needed full Gauss--Newton steps (the residual rises for one step
-    before it converges; the monotone damped iteration stopped at alpha = 1.1e-3, m = 0.92, and Newton on the
-    augmented system then failed)."""
-    t = statics_threshold("detection", make_model("learned_sigma2"), dict(rho=2.6424, eta=0.0734), digits=30,
+@pytest.mark.parametrize("rho, eta", [("2.6424", "0.0734"), ("3.2735", "0.0902")])
+def test_detection_at_rho_over_eta_36_with_learned_decoder_variance(rho, eta):
+    """First point: the branch followed down to alpha_c = 7.7e-4 needed full Gauss--Newton steps (the residual rises
+    for one step before it converges; the monotone damped iteration stopped at alpha = 1.1e-3, m = 0.92, and Newton
+    on the augmented system then failed). Second: the mpmath Newton needs the uninformed point on the informed
+    point's slice as its start (from m = 0.023 it stalled at |F| = 3e-4)."""
+    t = statics_threshold("detection", make_model("learned_sigma2"), dict(rho=float(rho), eta=float(eta)), digits=30,
                           method="saddle")
     assert t.status == "verified" and t.certified, t.message
     with mpmath.workdps(80):
-        _holds(t, (mpmath.mpf("0.0734") / mpmath.mpf("2.6424")) ** 2, 30)
+        _holds(t, (mpmath.mpf(eta) / mpmath.mpf(rho)) ** 2, 30)
 
 
 # ------------------------------------------------------------------------------------------------ optimal beta
