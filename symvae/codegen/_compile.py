@@ -269,7 +269,13 @@ class PlainFirstModule:
         self.path = pathlib.Path(path)
         self.name = name
         self.rhs_size = rhs_size
+        self.plain_work = 0  # plain-Python work spent by integrations so far (``numerics._integrate``)
         self._compiled = None
+
+    @property
+    def is_compiled(self) -> bool:
+        """Whether the numba module is loaded (then every later integration runs compiled from the start)."""
+        return self._compiled is not None
 
     def compiled(self):
         """The numba module (imported once; its numba cache checked before any kernel runs)."""
@@ -320,10 +326,13 @@ def load_plain_first(path, name: str) -> PlainFirstModule:
     return PlainFirstModule(plain, path, name, rhs_size(source))
 
 
-def load_cached_module(key: str, make_source: Callable[[], str], *, prefix: str = "symvae_generated"):
+def load_cached_module(key: str, make_source: Callable[[], str], *, prefix: str = "symvae_generated",
+                       plain_first: bool = False):
     """Import the generated module ``<cache>/<entry>/generated.py`` (entry: a hash of ``key`` and of the generator's
     own code), writing it with ``make_source()`` first if it is absent or does not match its manifest; a file that fails
     to import is regenerated once, and numba cache files that no longer unpickle are discarded (numba recompiles).
+    ``plain_first``: load it as a ``PlainFirstModule`` (numba imported on the first use of a kernel that outgrows the
+    plain-Python phase, see ``numerics._integrate``).
 
     Returns:
         (module, path)
@@ -335,6 +344,8 @@ def load_cached_module(key: str, make_source: Callable[[], str], *, prefix: str 
         if attempt == 1 or entry.read_bytes("generated.py") is None:
             entry.write_bytes("generated.py", make_source().encode())
         try:
+            if plain_first:
+                return load_plain_first(entry.dir / "generated.py", name), entry.dir / "generated.py"
             module = _load(entry.dir / "generated.py", name)
         except (SyntaxError, ImportError, NameError, AttributeError):
             if attempt == 1:
@@ -375,9 +386,11 @@ def compile_system(system: DerivedSystem) -> CompiledSystem:
         from ._generate import generate_source  # SymPy's printers: only when a module is written
 
         header = f"kind: {system.kind}\nmodel: {dict(system.model.describe())}\nkey: {key}"
+        # an ODE module is loaded plain-Python first: a short first integration needs neither numba's import nor
+        # its cache load (~0.5 s at (5, 5)); the kernels are compiled when an integration outgrows that phase
         module, path = load_cached_module(key, lambda: generate_source(
             _main_specs(system), system.state, system.params, header=header,
-            templates=("dop853",) if system.kind == "ode" else ()))
+            templates=("dop853",) if system.kind == "ode" else ()), plain_first=system.kind == "ode")
         compiled = CompiledSystem(system, module, path)
         _LOADED[key] = compiled
         return compiled

@@ -107,7 +107,8 @@ _NO_CODE, _NO_CONSTS = np.zeros((0, 2), dtype=np.int64), np.zeros(0)  # the empt
 FIRST_PIECE = 2000
 PIECE_SECONDS = 0.2
 
-#: Work budget of the plain-Python phase of a ``PlainFirstModule`` (the warm command line): work is counted as RHS
+#: Work budget of the plain-Python phase of a ``PlainFirstModule`` (a module's first integrations, summed over calls:
+#: the warm command line, a library user's first short runs): work is counted as RHS
 #: evaluations x (statements of the RHS + ``PLAIN_STAGE_WORK`` x state components, the integrator's own per-evaluation
 #: share), a deterministic measure of interpreted work; when it is used up, numba continues from the state reached.
 #: Set so that the plain phase costs about what importing numba and loading the module's compiled cache cost (~1 s
@@ -129,6 +130,8 @@ def _run_in_pieces(module, t0, y0, p, t_eval, rtol, atol, first_step, max_steps,
     through to both. Returns (status code, t reached, y_eval, outputs reached, t_steps, y_steps, counts)."""
     pcode, pconsts = (program.code, program.consts) if program is not None else (_NO_CODE, _NO_CONSTS)
     args = (t0, y0, p, pcode, pconsts, t_eval, rtol, atol, first_step, max_steps, blowup)
+    if isinstance(module, PlainFirstModule) and (module.is_compiled or module.plain_work >= PLAIN_WORK_BUDGET):
+        module = module.compiled()  # numba loaded, or the budget spent by earlier calls (a sweep of short runs)
     if isinstance(module, PlainFirstModule):
         try:
             with np.errstate(all="ignore"):  # numba's error model: inf and nan, no warnings
@@ -149,8 +152,9 @@ def _pieces(plain, module, t0, y0, p, pcode, pconsts, t_eval, rtol, atol, first_
     t_parts, y_parts = [np.array([t0])], [y.copy()[None, :]]
     if plain is not None:
         per_evaluation = module.rhs_size + PLAIN_STAGE_WORK * len(y0)
+        before = module.plain_work  # the budget is per module, over every call: then numba for the rest
         while code == plain.STATUS_RUNNING:
-            left = PLAIN_WORK_BUDGET - int(counts[0]) * per_evaluation
+            left = PLAIN_WORK_BUDGET - before - int(counts[0]) * per_evaluation
             if left <= 0:
                 break
             steps = max(1, left // (_EVALS_PER_STEP * per_evaluation))
@@ -158,6 +162,7 @@ def _pieces(plain, module, t0, y0, p, pcode, pconsts, t_eval, rtol, atol, first_
                                                                 rtol, atol, max_steps, steps, blowup, counts)
             t_parts.append(t_rec)
             y_parts.append(y_rec)
+        module.plain_work = before + int(counts[0]) * per_evaluation
         if code == plain.STATUS_RUNNING:
             module = module.compiled()
     piece = FIRST_PIECE
