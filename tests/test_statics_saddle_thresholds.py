@@ -187,3 +187,16 @@ def test_two_latents_one_spike_on_the_saddle_system():
         _holds(c, (s1 * s1 - l_eff - l_eff ** 2) / (s1 * (1 + l_eff)), 30)
     o = statics_threshold("optimal_beta", model, params, 2.0, digits=20, method="saddle")
     assert o.status == "not_found" and "latent 2" in o.message and "active" in o.message, o.message
+
+
+@pytest.mark.slow
+def test_two_latents_on_the_bulk_edge_collapse_together_on_the_saddle_system():
+    """(2, 1) below the BBP threshold: both latents sit on the bulk edge and collapse at the same beta, so the second
+    latent is active just below beta_c (the check used to demand it collapsed there and reported not_found)."""
+    model = make_model("base", M=2, M_star=1)
+    c = statics_threshold("collapse", model, dict(rho=1.0, eta=1.0, lam=0.5), 0.5, digits=30, method="saddle")
+    assert c.status == "verified" and c.certified and "has an active latent" in c.message, c.message
+    with mpmath.workdps(80):
+        a, l_eff = mpmath.mpf("0.5"), mpmath.mpf(1)
+        s1 = (1 + 1 / mpmath.sqrt(a)) ** 2
+        _holds(c, (s1 * s1 - l_eff - l_eff ** 2) / (s1 * (1 + l_eff)), 30)

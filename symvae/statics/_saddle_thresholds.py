@@ -209,8 +209,10 @@ class _Branch:
 def top_latent_model(model: Model) -> Model:
     """The model with its first latent alone (M = 1; data, training, everything else unchanged). The saddle-system
     thresholds of a model with M > 1 latents and one spike are those of its top latent (the first, as in the closed
-    form): they are located on this model's saddle system, and each located point is checked against the global
-    minimiser of the whole model (``_check_full``), which must have every other latent collapsed there."""
+    form): they are located on this model's saddle system and checked against the global minimiser of the whole
+    model: detection and collapse must be bracketed by it (``_check_detection``, ``_check_collapse``; latents on the
+    same eigenvalue as the top one collapse with it), an eg peak or optimal beta must have every other latent
+    collapsed there (``_check_full``)."""
     if model.M_star != 1:
         raise InvalidInputError("the saddle-system thresholds handle one spike (M* = 1)")
     if model.M == 1:
@@ -526,18 +528,43 @@ def _check_global(model, values, theta, br: _Branch, y, t, what: str, full: Mode
     _check_full(full, full_values, theta, t, br.eg(y), what)
 
 
-def _check_detection(full: Model, values: Mapping[str, float], a_c: float) -> None:
+def _check_detection(full: Model, values: Mapping[str, float], a_c: float) -> str:
     """For M > 1: the whole model's global minimiser is uninformed at 0.9 alpha_c and informed at 1.1 alpha_c (its
-    top latent's overlap with the spike)."""
+    latents' overlaps with the spike). Returns a note for the message ("" for M = 1); raises if the whole model
+    contradicts the bracket. Where the whole model's solver fails (strong spikes at alpha ~ 1e-3) the check is not
+    made and the note says so."""
     if full.M == 1:
-        return
+        return ""
     for factor, informed in ((0.9, False), (1.1, True)):
         r = _global(full, values, "alpha", a_c * factor)
-        m = float(np.max(np.abs(r.order["m"]))) if r.ok else math.nan
-        if not r.ok or (m > 1e-6) != informed:
+        if not r.ok:
+            return (f"; the whole model ({full.M} latents) was not checked: its solver failed at alpha = {factor} "
+                    f"alpha_c")
+        m = float(np.max(np.abs(r.order["m"])))
+        if (m > 1e-6) != informed:
             raise StaticsThresholdError(f"the whole model's global minimiser at alpha = {factor} alpha_c is "
-                                        f"{'not found' if not r.ok else 'informed' if m > 1e-6 else 'uninformed'}: "
-                                        f"the top latent's detection threshold {a_c:.10g} does not bracket its own")
+                                        f"{'informed' if m > 1e-6 else 'uninformed'}: the top latent's detection "
+                                        f"threshold {a_c:.10g} does not bracket its own")
+    return f"; the whole model ({full.M} latents) is uninformed at 0.9 alpha_c and informed at 1.1 alpha_c"
+
+
+def _check_collapse(full: Model, values: Mapping[str, float], beta_name: str, below: float, beta_c: float) -> str:
+    """For M > 1: the whole model's global minimiser has an active latent at ``below`` (a learned point of the top
+    latent's branch) and is collapsed at 1.001 beta_c. Other latents may be active below too (several latents on one
+    eigenvalue, e.g. all on the bulk edge below the BBP threshold, collapse together). Returns a note as
+    ``_check_detection``; raises if the whole model contradicts the bracket."""
+    if full.M == 1:
+        return ""
+    for beta, collapsed in ((below, False), (1.001 * beta_c, True)):
+        r = _global(full, values, beta_name, beta)
+        if not r.ok:
+            return f"; the whole model ({full.M} latents) was not checked: its solver failed at {beta_name} = {beta:.8g}"
+        if (r.phase == "collapsed") != collapsed:
+            raise StaticsThresholdError(f"the whole model's global minimiser at {beta_name} = {beta:.10g} is "
+                                        f"{'collapsed' if r.phase == 'collapsed' else 'not collapsed'}: the top "
+                                        f"latent's collapse threshold {beta_c:.10g} is not the model's")
+    return (f"; the whole model ({full.M} latents) has an active latent at {beta_name} = {below:.8g} and is collapsed "
+            f"at 1.001 {beta_name}_c")
 
 
 # ------------------------------------------------------------------------------------------------ entry point
@@ -586,13 +613,14 @@ def saddle_threshold(name: str, model: Model, params: Mapping[str, object], alph
     full_values = {k: float(v) for k, v in params.items() if k in full_names} | (
         {} if alpha is None else {"alpha": float(alpha)})
     rho_eta = [r.name for r in S.table.rho] + ["eta"]
+    note = ""
     if name == "detection":
         check_params({k: float(v) for k, v in params.items() if k in rho_eta}, rho_eta)
         texts = _detection_texts(params, names, rho_eta, beta_name)
         values = {k: float(v) for k, v in texts.items()}
         br, y, t = _detection_start(model, values)
-        _check_detection(full, {k: float(v) for k, v in _detection_texts(params, full_names, rho_eta,
-                                                                          beta_name).items()}, t)
+        note = _check_detection(full, {k: float(v) for k, v in _detection_texts(params, full_names, rho_eta,
+                                                                                 beta_name).items()}, t)
         theta, zero_m, kind, also = "alpha", True, "detection", []
     elif name == "eg_peak":
         values = check_params({k: float(v) for k, v in params.items()}, names)
@@ -654,7 +682,7 @@ def saddle_threshold(name: str, model: Model, params: Mapping[str, object], alph
         except ValueError:
             if k == len(starts) - 1:
                 raise
-    return {**out, "kind": kind, "also": also}
+    return {**out, "kind": kind, "also": also, "note": note}
 
 
 def _refine(model, br: _Branch, y, t, zero_m: bool, system: str, theta: str, texts: dict, precisions, digits: int,
@@ -781,7 +809,7 @@ def collapse_start(model: Model, params: Mapping[str, float], alpha: float, beta
             continue
         t, y = t_new, y_new
     return types.SimpleNamespace(model=model, params={**{k: v for k, v in values.items() if k != "alpha"},
-                                                      beta_name: t}, alpha=float(alpha), y=y, eg=br.eg(y))
+                                                      beta_name: t}, alpha=float(alpha), y=y)
 
 
 _SQUARE: dict[str, tuple] = {}

@@ -827,15 +827,12 @@ def _also(others, parameter: str) -> str:
 def _saddle_statics_threshold(name, model, params, alpha, digits, parameter, certify, base, not_found) -> Threshold:
     """``statics_threshold(..., method="saddle")``: the threshold on the replica saddle-point system alone."""
     from ..numerics._certify import enclosure_digits
-    from ._saddle_thresholds import _check_full, collapse_start, saddle_threshold, top_latent_model
+    from ._saddle_thresholds import _check_collapse, collapse_start, saddle_threshold, top_latent_model
     text = _closed_form_text(name, model, params, alpha, None, parameter)
     try:
         if name == "collapse":
             full, model = model, top_latent_model(model)
             start = collapse_start(model, params, alpha, _beta_name(model))
-            beta_start = float(start.params[_beta_name(model)])
-            _check_full(full, {**{k: float(v) for k, v in params.items()}, "alpha": float(alpha)}, _beta_name(model),
-                        beta_start, start.eg, "the learned branch just below the collapse")
             start_names = [u.name for u in _blown_up_system(model)[0]]
             try:
                 lo, hi = (collapse_threshold_saddle(start, dps) for dps in (digits + 10, 2 * digits + 20))
@@ -845,9 +842,11 @@ def _saddle_statics_threshold(name, model, params, alpha, digits, parameter, cer
                                             f"it): {exc}") from None
             interval, certified, why = (certify_collapse_saddle(hi, model, params, alpha, digits) if certify else
                                         (None, False, "certification not requested"))
+            note = _check_collapse(full, {**{k: float(v) for k, v in params.items()}, "alpha": float(alpha)},
+                                   _beta_name(model), float(start.params[_beta_name(model)]), float(hi["value"]))
             out = {"values": (lo["value"], hi["value"]), "interval": interval, "certified": certified,
                    "kind": "continuous", "why": why, "frozen": [start_names[i] for i in hi["frozen"]],
-                   "float64": float(start.params[_beta_name(model)]), "state": None}
+                   "float64": float(start.params[_beta_name(model)]), "state": None, "note": note}
         else:
             out = saddle_threshold(name, model, params, alpha, digits, certify=certify)
     except StaticsThresholdError as exc:
@@ -878,7 +877,7 @@ def _saddle_statics_threshold(name, model, params, alpha, digits, parameter, cer
                f"{what[out['kind']].format(p=parameter)}{frozen}; Newton at {digits + 10} and {2 * digits + 20} "
                f"digits agrees on {agree} digits; "
                + (f"{verified} digits certified ({out['why']}, on the square augmented system)" if out["certified"]
-                  else f"not certified: {out['why']}") + _also(out.get("also"), parameter))
+                  else f"not certified: {out['why']}") + _also(out.get("also"), parameter) + out.get("note", ""))
     status = "verified" if verified >= digits else ("partial" if verified > 0 else "failed")
     state = None if not out.get("state") else dict(out["state"])
     if out["kind"] in ("continuous", "detection"):  # the text of the kind found (None printed "first-order collapse")
