@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -474,6 +475,19 @@ def test_interrupt_stops_the_child(tmp_path):
     pid = int((tmp_path / "pid.txt").read_text())
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def test_an_orphaned_child_ends_at_its_cpu_limit(tmp_path):
+    """A child whose parent was killed outright (no cleanup runs) is in its own session: its CPU limit (the time
+    limit + 2 s) ends it. Found as a hostile file's endless loop still running 24 min after its test was killed."""
+    from symvae.check._pyfile import _CHILD
+
+    path = _python(tmp_path, HEADER + "while True:\n    pass\n")
+    start = time.monotonic()
+    proc = subprocess.run([sys.executable, "-I", str(_CHILD), str(path), str(tmp_path / "result.json"), "1024", "1.0"],
+                          capture_output=True, timeout=60, start_new_session=True)
+    assert proc.returncode in (-signal.SIGXCPU, -signal.SIGKILL), proc
+    assert time.monotonic() - start < 30
 
 
 def test_a_file_cannot_plant_a_fake_result(tmp_path, monkeypatch, capsys):

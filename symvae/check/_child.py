@@ -143,12 +143,20 @@ def _failure(exc, path):
 
 def main(argv):
     path, result_path, memory_mb = argv[1], argv[2], int(argv[3])
+    seconds = float(argv[4]) if len(argv) > 4 else None
     try:
         import resource
-        limit = memory_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    except (ImportError, ValueError, OSError):  # no resource module (Windows) or a lower hard limit already
-        pass
+    except ImportError:  # no resource module (Windows)
+        resource = None
+    limits = [(getattr(resource, "RLIMIT_AS", None), memory_mb * 1024 * 1024)]
+    if seconds is not None:  # the parent kills the child at its time limit; this also ends a child whose parent was
+        # killed outright (SIGKILL/SIGTERM run no cleanup; the child runs in its own session and would go on)
+        limits.append((getattr(resource, "RLIMIT_CPU", None), int(seconds) + 2))
+    for which, limit in limits:
+        try:
+            resource.setrlimit(which, (limit, limit))
+        except (AttributeError, TypeError, ValueError, OSError):  # no such limit, or a lower hard limit already
+            pass
     directory = os.path.dirname(os.path.abspath(path))
     os.chdir(directory)
     sys.path.insert(0, directory)

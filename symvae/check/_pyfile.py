@@ -96,8 +96,8 @@ def run_python_derivation(path: str, *, time_limit: float | None = None, memory_
         result_path = os.path.join(tmp, "result.json")
         log_path = os.path.join(tmp, "output.txt")
         with open(log_path, "w+b") as log:
-            code = _run_child([sys.executable, "-I", str(_CHILD), os.path.abspath(path), result_path, str(memory)],
-                              os.path.dirname(os.path.abspath(path)), log, seconds, path)
+            code = _run_child([sys.executable, "-I", str(_CHILD), os.path.abspath(path), result_path, str(memory),
+                               repr(float(seconds))], os.path.dirname(os.path.abspath(path)), log, seconds, path)
             last = _last_line(log)  # from our own handle: the file may have replaced the path meanwhile
         data = _read_result(result_path)
         if data is None:
