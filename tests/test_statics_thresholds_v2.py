@@ -10,6 +10,7 @@ import math
 import re
 
 import mpmath
+import numpy as np
 import pytest
 
 from helpers import run_cli
@@ -195,6 +196,22 @@ def test_optimal_beta_at_the_collapse_of_a_superfluous_latent():
         assert lo <= exact <= hi and hi - lo < mpmath.mpf(10) ** -30
     eg = [closed_form(model, {**pv, "beta": b}, alpha).observables["eg"] for b in (1.12, 1.125, 1.13)]
     assert eg[0] > eg[1] + 1e-4 and eg[2] > eg[1] + 1e-4
+
+
+def test_optimal_beta_at_a_corner_with_latents_of_their_own_encoder_variance():
+    """Fixed D_1 != D_2: the closed form puts latent 1 (not 2) on the bulk edge, so the corner is latent 1's collapse
+    there (the route looked for latent 2's only, and findroot on d eg/d beta failed). The located beta is where the
+    closed form's smaller decoder norm reaches 0, with eg larger on both sides."""
+    model = make_model("fixed_D", M=2, M_star=1)
+    pv, alpha = {"D_1": 0.715, "D_2": 0.6233, "eta": 0.4626, "lam": 0.9439, "rho": 3.9682}, 0.6375
+    t = statics_threshold("optimal_beta", model, pv, alpha, digits=20)
+    assert t.status == "verified" and t.certified and "corner" in t.message and "latent 1" in t.message, t.message
+    b = float(t.value)
+    q = [np.diag(np.atleast_2d(closed_form(model, {**pv, "beta": x}, alpha).order["Q"])) for x in (b * (1 - 1e-6),
+                                                                                                   b * (1 + 1e-6))]
+    assert min(q[0]) > 0 and min(q[1]) == 0 and max(q[1]) > 0.1
+    eg = [closed_form(model, {**pv, "beta": x}, alpha).observables["eg"] for x in (0.99 * b, b, 1.01 * b)]
+    assert eg[0] > eg[1] + 1e-5 and eg[2] > eg[1] + 1e-5
 
 
 def test_fixed_encoder_variance_on_the_saddle_route():

@@ -68,10 +68,10 @@ def _beta_name(model: Model) -> str:
 
 
 class _Latent:
-    """Latent ``index``'s problem (the top latent by default, eigenvalue s_1; latent k has the k-th largest
-    eigenvalue) as functions of beta at its fixed eigenvalue, in one mpmath context."""
+    """Latent ``index``'s problem (the top latent by default) on the eigenvalue of rank ``slot`` (default ``index``;
+    0 the largest) as functions of beta at that fixed eigenvalue, in one mpmath context."""
 
-    def __init__(self, model: Model, params: Mapping[str, float], alpha, ctx, index: int = 0):
+    def __init__(self, model: Model, params: Mapping[str, float], alpha, ctx, index: int = 0, slot: int | None = None):
         fns = _functions(model)
         self.fns, self.ctx = fns, ctx
         self.beta_name = _beta_name(model)
@@ -82,7 +82,8 @@ class _Latent:
                      for s in fns.spec_params if s.name != self.beta_name]
         rhos = [pv[n] for n in fns.rho_names]
         self.index = index
-        self.s = spectrum_slots(rhos, pv["eta"], alpha, index + 1, ctx)[index].s
+        slot = index if slot is None else slot
+        self.s = spectrum_slots(rhos, pv["eta"], alpha, slot + 1, ctx)[slot].s
         lp = fns.problem.latents[index]
         args = [Q_NORM, S_EIG] + list(fns.spec_params)
         module = "mpmath" if ctx is mpmath.mp else "math"
@@ -123,7 +124,7 @@ def _bisect(f: Callable[[float], bool], lo: float, hi: float, steps: int = 60) -
 
 
 def collapse_threshold(model: Model, params: Mapping[str, float], alpha, *, ctx=mpmath.fp,
-                       latent: int = 0) -> dict[str, object]:
+                       latent: int = 0, slot: int | None = None) -> dict[str, object]:
     """The collapse threshold beta_c(alpha): above it the global minimiser is collapsed (W = 0, D = 1).
 
     Arguments:
@@ -132,7 +133,8 @@ def collapse_threshold(model: Model, params: Mapping[str, float], alpha, *, ctx=
     Other arguments:
         ctx: ``mpmath.fp`` or ``mpmath.mp`` (at its current precision).
         latent: which latent's collapse (0: the top one, the model's beta_c; k: the latent on the (k+1)-th largest
-            eigenvalue, e.g. a superfluous latent fitting the bulk edge).
+            eigenvalue, e.g. a superfluous latent fitting the bulk edge). slot: the rank of its eigenvalue if not
+            ``latent`` (latents with different parameters, e.g. fixed D_k, may sit on any eigenvalue).
 
     Returns:
         {"value": beta_c, "kind": "continuous" | "first-order", "s": the top eigenvalue, "q_jump": q at beta_c^-}.
@@ -142,7 +144,7 @@ def collapse_threshold(model: Model, params: Mapping[str, float], alpha, *, ctx=
     """
     params = _typed_params(params, ctx)
     alpha = check_alpha(alpha, allow_inf=True) if ctx is not mpmath.mp else mpmath.mpf(_typed(alpha, ctx))
-    lat_fp = _Latent(model, params, alpha if ctx is not mpmath.mp else float(alpha), mpmath.fp, latent)
+    lat_fp = _Latent(model, params, alpha if ctx is not mpmath.mp else float(alpha), mpmath.fp, latent, slot)
 
     def active(beta: float) -> bool:  # some q > 0 beats the collapsed latent
         return _best_q(lat_fp, beta)[0] > 0
@@ -158,7 +160,7 @@ def collapse_threshold(model: Model, params: Mapping[str, float], alpha, *, ctx=
     lo, hi = _bisect(active, lo, hi)
     q_jump = _best_q(lat_fp, lo)[0]
     continuous = q_jump < 1e-5 * (1 + float(lat_fp.s))
-    lat = lat_fp if ctx is not mpmath.mp else _Latent(model, params, alpha, ctx, latent)
+    lat = lat_fp if ctx is not mpmath.mp else _Latent(model, params, alpha, ctx, latent, slot)
     if continuous:
         bracket = (ctx.convert(lo) * (1 - ctx.convert(1e-6)), ctx.convert(hi) * (1 + ctx.convert(1e-6)))
         value = ctx.findroot(lat.slope0, bracket, solver="anderson")
@@ -273,12 +275,14 @@ def optimal_beta(model: Model, params: Mapping[str, float], alpha, *, ctx=mpmath
     With more latents than spikes, a superfluous latent fits the noise below its own collapse threshold, and eg
     falls as beta approaches it: eg then has a corner there, its minimum when the top latent's eg rises beyond it
     (d eg/d beta jumps from < 0 to > 0 and has no root). A scan minimum whose bracket holds the continuous collapse
-    of a lower latent with eg larger on both sides of it is that corner: located as that latent's collapse threshold
-    (``collapse_threshold(latent=k)``), reported with ``corner`` = k + 1 (the latent's number).
+    of a latent on a lower eigenvalue with eg larger on both sides of it is that corner: located as that latent's
+    collapse threshold (``collapse_threshold(latent=k, slot=j)``: latents with their own parameters, e.g. fixed D_k,
+    may sit on any eigenvalue, so every latent on every lower eigenvalue is a candidate), reported with ``corner``
+    = (k + 1, j) (the latent's number, the eigenvalue's rank).
 
     Returns:
-        {"beta": location, "eg": eg there, "also": the other betas of the same minimum (ascending), "corner": the
-        number of the latent whose collapse is the minimum, or None}.
+        {"beta": location, "eg": eg there, "also": the other betas of the same minimum (ascending), "corner":
+        (number of the latent whose collapse is the minimum, rank of its eigenvalue) or None}.
 
     Raises:
         StaticsThresholdError: eg has no interior minimum in beta (e.g. no learning phase).
@@ -295,14 +299,15 @@ def optimal_beta(model: Model, params: Mapping[str, float], alpha, *, ctx=mpmath
     if int(np.argmin(vals)) in (0, points - 1):
         raise StaticsThresholdError("eg(beta) has no interior minimum below the collapse threshold")
     dips = [k for k in range(1, points - 1) if vals[k] <= vals[k - 1] and vals[k] <= vals[k + 1]]
-    lower = {}  # continuous collapse thresholds of the lower latents (float64)
-    for j in range(1, model.M):
+    lower = {}  # continuous collapse thresholds of every latent on every lower eigenvalue (float64)
+    pairs = [(j, j) for j in range(1, model.M)] + [(k, j) for k in range(model.M) for j in range(1, model.M) if k != j]
+    for k, j in pairs:  # latent j on eigenvalue j first: with identical latents that is the one to name
         try:
-            c = collapse_threshold(model, params, alpha, latent=j)
+            c = collapse_threshold(model, params, alpha, latent=k, slot=j)
         except StaticsThresholdError:
             continue
         if c["kind"] == "continuous":
-            lower[j] = float(c["value"])
+            lower[(k, j)] = float(c["value"])
 
     def egf(b):
         return float(_eg(model, {**params, name: b}, alpha, mpmath.fp))
@@ -314,10 +319,10 @@ def optimal_beta(model: Model, params: Mapping[str, float], alpha, *, ctx=mpmath
         return None
 
     def refine(k):
-        j = corner(k)
-        if j is not None:
-            value = collapse_threshold(model, params, alpha, ctx=ctx, latent=j)["value"]
-            return value, _eg(model, {**params, name: value}, alpha, ctx), j + 1
+        c = corner(k)
+        if c is not None:
+            value = collapse_threshold(model, params, alpha, ctx=ctx, latent=c[0], slot=c[1])["value"]
+            return value, _eg(model, {**params, name: value}, alpha, ctx), (c[0] + 1, c[1])
         if ctx is not mpmath.mp:  # float64: a derivative-free bracketed minimisation (numerical slopes are too noisy)
             opt = scipy.optimize.minimize_scalar(lambda b: float(_eg(model, {**params, name: b}, alpha, ctx)),
                                                  bounds=(betas[k - 1], betas[k + 1]), method="bounded",
@@ -482,16 +487,18 @@ def collapse_in(model: Model, params: Mapping[str, float], alpha, parameter: str
 
 # ---------------------------------------------------------------------------------------------- certification
 def _collapse_equations(model: Model, values: Mapping[str, object], alpha, parameter: str, kind: str, x,
-                        latent: int = 0):
-    """The interval system of the collapse condition in ``parameter`` (``_collapse_system``) for the branch of the
-    top eigenvalue (or that of latent ``latent``: BBP outlier or bulk edge) that holds at the located point x."""
+                        latent: int = 0, slot: int | None = None):
+    """The interval system of the collapse condition in ``parameter`` (``_collapse_system``) of the top latent (or
+    latent ``latent`` on the eigenvalue of rank ``slot``, default ``latent``), for the branch of that eigenvalue (BBP
+    outlier or bulk edge) that holds at the located point x."""
+    slot = latent if slot is None else slot
     fns = _functions(model)
     a_val = x if parameter == "alpha" else alpha
     with mpmath.workdps(30):
         rhos = [mpmath.mpf(values[n]) for n in fns.rho_names]
         a_mp = mpmath.inf if mpmath.isinf(a_val) else mpmath.mpf(a_val)
-        slot = spectrum_slots(rhos, mpmath.mpf(values["eta"]), a_mp, latent + 1, mpmath.mp)[latent]
-    return _collapse_system(model, parameter, kind, slot.spike, bool(mpmath.isinf(a_mp)), latent)
+        spike = spectrum_slots(rhos, mpmath.mpf(values["eta"]), a_mp, slot + 1, mpmath.mp)[slot].spike
+    return _collapse_system(model, parameter, kind, spike, bool(mpmath.isinf(a_mp)), latent)
 
 
 #: Interval systems of the closed-form certificates, built once per model and structure: (unknowns, equations,
@@ -640,7 +647,7 @@ def _evaluate(name: str, model: Model, params: Mapping[str, object], alpha, para
     if name == "optimal_beta":
         out = optimal_beta(model, params, alpha, ctx=ctx)
         return {"value": out["beta"], "kind": None if out["corner"] is None else "corner", "latent": out["corner"],
-                "also": out["also"]}
+                "also": out["also"]}  # latent: (its number, the rank of its eigenvalue)
     raise InvalidInputError(f"unknown statics threshold {name!r}; known: {', '.join(THRESHOLDS)}")
 
 
@@ -675,7 +682,8 @@ def _certificate(name: str, model: Model, params: Mapping[str, object], alpha, p
     elif out.get("kind") == "corner":  # the minimum is a lower latent's continuous collapse
         values.pop(_beta_name(model), None)
         try:
-            system = _collapse_equations(model, values, alpha, "beta", "continuous", out["value"], out["latent"] - 1)
+            system = _collapse_equations(model, values, alpha, "beta", "continuous", out["value"], out["latent"][0] - 1,
+                                         out["latent"][1])
         except ValueError as exc:
             return None, False, str(exc)
         return _certify(system, values, [out["value"]], 0, digits)
@@ -800,8 +808,9 @@ def statics_threshold(name: str, model: Model, params: Mapping[str, float], alph
     what = {"continuous": "continuous collapse (slope of the top latent's objective at q = 0 vanishes)",
             "first-order": f"first-order collapse (G(q) = G(0), G'(q) = 0, q = {mpmath.nstr(o2.get('q_jump'), 8)})",
             "detection": "the cusp at the BBP detection threshold",
-            "corner": f"a corner of eg at the continuous collapse of latent {o2.get('latent')} (a superfluous latent "
-                      f"fitting the noise below it; d eg/d{parameter} jumps from < 0 to > 0 there)"}.get(kind, "")
+            "corner": f"a corner of eg at the continuous collapse of latent {(o2.get('latent') or (0,))[0]} (a "
+                      f"superfluous latent fitting the noise below it; d eg/d{parameter} jumps from < 0 to > 0 "
+                      f"there)"}.get(kind, "")
     message = (f"{name} in {parameter}" + (f": {what}" if what else "") + f"; findroot at {digits + 10} and "
                f"{2 * digits + 20} digits agree on {agree} digits; "
                + (f"{verified} digits certified ({why})" if certified else f"not certified: {why}")
