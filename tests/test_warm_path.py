@@ -357,11 +357,16 @@ def test_the_plain_load_never_imports_numba():
             "system = PlainSystem('ode', module.plain.STATE_NAMES, module.plain.PARAM_NAMES, (), {})\n"
             "traj = integrate(CompiledSystem(system, module, module.path), [0.01, 0.01, 1, 1, 0, 1],\n"
             "                 [1.0, 1.0, 0.0, 1.0, 0.02], [0.0, 100.0, 400.0])\n"
-            "print(traj.status, traj.y[-1, 0], 'numba' in sys.modules)\n")
+            "print(traj.status, repr(float(traj.y[-1, 0])), 'numba' in sys.modules)\n")
+    _numba_free_and_exact(compiled, code, [0.0, 100.0, 400.0])
+
+
+def _numba_free_and_exact(compiled, code: str, t_eval) -> None:
+    """``code`` run in a new process integrates the base model from the default state over ``t_eval`` and prints its
+    status, y[-1, 0] and whether numba was imported: ok, numba's bits, and not imported."""
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
                          env=dict(os.environ, PYTHONPATH=str(ROOT))).stdout.split()
-    reference = integrate(_numba(compiled), np.array([0.01, 0.01, 1, 1, 0, 1.0]), [1.0, 1.0, 0.0, 1.0, 0.02],
-                          [0.0, 100.0, 400.0])
+    reference = integrate(_numba(compiled), np.array([0.01, 0.01, 1, 1, 0, 1.0]), [1.0, 1.0, 0.0, 1.0, 0.02], t_eval)
     assert out == ["ok", repr(float(reference.y[-1, 0])), "False"]
 
 
@@ -374,11 +379,7 @@ def test_the_library_path_runs_a_short_first_integration_without_numba():
             "compiled = compile_system(symvae.derive_dynamics(symvae.make_model('base')))\n"
             "traj = symvae.integrate(compiled, [0.01, 0.01, 1, 1, 0, 1], [1.0, 1.0, 0.0, 1.0, 0.02], [0.0, 100.0])\n"
             "print(traj.status, repr(float(traj.y[-1, 0])), 'numba' in sys.modules)\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
-                         env=dict(os.environ, PYTHONPATH=str(ROOT))).stdout.split()
-    reference = integrate(_numba(compiled), np.array([0.01, 0.01, 1, 1, 0, 1.0]), [1.0, 1.0, 0.0, 1.0, 0.02],
-                          [0.0, 100.0])
-    assert out == ["ok", repr(float(reference.y[-1, 0])), "False"]
+    _numba_free_and_exact(compiled, code, [0.0, 100.0])
 
 
 def test_the_plain_python_budget_is_spent_once_per_module(monkeypatch):
