@@ -214,6 +214,22 @@ def test_optimal_beta_at_a_corner_with_latents_of_their_own_encoder_variance():
     assert eg[0] > eg[1] + 1e-5 and eg[2] > eg[1] + 1e-5
 
 
+def test_collapse_of_latents_with_their_own_encoder_variance_is_the_last_one():
+    """Fixed D_1 = 0.715, D_2 = 0.6233, (2, 1): with latent 2 on the top eigenvalue the model learns up to beta =
+    2.2086; the route took latent 1's threshold (2.1045) and certified it. Checked against the closed form's phases
+    (it chooses which latent sits on which eigenvalue): learning just below, collapsed just above; the saddle route,
+    whose top-latent model is latent 1's, must not report 2.1045."""
+    model = make_model("fixed_D", M=2, M_star=1)
+    pv, alpha = {"D_1": 0.715, "D_2": 0.6233, "eta": 0.4626, "lam": 0.9439, "rho": 3.9682}, 0.6375
+    t = statics_threshold("collapse", model, pv, alpha, digits=30)
+    assert t.status == "verified" and t.certified, t.message
+    b = float(t.value)
+    assert closed_form(model, {**pv, "beta": b * (1 - 1e-4)}, alpha).phase != "collapsed"
+    assert closed_form(model, {**pv, "beta": b * (1 + 1e-4)}, alpha).phase == "collapsed"
+    s = statics_threshold("collapse", model, pv, alpha, digits=20, method="saddle")
+    assert s.value is None or abs(float(s.value) - b) < 1e-15, s.message
+
+
 def test_fixed_encoder_variance_on_the_saddle_route():
     """Fixed D (D_1 = 0.2887), rho = 0.6141, eta = 0.4274, no decay, alpha = 0.8847. Detection on the saddle system
     once failed for every fixed-D point (its problem set D_1 = 0); it is (eta/rho)^2, written out here. The optimal

@@ -137,11 +137,25 @@ def collapse_threshold(model: Model, params: Mapping[str, float], alpha, *, ctx=
             ``latent`` (latents with different parameters, e.g. fixed D_k, may sit on any eigenvalue).
 
     Returns:
-        {"value": beta_c, "kind": "continuous" | "first-order", "s": the top eigenvalue, "q_jump": q at beta_c^-}.
+        {"value": beta_c, "kind": "continuous" | "first-order", "s": the top eigenvalue, "q_jump": q at beta_c^-,
+        "latent": the index of the latent whose collapse it is}.
 
     Raises:
         StaticsThresholdError: no learning/overlearning phase at any beta > 0 (the weight decay alone collapses).
     """
+    if latent == 0 and slot is None and model.M > 1:
+        # the model's beta_c: its last latent to collapse, the one whose threshold on the top eigenvalue is largest
+        # (latents with their own parameters, e.g. fixed D_k, differ: with D_1 = 0.715, D_2 = 0.6233 latent 2 on
+        # top collapses at 2.209, latent 1 at 2.105, and the model learns in between)
+        outs, why = [], None
+        for k in range(model.M):
+            try:
+                outs.append(collapse_threshold(model, params, alpha, ctx=ctx, latent=k, slot=0))
+            except StaticsThresholdError as exc:
+                why = exc
+        if not outs:
+            raise why
+        return max(outs, key=lambda o: float(o["value"]))
     params = _typed_params(params, ctx)
     alpha = check_alpha(alpha, allow_inf=True) if ctx is not mpmath.mp else mpmath.mpf(_typed(alpha, ctx))
     lat_fp = _Latent(model, params, alpha if ctx is not mpmath.mp else float(alpha), mpmath.fp, latent, slot)
@@ -164,10 +178,10 @@ def collapse_threshold(model: Model, params: Mapping[str, float], alpha, *, ctx=
     if continuous:
         bracket = (ctx.convert(lo) * (1 - ctx.convert(1e-6)), ctx.convert(hi) * (1 + ctx.convert(1e-6)))
         value = ctx.findroot(lat.slope0, bracket, solver="anderson")
-        return {"value": value, "kind": "continuous", "s": lat.s, "q_jump": ctx.zero}
+        return {"value": value, "kind": "continuous", "s": lat.s, "q_jump": ctx.zero, "latent": latent}
     q0, b0 = ctx.convert(q_jump), ctx.convert(0.5 * (lo + hi))
     sol = ctx.findroot([lambda q, b: lat.G(q, b) - lat.G(ctx.zero, b), lambda q, b: lat.dG(q, b)], (q0, b0))
-    return {"value": sol[1], "kind": "first-order", "s": lat.s, "q_jump": sol[0]}
+    return {"value": sol[1], "kind": "first-order", "s": lat.s, "q_jump": sol[0], "latent": latent}
 
 
 def _best_q(lat: _Latent, beta: float) -> tuple[float, float]:
@@ -646,8 +660,8 @@ def _evaluate(name: str, model: Model, params: Mapping[str, object], alpha, para
         return {"value": out["alpha"], "kind": "detection" if out["at_detection"] else None}
     if name == "optimal_beta":
         out = optimal_beta(model, params, alpha, ctx=ctx)
-        return {"value": out["beta"], "kind": None if out["corner"] is None else "corner", "latent": out["corner"],
-                "also": out["also"]}  # latent: (its number, the rank of its eigenvalue)
+        return {"value": out["beta"], "kind": None if out["corner"] is None else "corner", "corner": out["corner"],
+                "also": out["also"]}  # corner: (the latent's number, the rank of its eigenvalue)
     raise InvalidInputError(f"unknown statics threshold {name!r}; known: {', '.join(THRESHOLDS)}")
 
 
@@ -670,7 +684,7 @@ def _certificate(name: str, model: Model, params: Mapping[str, object], alpha, p
             values.pop(_beta_name(model), None)
         kind = out["kind"]
         try:
-            system = _collapse_equations(model, values, alpha, parameter, kind, out["value"])
+            system = _collapse_equations(model, values, alpha, parameter, kind, out["value"], out.get("latent", 0), 0)
         except ValueError as exc:
             return None, False, str(exc)
         center = [out["value"]] if kind == "continuous" else [out["q_jump"], out["value"]]
@@ -682,8 +696,8 @@ def _certificate(name: str, model: Model, params: Mapping[str, object], alpha, p
     elif out.get("kind") == "corner":  # the minimum is a lower latent's continuous collapse
         values.pop(_beta_name(model), None)
         try:
-            system = _collapse_equations(model, values, alpha, "beta", "continuous", out["value"], out["latent"][0] - 1,
-                                         out["latent"][1])
+            system = _collapse_equations(model, values, alpha, "beta", "continuous", out["value"], out["corner"][0] - 1,
+                                         out["corner"][1])
         except ValueError as exc:
             return None, False, str(exc)
         return _certify(system, values, [out["value"]], 0, digits)
@@ -808,7 +822,7 @@ def statics_threshold(name: str, model: Model, params: Mapping[str, float], alph
     what = {"continuous": "continuous collapse (slope of the top latent's objective at q = 0 vanishes)",
             "first-order": f"first-order collapse (G(q) = G(0), G'(q) = 0, q = {mpmath.nstr(o2.get('q_jump'), 8)})",
             "detection": "the cusp at the BBP detection threshold",
-            "corner": f"a corner of eg at the continuous collapse of latent {(o2.get('latent') or (0,))[0]} (a "
+            "corner": f"a corner of eg at the continuous collapse of latent {(o2.get('corner') or (0,))[0]} (a "
                       f"superfluous latent fitting the noise below it; d eg/d{parameter} jumps from < 0 to > 0 "
                       f"there)"}.get(kind, "")
     message = (f"{name} in {parameter}" + (f": {what}" if what else "") + f"; findroot at {digits + 10} and "
