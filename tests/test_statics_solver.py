@@ -157,6 +157,18 @@ def test_a_noise_fitting_latent_of_strongly_informed_data_at_small_beta(alpha):
     assert r.latent_phases == ("learning", "overlearning")
 
 
+@pytest.mark.parametrize("beta", [2.1066, 2.15, 2.2])
+def test_the_second_of_two_unequal_fixed_encoder_variances_learning_alone(beta):
+    """(M, M*) = (2, 1), fixed D_1 = 0.715, D_2 = 0.6233: for beta in (2.105, 2.209) latent 2 alone learns. The
+    structured starts align latent 1 with the spike, and the search reported the collapsed saddle as ``ok`` (f
+    higher by 4e-4); the problem is now also solved with the two latents exchanged."""
+    model = make_model("fixed_D", M=2, M_star=1)
+    pv = dict(D_1=0.715, D_2=0.6233, rho=3.9682, eta=0.4626, lam=0.9439, beta=beta)
+    r = solve_statics(model, pv, 0.6375, compare=False, throw=False)
+    _check(model, pv, 0.6375, r)
+    assert r.latent_phases == ("collapsed", "learning")
+
+
 def test_a_stalled_point_far_out_on_the_learned_sigma2_valley_is_not_a_root(monkeypatch):
     """Unbounded, a structured fit runs off along D -> 0, Q -> infinity, and Levenberg-Marquardt from there stalls
     at |F| = 8e-8 with max|y| = 1.6e9: within 1e-12 max|y|, which alone once counted as converged. Its equations

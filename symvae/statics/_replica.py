@@ -794,6 +794,36 @@ def _search_starts(S: _Statics, pv: Mapping[str, float], p: np.ndarray, rhos: np
             yield "random", y
 
 
+def _latent_swaps(S: _Statics, pv: Mapping[str, float]) -> list:
+    """[(permutation, parameters)] exchanging latent 1 with each latent k > 1, when the latents have their own fixed
+    encoder variances D_k and these differ (else []): with D_1 = 0.715, D_2 = 0.6233 (rho = 3.9682, eta = 0.4626,
+    lam = 0.9439, alpha = 0.6375) latent 2 alone learns for beta in (2.105, 2.209), which the first-latent starts
+    never reached (the search returned the collapsed saddle as ok, f 4e-4 above the learned one); with D_1 and D_2
+    exchanged the search finds it as latent 1."""
+    names = [d.name for d in S.table.D]
+    if not all(n in pv for n in names) or len({float(pv[n]) for n in names}) < 2:
+        return []
+    out = []
+    for k in range(1, S.table.M):
+        perm = np.arange(S.table.M)
+        perm[[0, k]] = perm[[k, 0]]
+        out.append((perm, {**pv, names[0]: pv[names[k]], names[k]: pv[names[0]]}))
+    return out
+
+
+def _permuted(S: _Statics, y: np.ndarray, pv_from: Mapping[str, float], p: np.ndarray, rhos: np.ndarray,
+              perm: np.ndarray):
+    """The state y (a saddle at the parameters ``pv_from``) with its latents permuted by ``perm`` and its conjugates
+    completed at the parameter vector ``p`` (``_complete``); None if the completion fails."""
+    o = S.unpack(y, pv_from)
+    order = {}
+    for key in ORDER_KEYS:
+        a = np.asarray(o[key], dtype=float)
+        order[key] = a[perm] if key in ("D", "m", "m_tilde") else a[np.ix_(perm, perm)]
+    done = _complete(S, order, p, rhos, signs="plus")
+    return done[0] if done else None
+
+
 def _sample_cosines(S: _Statics, pv: Mapping[str, float], p: np.ndarray, rhos: np.ndarray) -> np.ndarray:
     """Per latent k < M*, the cosine of the sample covariance's k-th principal component with spike k at aspect ratio
     alpha (Baik-Ben Arous-Peche; F. Benaych-Georges, R. R. Nadakuditi, Adv. Math. 227 (2011) 494):
@@ -1104,7 +1134,7 @@ def _collapsed_root(S: _Statics, params: Mapping[str, float], p: np.ndarray, rho
 
 def solve_statics(model: Model, params: Mapping[str, float], alpha: float, *, guess: "StaticsResult | None" = None,
                   compare: bool = True, closed_form_start: bool = False, random_starts: int = 2, seed: int = 0,
-                  tol: float = 1e-12, max_iter: int = 40, throw: bool = True) -> StaticsResult:
+                  tol: float = 1e-12, max_iter: int = 40, throw: bool = True, _exchange: bool = True) -> StaticsResult:
     """Solve the replica saddle-point equations at (params, alpha) and report the global minimiser.
 
     Nothing but the derived equations is needed: starts are the collapsed point, informed and uninformed structured
@@ -1132,6 +1162,11 @@ def solve_statics(model: Model, params: Mapping[str, float], alpha: float, *, gu
         tol: residual tolerance, max|F| <= tol * max(1, max|y|) and each |F_i| <= tol times the size of its terms
             (``_is_root``); max_iter: Levenberg--Marquardt iteration budget.
         throw: raise ``StaticsError`` instead of returning a failed result.
+
+    Latents with their own, unequal fixed encoder variances D_k are not interchangeable, and the structured starts
+    align the first latent with the spike: when the lowest saddle has a collapsed latent, the problem is also solved
+    with latent 1 and each latent k exchanged, and its learned saddles, exchanged back, are candidates too
+    (``_latent_swaps``).
 
     Returns:
         A ``StaticsResult``.
@@ -1264,6 +1299,16 @@ def solve_statics(model: Model, params: Mapping[str, float], alpha: float, *, gu
             if settled():
                 break
         revive()
+    low = min(saddles, key=lambda s: s.free_energy) if saddles else None
+    if _exchange and (low is None or not low.stable or "collapsed" in low.latent_phases):
+        for perm, pv_k in _latent_swaps(S, pv):
+            other = solve_statics(model, pv_k, alpha, compare=False, random_starts=random_starts, seed=seed, tol=tol,
+                                  max_iter=max_iter, throw=False, _exchange=False)
+            for s_k in other.saddles:
+                if s_k.phase != "collapsed":
+                    y0 = _permuted(S, s_k.y, pv_k, p, rhos, perm)
+                    if y0 is not None:
+                        run("latents exchanged", y0)
     if saddles:
         best = min(saddles, key=lambda s: s.free_energy)
         y, res = best.y, best.residual
