@@ -200,3 +200,48 @@ def test_two_latents_on_the_bulk_edge_collapse_together_on_the_saddle_system():
         a, l_eff = mpmath.mpf("0.5"), mpmath.mpf(1)
         s1 = (1 + 1 / mpmath.sqrt(a)) ** 2
         _holds(c, (s1 * s1 - l_eff - l_eff ** 2) / (s1 * (1 + l_eff)), 30)
+
+
+def _beta_c_outlier(rho, eta, lam, alpha):
+    """beta_c of the latent on the outlier of a spike rho: s = eta (1 + l)(1 + 1/(alpha l)), l = rho/eta, written out."""
+    ell, l_eff = rho / eta, lam / alpha
+    s1 = eta * (1 + ell) * (1 + 1 / (alpha * ell))
+    return (s1 * s1 - l_eff - l_eff ** 2) / (s1 * (1 + l_eff))
+
+
+def test_one_latent_two_spikes_on_the_saddle_system():
+    """(M, M*) = (1, 2), per-spike rho = (2, 0.5): the latent learns the strongest spike; the route works on the model
+    of that spike alone (the other one's eg added) and checks the whole model. Detection (eta/rho_max)^2, collapse
+    against the hand formula, optimal beta against the closed-form route."""
+    model = make_model("per_spike_rho", M=1, M_star=2)
+    params = dict(rho_1=2.0, rho_2=0.5, eta=1.0, lam=0.3, beta=1.0)
+    d = statics_threshold("detection", model, params, digits=30, method="saddle")
+    assert d.status == "verified" and d.certified and "2 spikes" in d.message, d.message
+    with mpmath.workdps(80):
+        _holds(d, mpmath.mpf(1) / 4, 30)
+    c = statics_threshold("collapse", model, params, 2.0, digits=30, method="saddle")
+    assert c.status == "verified" and c.certified, c.message
+    with mpmath.workdps(80):
+        _holds(c, _beta_c_outlier(mpmath.mpf(2), mpmath.mpf(1), mpmath.mpf("0.3"), mpmath.mpf(2)), 30)
+    s = statics_threshold("optimal_beta", model, params, 2.0, digits=20, method="saddle")
+    o = statics_threshold("optimal_beta", model, params, 2.0, digits=20)
+    assert s.status == o.status == "verified" and s.certified and o.certified, (s.message, o.message)
+    with mpmath.workdps(40):
+        _holds(s, o.value, 20)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant, params, rho_max", [
+    ("per_spike_rho", dict(rho_1=1.0, rho_2=2.0, eta=1.0, lam=0.3, beta=1.0), "2"),
+    ("base", dict(rho=1.5, eta=1.0, lam=0.3, beta=1.0), "1.5")])
+def test_two_latents_two_spikes_on_the_saddle_system(variant, params, rho_max):
+    """(2, 2): the top latent on the strongest spike (the second one for per-spike rho = (1, 2); with equal spikes both
+    latents learn and collapse together, which the whole-model check allows)."""
+    model = make_model(variant, M=2, M_star=2)
+    d = statics_threshold("detection", model, params, digits=20, method="saddle")
+    c = statics_threshold("collapse", model, params, 2.0, digits=20, method="saddle")
+    assert d.status == c.status == "verified" and d.certified and c.certified, (d.message, c.message)
+    with mpmath.workdps(60):
+        rho = mpmath.mpf(rho_max)
+        _holds(d, (1 / rho) ** 2, 20)
+        _holds(c, _beta_c_outlier(rho, mpmath.mpf(1), mpmath.mpf("0.3"), mpmath.mpf(2)), 20)

@@ -34,7 +34,7 @@ def add_threshold_method_option(parser) -> None:
     parser.add_argument("--method", choices=THRESHOLD_METHODS, default=None,
                         help="statics thresholds: located on the random-matrix closed form (closed-form, default) "
                              "or on the replica saddle-point system alone (saddle: detection, eg_peak, optimal_beta, "
-                             "a continuous collapse in beta; one spike, the top latent)")
+                             "a continuous collapse in beta; the top latent on the strongest spike)")
 
 
 def threshold_method(args, statics: bool) -> str | None:

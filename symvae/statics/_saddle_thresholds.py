@@ -32,8 +32,9 @@ overdetermined system can prove: that rests on the degeneracy being structural).
 
 The float64 starts come from ``solve_statics`` without the closed form (``compare=False``) at a few points, then
 Gauss--Newton continuation along the branch (minimum-norm steps, tangent predictor); the located point is checked
-to be the global minimiser there. One spike (M* = 1); with M > 1 latents the thresholds are the top latent's, located
-on the model with that latent alone (``top_latent_model``) and checked against the whole model's global minimiser.
+to be the global minimiser there. With M > 1 latents or M* > 1 spikes the thresholds are the top latent's on the
+strongest spike, located on the model of that latent and spike alone (``top_latent_model``) and checked against the
+whole model's global minimiser.
 """
 from __future__ import annotations
 
@@ -206,24 +207,41 @@ class _Branch:
         return out
 
 
-def top_latent_model(model: Model) -> Model:
-    """The model with its first latent alone (M = 1; data, training, everything else unchanged). The saddle-system
-    thresholds of a model with M > 1 latents and one spike are those of its top latent (the first, as in the closed
-    form): they are located on this model's saddle system and checked against the global minimiser of the whole
-    model: detection and collapse must be bracketed by it (``_check_detection``, ``_check_collapse``; latents on the
-    same eigenvalue as the top one collapse with it), an eg peak or optimal beta must have every other latent
-    collapsed there (``_check_full``)."""
-    if model.M_star != 1:
-        raise InvalidInputError("the saddle-system thresholds handle one spike (M* = 1)")
-    if model.M == 1:
-        return model
-    return dataclasses.replace(model, vae=dataclasses.replace(model.vae, M=1))
+def top_latent_model(model: Model, params: Mapping[str, object] | None = None):
+    """The model with its first latent and its strongest spike alone (M = M* = 1; everything else unchanged), its
+    parameters (the strongest spike's strength as ``rho_1`` of a per-spike model; the others dropped), and the eg
+    the other spikes add when nothing learns them (their strengths: eg sums over spikes). Returns
+    (model, params, eg offset); with ``params`` None just the model.
+
+    The saddle-system thresholds of a model with M > 1 latents or M* > 1 spikes are those of its top latent (the
+    first, as in the closed form) on its strongest spike: on the subspace where no latent overlaps another spike and
+    the other latents are collapsed, the saddle-point equations are this model's, up to constants. They are located
+    on its saddle system and checked against the global minimiser of the whole model: detection and collapse must be
+    bracketed by it (``_check_detection``, ``_check_collapse``; latents on an eigenvalue equal to the top one's
+    collapse with it), an eg peak or optimal beta must have every other latent collapsed there (``_check_full``)."""
+    reduced = model if model.M == 1 and model.M_star == 1 else dataclasses.replace(
+        model, vae=dataclasses.replace(model.vae, M=1), data=dataclasses.replace(model.data, M_star=1))
+    if params is None:
+        return reduced
+    rho_names = [r.name for r in statics_system(model).table.rho]
+    values = {n: float(params[n]) for n in rho_names if n in params}
+    if len(values) < len(set(rho_names)):  # the thresholds' own check names what is missing
+        return reduced, dict(params), 0.0
+    strengths = [values[n] for n in rho_names]
+    top = int(np.argmax(strengths))
+    out = {k: v for k, v in params.items() if k not in rho_names}
+    out[[r.name for r in statics_system(reduced).table.rho][0]] = params[rho_names[top]]
+    return reduced, out, float(sum(strengths) - strengths[top])
+
+
+def _size(model: Model) -> str:
+    return (f"{model.M} latent{'s' if model.M > 1 else ''}, {model.M_star} spike{'s' if model.M_star > 1 else ''}")
 
 
 def _check_full(full: Model, values: Mapping[str, float], theta: str, t: float, eg: float, what: str) -> None:
     """For M > 1: the global minimiser of the whole model at theta = t has the eg of the top latent alone (``eg``),
     i.e. every other latent collapsed; otherwise the top-latent reduction does not describe the model there."""
-    if full.M == 1:
+    if full.M == 1 and full.M_star == 1:
         return
     r = _global(full, values, theta, t)
     if not r.ok:
@@ -518,14 +536,15 @@ def _follow_active(br: _Branch, y, t0, t1, zero_m: bool, ratio: float = 1.02):
     return out
 
 
-def _check_global(model, values, theta, br: _Branch, y, t, what: str, full: Model, full_values) -> None:
+def _check_global(model, values, theta, br: _Branch, y, t, what: str, full: Model, full_values,
+                  offset: float) -> None:
     """The located branch point is the global minimiser of the free energy there (``solve_statics``), of the top
     latent's model and (M > 1) of the whole one."""
     r = _global(model, values, theta, t)
     if not r.ok or abs(br.eg(r.y) - br.eg(y)) > 1e-7 * (1 + abs(br.eg(y))):
         raise StaticsThresholdError(f"the stationary point of eg found on the saddle system at {theta} = {t:.10g} "
                                     f"({what}) is not on the global minimiser there")
-    _check_full(full, full_values, theta, t, br.eg(y), what)
+    _check_full(full, full_values, theta, t, br.eg(y) + offset, what)
 
 
 def _check_detection(full: Model, values: Mapping[str, float], a_c: float) -> str:
@@ -533,19 +552,19 @@ def _check_detection(full: Model, values: Mapping[str, float], a_c: float) -> st
     latents' overlaps with the spike). Returns a note for the message ("" for M = 1); raises if the whole model
     contradicts the bracket. Where the whole model's solver fails (strong spikes at alpha ~ 1e-3) the check is not
     made and the note says so."""
-    if full.M == 1:
+    if full.M == 1 and full.M_star == 1:
         return ""
     for factor, informed in ((0.9, False), (1.1, True)):
         r = _global(full, values, "alpha", a_c * factor)
         if not r.ok:
-            return (f"; the whole model ({full.M} latents) was not checked: its solver failed at alpha = {factor} "
+            return (f"; the whole model ({_size(full)}) was not checked: its solver failed at alpha = {factor} "
                     f"alpha_c")
         m = float(np.max(np.abs(r.order["m"])))
         if (m > 1e-6) != informed:
             raise StaticsThresholdError(f"the whole model's global minimiser at alpha = {factor} alpha_c is "
                                         f"{'informed' if m > 1e-6 else 'uninformed'}: the top latent's detection "
                                         f"threshold {a_c:.10g} does not bracket its own")
-    return f"; the whole model ({full.M} latents) is uninformed at 0.9 alpha_c and informed at 1.1 alpha_c"
+    return f"; the whole model ({_size(full)}) is uninformed at 0.9 alpha_c and informed at 1.1 alpha_c"
 
 
 def _check_collapse(full: Model, values: Mapping[str, float], beta_name: str, below: float, beta_c: float) -> str:
@@ -553,7 +572,7 @@ def _check_collapse(full: Model, values: Mapping[str, float], beta_name: str, be
     latent's branch) and is collapsed at 1.001 beta_c. Other latents may be active below too (several latents on one
     eigenvalue, e.g. all on the bulk edge below the BBP threshold, collapse together). Returns a note for the
     message; raises if the whole model contradicts the bracket or its solver fails there."""
-    if full.M == 1:
+    if full.M == 1 and full.M_star == 1:
         return ""
     for beta, collapsed in ((below, False), (1.001 * beta_c, True)):
         r = _global(full, values, beta_name, beta)
@@ -566,7 +585,7 @@ def _check_collapse(full: Model, values: Mapping[str, float], beta_name: str, be
             raise StaticsThresholdError(f"the whole model's global minimiser at {beta_name} = {beta:.10g} is "
                                         f"{'collapsed' if r.phase == 'collapsed' else 'not collapsed'}: the top "
                                         f"latent's collapse threshold {beta_c:.10g} is not the model's")
-    return (f"; the whole model ({full.M} latents) has an active latent at {beta_name} = {below:.8g} and is collapsed "
+    return (f"; the whole model ({_size(full)}) has an active latent at {beta_name} = {below:.8g} and is collapsed "
             f"at 1.001 {beta_name}_c")
 
 
@@ -591,8 +610,8 @@ def saddle_threshold(name: str, model: Model, params: Mapping[str, object], alph
     """Locate a statics threshold on the replica saddle-point system alone (see the module docstring).
 
     Arguments:
-        name: ``detection``, ``eg_peak`` or ``optimal_beta``. model: M* = 1 (M > 1: ``top_latent_model``), beta a
-            parameter.
+        name: ``detection``, ``eg_peak`` or ``optimal_beta``. model: beta a parameter (M > 1 or M* > 1:
+            ``top_latent_model``).
         params: parameter values (mpf or float; alpha excluded). alpha: n / N for optimal_beta, else None.
         digits: requested digits (the two Newton precisions are digits + 10 and 2 digits + 20).
 
@@ -606,15 +625,17 @@ def saddle_threshold(name: str, model: Model, params: Mapping[str, object], alph
     """
     if name not in SADDLE_THRESHOLDS:
         raise InvalidInputError(f"the saddle-system method locates {', '.join(SADDLE_THRESHOLDS)}; not {name!r}")
-    full, model = model, top_latent_model(model)
+    full, full_params = model, params
+    model, params, offset = top_latent_model(full, full_params)
     S = statics_system(model)
     beta_name = model.vae.beta_expr.name if isinstance(model.vae.beta_expr, sp.Symbol) else None
     if beta_name is None:
         raise InvalidInputError("the saddle-system thresholds need beta to be a parameter of the model")
     names = [n for n in S.param_names if n != "alpha"]
     full_names = [n for n in statics_system(full).param_names if n != "alpha"]
-    full_values = {k: float(v) for k, v in params.items() if k in full_names} | (
+    full_values = {k: float(v) for k, v in full_params.items() if k in full_names} | (
         {} if alpha is None else {"alpha": float(alpha)})
+    full_rho_eta = [r.name for r in statics_system(full).table.rho] + ["eta"]
     rho_eta = [r.name for r in S.table.rho] + ["eta"]
     note = ""
     if name == "detection":
@@ -622,8 +643,8 @@ def saddle_threshold(name: str, model: Model, params: Mapping[str, object], alph
         texts = _detection_texts(params, names, rho_eta, beta_name)
         values = {k: float(v) for k, v in texts.items()}
         br, y, t = _detection_start(model, values)
-        note = _check_detection(full, {k: float(v) for k, v in _detection_texts(params, full_names, rho_eta,
-                                                                                 beta_name).items()}, t)
+        note = _check_detection(full, {k: float(v) for k, v in _detection_texts(full_params, full_names,
+                                                                                 full_rho_eta, beta_name).items()}, t)
         theta, zero_m, kind, also = "alpha", True, "detection", []
     elif name == "eg_peak":
         values = check_params({k: float(v) for k, v in params.items()}, names)
@@ -643,12 +664,12 @@ def saddle_threshold(name: str, model: Model, params: Mapping[str, object], alph
             if not slope_up:
                 raise StaticsThresholdError("eg(alpha) has neither an interior maximum on the uninformed branch nor "
                                             "a cusp at the detection threshold (saddle system)")
-            out = saddle_threshold("detection", full, params, None, digits, certify=certify)
-            _check_full(full, full_values, "alpha", below, br.eg(y0), "just below the cusp of eg")
+            out = saddle_threshold("detection", full, full_params, None, digits, certify=certify)
+            _check_full(full, full_values, "alpha", below, br.eg(y0) + offset, "just below the cusp of eg")
             return {**out, "kind": "detection"}
         y, t, also = found
         zero_m = True
-        _check_global(model, values, "alpha", br, y, t, "eg peak", full, full_values)
+        _check_global(model, values, "alpha", br, y, t, "eg peak", full, full_values, offset)
         kind = "uninformed-interior"
     else:
         others = [n for n in names if n != beta_name]
@@ -670,7 +691,7 @@ def saddle_threshold(name: str, model: Model, params: Mapping[str, object], alph
         if found is None:
             raise StaticsThresholdError("eg(beta) has no interior minimum on the learned branch (saddle system)")
         y, t, also = found
-        _check_global(model, values, beta_name, br, y, t, "optimal beta", full, full_values)
+        _check_global(model, values, beta_name, br, y, t, "optimal beta", full, full_values, offset)
         theta, kind = beta_name, ("uninformed-interior" if zero_m else "interior")
     starts = [y]
     if name == "detection":  # the point of the uninformed branch on the informed point's slice first: from the
@@ -742,7 +763,7 @@ def certify_extremum(name: str, model: Model, params: Mapping[str, object], alph
     is of the saddle system's root; the caller checks that ``value`` lies in it. With M > 1 latents the system is
     the top latent's (``top_latent_model``), which describes the extremum only if every other latent is collapsed
     there (checked on the closed form; otherwise no certificate, and the reason)."""
-    if model.M > 1 and model.M_star == 1:
+    if model.M > 1 or model.M_star > 1:
         from ._closed_form import closed_form
         point = {**{k: v for k, v in params.items()}, **({} if alpha is None else {"alpha": alpha})}
         theta = "alpha" if name == "eg_peak" else model.vae.beta_expr.name
@@ -752,9 +773,9 @@ def certify_extremum(name: str, model: Model, params: Mapping[str, object], alph
         active = [k + 1 for k in range(1, len(q)) if q[k] > 1e-12]
         if active:
             return None, False, (f"latent{'s' if len(active) > 1 else ''} {', '.join(map(str, active))} "
-                                 f"{'are' if len(active) > 1 else 'is'} active at the extremum (fitting the noise); "
-                                 f"the augmented saddle-system certificate covers the top latent alone")
-        model = top_latent_model(model)
+                                 f"{'are' if len(active) > 1 else 'is'} active at the extremum; the augmented "
+                                 f"saddle-system certificate covers the top latent alone")
+        model, params, _ = top_latent_model(model, params)
     S = statics_system(model)
     beta_name = model.vae.beta_expr.name
     theta = "alpha" if name == "eg_peak" else beta_name

@@ -738,8 +738,8 @@ def statics_threshold(name: str, model: Model, params: Mapping[str, float], alph
         method: ``"closed-form"`` (default: the random-matrix closed form) or ``"saddle"``: the replica saddle-point
             system alone (``_saddle_thresholds``: detection, eg_peak and optimal_beta on square augmented systems,
             Krawczyk-certified; a continuous collapse in beta by ``collapse_threshold_saddle``, certified on the
-            square blown-up system by ``certify_collapse_saddle``). Models with one spike; with several latents the
-            top latent's threshold, checked against the whole model's global minimiser.
+            square blown-up system by ``certify_collapse_saddle``). With several latents or spikes the top
+            latent's threshold on the strongest spike, checked against the whole model's global minimiser.
 
     Returns:
         A ``Threshold``: status ``verified`` (digits >= requested), ``partial`` (fewer; ``value`` holds those),
@@ -763,8 +763,6 @@ def statics_threshold(name: str, model: Model, params: Mapping[str, float], alph
         raise InvalidInputError("the saddle-system method locates the collapse in beta only")
     if method == "saddle" and alpha is not None and math.isinf(float(alpha)):
         raise InvalidInputError("the saddle-system method needs a finite alpha")
-    if method == "saddle" and model.M_star != 1:
-        raise InvalidInputError("the saddle-system method handles one spike (M* = 1)")
     if name == "collapse" and parameter != "beta":
         _beta_name(model)
     needs_alpha = name == "optimal_beta" or (name == "collapse" and parameter != "alpha")
@@ -854,7 +852,8 @@ def _saddle_statics_threshold(name, model, params, alpha, digits, parameter, cer
     text = _closed_form_text(name, model, params, alpha, None, parameter)
     try:
         if name == "collapse":
-            full, model = model, top_latent_model(model)
+            full, full_params = model, params
+            model, params, _ = top_latent_model(full, full_params)
             start = collapse_start(model, params, alpha, _beta_name(model))
             start_names = [u.name for u in _blown_up_system(model)[0]]
             try:
@@ -865,7 +864,7 @@ def _saddle_statics_threshold(name, model, params, alpha, digits, parameter, cer
                                             f"it): {exc}") from None
             interval, certified, why = (certify_collapse_saddle(hi, model, params, alpha, digits) if certify else
                                         (None, False, "certification not requested"))
-            note = _check_collapse(full, {**{k: float(v) for k, v in params.items()}, "alpha": float(alpha)},
+            note = _check_collapse(full, {**{k: float(v) for k, v in full_params.items()}, "alpha": float(alpha)},
                                    _beta_name(model), float(start.params[_beta_name(model)]), float(hi["value"]))
             out = {"values": (lo["value"], hi["value"]), "interval": interval, "certified": certified,
                    "kind": "continuous", "why": why, "frozen": [start_names[i] for i in hi["frozen"]],
