@@ -27,6 +27,16 @@ def _holds(t, exact, digits):
     assert abs(t.value - exact) < abs(exact) * mpmath.mpf(10) ** -digits
 
 
+def _routes_agree(name, model, params, alpha, digits):
+    """The saddle route and the closed-form route both verified and certified; the saddle route's enclosure holds the
+    closed-form value to ``digits``."""
+    s = statics_threshold(name, model, params, alpha, digits=digits, method="saddle")
+    c = statics_threshold(name, model, params, alpha, digits=digits)
+    assert s.status == c.status == "verified" and s.certified and c.certified, (s.message, c.message)
+    with mpmath.workdps(2 * digits + 20):
+        _holds(s, c.value, digits)
+
+
 def _optimal_beta_lam0(rho, eta, alpha):
     """beta_opt = s_1 - rho phi_1 at lam = 0 (the BBP top eigenvalue and eigenvector overlap, written out)."""
     g, ell = 1 / alpha, rho / eta
@@ -53,11 +63,7 @@ def test_detection_and_collapse_at_strongly_informed_data_with_learned_decoder_v
     assert d.status == "verified" and d.certified, d.message
     with mpmath.workdps(80):
         _holds(d, (mpmath.mpf("0.1319") / mpmath.mpf("2.3539")) ** 2, 30)
-    s = statics_threshold("collapse", model, params, 10.1933, digits=30, method="saddle")
-    c = statics_threshold("collapse", model, params, 10.1933, digits=30)
-    assert s.status == c.status == "verified" and s.certified and c.certified, (s.message, c.message)
-    with mpmath.workdps(80):
-        _holds(s, c.value, 30)
+    _routes_agree("collapse", model, params, 10.1933, 30)
 
 
 @pytest.mark.slow
@@ -223,11 +229,7 @@ def test_one_latent_two_spikes_on_the_saddle_system():
     assert c.status == "verified" and c.certified, c.message
     with mpmath.workdps(80):
         _holds(c, _beta_c_outlier(mpmath.mpf(2), mpmath.mpf(1), mpmath.mpf("0.3"), mpmath.mpf(2)), 30)
-    s = statics_threshold("optimal_beta", model, params, 2.0, digits=20, method="saddle")
-    o = statics_threshold("optimal_beta", model, params, 2.0, digits=20)
-    assert s.status == o.status == "verified" and s.certified and o.certified, (s.message, o.message)
-    with mpmath.workdps(40):
-        _holds(s, o.value, 20)
+    _routes_agree("optimal_beta", model, params, 2.0, 20)
 
 
 @pytest.mark.slow
