@@ -169,6 +169,18 @@ def test_the_second_of_two_unequal_fixed_encoder_variances_learning_alone(beta):
     assert r.latent_phases == ("collapsed", "learning")
 
 
+@pytest.mark.parametrize("beta", [5.0, 6.3267])
+def test_a_latent_learning_the_second_of_two_unequal_spikes(beta):
+    """(M, M*) = (1, 2), rho = (3.765, 5.1949): the latent learns spike 2 up to beta_c = 6.39. The structured starts
+    align it with spike 1 and the search reported the collapsed saddle as ``ok`` at 6.33 (at 5.0: ``failed``); the
+    problem is now also solved with the two spikes exchanged."""
+    model = make_model("per_spike_rho", M=1, M_star=2)
+    pv = dict(rho_1=3.765, rho_2=5.1949, eta=1.9418, lam=0.6935, beta=beta)
+    r = solve_statics(model, pv, 2.5094, compare=False, throw=False)
+    _check(model, pv, 2.5094, r)
+    assert r.phase == "learning" and r.order["m"][0, 0] == 0 and r.order["m"][0, 1] != 0
+
+
 def test_a_stalled_point_far_out_on_the_learned_sigma2_valley_is_not_a_root(monkeypatch):
     """Unbounded, a structured fit runs off along D -> 0, Q -> infinity, and Levenberg-Marquardt from there stalls
     at |F| = 8e-8 with max|y| = 1.6e9: within 1e-12 max|y|, which alone once counted as converged. Its equations

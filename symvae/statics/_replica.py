@@ -794,32 +794,41 @@ def _search_starts(S: _Statics, pv: Mapping[str, float], p: np.ndarray, rhos: np
             yield "random", y
 
 
-def _latent_swaps(S: _Statics, pv: Mapping[str, float]) -> list:
-    """[(permutation, parameters)] exchanging latent 1 with each latent k > 1, when the latents have their own fixed
-    encoder variances D_k and these differ (else []): with D_1 = 0.715, D_2 = 0.6233 (rho = 3.9682, eta = 0.4626,
-    lam = 0.9439, alpha = 0.6375) latent 2 alone learns for beta in (2.105, 2.209), which the first-latent starts
-    never reached (the search returned the collapsed saddle as ok, f 4e-4 above the learned one); with D_1 and D_2
-    exchanged the search finds it as latent 1."""
-    names = [d.name for d in S.table.D]
-    if not all(n in pv for n in names) or len({float(pv[n]) for n in names}) < 2:
-        return []
+def _swaps(S: _Statics, pv: Mapping[str, float]) -> list:
+    """[(kind, permutation, parameters)] exchanging latent 1 with each latent k > 1 when the latents have their own
+    fixed encoder variances D_k and these differ, and spike 1 with each spike j > 1 when the spikes have their own
+    unequal strengths rho_j (else []). The structured starts align latent 1 with spike 1, so the search can miss a
+    minimiser in which another latent, or another spike, is the one learnt: with D_1 = 0.715, D_2 = 0.6233 (rho =
+    3.9682, eta = 0.4626, lam = 0.9439, alpha = 0.6375) latent 2 alone learns for beta in (2.105, 2.209); with M = 1,
+    rho = (3.765, 5.1949) (eta = 1.9418, lam = 0.6935, alpha = 2.5094) the latent learns spike 2 up to beta_c =
+    6.3906. In both the search returned the collapsed saddle as ok. With the parameters exchanged, it finds them as
+    latent 1 on spike 1."""
     out = []
-    for k in range(1, S.table.M):
-        perm = np.arange(S.table.M)
-        perm[[0, k]] = perm[[k, 0]]
-        out.append((perm, {**pv, names[0]: pv[names[k]], names[k]: pv[names[0]]}))
+    for kind, symbols, count in (("latents", S.table.D, S.table.M), ("spikes", S.table.rho, S.table.M_star)):
+        names = [d.name for d in symbols]
+        if len(set(names)) < len(names) or not all(n in pv for n in names) or \
+                len({float(pv[n]) for n in names}) < 2:
+            continue
+        for k in range(1, count):
+            perm = np.arange(count)
+            perm[[0, k]] = perm[[k, 0]]
+            out.append((kind, perm, {**pv, names[0]: pv[names[k]], names[k]: pv[names[0]]}))
     return out
 
 
 def _permuted(S: _Statics, y: np.ndarray, pv_from: Mapping[str, float], p: np.ndarray, rhos: np.ndarray,
-              perm: np.ndarray):
-    """The state y (a saddle at the parameters ``pv_from``) with its latents permuted by ``perm`` and its conjugates
-    completed at the parameter vector ``p`` (``_complete``); None if the completion fails."""
+              perm: np.ndarray, kind: str = "latents"):
+    """The state y (a saddle at the parameters ``pv_from``) with its latents (or spikes: the columns of m and m~)
+    permuted by ``perm`` and its conjugates completed at the parameter vector ``p`` (``_complete``); None if the
+    completion fails."""
     o = S.unpack(y, pv_from)
     order = {}
     for key in ORDER_KEYS:
         a = np.asarray(o[key], dtype=float)
-        order[key] = a[perm] if key in ("D", "m", "m_tilde") else a[np.ix_(perm, perm)]
+        if kind == "spikes":
+            order[key] = a[:, perm] if key in ("m", "m_tilde") else a
+        else:
+            order[key] = a[perm] if key in ("D", "m", "m_tilde") else a[np.ix_(perm, perm)]
     done = _complete(S, order, p, rhos, signs="plus")
     return done[0] if done else None
 
@@ -1163,10 +1172,10 @@ def solve_statics(model: Model, params: Mapping[str, float], alpha: float, *, gu
             (``_is_root``); max_iter: Levenberg--Marquardt iteration budget.
         throw: raise ``StaticsError`` instead of returning a failed result.
 
-    Latents with their own, unequal fixed encoder variances D_k are not interchangeable, and the structured starts
-    align the first latent with the spike: when the lowest saddle has a collapsed latent, the problem is also solved
-    with latent 1 and each latent k exchanged, and its learned saddles, exchanged back, are candidates too
-    (``_latent_swaps``).
+    Latents with their own, unequal fixed encoder variances D_k are not interchangeable, nor are spikes of unequal
+    strengths rho_j, and the structured starts align latent 1 with spike 1: when the lowest saddle has a collapsed
+    latent or is not stable, the problem is also solved with latent 1 and each latent k (spike 1 and each spike j)
+    exchanged, and its learned saddles, exchanged back, are candidates too (``_swaps``).
 
     Returns:
         A ``StaticsResult``.
@@ -1301,14 +1310,14 @@ def solve_statics(model: Model, params: Mapping[str, float], alpha: float, *, gu
         revive()
     low = min(saddles, key=lambda s: s.free_energy) if saddles else None
     if _exchange and (low is None or not low.stable or "collapsed" in low.latent_phases):
-        for perm, pv_k in _latent_swaps(S, pv):
+        for kind, perm, pv_k in _swaps(S, pv):
             other = solve_statics(model, pv_k, alpha, compare=False, random_starts=random_starts, seed=seed, tol=tol,
                                   max_iter=max_iter, throw=False, _exchange=False)
             for s_k in other.saddles:
                 if s_k.phase != "collapsed":
-                    y0 = _permuted(S, s_k.y, pv_k, p, rhos, perm)
+                    y0 = _permuted(S, s_k.y, pv_k, p, rhos, perm, kind)
                     if y0 is not None:
-                        run("latents exchanged", y0)
+                        run(f"{kind} exchanged", y0)
     if saddles:
         best = min(saddles, key=lambda s: s.free_energy)
         y, res = best.y, best.residual

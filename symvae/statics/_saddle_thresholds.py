@@ -568,12 +568,15 @@ def _check_detection(full: Model, values: Mapping[str, float], a_c: float) -> st
 
 
 def _check_collapse(full: Model, values: Mapping[str, float], beta_name: str, below: float, beta_c: float) -> str:
-    """For M > 1: the whole model's global minimiser has an active latent at ``below`` (a learned point of the top
-    latent's branch) and is collapsed at 1.001 beta_c. Other latents may be active below too (several latents on one
-    eigenvalue, e.g. all on the bulk edge below the BBP threshold, collapse together). Returns a note for the
-    message; raises if the whole model contradicts the bracket or its solver fails there."""
+    """For M > 1 or M* > 1: the whole model's global minimiser has an active latent at 0.99 beta_c (or at ``below``,
+    a learned point of the top latent's branch, if that is lower) and is collapsed at 1.001 beta_c. Other latents may
+    be active below too (several latents on one eigenvalue, e.g. all on the bulk edge below the BBP threshold,
+    collapse together). Not at ``below`` itself: the branch is followed until Q is 1e-4 of its start, 3e-5 below
+    beta_c, where the whole model's solver can no longer tell the learned saddle from the collapsed one. Returns a
+    note for the message; raises if the whole model contradicts the bracket or its solver fails there."""
     if full.M == 1 and full.M_star == 1:
         return ""
+    below = min(below, 0.99 * beta_c)
     for beta, collapsed in ((below, False), (1.001 * beta_c, True)):
         r = _global(full, values, beta_name, beta)
         if not r.ok:  # unlike detection, which latent collapses last depends on the model (fixed D_k): no check,
