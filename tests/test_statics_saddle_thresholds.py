@@ -247,3 +247,15 @@ def test_two_latents_two_spikes_on_the_saddle_system(variant, params, rho_max):
         rho = mpmath.mpf(rho_max)
         _holds(d, (1 / rho) ** 2, 20)
         _holds(c, _beta_c_outlier(rho, mpmath.mpf(1), mpmath.mpf("0.3"), mpmath.mpf(2)), 20)
+
+
+def test_eg_peak_at_the_cusp_with_two_spikes_on_the_saddle_system():
+    """(1, 2), rho = (1.0149, 0.9053): eg peaks at the cusp, the BBP threshold of the strongest spike. The whole-model
+    check once compared eg 1e-4 under the float64 alpha_c, where the whole model is still informed (m = 0.0045), and
+    reported not_found; it now compares at 0.99 alpha_c. Against (eta/rho_max)^2 and the closed-form route."""
+    model = make_model("per_spike_rho", M=1, M_star=2)
+    params = dict(rho_1=1.0149, rho_2=0.9053, eta=0.5827, lam=0.1938, beta=0.3468)
+    t = statics_threshold("eg_peak", model, params, digits=20, method="saddle")
+    assert t.status == "verified" and t.certified and "pitchfork" in t.message, t.message
+    with mpmath.workdps(60):
+        _holds(t, (mpmath.mpf("0.5827") / mpmath.mpf("1.0149")) ** 2, 20)

@@ -668,7 +668,11 @@ def saddle_threshold(name: str, model: Model, params: Mapping[str, object], alph
                 raise StaticsThresholdError("eg(alpha) has neither an interior maximum on the uninformed branch nor "
                                             "a cusp at the detection threshold (saddle system)")
             out = saddle_threshold("detection", full, full_params, None, digits, certify=certify)
-            _check_full(full, full_values, "alpha", below, br.eg(y0) + offset, "just below the cusp of eg")
+            # the whole model below the cusp, at 0.99 alpha_c (at `below`, 1e-4 under the float64 alpha_c, it can
+            # still be informed: m = 0.0045 at rho = (1.0149, 0.9053))
+            y1 = _uninformed_start(br, model, values, 0.99 * a_c)
+            if y1 is not None:
+                _check_full(full, full_values, "alpha", 0.99 * a_c, br.eg(y1) + offset, "below the cusp of eg")
             return {**out, "kind": "detection"}
         y, t, also = found
         zero_m = True
