@@ -207,11 +207,11 @@ class _Branch:
         return out
 
 
-def top_latent_model(model: Model, params: Mapping[str, object] | None = None):
+def top_latent_model(model: Model, params: Mapping[str, object]):
     """The model with its first latent and its strongest spike alone (M = M* = 1; everything else unchanged), its
     parameters (the strongest spike's strength as ``rho_1`` of a per-spike model; the others dropped), and the eg
     the other spikes add when nothing learns them (their strengths: eg sums over spikes). Returns
-    (model, params, eg offset); with ``params`` None just the model.
+    (model, params, eg offset).
 
     The saddle-system thresholds of a model with M > 1 latents or M* > 1 spikes are those of its top latent (the
     first, as in the closed form) on its strongest spike: on the subspace where no latent overlaps another spike and
@@ -221,8 +221,6 @@ def top_latent_model(model: Model, params: Mapping[str, object] | None = None):
     collapse with it), an eg peak or optimal beta must have every other latent collapsed there (``_check_full``)."""
     reduced = model if model.M == 1 and model.M_star == 1 else dataclasses.replace(
         model, vae=dataclasses.replace(model.vae, M=1), data=dataclasses.replace(model.data, M_star=1))
-    if params is None:
-        return reduced
     rho_names = [r.name for r in statics_system(model).table.rho]
     values = {n: float(params[n]) for n in rho_names if n in params}
     if len(values) < len(set(rho_names)):  # the thresholds' own check names what is missing
@@ -238,9 +236,15 @@ def _size(model: Model) -> str:
     return (f"{model.M} latent{'s' if model.M > 1 else ''}, {model.M_star} spike{'s' if model.M_star > 1 else ''}")
 
 
+def _active_text(active: list[int]) -> str:
+    """'latent 2 is' / 'latents 2, 3 are' (numbers of the active latents)."""
+    return f"latent{'s' if len(active) > 1 else ''} {', '.join(map(str, active))} {'are' if len(active) > 1 else 'is'}"
+
+
 def _check_full(full: Model, values: Mapping[str, float], theta: str, t: float, eg: float, what: str) -> None:
-    """For M > 1: the global minimiser of the whole model at theta = t has the eg of the top latent alone (``eg``),
-    i.e. every other latent collapsed; otherwise the top-latent reduction does not describe the model there."""
+    """For M > 1 or M* > 1: the global minimiser of the whole model at theta = t has the eg of the top latent alone
+    (``eg``, the unlearnt spikes' strengths included), i.e. every other latent collapsed; otherwise the top-latent
+    reduction does not describe the model there."""
     if full.M == 1 and full.M_star == 1:
         return
     r = _global(full, values, theta, t)
@@ -249,9 +253,7 @@ def _check_full(full: Model, values: Mapping[str, float], theta: str, t: float, 
                                     f"{r.message}")
     active = [k + 2 for k, ph in enumerate(r.latent_phases[1:]) if ph != "collapsed"]
     if active or abs(float(r.observables["eg"]) - eg) > 1e-7 * (1 + abs(eg)):
-        why = (f"latent{'s' if len(active) > 1 else ''} {', '.join(map(str, active))} of the minimiser "
-               f"{'are' if len(active) > 1 else 'is'} active there" if active else
-               "its eg differs from the top latent's")
+        why = f"{_active_text(active)} active there" if active else "its eg differs from the top latent's"
         raise StaticsThresholdError(f"at {theta} = {t:.10g} ({what}) the whole model's global minimiser is not its "
                                     f"top latent alone ({why}): the saddle-system route, which works on the top "
                                     f"latent, does not apply (--method closed-form)")
@@ -548,10 +550,10 @@ def _check_global(model, values, theta, br: _Branch, y, t, what: str, full: Mode
 
 
 def _check_detection(full: Model, values: Mapping[str, float], a_c: float) -> str:
-    """For M > 1: the whole model's global minimiser is uninformed at 0.9 alpha_c and informed at 1.1 alpha_c (its
-    latents' overlaps with the spike). Returns a note for the message ("" for M = 1); raises if the whole model
-    contradicts the bracket. Where the whole model's solver fails (strong spikes at alpha ~ 1e-3) the check is not
-    made and the note says so."""
+    """For M > 1 or M* > 1: the whole model's global minimiser is uninformed at 0.9 alpha_c and informed at 1.1
+    alpha_c (its latents' overlaps with the spikes). Returns a note for the message ("" for M = M* = 1); raises if the
+    whole model contradicts the bracket. Where the whole model's solver fails (strong spikes at alpha ~ 1e-3) the
+    check is not made and the note says so."""
     if full.M == 1 and full.M_star == 1:
         return ""
     for factor, informed in ((0.9, False), (1.1, True)):
@@ -635,10 +637,11 @@ def saddle_threshold(name: str, model: Model, params: Mapping[str, object], alph
     if beta_name is None:
         raise InvalidInputError("the saddle-system thresholds need beta to be a parameter of the model")
     names = [n for n in S.param_names if n != "alpha"]
-    full_names = [n for n in statics_system(full).param_names if n != "alpha"]
+    S_full = statics_system(full)
+    full_names = [n for n in S_full.param_names if n != "alpha"]
     full_values = {k: float(v) for k, v in full_params.items() if k in full_names} | (
         {} if alpha is None else {"alpha": float(alpha)})
-    full_rho_eta = [r.name for r in statics_system(full).table.rho] + ["eta"]
+    full_rho_eta = [r.name for r in S_full.table.rho] + ["eta"]
     rho_eta = [r.name for r in S.table.rho] + ["eta"]
     note = ""
     if name == "detection":
@@ -772,16 +775,15 @@ def certify_extremum(name: str, model: Model, params: Mapping[str, object], alph
     there (checked on the closed form; otherwise no certificate, and the reason)."""
     if model.M > 1 or model.M_star > 1:
         from ._closed_form import closed_form
-        point = {**{k: v for k, v in params.items()}, **({} if alpha is None else {"alpha": alpha})}
+        point = {**params, **({} if alpha is None else {"alpha": alpha})}
         theta = "alpha" if name == "eg_peak" else model.vae.beta_expr.name
         point[theta] = value
         a = point.pop("alpha")
         q = np.diag(np.atleast_2d(np.asarray(closed_form(model, point, float(a)).order["Q"], dtype=float)))
         active = [k + 1 for k in range(1, len(q)) if q[k] > 1e-12]
         if active:
-            return None, False, (f"latent{'s' if len(active) > 1 else ''} {', '.join(map(str, active))} "
-                                 f"{'are' if len(active) > 1 else 'is'} active at the extremum; the augmented "
-                                 f"saddle-system certificate covers the top latent alone")
+            return None, False, (f"{_active_text(active)} active at the extremum; the augmented saddle-system "
+                                 f"certificate covers the top latent alone")
         model, params, _ = top_latent_model(model, params)
     S = statics_system(model)
     beta_name = model.vae.beta_expr.name

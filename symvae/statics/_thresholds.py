@@ -309,7 +309,10 @@ def optimal_beta(model: Model, params: Mapping[str, float], alpha, *, ctx=mpmath
     betas = np.unique(np.concatenate([np.linspace(bc * 1e-3, bc * (1 - 1e-6), points),
                                       np.geomspace(bc * 1e-6, bc * 1e-3, points // 2)]))
     points = len(betas)
-    vals = np.array([float(_eg(model, {**params, name: b}, alpha, mpmath.fp)) for b in betas])
+    def egf(b):
+        return float(_eg(model, {**params, name: b}, alpha, mpmath.fp))
+
+    vals = np.array([egf(b) for b in betas])
     if int(np.argmin(vals)) in (0, points - 1):
         raise StaticsThresholdError("eg(beta) has no interior minimum below the collapse threshold")
     dips = [k for k in range(1, points - 1) if vals[k] <= vals[k - 1] and vals[k] <= vals[k + 1]]
@@ -322,9 +325,6 @@ def optimal_beta(model: Model, params: Mapping[str, float], alpha, *, ctx=mpmath
             continue
         if c["kind"] == "continuous":
             lower[(k, j)] = float(c["value"])
-
-    def egf(b):
-        return float(_eg(model, {**params, name: b}, alpha, mpmath.fp))
 
     def corner(k):
         for j, b in lower.items():
@@ -849,10 +849,13 @@ def _saddle_statics_threshold(name, model, params, alpha, digits, parameter, cer
     """``statics_threshold(..., method="saddle")``: the threshold on the replica saddle-point system alone."""
     from ..numerics._certify import enclosure_digits
     from ._saddle_thresholds import _check_collapse, collapse_start, saddle_threshold, top_latent_model
-    text = _closed_form_text(name, model, params, alpha, None, parameter)
+
+    def text(kind=None):  # the closed-form text (SymPy solve for a collapse): only for the Threshold returned
+        return _closed_form_text(name, full, full_params, alpha, kind, parameter)
+
+    full, full_params = model, params
     try:
         if name == "collapse":
-            full, full_params = model, params
             model, params, _ = top_latent_model(full, full_params)
             start = collapse_start(model, params, alpha, _beta_name(model))
             start_names = [u.name for u in _blown_up_system(model)[0]]
@@ -877,7 +880,7 @@ def _saddle_statics_threshold(name, model, params, alpha, digits, parameter, cer
         raise
     except (ValueError, ZeroDivisionError) as exc:
         return Threshold(value=None, digits=0, status="failed", message=f"saddle system: {exc}",
-                         closed_form_text=text, **base)
+                         closed_form_text=text(), **base)
     v1, v2 = out["values"]
     with mpmath.workdps(2 * digits + 20):
         agree = digits
@@ -888,7 +891,7 @@ def _saddle_statics_threshold(name, model, params, alpha, digits, parameter, cer
             lo_i, hi_i = (mpmath.mpf(v) for v in out["interval"])
             verified = enclosure_digits(lo_i, hi_i, digits)
             if not lo_i <= v2 <= hi_i:
-                return Threshold(value=None, digits=0, status="failed", closed_form_text=text, **base,
+                return Threshold(value=None, digits=0, status="failed", closed_form_text=text(), **base,
                                  message="saddle system: the Newton root lies outside its Krawczyk enclosure")
     what = {"detection": "pitchfork of the informed branch from m = 0 (odd block singular)",
             "interior": "d eg/d{p} = 0 on the informed branch (implicit differentiation)",
@@ -902,10 +905,10 @@ def _saddle_statics_threshold(name, model, params, alpha, digits, parameter, cer
                   else f"not certified: {out['why']}") + _also(out.get("also"), parameter) + out.get("note", ""))
     status = "verified" if verified >= digits else ("partial" if verified > 0 else "failed")
     state = None if not out.get("state") else dict(out["state"])
-    if out["kind"] in ("continuous", "detection"):  # the text of the kind found (None printed "first-order collapse")
-        text = _closed_form_text(name, model, params, alpha, out["kind"], parameter)
+    # the text of the kind found (None printed "first-order collapse" for a continuous one)
+    kind = out["kind"] if out["kind"] in ("continuous", "detection") else None
     return Threshold(value=v2 if verified > 0 else None, digits=verified, status=status, message=message,
-                     closed_form_text=text, float64=float(out["float64"]), state=state,
+                     closed_form_text=text(kind), float64=float(out["float64"]), state=state,
                      interval=out["interval"], certified=out["certified"], **base)
 
 
