@@ -72,6 +72,10 @@ def test_dynamics_table_output(capsys):
     ["dynamics", "--init", '{"m": [[3]], "m_tilde": [[0]], "Q": [[1]], "Q_tilde": [[1]], "R": [[0]], "D": [1]}',
      "--t-max", "1"],
     ["dynamics", "--beta-schedule", "tanh(", "--t-max", "1"],
+    ["dynamics", "--init", "random:2", "--t-max", "1"],
+    ["dynamics", "--init", "random:1e4", "--t-max", "1"],
+    ["dynamics", "--init", "random:100:1:2", "--t-max", "1"],
+    ["sweep", "--param", "beta", "--values", "1", "--metric", "eg_final", "--init", "random:-5", "--t-max", "1"],
     ["dynamics", "--t-max", "1", "--t-eval", "0,a"],
     ["derive", "--variant", "nope"],
     ["derive", "--M", "0"],
@@ -81,6 +85,26 @@ def test_bad_input_one_line_exit_2(capsys, argv):
     assert code == 2
     assert out == ""
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_dynamics_random_init_is_the_drawn_state(capsys):
+    """--init random:N:SEED starts from the overlaps of i.i.d. Gaussian weights drawn by random_initial_state; the
+    draw moves with the seed and is O(N^-1/2) off the default Q = I, m = 0."""
+    from symvae.simulate import random_initial_state
+
+    table = symvae.model.SymbolTable(symvae.make_model("base", M=2))
+    starts = []
+    for seed in (0, 5):
+        code, out, _ = run(capsys, "dynamics", "--M", "2", "--t-max", "1", "--t-eval", "0,1", "--init",
+                           f"random:400:{seed}", "--json")
+        assert code == 0
+        data = json.loads(out)
+        drawn = random_initial_state(table, 400, seed)
+        for key in ("m", "m_tilde", "Q", "Q_tilde", "R"):
+            assert np.array_equal(np.asarray(data[key][0]), np.asarray(drawn[key])), key
+        starts.append(np.asarray(data["Q"][0]))
+    assert not np.array_equal(*starts)
+    assert 0 < np.max(np.abs(starts[0] - np.eye(2))) < 6 / np.sqrt(400)
 
 
 def test_console_script_has_no_traceback():

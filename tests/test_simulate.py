@@ -143,6 +143,54 @@ def test_initial_vectors_have_the_initial_overlaps(variant, M, Ms):
     assert np.max(np.abs(V @ V.T / 40 - G)) < 1e-12
 
 
+@pytest.mark.parametrize("variant,M,Ms", [("base", 2, 1), ("tied", 2, 2), ("learned_sigma2", 1, 1)])
+def test_random_initial_state_has_the_moments_of_gaussian_weights(variant, M, Ms):
+    """The papers' initialisation, sampled in O(1): its overlaps have the moments of explicit i.i.d. N(0, 1) weights
+    (closed forms: E Q = I, Var Q_ii = 2/N, Var Q_ij = Var R_ij = Var m = 1/N, R = Q when tied) and every draw is
+    realisable (validate_state accepts it, the Gram matrix is PSD)."""
+    from symvae.simulate import random_initial_state
+
+    table = symvae.model.SymbolTable(symvae.make_model(variant, M=M, M_star=Ms))
+    N, draws = 30, 6000
+    states = [random_initial_state(table, N, seed=s) for s in range(draws)]
+    for s in states[:50]:
+        symvae.model.validate_state(table, s)
+    get = {k: np.array([s[k] for s in states]) for k in ("m", "m_tilde", "Q", "Q_tilde", "R")}
+    se = lambda var: 5 * math.sqrt(var / draws)  # noqa: E731 - five standard errors of a sample mean
+    assert np.all(np.abs(get["Q"].mean(0) - np.eye(M)) < se(2 / N))
+    assert np.all(np.abs(get["m"].mean(0)) < se(1 / N))
+    assert np.all(np.abs(get["Q"][:, 0, 0].var() - 2 / N) < 0.1 * 2 / N)
+    assert np.all(np.abs(get["m"].var(0) - 1 / N) < 0.1 / N)
+    if table.tied:
+        assert np.array_equal(get["R"], get["Q"]) and np.array_equal(get["m_tilde"], get["m"])
+    else:
+        assert np.all(np.abs(get["R"].var(0) - 1 / N) < 0.1 / N)
+        assert np.all(np.abs(get["Q_tilde"][:, 0, 0].var() - 2 / N) < 0.1 * 2 / N)
+    if M > 1:
+        assert abs(get["Q"][:, 0, 1].var() - 1 / N) < 0.1 / N
+    if table.model.vae.decoder_variance == "learned":
+        assert states[0]["sigma2"] == 1.0
+    # the same law as explicit vectors (Kolmogorov-Smirnov on Q_11 and m_11 against direct sampling)
+    from scipy.stats import ks_2samp
+
+    rng = np.random.default_rng(1)
+    W = rng.standard_normal((draws, N, M))
+    assert ks_2samp(get["Q"][:, 0, 0], (W[:, :, 0] ** 2).sum(1) / N).pvalue > 1e-3
+    assert ks_2samp(get["m"][:, 0, 0], W[:, 0, 0] / math.sqrt(N)).pvalue > 1e-3
+
+
+def test_random_initial_state_rejects_bad_arguments():
+    from symvae.simulate import random_initial_state
+
+    table = symvae.model.SymbolTable(symvae.make_model("base", M=2))
+    for bad in (4, 1.5e4, True, 10 ** 14, -1):
+        with pytest.raises(InvalidInputError, match="dimension"):
+            random_initial_state(table, bad)
+    with pytest.raises(InvalidInputError, match="seed"):
+        random_initial_state(table, 100, seed=-1)
+    assert random_initial_state(table, 100, seed=3) == random_initial_state(table, 100, seed=3)
+
+
 def test_recorded_initial_order_parameters_are_exact():
     model = symvae.make_model("learned_sigma2", M=2, M_star=3)
     init = dict(_random_init(np.random.default_rng(3), 2, 3), sigma2=0.8)

@@ -282,6 +282,33 @@ def param_values_from_args(args: argparse.Namespace, needed) -> dict[str, float]
     return {n: values[n] for n in names}
 
 
+#: help text of every --init option
+INIT_HELP = ('initial order parameters: a JSON object, e.g. \'{"m": [[0.1]], "m_tilde": [[0.1]], "Q": [[1]], '
+             '"Q_tilde": [[1]], "R": [[0]], "D": [1]}\', or random:N[:SEED], the overlaps of i.i.d. N(0,1) weights in '
+             'dimension N (the papers\' initialisation; seed 0 by default). Default: Q = Q~ = I, R = 0, D = 1, '
+             'm = m~ = 0.01 for M = M* = 1; for several latents a full-rank m of scale 0.2, above finite-N noise')
+
+
+def initial_state_arg(text: str | None, table) -> dict | None:
+    """The initial state an --init option names: None (the caller's default), ``random:N[:SEED]`` (drawn by
+    ``symvae.simulate.random_initial_state``) or a JSON object of order parameters (not validated here)."""
+    import re
+
+    from ..model import parse_init_json
+
+    if text is None:
+        return None
+    if text.strip().startswith("random"):
+        match = re.fullmatch(r"\s*random:(\d{1,14})(?::(\d{1,19}))?\s*", text)
+        if match is None:
+            raise InvalidInputError(f"--init: expected random:N or random:N:SEED with integers N and SEED, got "
+                                    f"{text[:40]!r}")
+        from ..simulate import random_initial_state
+
+        return random_initial_state(table, int(match.group(1)), int(match.group(2) or 0))
+    return parse_init_json(text)
+
+
 def parse_float_list(text: str, what: str) -> list[float]:
     try:
         values = [float(v) for v in text.split(",") if v.strip()]

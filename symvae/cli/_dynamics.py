@@ -7,9 +7,10 @@ import sys
 import numpy as np
 
 from ..errors import InvalidInputError
-from ._common import (COUNT_MAX, M_MAX, PARAM_MAX, SIMULATION_WORK_MAX, _finite_float, _integer, _positive_float,
-                      _positive_int, add_model_options, check_count, check_schedule, check_schedule_program, check_work,
-                      model_from_args, param_values_from_args, parse_float_list, print_json, check_output_file)
+from ._common import (COUNT_MAX, INIT_HELP, M_MAX, PARAM_MAX, SIMULATION_WORK_MAX, _finite_float, _integer,
+                      _positive_float, _positive_int, add_model_options, check_count, check_output_file, check_schedule,
+                      check_schedule_program, check_work, initial_state_arg, model_from_args, param_values_from_args,
+                      parse_float_list, print_json)
 
 #: Largest --t-max (t = steps / N): far beyond any relaxation time at admissible parameters.
 T_MAX = 1e7
@@ -21,10 +22,7 @@ def _time_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--t-max", type=_finite_float, required=True, help=f"final time (t = steps / N), in (0, {T_MAX:g}]")
     p.add_argument("--t-eval", default=None, help="comma-separated output times in [0, t-max], non-decreasing "
                                                   "(default: 11 points up to t-max)")
-    p.add_argument("--init", default=None, metavar="JSON",
-                   help='initial order parameters, e.g. \'{"m": [[0.1]], "m_tilde": [[0.1]], "Q": [[1]], '
-                        '"Q_tilde": [[1]], "R": [[0]], "D": [1]}\' (default: Q = Q~ = I, R = 0, D = 1, m = m~ = 0.01 for M = M* = 1; '
-                        'for several latents a full-rank m of scale 0.2, above finite-N noise)')
+    p.add_argument("--init", default=None, metavar="JSON|random:N[:SEED]", help=INIT_HELP)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--plot", default=None, metavar="FILE", help="figure of eg(t) (.png/.pdf/.svg)")
     p.add_argument("--csv", default=None, metavar="FILE", help="write t, observables and order parameters as CSV")
@@ -100,14 +98,14 @@ def _check_times(args):
 
 def _setup(args):
     from ..derive import derive_dynamics
-    from ..model import parse_init_json, validate_state
+    from ..model import validate_state
     from ..simulate import default_initial_state
 
     t_eval = _check_times(args)
     model = model_from_args(args)
     system = derive_dynamics(model)
     T = system.table
-    init = default_initial_state(T) if args.init is None else parse_init_json(args.init)
+    init = default_initial_state(T) if args.init is None else initial_state_arg(args.init, T)
     _check_init_magnitude(init)
     state = validate_state(T, init)
     # a fixed encoder variance is a parameter: take it from the initial state unless given with --set

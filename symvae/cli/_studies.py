@@ -5,7 +5,7 @@ import argparse
 import sys
 
 from ..errors import InvalidInputError, SymvaeError
-from ._common import (SIMULATION_WORK_MAX, add_model_options, atomic_output, check_output_file,
+from ._common import (INIT_HELP, SIMULATION_WORK_MAX, add_model_options, initial_state_arg, atomic_output, check_output_file,
                       check_output_folder, check_value, check_work, model_from_args, param_values_from_args,
                       parse_float_list, print_json, staged_folder)
 
@@ -90,7 +90,7 @@ def register(sub) -> None:
                    help="convergence_time: band above the fixed-point eg (default 0.01)")
     p.add_argument("--disentangle-level", type=_positive, default=0.05,
                    help="disentangle_time: entanglement threshold (default 0.05)")
-    p.add_argument("--init", default=None, metavar="JSON", help="initial order parameters (default: studies' start)")
+    p.add_argument("--init", default=None, metavar="JSON|random:N[:SEED]", help=INIT_HELP)
     p.add_argument("--finite-n", type=_positive_int, default=None, metavar="N", help="add simulation at dimension N")
     p.add_argument("--seeds", type=_positive_int, default=4, help="simulation seeds (default 4)")
     p.add_argument("--seed", type=int, default=0, help="base random seed")
@@ -118,7 +118,7 @@ def register(sub) -> None:
     n.add_argument("--seeds", type=_positive_int, default=8, help="seeds per N (default 8)")
     n.add_argument("--seed", type=int, default=0, help="base random seed")
     n.add_argument("--t-max", type=_positive, default=200.0, help="horizon (default 200)")
-    n.add_argument("--init", default=None, metavar="JSON", help="initial order parameters")
+    n.add_argument("--init", default=None, metavar="JSON|random:N[:SEED]", help=INIT_HELP)
     _output_options(n)
     n.set_defaults(func=_interruptible(run_nscaling))
 
@@ -132,12 +132,10 @@ def register(sub) -> None:
 
 def _point_from_args(args, metrics):
     from ..analysis._sweep import SweepPoint, model_for
-    from ..model import parse_init_json
-
     model = model_from_args(args)
     _, system, _ = model_for(args.variant, args.M, args.M_star, args.beta_schedule)
     params = param_values_from_args(args, system.params)
-    init = parse_init_json(args.init) if args.init else None
+    init = initial_state_arg(args.init, system.table)
     return SweepPoint(variant=args.variant, M=args.M, M_star=args.M_star, beta_schedule=args.beta_schedule,
                       params=params, t_max=args.t_max, n_grid=args.n_grid, metrics=tuple(metrics),
                       target_delta=args.target_delta, disentangle_level=args.disentangle_level, init=init,
@@ -250,8 +248,6 @@ def run_nscaling(args: argparse.Namespace) -> int:
     from ..analysis._figures import plot_nscaling, write_csv
     from ..analysis._nscaling import n_scaling
     from ..analysis._sweep import model_for
-    from ..model import parse_init_json
-
     _check_outputs(args)
     Ns = [int(v) for v in parse_float_list(args.N, "--N")]
     if any(n < 2 or n != v for n, v in zip(Ns, parse_float_list(args.N, "--N"))):
@@ -261,7 +257,7 @@ def run_nscaling(args: argparse.Namespace) -> int:
                SIMULATION_WORK_MAX, "operations", args.force)
     _, system, _ = model_for(args.variant, args.M, args.M_star, args.beta_schedule)
     params = param_values_from_args(args, system.params)
-    init = parse_init_json(args.init) if args.init else None
+    init = initial_state_arg(args.init, system.table)
     res = n_scaling(params, Ns, seeds=args.seeds, seed=args.seed, M=args.M, M_star=args.M_star,
                     variant=args.variant, beta_schedule=args.beta_schedule, init=init, t_max=args.t_max,
                     progress=_progress("n-scaling"))

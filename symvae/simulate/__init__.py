@@ -13,6 +13,7 @@ from ._nonlinear import simulate_nonlinear as simulate_nonlinear
 from ._simulate import SimulationResult as SimulationResult
 from ._simulate import simulate as simulate
 from ._initial import default_initial_state as default_initial_state
+from ._initial import random_initial_state as random_initial_state
 from ._erm import Dataset as Dataset
 from ._erm import ErmResult as ErmResult
 from ._erm import erm_exact as erm_exact

@@ -8,7 +8,7 @@ import numpy as np
 from ..errors import InvalidInputError
 from ..model import SymbolTable, gram_matrix
 
-__all__ = ["gram_factor", "initial_vectors", "default_initial_state", "DEFAULT_OVERLAP"]
+__all__ = ["gram_factor", "initial_vectors", "default_initial_state", "random_initial_state", "DEFAULT_OVERLAP"]
 
 
 def gram_factor(table: SymbolTable, state, *, tol: float = 1e-9) -> np.ndarray:
@@ -86,6 +86,51 @@ def default_initial_state(table) -> dict[str, object]:
                                "Q_tilde": np.eye(M).tolist(), "R": np.zeros((M, M)).tolist(), "D": [1.0] * M}
     if table.tied:
         init["Q_tilde"], init["R"] = init["Q"], init["Q"]
+    if table.model.vae.decoder_variance == "learned":
+        init["sigma2"] = 1.0
+    return init
+
+
+#: largest N of ``random_initial_state`` (its cost does not grow with N; beyond this the overlaps are ~1e-6.5 anyway)
+RANDOM_INIT_N_MAX = 10 ** 13
+
+
+def random_initial_state(table, N: int, seed: int = 0) -> dict[str, object]:
+    """The papers' initialisation: the order parameters of i.i.d. N(0, 1) weights W, W~ in dimension N (teacher W*
+    with W*^T W* / N = I); D = 1 (sigma2 = 1).
+
+    Q = Q~ = I, R = 0, m = m~ = 0 hold only up to O(N^-1/2) fluctuations, and where the dynamics leave these values
+    slowly (a superfluous latent at its noise threshold, the escape from the m = 0 plateau) the fluctuations set the
+    times. Sampled exactly, at a cost independent of N: a weight vector's coordinates on the spike directions are
+    i.i.d. N(0, 1) (m = c / sqrt(N)), and the Gram matrix of the parts orthogonal to them is Wishart with N - M* degrees
+    of freedom (Bartlett's decomposition).
+
+    Arguments:
+        table: the model's ``SymbolTable``; N: the dimension (an integer in [M* + 2M, 1e13]); seed: of the draw.
+
+    Raises:
+        InvalidInputError: N or seed out of range.
+    """
+    M, Ms = table.M, table.M_star
+    K = M if table.tied else 2 * M
+    if isinstance(N, bool) or not isinstance(N, (int, np.integer)) or not Ms + K <= N <= RANDOM_INIT_N_MAX:
+        raise InvalidInputError(f"the dimension of a random initialisation must be an integer in "
+                                f"[{Ms + K}, {RANDOM_INIT_N_MAX:.0e}], got {N!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2 ** 63:
+        raise InvalidInputError(f"the seed of a random initialisation must be an integer in [0, 2^63), got {seed!r}")
+    rng = np.random.default_rng(int(seed))
+    c = rng.standard_normal((K, Ms))  # coordinates on the spike directions
+    A = np.tril(rng.standard_normal((K, K)), -1)  # Bartlett: Wishart(n, I) = A A^T
+    n = int(N) - Ms
+    A[np.diag_indices(K)] = np.sqrt(rng.chisquare(n - np.arange(K)))
+    G = (c @ c.T + A @ A.T) / N  # Gram matrix / N of the weight vectors (W rows first, then W~)
+    overlaps = c / math.sqrt(N)
+    m, Q = overlaps[:M], G[:M, :M]
+    init: dict[str, object] = {"m": m.tolist(), "Q": Q.tolist(), "D": [1.0] * M}
+    if table.tied:
+        init.update(m_tilde=m.tolist(), Q_tilde=Q.tolist(), R=Q.tolist())
+    else:
+        init.update(m_tilde=overlaps[M:].tolist(), Q_tilde=G[M:, M:].tolist(), R=G[:M, M:].tolist())
     if table.model.vae.decoder_variance == "learned":
         init["sigma2"] = 1.0
     return init
