@@ -143,10 +143,31 @@ def test_collapse_on_the_saddle_system_is_certified_around_the_exact_value(lam, 
         _holds(s, (s1 * s1 - l_eff - l_eff ** 2) / (s1 * (1 + l_eff)), 30)
 
 
-@pytest.mark.slow
-def test_first_order_collapse_is_no_branch_point_of_the_saddle_system():
-    t = statics_threshold("collapse", MODEL, dict(rho=1.8, eta=1.0, lam=6.0), 2.0, digits=20, method="saddle")
-    assert t.status == "not_found" and t.value is None and "first-order" in t.message
+def test_first_order_collapse_on_the_saddle_system():
+    """Strong decay (rho 1.8, lam 6, alpha 2): the collapse is first order, no branch point of the learned saddle
+    (it was `not_found` on this route). It is the root of F = 0, f = f_collapsed on the saddle system, certified,
+    and equals the closed-form route's G(q) = G(0), G'(q) = 0 (an independent computation) to 30 digits."""
+    params, alpha = dict(rho=1.8, eta=1.0, lam=6.0), 2.0
+    s = statics_threshold("collapse", MODEL, params, alpha, digits=30, method="saddle")
+    assert s.status == "verified" and s.certified and "first-order" in s.message and "free energy" in s.message
+    _routes_agree("collapse", MODEL, params, alpha, 30)
+
+
+@pytest.mark.parametrize("rho, eta, d1, alpha", [(4.5532, 0.3806, 0.4683, 0.8363), (8.7752, 0.5606, 0.9538, 0.187)])
+def test_fixed_encoder_variance_without_decay_below_alpha_one(rho, eta, d1, alpha):
+    """Fixed D, lam = 0, alpha < 1, strongly informed: the encoder is free outside the span of the data, a null
+    direction of the saddle system that moves Q~ and m~ but no conjugate. Freezing a conjugate left the blown-up
+    system singular (collapse `not_found`, Newton stalled at |F| ~ 1e-14); an order parameter is frozen now. At the
+    pitchfork the informed branch's slice makes the odd block's m~ row vanish (detection `failed`); detection is
+    located with a decay, which does not move alpha_c. Collapse against the closed-form route, detection against
+    (eta/rho)^2 written out here."""
+    model = make_model("fixed_D")
+    params = dict(rho=rho, eta=eta, lam=0.0, D_1=d1)
+    _routes_agree("collapse", model, params, alpha, 30)
+    d = statics_threshold("detection", model, params, digits=30, method="saddle")
+    assert d.status == "verified" and d.certified and "weight decay" in d.message, d.message
+    with mpmath.workdps(80):
+        _holds(d, (mpmath.mpf(str(eta)) / mpmath.mpf(str(rho))) ** 2, 30)
 
 
 # ------------------------------------------------------------------------------------------------ CLI

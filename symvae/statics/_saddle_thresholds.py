@@ -1,11 +1,14 @@
 """Statics thresholds located on the derived replica saddle-point equations alone (no random-matrix closed form):
-the BBP detection threshold alpha_c, the eg peak in alpha and the optimal beta, as roots of square augmented systems,
+the BBP detection threshold alpha_c, the eg peak in alpha, the optimal beta and a first-order collapse in beta, as roots
+of square augmented systems,
 refined by Newton in mpmath and proven by the Krawczyk test (``numerics._certify``).
 
 The saddle-point system F(x; theta) = 0 (``derive_statics``, x = (m, m~, Q, Q~, R, D, K, H)) is degenerate: K/H
-directions acting on the null space of the field covariance leave every order parameter unchanged. They are fixed,
-not solved for: at a float64 point of the branch as many K/H coordinates as the (equilibrated) Jacobian has null
-directions are frozen at their (exact decimal) float64 values, chosen by pivoted QR of the null basis, and as many
+directions acting on the null space of the field covariance leave every order parameter unchanged (and with a fixed
+encoder variance, no decay and alpha < 1, the encoder's freedom outside the span of the data moves Q~ and m~ only).
+They are fixed, not solved for: at a float64 point of the branch as many coordinates as the (equilibrated) Jacobian
+has null directions are frozen at their (exact decimal) float64 values, chosen by pivoted QR of the null basis with
+the K/H conjugates preferred (``freeze_null_directions``), and as many
 equations are kept as the rank (pivoted QR of the rows). The kept rows F_r form a square system in the free
 coordinates x_f whose Jacobian is non-singular on the branch; the frozen values are parameters of it, enclosed
 exactly like the others. The Krawczyk enclosure is a proof for that square system (a unique root in the box); the
@@ -29,6 +32,9 @@ overdetermined system can prove: that rests on the degeneracy being structural).
   scans every statics variant over a parameter grid and checks the located peak against a dense closed-form curve).
   The optimal beta is searched along the branch of the global minimiser at beta = eta/2 (m > 0 chosen: |m| = m,
   checked on the whole Krawczyk box).
+- First-order collapse in beta (``first_order_collapse``; the continuous one, a branch point, is
+  ``_thresholds.collapse_threshold_saddle``): F_r(x_f; beta) = 0 and f(x; beta) = f_collapsed(beta), unknowns
+  (x_f, beta).
 
 The float64 starts come from ``solve_statics`` without the closed form (``compare=False``) at a few points, then
 Gauss--Newton continuation along the branch (minimum-norm steps, tangent predictor); the located point is checked
@@ -282,14 +288,26 @@ def _split(S, y: np.ndarray, p: np.ndarray, idx: np.ndarray):
     rank = int(np.sum(sv > 1e-9 * sv[0]))
     null = Vt[rank:].T
     kh_local = np.array([i for i, g in enumerate(idx) if g in set(S.kh.tolist())], dtype=int)
-    frozen_local: list[int] = []
-    if null.shape[1]:
-        _, _, piv = scipy.linalg.qr(null[kh_local].T, pivoting=True)
-        frozen_local = sorted(kh_local[piv[:null.shape[1]]].tolist())
+    frozen_local = freeze_null_directions(null, kh_local, np.arange(len(idx)))
     free_local = [i for i in range(len(idx)) if i not in set(frozen_local)]
     _, _, rows = scipy.linalg.qr(J[:, free_local].T, pivoting=True)
     rows = sorted(rows[:len(free_local)].tolist())
     return [int(idx[i]) for i in frozen_local], [int(idx[i]) for i in rows]
+
+
+def freeze_null_directions(null: np.ndarray, preferred: np.ndarray, allowed: np.ndarray) -> list[int]:
+    """Coordinates to fix so that the null directions ``null`` (columns) of a degenerate system are removed: pivoted
+    QR of the null basis restricted to ``allowed`` coordinates, the ``preferred`` ones (the K/H conjugates) weighted
+    1e3 so that they are taken whenever the null directions move them. A null direction that moves no conjugate
+    (with a fixed encoder variance, no decay and alpha < 1 the encoder is free outside the span of the data: Q~ and
+    m~ move, K/H do not) is removed by fixing one of the order parameters it moves; freezing a conjugate there left
+    the system singular (Newton stalled at |F| ~ 1e-14)."""
+    if not null.shape[1]:
+        return []
+    weight = np.ones(len(allowed))
+    weight[np.isin(allowed, preferred)] = 1e3
+    _, _, piv = scipy.linalg.qr((null[allowed] * weight[:, None]).T, pivoting=True)
+    return sorted(int(i) for i in allowed[piv[:null.shape[1]]])
 
 
 def _augmented(model: Model, kind: str, theta: str, zero_m: bool, frozen: list[int], rows: list[int]):
@@ -315,6 +333,19 @@ def _augmented(model: Model, kind: str, theta: str, zero_m: bool, frozen: list[i
         Jodd = sp.Matrix([[sp.diff(e, v).xreplace(zero) for v in odd_syms] for e in odd_rows])
         unknowns = free + [t_sym]
         eqs = Fr + [sp.expand(Jodd.det())]
+    elif kind == "first-order":  # equal free energies of the learned saddle and the collapsed one
+        f = sysd.observables["free_energy"]
+        collapsed = {s: 0 for b in ("m", "m_tilde", "Q", "Q_tilde", "R") for s in sysd.blocks.get(b, ())}
+        collapsed.update({s: 1 for s in sysd.blocks.get("D", ())})  # as solve_statics' collapsed point
+        f_c = f.xreplace(collapsed)
+        if f_c.free_symbols & set(state):
+            raise InvalidInputError("the collapsed free energy depends on the conjugates: no first-order collapse "
+                                    "on the saddle system")
+        if f.has(sp.Abs):
+            f = f.replace(sp.Abs, lambda a: a)  # on the learned branch m > 0 (checked on the Krawczyk box)
+            positive = [m_sym]
+        unknowns = free + [t_sym]
+        eqs = Fr + [f - f_c]
     else:  # stationarity of eg along the branch
         eg = sysd.observables["eg"].xreplace(zero)
         if not zero_m:
@@ -595,19 +626,66 @@ def _check_collapse(full: Model, values: Mapping[str, float], beta_name: str, be
 
 
 # ------------------------------------------------------------------------------------------------ entry point
-def _detection_texts(params, names, rho_eta, beta_name) -> dict[str, str]:
-    """Exact decimal texts of the parameters of the detection problem: rho, eta as given, beta = eta/2, no decay, any
-    other parameter (a fixed encoder variance D_k, a fixed decoder variance sigma2) as given, else 1 (it was 0, which
-    the fixed-D model rejects: detection failed for every fixed-D point)."""
+def _is_decay(name: str) -> bool:
+    return name == "lam" or name.startswith("lam_")
+
+
+def _detection_texts(params, names, rho_eta, beta_name, decay: bool = False) -> dict[str, str]:
+    """Exact decimal texts of the parameters of the detection problem: rho, eta as given, beta = eta/2, no decay
+    (``decay``: every weight decay eta/10), any other parameter (a fixed encoder variance D_k, a fixed decoder
+    variance sigma2) as given, else 1 (it was 0, which the fixed-D model rejects: detection failed for every fixed-D
+    point)."""
     import decimal
     texts = {k: _decimal(params[k]) for k in rho_eta}
     with decimal.localcontext() as c:
         c.prec = 400
         texts[beta_name] = str(decimal.Decimal(texts["eta"]) / 2)
+        lam = str(decimal.Decimal(texts["eta"]) / 10) if decay else "0"
     for n in names:
         if n not in texts:
-            texts[n] = "0" if n == "lam" or n.startswith("lam_") else (_decimal(params[n]) if n in params else "1")
+            texts[n] = lam if _is_decay(n) else (_decimal(params[n]) if n in params else "1")
     return texts
+
+
+def _detection(model: Model, full: Model, params, full_params, digits: int, certify: bool) -> dict:
+    """The detection threshold on the saddle system (see the module docstring), first without weight decay. Where
+    that system is singular at the pitchfork it is located again with every decay at eta/10: with a fixed encoder
+    variance, no decay and alpha < 1 the encoder is free outside the span of the data, the informed branch reaches
+    m = 0 on a slice where the odd block's m~ row vanishes identically, and det = 0 no longer picks alpha_c (Newton
+    stalled at |F| ~ 1e-27 at 40 digits, or stopped at alpha_c 4e-5 off). A decay removes that freedom and does not
+    move alpha_c, a property of the data (the BBP transition of the top sample eigenvector)."""
+    S, S_full = statics_system(model), statics_system(full)
+    beta_name = model.vae.beta_expr.name
+    names = [n for n in S.param_names if n != "alpha"]
+    full_names = [n for n in S_full.param_names if n != "alpha"]
+    rho_eta = [r.name for r in S.table.rho] + ["eta"]
+    full_rho_eta = [r.name for r in S_full.table.rho] + ["eta"]
+    check_params({k: float(v) for k, v in params.items() if k in rho_eta}, rho_eta)
+    attempts = (False, True) if any(_is_decay(n) for n in names) else (False,)
+    for decay in attempts:
+        texts = _detection_texts(params, names, rho_eta, beta_name, decay)
+        br, y, t = _detection_start(model, {k: float(v) for k, v in texts.items()})
+        # the point of the uninformed branch on the informed point's slice first: from the informed point itself
+        # (m = 0.023 at rho/eta = 36, learned sigma^2) the mpmath Newton stalled at |F| = 3e-4
+        y_m0 = br.correct(y, t, True)
+        starts = [y] if y_m0 is None else [y_m0, y]
+        for k, start in enumerate(starts):
+            try:
+                out = _refine(model, br, start, t, True, "detection", "alpha", texts,
+                              (digits + 10, 2 * digits + 20), digits, certify)
+                break
+            except ValueError:
+                if k == len(starts) - 1 and decay == attempts[-1]:
+                    raise
+        else:
+            continue
+        note = _check_detection(full, {k: float(v) for k, v in _detection_texts(full_params, full_names,
+                                                                                 full_rho_eta, beta_name).items()}, t)
+        if decay:
+            note = (f"; located with weight decay eta/10 (the system without decay is singular at the pitchfork; "
+                    f"alpha_c does not depend on the decay){note}")
+        return {**out, "kind": "detection", "also": [], "note": note}
+    raise AssertionError("unreachable")
 
 
 def saddle_threshold(name: str, model: Model, params: Mapping[str, object], alpha, digits: int, *,
@@ -641,18 +719,11 @@ def saddle_threshold(name: str, model: Model, params: Mapping[str, object], alph
     full_names = [n for n in S_full.param_names if n != "alpha"]
     full_values = {k: float(v) for k, v in full_params.items() if k in full_names} | (
         {} if alpha is None else {"alpha": float(alpha)})
-    full_rho_eta = [r.name for r in S_full.table.rho] + ["eta"]
     rho_eta = [r.name for r in S.table.rho] + ["eta"]
     note = ""
     if name == "detection":
-        check_params({k: float(v) for k, v in params.items() if k in rho_eta}, rho_eta)
-        texts = _detection_texts(params, names, rho_eta, beta_name)
-        values = {k: float(v) for k, v in texts.items()}
-        br, y, t = _detection_start(model, values)
-        note = _check_detection(full, {k: float(v) for k, v in _detection_texts(full_params, full_names,
-                                                                                 full_rho_eta, beta_name).items()}, t)
-        theta, zero_m, kind, also = "alpha", True, "detection", []
-    elif name == "eg_peak":
+        return _detection(model, full, params, full_params, digits, certify)
+    if name == "eg_peak":
         values = check_params({k: float(v) for k, v in params.items()}, names)
         texts = {k: _decimal(params[k]) for k in names}
         theta = "alpha"
@@ -703,19 +774,7 @@ def saddle_threshold(name: str, model: Model, params: Mapping[str, object], alph
         y, t, also = found
         _check_global(model, values, beta_name, br, y, t, "optimal beta", full, full_values, offset)
         theta, kind = beta_name, ("uninformed-interior" if zero_m else "interior")
-    starts = [y]
-    if name == "detection":  # the point of the uninformed branch on the informed point's slice first: from the
-        # informed point itself (m = 0.023 at rho/eta = 36, learned sigma^2) the mpmath Newton stalled at |F| = 3e-4
-        y_m0 = br.correct(y, t, True)
-        starts = [y] if y_m0 is None else [y_m0, y]
-    for k, start in enumerate(starts):
-        try:
-            out = _refine(model, br, start, t, zero_m, "detection" if name == "detection" else "extremum", theta,
-                          texts, (digits + 10, 2 * digits + 20), digits, certify)
-            break
-        except ValueError:
-            if k == len(starts) - 1:
-                raise
+    out = _refine(model, br, y, t, zero_m, "extremum", theta, texts, (digits + 10, 2 * digits + 20), digits, certify)
     return {**out, "kind": kind, "also": also, "note": note}
 
 
@@ -811,11 +870,8 @@ def certify_extremum(name: str, model: Model, params: Mapping[str, object], alph
     return out["interval"], out["certified"], out["why"] + " on the augmented replica saddle system"
 
 
-def collapse_start(model: Model, params: Mapping[str, float], alpha: float, beta_name: str):
-    """A learned saddle point just below a continuous collapse in beta (float64, saddle system only): the global
-    minimiser at beta = eta/2 followed up in beta with shrinking steps while Q > 0. Returns an object with the
-    ``model``, ``params``, ``alpha`` and ``y`` that ``collapse_threshold_saddle`` starts from."""
-    import types
+def _learned_start(model: Model, params: Mapping[str, float], alpha: float, beta_name: str):
+    """(branch in beta, beta, y): the global minimiser at the first beta in eta/2, eta/20, ... where it is learned."""
     values = {**{k: float(v) for k, v in params.items() if k != beta_name}, "alpha": float(alpha)}
     br = _Branch(model, values, beta_name)
     t = values["eta"] / 2
@@ -827,7 +883,16 @@ def collapse_start(model: Model, params: Mapping[str, float], alpha: float, beta
         if t < 1e-6 * values["eta"]:
             raise StaticsThresholdError("no learned saddle point for beta in [1e-6 eta, eta/2] to follow to the "
                                         "collapse")
-    y = np.array(r.y, dtype=float)
+    return br, t, np.array(r.y, dtype=float)
+
+
+def collapse_start(model: Model, params: Mapping[str, float], alpha: float, beta_name: str):
+    """A learned saddle point just below a continuous collapse in beta (float64, saddle system only): the global
+    minimiser at beta = eta/2 followed up in beta with shrinking steps while Q > 0. Returns an object with the
+    ``model``, ``params``, ``alpha`` and ``y`` that ``collapse_threshold_saddle`` starts from."""
+    import types
+    br, t, y = _learned_start(model, params, alpha, beta_name)
+    values = br.values
     q0 = float(y[br.q_idx])
     step = math.log(1.05)
     for _ in range(400):  # until Q is 1e-4 of its start (the blown-up Newton converges from there) or steps vanish
@@ -843,6 +908,81 @@ def collapse_start(model: Model, params: Mapping[str, float], alpha: float, beta
         t, y = t_new, y_new
     return types.SimpleNamespace(model=model, params={**{k: v for k, v in values.items() if k != "alpha"},
                                                       beta_name: t}, alpha=float(alpha), y=y)
+
+
+def first_order_collapse(model: Model, params: Mapping[str, object], alpha, digits: int, *,
+                         certify: bool = True) -> dict:
+    """beta_c of a first-order collapse on the saddle system alone (M = M* = 1; ``top_latent_model`` first).
+
+    The learned branch does not meet the collapsed saddle at beta_c: the global minimiser jumps to it where their
+    free energies are equal (the learned branch goes on, metastable, to a fold). So beta_c is a root of the square
+    system F_r(x_f; beta) = 0, f(x; beta) = f_collapsed(beta) (``_augmented`` kind ``first-order``; the degenerate
+    K/H directions frozen as for the other thresholds), refined by Newton in mpmath at two precisions and proven by
+    the Krawczyk test. The float64 start follows the learned global minimiser up in beta (``_learned_start``) until
+    f - f_collapsed changes sign and bisects that step on the branch. Returns the dict of ``saddle_threshold`` with
+    kind ``first-order`` and the float64 beta it started from (``below``, for the whole-model check)."""
+    from ._replica import _collapsed_state
+    beta_name = model.vae.beta_expr.name
+    br, t, y = _learned_start(model, {k: float(v) for k, v in params.items()}, float(alpha), beta_name)
+    if y[br.m_idx] < 0:  # the teacher-sign symmetry: the branch with m > 0 (f is even in m)
+        y[br.odd] *= -1
+    S = br.S
+    below = t
+
+    def gap(yv, tv):  # f(learned) - f(collapsed), the collapsed point as solve_statics takes it
+        pv = {**{k: v for k, v in br.values.items() if k != "alpha"}, beta_name: tv}
+        p = br.p(tv)
+        return S.free_energy(yv, p) - S.free_energy(_collapsed_state(S, pv), p)
+
+    g, q0 = gap(y, t), float(y[br.q_idx])
+    if not g < 0:
+        raise StaticsThresholdError(f"the learned saddle at beta = {t:.6g} is not below the collapsed one")
+    step = math.log(1.05)
+    bracket = None
+    for _ in range(2000):
+        if step < 1e-9:
+            break
+        t_new = t * math.exp(step)
+        if t_new > 1e7:
+            raise StaticsThresholdError("the learned branch continues beyond beta = 1e7 below the collapsed free "
+                                        "energy")
+        y_new = br.correct(y + (t_new - t) * br.tangent(y, t, False), t_new, False)
+        if y_new is None or not y_new[br.q_idx] > 1e-10:
+            step /= 4
+            continue
+        g_new = gap(y_new, t_new)
+        if g_new >= 0:
+            if y_new[br.q_idx] < 1e-3 * q0:  # f - f_c -> 0- as Q -> 0 at a continuous collapse: round-off there
+                raise StaticsThresholdError(f"f - f_collapsed reaches 0 only as Q -> 0 (Q = {y_new[br.q_idx]:.3g} "
+                                            f"at beta = {t_new:.10g}): a continuous collapse, no jump")
+            bracket = (t, y, t_new)
+            break
+        t, y, g = t_new, y_new, g_new
+        step = min(2 * step, math.log(1.05))
+    if bracket is None:
+        raise StaticsThresholdError(f"the learned branch ends (a fold or Q -> 0) at beta = {t:.10g} below the "
+                                    f"collapsed free energy: no first-order collapse on it")
+    lo, y_lo, hi = bracket
+    for _ in range(60):  # bisection on the branch (f - f_c is monotone across a first-order jump)
+        if hi - lo <= 1e-13 * hi:
+            break
+        mid = 0.5 * (lo + hi)
+        y_mid = br.correct(y_lo + (mid - lo) * br.tangent(y_lo, lo, False), mid, False)
+        if y_mid is None:
+            break
+        if gap(y_mid, mid) < 0:
+            lo, y_lo = mid, y_mid
+        else:
+            hi = mid
+    texts = {**{k: _decimal(v) for k, v in params.items() if k != beta_name}, "alpha": _decimal(alpha)}
+    out = _refine(model, br, y_lo, lo, False, "first-order", beta_name, texts, (digits + 10, 2 * digits + 20), digits,
+                  certify)
+    for factor, collapsed in ((0.999, False), (1.001, True)):  # the jump is to the collapsed point, not elsewhere
+        r = _global(model, br.values, beta_name, factor * lo)
+        if not r.ok or (r.phase == "collapsed") != collapsed:
+            raise StaticsThresholdError(f"the global minimiser at {factor} x the located beta_c = {lo:.10g} is "
+                                        f"{'not found' if not r.ok else r.phase}: not a first-order collapse")
+    return {**out, "kind": "first-order", "also": [], "below": below}
 
 
 _SQUARE: dict[str, tuple] = {}

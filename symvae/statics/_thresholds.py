@@ -37,7 +37,7 @@ from ..numerics._context import FLOAT64, MpContext, decimal_text
 from ..numerics._newton import newton
 from ._closed_form import _functions, closed_form
 from ._params import check_alpha, check_params
-from ._saddle_thresholds import TIE, StaticsThresholdError, _decimal
+from ._saddle_thresholds import TIE, StaticsThresholdError, _decimal, freeze_null_directions
 from ._spectrum import spectrum_slots
 
 __all__ = ["collapse_threshold", "collapse_in", "detection_threshold", "eg_peak", "optimal_beta",
@@ -848,7 +848,8 @@ def _also(others, parameter: str) -> str:
 def _saddle_statics_threshold(name, model, params, alpha, digits, parameter, certify, base, not_found) -> Threshold:
     """``statics_threshold(..., method="saddle")``: the threshold on the replica saddle-point system alone."""
     from ..numerics._certify import enclosure_digits
-    from ._saddle_thresholds import _check_collapse, collapse_start, saddle_threshold, top_latent_model
+    from ._saddle_thresholds import (_check_collapse, collapse_start, first_order_collapse, saddle_threshold,
+                                     top_latent_model)
 
     def text(kind=None):  # the closed-form text (SymPy solve for a collapse): only for the Threshold returned
         return _closed_form_text(name, full, full_params, alpha, kind, parameter)
@@ -859,19 +860,25 @@ def _saddle_statics_threshold(name, model, params, alpha, digits, parameter, cer
             model, params, _ = top_latent_model(full, full_params)
             start = collapse_start(model, params, alpha, _beta_name(model))
             start_names = [u.name for u in _blown_up_system(model)[0]]
+            full_values = {**{k: float(v) for k, v in full_params.items()}, "alpha": float(alpha)}
             try:
                 lo, hi = (collapse_threshold_saddle(start, dps) for dps in (digits + 10, 2 * digits + 20))
-            except StaticsThresholdError as exc:
-                raise StaticsThresholdError(f"no continuous collapse on the saddle system (a first-order collapse is "
-                                            f"no branch point of the learned saddle; --method closed-form locates "
-                                            f"it): {exc}") from None
-            interval, certified, why = (certify_collapse_saddle(hi, model, params, alpha, digits) if certify else
-                                        (None, False, "certification not requested"))
-            note = _check_collapse(full, {**{k: float(v) for k, v in full_params.items()}, "alpha": float(alpha)},
-                                   _beta_name(model), float(start.params[_beta_name(model)]), float(hi["value"]))
-            out = {"values": (lo["value"], hi["value"]), "interval": interval, "certified": certified,
-                   "kind": "continuous", "why": why, "frozen": [start_names[i] for i in hi["frozen"]],
-                   "float64": float(start.params[_beta_name(model)]), "state": None, "note": note}
+            except StaticsThresholdError as exc:  # no branch point: a first-order collapse (equal free energies)?
+                try:
+                    out = first_order_collapse(model, params, alpha, digits, certify=certify)
+                except StaticsThresholdError as exc2:
+                    raise StaticsThresholdError(f"no continuous collapse on the saddle system ({exc}) and no "
+                                                f"first-order one ({exc2})") from None
+                out["note"] = _check_collapse(full, full_values, _beta_name(model), out.pop("below"),
+                                              float(out["values"][1]))
+            else:
+                interval, certified, why = (certify_collapse_saddle(hi, model, params, alpha, digits) if certify
+                                            else (None, False, "certification not requested"))
+                note = _check_collapse(full, full_values, _beta_name(model), float(start.params[_beta_name(model)]),
+                                       float(hi["value"]))
+                out = {"values": (lo["value"], hi["value"]), "interval": interval, "certified": certified,
+                       "kind": "continuous", "why": why, "frozen": [start_names[i] for i in hi["frozen"]],
+                       "float64": float(start.params[_beta_name(model)]), "state": None, "note": note}
         else:
             out = saddle_threshold(name, model, params, alpha, digits, certify=certify)
     except StaticsThresholdError as exc:
@@ -896,8 +903,9 @@ def _saddle_statics_threshold(name, model, params, alpha, digits, parameter, cer
     what = {"detection": "pitchfork of the informed branch from m = 0 (odd block singular)",
             "interior": "d eg/d{p} = 0 on the informed branch (implicit differentiation)",
             "uninformed-interior": "d eg/d{p} = 0 on the uninformed branch m = 0 (implicit differentiation)",
-            "continuous": "branch point of the learned saddle with the collapsed one (blown-up system)"}
-    frozen = f"; degenerate K/H coordinates fixed: {', '.join(out['frozen'])}" if out.get("frozen") else ""
+            "continuous": "branch point of the learned saddle with the collapsed one (blown-up system)",
+            "first-order": "first-order collapse: the learned saddle's free energy equals the collapsed one's"}
+    frozen = f"; degenerate coordinates fixed: {', '.join(out['frozen'])}" if out.get("frozen") else ""
     message = (f"{name} in {parameter} on the replica saddle-point system (no closed form): "
                f"{what[out['kind']].format(p=parameter)}{frozen}; Newton at {digits + 10} and {2 * digits + 20} "
                f"digits agrees on {agree} digits; "
@@ -906,7 +914,7 @@ def _saddle_statics_threshold(name, model, params, alpha, digits, parameter, cer
     status = "verified" if verified >= digits else ("partial" if verified > 0 else "failed")
     state = None if not out.get("state") else dict(out["state"])
     # the text of the kind found (None printed "first-order collapse" for a continuous one)
-    kind = out["kind"] if out["kind"] in ("continuous", "detection") else None
+    kind = out["kind"] if out["kind"] in ("continuous", "first-order", "detection") else None
     return Threshold(value=v2 if verified > 0 else None, digits=verified, status=status, message=message,
                      closed_form_text=text(kind), float64=float(out["float64"]), state=state,
                      interval=out["interval"], certified=out["certified"], **base)
@@ -1000,11 +1008,8 @@ def collapse_threshold_saddle(result, dps: int = 40, *, max_iter: int = 60) -> d
     rank = int(np.sum(sv > 1e-8 * sv[0]))
     null = Vt[rank:].T
     kh = np.array([names.index(s.name) for b in ("K", "H") for s in sysd.blocks[b]], dtype=int)
-    free = np.arange(len(unknowns))
-    if null.shape[1]:
-        _, _, piv = scipy.linalg.qr(null[kh].T, pivoting=True)
-        frozen = set(kh[piv[:null.shape[1]]].tolist())
-        free = np.array([i for i in range(len(unknowns)) if i not in frozen])
+    frozen = set(freeze_null_directions(null, kh, np.array([i for i in range(len(unknowns)) if i != k_beta])))
+    free = np.array([i for i in range(len(unknowns)) if i not in frozen])
     _, _, rows = scipy.linalg.qr(Jf[:, free].T, pivoting=True)
     rows = np.sort(rows[:len(free)])
     # Newton in mpmath on the square non-singular subsystem (free coordinates, kept equations), parameters at the
