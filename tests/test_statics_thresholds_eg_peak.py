@@ -133,3 +133,39 @@ def test_the_interior_maximum_detector_sees_a_bump():
     eg = np.array([3.0, 2.0, 2.5, 2.2, 1.0])
     assert _interior_maxima_while_active(eg, np.ones(5)) == [2]
     assert _interior_maxima_while_active(eg, np.array([1.0, 1.0, 0.0, 1.0, 1.0])) == []
+
+
+CUSP_CASES = [("base", dict(rho=13.65, eta=0.7922, lam=0.4249, beta=0.4926)),
+              ("fixed_D", dict(rho=20.584, eta=1.364, lam=0.05949, D_1=0.2589, beta=0.2342))]
+
+
+def _cusp_is_alpha_c(model, params, method):
+    import mpmath
+
+    with mpmath.workdps(60):
+        exact = (mpmath.mpf(str(params["eta"])) / mpmath.mpf(str(params["rho"]))) ** 2
+    t = statics_threshold("eg_peak", model, params, digits=25, method=method)
+    assert t.status == "verified" and t.certified, (method, t.message)
+    with mpmath.workdps(60):
+        assert abs(mpmath.mpf(t.interval[0]) - exact) < exact * mpmath.mpf(10) ** -25
+    return float(exact)
+
+
+@pytest.mark.parametrize("variant, params", CUSP_CASES)
+def test_cusp_of_strongly_informed_data(variant, params):
+    """rho/eta ~ 15-17: eg rises into alpha_c and falls like -c sqrt(alpha - alpha_c) with a large c beyond it, so at
+    the float64 alpha_c eg can already be on the falling side; the closed-form route took that for "no cusp" and then
+    failed (findroot on the kink, residual 165). It now gives alpha_c = (eta/rho)^2 (written out here), where the dense
+    curve has its maximum."""
+    model = make_model(variant)
+    a_c = _cusp_is_alpha_c(model, params, "closed-form")
+    alphas = np.geomspace(a_c / 3, 3 * a_c, 301)
+    eg, _ = _curve(model, params, alphas)
+    assert abs(alphas[int(np.argmax(eg))] / a_c - 1) < 0.01
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant, params", CUSP_CASES)
+def test_cusp_of_strongly_informed_data_on_the_saddle_system(variant, params):
+    """The same cusps on the saddle-system route (20 s each: the informed branch is followed down to alpha ~ 0.004)."""
+    _cusp_is_alpha_c(make_model(variant), params, "saddle")

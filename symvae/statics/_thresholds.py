@@ -259,8 +259,11 @@ def eg_peak(model: Model, params: Mapping[str, float], *, alpha_range=(1e-3, 1e3
         a_c = math.inf
     lo, hi = a[max(k - 1, 0)], a[min(k + 1, points - 1)]
     if lo <= a_c <= hi or (k + 1 < points and a[k] <= a_c <= a[k + 1]):
-        left = float(_eg(model, params, a_c * (1 - 1e-6), mpmath.fp))
-        if left <= float(_eg(model, params, a_c, mpmath.fp)):
+        # eg rises into alpha_c: compared at two points below it (at the float64 alpha_c itself eg can already be
+        # on the informed side, where it falls like -sqrt(alpha - alpha_c): rho/eta = 17 was refused as a cusp and
+        # then findroot failed on the kink)
+        if float(_eg(model, params, a_c * (1 - 2e-6), mpmath.fp)) <= float(_eg(model, params, a_c * (1 - 1e-6),
+                                                                                  mpmath.fp)):
             value = detection_threshold(model, params, ctx=ctx)
             return {"alpha": value, "eg": _eg(model, params, value, ctx), "at_detection": True}
     if k in (0, points - 1):
