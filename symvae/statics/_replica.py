@@ -924,19 +924,38 @@ def physical_hessian(S: _Statics, y: np.ndarray, p: np.ndarray) -> np.ndarray:
 _HESSIAN_DPS = 30
 
 
+def _equilibrated_min(h) -> tuple[float, float]:
+    """(smallest eigenvalue, largest |entry|) of E h E with E > 0 diagonal (symmetric Ruiz scaling: every row's
+    largest entry near 1). By Sylvester's law of inertia it has the signs of h's eigenvalues; on it a tolerance
+    relative to the largest entry means the same in every direction, which on h it does not (at (M, M*) = (2, 1),
+    alpha = 1.1e-3, rho/eta = 30, h has entries of 9e5 and its one negative eigenvalue, the informed direction
+    just above alpha_c, is -4.8e-4: below 1e-8 of the largest entry, so the uninformed saddle passed as stable and
+    was reported `ok`, m = 0 where the minimiser has m = 0.18)."""
+    he = np.array(h, dtype=float)
+    for _ in range(8):
+        r = np.sqrt(np.max(np.abs(he), axis=1))
+        r[r == 0] = 1.0
+        if np.all(np.abs(r - 1.0) < 1e-3):
+            break
+        he = he / r[:, None] / r[None, :]
+    return float(np.linalg.eigvalsh((he + he.T) / 2)[0]), max(1e-300, float(np.max(np.abs(he))))
+
+
 def _hessian_min(S: _Statics, y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
-    """(smallest eigenvalue, largest |entry| clipped below at 1) of the physical Hessian. In float64 unless its
-    rounding estimate exceeds both |smallest eigenvalue| and the stability tolerance 1e-8 scale: the conjugate block
-    can have genuine eigenvalues of 1e-6 beside ones of 1e3 (strongly informed data, small beta), whose inversion
-    leaves no correct digit of an O(1) eigenvalue; then the saddle is refined and the Hessian evaluated again at
-    30 digits (a refinement that does not converge keeps the float64 value)."""
+    """(smallest eigenvalue, tolerance) of the physical Hessian: the saddle is stable iff smallest >= -tolerance.
+    The tolerance is 1e-8 of the largest entry of the equilibrated Hessian (``_equilibrated_min``), carried over to
+    h's own scale; the sign is h's (the inertia of both is the same). In float64 unless the rounding estimate of
+    the Schur complement exceeds both |smallest eigenvalue| and that tolerance: the conjugate block can have
+    genuine eigenvalues of 1e-6 beside ones of 1e3 (strongly informed data, small beta), whose inversion leaves no
+    correct digit of an O(1) eigenvalue; then the saddle is refined and the Hessian evaluated again at 30 digits (a
+    refinement that does not converge keeps the float64 value)."""
     h, rounding = _schur_hessian(FLOAT64, S.J(y, p), S.o_idx, S.kh, 1e-9)
     if not h.size:
-        return 0.0, 1.0
-    scale = max(1.0, float(np.max(np.abs(h))))
+        return 0.0, 1e-8
     hmin = float(np.linalg.eigvalsh(h)[0])
-    if rounding <= max(abs(hmin), 1e-8 * scale):
-        return hmin, scale
+    tol = _tolerance(h, hmin)
+    if rounding <= max(abs(hmin), tol):
+        return hmin, tol
     ctx = MpContext(_HESSIAN_DPS, guard=10)
     with ctx.precision():
         pm = [ctx.from_decimal(v) for v in p]
@@ -945,12 +964,25 @@ def _hessian_min(S: _Statics, y: np.ndarray, p: np.ndarray) -> tuple[float, floa
         except SingularMatrix:
             converged = False
         if not converged:
-            return hmin, scale
+            return hmin, tol
         Jm = ctx.asmatrix(S.module.jac_mp(0, x, pm))
         hm, _ = _schur_hessian(ctx, Jm, S.o_idx, S.kh, mpmath.mpf(10) ** (-_HESSIAN_DPS // 2))
         if not hm.size:
-            return 0.0, scale
-        return float(ctx.eigh(hm)[0][0]), scale
+            return 0.0, tol
+        hmin = float(ctx.eigh(hm)[0][0])
+        return hmin, _tolerance(np.array(hm.tolist(), dtype=float), hmin)
+
+
+def _tolerance(h, hmin: float) -> float:
+    """The stability tolerance on h's scale: 1e-8 of the equilibrated Hessian's largest entry, times the ratio of
+    h's smallest eigenvalue to the equilibrated one's (same sign); 1e-8 max(1, max|h|) where that ratio is
+    undefined (both zero)."""
+    if hmin >= 0.0:  # stable whatever the tolerance: no equilibration (the warm path's usual case)
+        return 1e-8 * max(1.0, float(np.max(np.abs(h))))
+    he_min, he_scale = _equilibrated_min(h)
+    if he_min == 0.0 or he_min > 0:
+        return 1e-8 * max(1.0, float(np.max(np.abs(h))))
+    return 1e-8 * he_scale * abs(hmin / he_min)
 
 
 def _snap_collapsed(order: Mapping[str, np.ndarray], latent_phases) -> dict[str, np.ndarray]:
@@ -982,8 +1014,8 @@ def _saddle(S: _Statics, y: np.ndarray, p: np.ndarray, pv, residual: float, star
             if done and float(np.max(np.abs(S.F(done[0], p)))) <= max(10 * residual, 1e-10):
                 y_h = done[0]
                 break
-    hmin, scale = _hessian_min(S, y_h, p)
-    if hmin < -1e-8 * scale and "collapsed" not in per:
+    hmin, tol = _hessian_min(S, y_h, p)
+    if hmin < -tol and "collapsed" not in per:
         # the conjugates can sit far out along their degenerate directions (K, H acting on the null space of the field
         # covariance: a warm start from a distant neighbour reached H with eigenvalues -0.94 and 2.41, not symmetric,
         # where the minimiser's own completion has 1 and 2.41); the Schur complement there is not the Hessian of f on
@@ -995,17 +1027,42 @@ def _saddle(S: _Statics, y: np.ndarray, p: np.ndarray, pv, residual: float, star
             y_c, res_c, _ = _gauss_newton(S, done[0], p, tol=1e-12 * max(1.0, float(np.max(np.abs(done[0])))),
                                           max_iter=8)
             if _is_root(S, y_c, p, res_c, 1e-12) and _same(y_c, y, S, pv, None, order):
-                h_c, scale_c = _hessian_min(S, y_c, p)
-                if h_c >= -1e-8 * scale_c:
-                    y, residual, hmin, scale = y_c, res_c, h_c, scale_c
+                h_c, tol_c = _hessian_min(S, y_c, p)
+                if h_c >= -tol_c:
+                    y, residual, hmin, tol = y_c, res_c, h_c, tol_c
     return Saddle(y=y, order=named, free_energy=S.free_energy(y, p), phase=phase,
-                  latent_phases=per, residual=residual, stable=hmin >= -1e-8 * scale, hessian_min=hmin, start=start)
+                  latent_phases=per, residual=residual, stable=hmin >= -tol, hessian_min=hmin, start=start)
 
 
 def _same(a: np.ndarray, b: np.ndarray, S: _Statics, pv, oa=None, ob=None) -> bool:
     oa = S.unpack(a, pv) if oa is None else oa
     ob = S.unpack(b, pv) if ob is None else ob
     return all(np.allclose(oa[k], ob[k], rtol=1e-7, atol=1e-8) for k in ORDER_KEYS)
+
+
+def _tilt_starts(S: _Statics, pv: Mapping[str, float], p: np.ndarray, rhos: np.ndarray, saddle: "Saddle"):
+    """Starts from an unstable saddle: its active latents k < M* given the cosine of the sample's k-th principal
+    component with spike k (``_sample_cosines``; only above that spike's detection threshold), its norms and
+    encoder/decoder ratios kept, fitted by ``_reduced_solve`` with the cosine as it is and in log(1 - cosine)."""
+    M, Ms = S.table.M, S.table.M_star
+    alpha = float(p[S.param_names.index("alpha")])
+    Q = np.diag(np.asarray(saddle.order["Q"], dtype=float))
+    R = np.diag(np.asarray(saddle.order["R"], dtype=float))
+    active = Q > 1e-12 * max(1.0, float(np.max(np.abs(Q))))
+    cos = np.zeros(M)
+    for k in range(min(M, Ms)):
+        phi = float(outlier(float(rhos[k]), float(pv["eta"]), alpha)[1])
+        if active[k] and phi > 0:
+            cos[k] = math.sqrt(phi)
+    if not np.any(cos > 0):
+        return
+    ratio = np.where(active, R / np.where(active, Q, 1.0), 1.0)
+    if not np.all(ratio[active] > 0):
+        return
+    for aligned in (False, True):
+        y = _reduced_solve(S, pv, p, rhos, np.where(active, Q, 1.0), cos, ratio, active=active, aligned=aligned)
+        if y is not None:
+            yield y
 
 
 def _revive_starts(S: _Statics, pv: Mapping[str, float], p: np.ndarray, rhos: np.ndarray, saddle: "Saddle"):
@@ -1308,6 +1365,30 @@ def solve_statics(model: Model, params: Mapping[str, float], alpha: float, *, gu
             if settled():
                 break
         revive()
+    if not settled() and S.table.M > 1:
+        # the lowest saddle is unstable and has no collapsed latent to revive (at (2, 1), just above alpha_c with
+        # alpha << 1: both latents on the bulk edge, the informed direction unstable), while a higher saddle has the
+        # informed latent with the other one collapsed: revive the collapsed latents of the others too, lowest first
+        # (rho/eta = 6.4, alpha = 0.025: the minimiser, informed plus bulk edge, was never tried; `failed`)
+        for other in sorted(saddles, key=lambda s: s.free_energy):
+            if settled():
+                break
+            if "collapsed" in other.latent_phases and other.phase != "collapsed" and not any(
+                    other is s for s in revived):
+                revived.append(other)
+                for y0 in _revive_starts(S, pv, p, rhos, other):
+                    run("revived latent", y0)
+    if not settled():
+        # the lowest saddle is unstable: its latents tilted towards their spikes, at its own norms and encoder/decoder
+        # ratios, by the sample's principal-component cosines ((2, 1), rho/eta = 30, alpha = 1.001 .. 1.1 alpha_c =
+        # 1.1e-3: every latent sits on the bulk edge at Q = 876-960, 28 times the data variance, beyond the norms
+        # of the structured starts, and the minimiser's informed latent has the sample cosine 0.006-0.057)
+        low = min(saddles, key=lambda s: s.free_energy)
+        if not low.stable and low.phase != "collapsed":
+            for y0 in _tilt_starts(S, pv, p, rhos, low):
+                run("tilted", y0)
+                if settled():
+                    break
     low = min(saddles, key=lambda s: s.free_energy) if saddles else None
     if _exchange and (low is None or not low.stable or "collapsed" in low.latent_phases):
         for kind, perm, pv_k in _swaps(S, pv):
