@@ -5,9 +5,9 @@ import argparse
 import sys
 
 from ..errors import InvalidInputError, SymvaeError
-from ._common import (INIT_HELP, SIMULATION_WORK_MAX, add_model_options, initial_state_arg, atomic_output, check_output_file,
-                      check_output_folder, check_value, check_work, model_from_args, param_values_from_args,
-                      parse_float_list, print_json, staged_folder)
+from ._common import (INIT_HELP, SIMULATION_WORK_MAX, add_model_options, atomic_output, check_output_file,
+                      check_output_folder, check_value, check_work, initial_state_arg, model_from_args,
+                      param_values_from_args, parse_float_list, print_json, staged_folder)
 
 
 def _check_outputs(args) -> None:
