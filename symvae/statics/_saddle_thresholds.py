@@ -296,18 +296,32 @@ def _split(S, y: np.ndarray, p: np.ndarray, idx: np.ndarray):
 
 
 def freeze_null_directions(null: np.ndarray, preferred: np.ndarray, allowed: np.ndarray) -> list[int]:
-    """Coordinates to fix so that the null directions ``null`` (columns) of a degenerate system are removed: pivoted
-    QR of the null basis restricted to ``allowed`` coordinates, the ``preferred`` ones (the K/H conjugates) weighted
-    1e3 so that they are taken whenever the null directions move them. A null direction that moves no conjugate
-    (with a fixed encoder variance, no decay and alpha < 1 the encoder is free outside the span of the data: Q~ and
-    m~ move, K/H do not) is removed by fixing one of the order parameters it moves; freezing a conjugate there left
-    the system singular (Newton stalled at |F| ~ 1e-14)."""
-    if not null.shape[1]:
+    """Coordinates to fix so that the null directions ``null`` (orthonormal columns) of a degenerate system are
+    removed, among the ``allowed`` ones. The null space is split into the directions that move only ``preferred``
+    coordinates (the K/H conjugates: changing them changes no order parameter) and the rest; the former are removed
+    by fixing conjugates (pivoted QR of their conjugate rows), the latter by fixing order parameters they move
+    (pivoted QR of their other rows). A direction of the second kind: with no decay on the encoder and alpha < 1 the
+    encoder is free outside the span of the data, which moves Q~ and m~ (fixed D) or m~ with conjugates 1e-4 of it
+    (decay on W only); fixing a conjugate there left the system singular (Newton stalled at |F| ~ 1e-14 .. 1e-19)."""
+    k = null.shape[1]
+    if not k:
         return []
-    weight = np.ones(len(allowed))
-    weight[np.isin(allowed, preferred)] = 1e3
-    _, _, piv = scipy.linalg.qr((null[allowed] * weight[:, None]).T, pivoting=True)
-    return sorted(int(i) for i in allowed[piv[:null.shape[1]]])
+    allowed = np.asarray(allowed, dtype=int)
+    pref = allowed[np.isin(allowed, preferred)]
+    other = allowed[~np.isin(allowed, preferred)]
+    pure, moving = null, null[:, :0]
+    if len(other):
+        _, sv, vt = np.linalg.svd(null[other], full_matrices=True)
+        moves = int(np.sum(sv > 1e-6))  # directions with an order-parameter component (the columns have norm 1)
+        pure, moving = null @ vt[moves:].T, null @ vt[:moves].T
+    frozen: list[int] = []
+    if pure.shape[1]:
+        _, _, piv = scipy.linalg.qr(pure[pref].T, pivoting=True)
+        frozen += [int(i) for i in pref[piv[:pure.shape[1]]]]
+    if moving.shape[1]:
+        _, _, piv = scipy.linalg.qr(moving[other].T, pivoting=True)
+        frozen += [int(i) for i in other[piv[:moving.shape[1]]]]
+    return sorted(frozen)
 
 
 def _augmented(model: Model, kind: str, theta: str, zero_m: bool, frozen: list[int], rows: list[int]):

@@ -1008,7 +1008,7 @@ def collapse_threshold_saddle(result, dps: int = 40, *, max_iter: int = 60) -> d
     x0 = list(newton(FLOAT64, fun_float, jac_float, x0, damping="lm", ftol=1e-13, max_iter=50).x)
     Jf = jac_float(x0)
     _, sv, Vt = np.linalg.svd(Jf)
-    rank = int(np.sum(sv > 1e-8 * sv[0]))
+    rank = int(np.sum(sv > 1e-11 * sv[0]))
     null = Vt[rank:].T
     kh = np.array([names.index(s.name) for b in ("K", "H") for s in sysd.blocks[b]], dtype=int)
     frozen = set(freeze_null_directions(null, kh, np.array([i for i in range(len(unknowns)) if i != k_beta])))
@@ -1029,14 +1029,35 @@ def collapse_threshold_saddle(result, dps: int = 40, *, max_iter: int = 60) -> d
         raise StaticsThresholdError(f"Newton on the blown-up saddle system reached max|F| = "
                                     f"{mpmath.nstr(residual, 3)} only, at {dps} digits")
     beta_start = float(values[_beta_name(model)])
-    if not value > beta_start:  # a subcritical branch point (the spinodal of the collapsed saddle), not where the
-        # learned branch ends: a continuous collapse lies above every learned saddle point of its branch
+    if not value > beta_start and not _start_overshot(model, values, float(value), beta_start):
+        # a subcritical branch point (the spinodal of the collapsed saddle), not where the learned branch ends: a
+        # continuous collapse lies above every learned saddle point of its branch
         raise StaticsThresholdError(f"the branch point of the blown-up system, beta = {mpmath.nstr(value, 8)}, "
                                     f"lies below the learned saddle point it was started from (beta = "
                                     f"{beta_start:.8g}): the learned branch does not end there")
     return {"value": value, "residual": residual, "null_dimension": int(null.shape[1]), "dps": dps,
             "start": [float(v) for v in x0], "frozen": sorted(int(i) for i in set(range(len(unknowns))) - set(
                 free.tolist())), "rows": [int(i) for i in rows]}
+
+
+def _start_overshot(model: Model, values: Mapping[str, float], beta_star: float, beta_start: float) -> bool:
+    """True if a branch point beta_star just below the float64 start (within 1e-5 relative) is a continuous collapse
+    the start went past, not a spinodal: the global minimiser (saddle system, no closed form) is learned at
+    beta_star (1 - 1e-4) and collapsed at beta_star (1 + 1e-4). (Decay on W only, rho/eta = 17.6, alpha = 3.8: the
+    float64 branch reached beta = 2.8266405 with Q = 1e-4 of its start, past beta_c = 2.8266402, and the collapse was
+    refused as a spinodal.) At a spinodal the learned minimiser persists above beta_star, up to beta_c."""
+    if not beta_start - beta_star < 1e-5 * beta_start:
+        return False
+    from ._replica import solve_statics
+    name = _beta_name(model)
+    point = {k: v for k, v in values.items() if k != "alpha"}
+    phases = []
+    for factor in (1 - 1e-4, 1 + 1e-4):
+        r = solve_statics(model, {**point, name: beta_star * factor}, values["alpha"], compare=False, throw=False)
+        if not r.ok:
+            return False
+        phases.append(r.phase)
+    return phases[0] != "collapsed" and phases[1] == "collapsed"
 
 
 def certify_collapse_saddle(result: dict, model: Model, params: Mapping[str, object], alpha, digits: int):
