@@ -833,16 +833,17 @@ def _permuted(S: _Statics, y: np.ndarray, pv_from: Mapping[str, float], p: np.nd
     return done[0] if done else None
 
 
-def _sample_cosines(S: _Statics, pv: Mapping[str, float], p: np.ndarray, rhos: np.ndarray) -> np.ndarray:
+def _sample_cosines(S: _Statics, pv: Mapping[str, float], p: np.ndarray, rhos: np.ndarray,
+                    default: float = 0.9) -> np.ndarray:
     """Per latent k < M*, the cosine of the sample covariance's k-th principal component with spike k at aspect ratio
     alpha (Baik-Ben Arous-Peche; F. Benaych-Georges, R. R. Nadakuditi, Adv. Math. 227 (2011) 494):
     cos^2 = (1 - eta^2/(alpha rho_k^2)) / (1 + eta/(alpha rho_k)) above the detection threshold alpha rho_k^2 > eta^2,
-    0.9 below it and for the other latents. A property of the data, not of the VAE: an informed start for strongly
+    ``default`` below it and for the other latents. A property of the data, not of the VAE: an informed start for strongly
     informed data, where the minimiser's cosine is within 1e-3 of it and a start at 0.9 can slide along the flat
     direction of learned sigma^2 (D -> 0, Q -> infinity) instead."""
     M, Ms = S.table.M, S.table.M_star
     alpha = float(p[S.param_names.index("alpha")])
-    out = np.full(M, 0.9)
+    out = np.full(M, float(default))
     for k in range(min(M, Ms)):
         phi = float(outlier(float(rhos[k]), float(pv["eta"]), alpha)[1])
         if phi > 0:
@@ -980,7 +981,7 @@ def _tolerance(h, hmin: float) -> float:
     if hmin >= 0.0:  # stable whatever the tolerance: no equilibration (the warm path's usual case)
         return 1e-8 * max(1.0, float(np.max(np.abs(h))))
     he_min, he_scale = _equilibrated_min(h)
-    if he_min == 0.0 or he_min > 0:
+    if he_min >= 0.0:
         return 1e-8 * max(1.0, float(np.max(np.abs(h))))
     return 1e-8 * he_scale * abs(hmin / he_min)
 
@@ -1044,16 +1045,10 @@ def _tilt_starts(S: _Statics, pv: Mapping[str, float], p: np.ndarray, rhos: np.n
     """Starts from an unstable saddle: its active latents k < M* given the cosine of the sample's k-th principal
     component with spike k (``_sample_cosines``; only above that spike's detection threshold), its norms and
     encoder/decoder ratios kept, fitted by ``_reduced_solve`` with the cosine as it is and in log(1 - cosine)."""
-    M, Ms = S.table.M, S.table.M_star
-    alpha = float(p[S.param_names.index("alpha")])
     Q = np.diag(np.asarray(saddle.order["Q"], dtype=float))
     R = np.diag(np.asarray(saddle.order["R"], dtype=float))
     active = Q > 1e-12 * max(1.0, float(np.max(np.abs(Q))))
-    cos = np.zeros(M)
-    for k in range(min(M, Ms)):
-        phi = float(outlier(float(rhos[k]), float(pv["eta"]), alpha)[1])
-        if active[k] and phi > 0:
-            cos[k] = math.sqrt(phi)
+    cos = np.where(active, _sample_cosines(S, pv, p, rhos, default=0.0), 0.0)
     if not np.any(cos > 0):
         return
     ratio = np.where(active, R / np.where(active, Q, 1.0), 1.0)

@@ -682,22 +682,18 @@ def _detection(model: Model, full: Model, params, full_params, digits: int, cert
     full_rho_eta = [r.name for r in S_full.table.rho] + ["eta"]
     check_params({k: float(v) for k, v in params.items() if k in rho_eta}, rho_eta)
     attempts = (False, True) if any(_is_decay(n) for n in names) else (False,)
-    for decay in attempts:
+    for i, decay in enumerate(attempts):
         texts = _detection_texts(params, names, rho_eta, beta_name, decay)
         br, y, t = _detection_start(model, {k: float(v) for k, v in texts.items()})
         # the point of the uninformed branch on the informed point's slice first: from the informed point itself
         # (m = 0.023 at rho/eta = 36, learned sigma^2) the mpmath Newton stalled at |F| = 3e-4
         y_m0 = br.correct(y, t, True)
-        starts = [y] if y_m0 is None else [y_m0, y]
-        for k, start in enumerate(starts):
-            try:
-                out = _refine(model, br, start, t, True, "detection", "alpha", texts,
-                              (digits + 10, 2 * digits + 20), digits, certify)
-                break
-            except ValueError:
-                if k == len(starts) - 1 and decay == attempts[-1]:
-                    raise
-        else:
+        try:
+            out = _refine_first(model, br, [y] if y_m0 is None else [y_m0, y], t, True, "detection", "alpha", texts,
+                                digits, certify)
+        except ValueError:
+            if i == len(attempts) - 1:
+                raise
             continue
         note = _check_detection(full, {k: float(v) for k, v in _detection_texts(full_params, full_names,
                                                                                  full_rho_eta, beta_name).items()}, t)
@@ -705,7 +701,19 @@ def _detection(model: Model, full: Model, params, full_params, digits: int, cert
             note = (f"; located with weight decay eta/10 (the system without decay is singular at the pitchfork; "
                     f"alpha_c does not depend on the decay){note}")
         return {**out, "kind": "detection", "also": [], "note": note}
-    raise AssertionError("unreachable")
+
+
+def _refine_first(model, br: _Branch, starts, t, zero_m: bool, system: str, theta: str, texts: dict, digits: int,
+                  certify: bool) -> dict:
+    """``_refine`` at the two precisions from the first of ``starts`` from which it succeeds (its ValueError from
+    the last one otherwise)."""
+    for k, start in enumerate(starts):
+        try:
+            return _refine(model, br, start, t, zero_m, system, theta, texts, (digits + 10, 2 * digits + 20), digits,
+                           certify)
+        except ValueError:
+            if k == len(starts) - 1:
+                raise
 
 
 def saddle_threshold(name: str, model: Model, params: Mapping[str, object], alpha, digits: int, *,
@@ -909,9 +917,11 @@ def _learned_start(model: Model, params: Mapping[str, float], alpha: float, beta
 def collapse_start(model: Model, params: Mapping[str, float], alpha: float, beta_name: str):
     """A learned saddle point just below a continuous collapse in beta (float64, saddle system only): the global
     minimiser at beta = eta/2 followed up in beta with shrinking steps while Q > 0. Returns an object with the
-    ``model``, ``params``, ``alpha`` and ``y`` that ``collapse_threshold_saddle`` starts from."""
+    ``model``, ``params``, ``alpha`` and ``y`` that ``collapse_threshold_saddle`` starts from, and the global
+    minimiser it followed (``learned``: branch, beta, state; ``first_order_collapse`` starts there too)."""
     import types
-    br, t, y = _learned_start(model, params, alpha, beta_name)
+    learned = _learned_start(model, params, alpha, beta_name)
+    br, t, y = learned
     values = br.values
     q0 = float(y[br.q_idx])
     step = math.log(1.05)
@@ -927,11 +937,11 @@ def collapse_start(model: Model, params: Mapping[str, float], alpha: float, beta
             continue
         t, y = t_new, y_new
     return types.SimpleNamespace(model=model, params={**{k: v for k, v in values.items() if k != "alpha"},
-                                                      beta_name: t}, alpha=float(alpha), y=y)
+                                                      beta_name: t}, alpha=float(alpha), y=y, learned=learned)
 
 
 def first_order_collapse(model: Model, params: Mapping[str, object], alpha, digits: int, *,
-                         certify: bool = True) -> dict:
+                         certify: bool = True, learned=None) -> dict:
     """beta_c of a first-order collapse on the saddle system alone (M = M* = 1; ``top_latent_model`` first).
 
     The learned branch does not meet the collapsed saddle at beta_c: the global minimiser jumps to it where their
@@ -939,11 +949,13 @@ def first_order_collapse(model: Model, params: Mapping[str, object], alpha, digi
     system F_r(x_f; beta) = 0, f(x; beta) = f_collapsed(beta) (``_augmented`` kind ``first-order``; the degenerate
     K/H directions frozen as for the other thresholds), refined by Newton in mpmath at two precisions and proven by
     the Krawczyk test. The float64 start follows the learned global minimiser up in beta (``_learned_start``) until
-    f - f_collapsed changes sign and bisects that step on the branch. Returns the dict of ``saddle_threshold`` with
-    kind ``first-order`` and the float64 beta it started from (``below``, for the whole-model check)."""
+    f - f_collapsed changes sign and bisects that step on the branch (``learned``: that start, as ``collapse_start``
+    found it). Returns the dict of ``saddle_threshold`` with kind ``first-order`` and the float64 beta it started
+    from (``below``, for the whole-model check)."""
     from ._replica import _collapsed_state
     beta_name = model.vae.beta_expr.name
-    br, t, y = _learned_start(model, {k: float(v) for k, v in params.items()}, float(alpha), beta_name)
+    br, t, y = learned or _learned_start(model, {k: float(v) for k, v in params.items()}, float(alpha), beta_name)
+    y = np.array(y, dtype=float)
     if y[br.m_idx] < 0:  # the teacher-sign symmetry: the branch with m > 0 (f is even in m)
         y[br.odd] *= -1
     S = br.S

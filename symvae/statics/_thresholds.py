@@ -868,7 +868,7 @@ def _saddle_statics_threshold(name, model, params, alpha, digits, parameter, cer
                 lo, hi = (collapse_threshold_saddle(start, dps) for dps in (digits + 10, 2 * digits + 20))
             except StaticsThresholdError as exc:  # no branch point: a first-order collapse (equal free energies)?
                 try:
-                    out = first_order_collapse(model, params, alpha, digits, certify=certify)
+                    out = first_order_collapse(model, params, alpha, digits, certify=certify, learned=start.learned)
                 except StaticsThresholdError as exc2:
                     raise StaticsThresholdError(f"no continuous collapse on the saddle system ({exc}) and no "
                                                 f"first-order one ({exc2})") from None
