@@ -312,7 +312,10 @@ def freeze_null_directions(null: np.ndarray, preferred: np.ndarray, allowed: np.
     pure, moving = null, null[:, :0]
     if len(other):
         _, sv, vt = np.linalg.svd(null[other], full_matrices=True)
-        moves = int(np.sum(sv > 1e-6))  # directions with an order-parameter component (the columns have norm 1)
+        # directions with an order-parameter component (the columns have norm 1): O(1) where the encoder is free
+        # (|Q~| = 1.0, |m~| = 1.0); a conjugate direction computed at rho/eta = 36 has 5e-6 of rounding there, which
+        # at a threshold of 1e-6 froze m and left the detection system singular
+        moves = int(np.sum(sv > 1e-3))
         pure, moving = null @ vt[moves:].T, null @ vt[:moves].T
     frozen: list[int] = []
     if pure.shape[1]:
