@@ -14,7 +14,9 @@ the rule once for all its integrands:
 ``quadrature_rule``), with the integrands' common subexpressions shared and their loop-invariant parts hoisted. The group function exists
 in three versions: numba (the nodes and weights as float64 arrays; the sum in node order), numpy (vectorised over the
 trailing axes of its arguments, the nodes on one more axis) and mpmath (nodes and weights at the working precision;
-the accuracy stays that of the rule, see ``RULE2_COMPILED_NOTE``). The call line carries ``# work N``, the statements
+the accuracy stays that of the rule, see ``RULE2_COMPILED_NOTE``). A ``NoiseMean`` node inside an integrand (the noise of
+one latent, erf on both sides at M >= 2) becomes a symbol ``_n<i>`` computed at every node of the outer rule by an inner
+loop over the 53 nodes of ``noise_rule`` (nodes with the same arguments share the loop; numpy: one more axis). The call line carries ``# work N``, the statements
 the call executes, which ``_compile.rhs_size`` counts (the plain-Python phase's work budget).
 """
 from __future__ import annotations
@@ -47,18 +49,24 @@ class RuleGroup:
 
     def body(self):
         """(invariant replacements, per-node replacements, reduced integrands): the CSE of the integrands (ErfAct and
-        ErfActPrime written with erf and exp), the replacements not depending on (u, v) hoisted out of the loop."""
+        ErfActPrime written with erf and exp), the replacements not depending on (u, v) hoisted out of the loop.
+        ``NoiseMean`` nodes inside the integrands become symbols ``_n<i>``, computed per node by ``inner()``."""
         if self._body is None:
-            from ..derive._nonlinear_gaussian import RULE_U, RULE_V, ErfAct, ErfActPrime
-            exprs = [g.G.replace(ErfAct, lambda x: sp.erf(x / sp.sqrt(2)))
-                     .replace(ErfActPrime, lambda x: sp.sqrt(2) * sp.exp(-x ** 2 / 2) / sp.sqrt(sp.pi))
-                     for g in self.integrands]
-            # numeric constants (sqrt(2/pi), pi^(3/2) ...) as floats: no constant work per node
-            exprs = [e.xreplace({c: c.evalf(17) for c in e.atoms(sp.Pow, sp.Mul, sp.NumberSymbol)
-                                 if c.is_number and not c.is_Rational}) for e in exprs]
+            from ..derive._nonlinear_gaussian import RULE_U, RULE_V, NoiseMean
+            integrands = [g.G for g in self.integrands]
+            means = sorted(set().union(*[G.atoms(NoiseMean) for G in integrands]), key=sp.default_sort_key)
+            by_args: dict[tuple, list] = {}
+            for node in means:
+                by_args.setdefault(node.args[1:], []).append(node)
+            rep, self._inner = {}, []
+            for j, (args, members) in enumerate(by_args.items()):
+                symbols = [sp.Symbol(f"_n{len(rep) + k}") for k in range(len(members))]
+                rep.update(zip(members, symbols))
+                self._inner.append(_InnerGroup(j, args, [n.args[0].G for n in members], symbols))
+            exprs = _numeric([G.xreplace(rep) for G in integrands])
             replacements, reduced = sp.cse(exprs, symbols=sp.numbered_symbols("_x"), order="none")
             replacements, reduced = _lift_power_bases(replacements, reduced)
-            variant = {RULE_U, RULE_V}
+            variant = {RULE_U, RULE_V, *rep.values()}
             inside, outside = [], []
             for s, v in replacements:
                 if v.free_symbols & variant:
@@ -69,16 +77,61 @@ class RuleGroup:
             self._body = (outside, inside, reduced)
         return self._body
 
+    def inner(self) -> list:
+        """The ``_InnerGroup`` s of the ``NoiseMean`` nodes in the integrands (computed at every node of the rule)."""
+        self.body()
+        return self._inner
+
     def work(self) -> int:
         """Statements executed by one call (interpreted: the plain-Python phase's measure)."""
         outside, inside, reduced = self.body()
-        return len(outside) + len(_nodes(self.dim)[2]) * (_LOOP_OVERHEAD + len(inside) + len(reduced))
+        per_node = _LOOP_OVERHEAD + len(inside) + len(reduced) + sum(g.work() for g in self.inner())
+        return len(outside) + len(_nodes(self.dim)[2]) * per_node
 
 
-def _lift_power_bases(replacements, reduced):
+def _numeric(exprs: list) -> list:
+    """ErfAct and ErfActPrime written with erf and exp, numeric constants (sqrt(2/pi), pi^(3/2) ...) as floats: no
+    constant work per node."""
+    from ..derive._nonlinear_gaussian import ErfAct, ErfActPrime
+    exprs = [e.replace(ErfAct, lambda x: sp.erf(x / sp.sqrt(2)))
+             .replace(ErfActPrime, lambda x: sp.sqrt(2) * sp.exp(-x ** 2 / 2) / sp.sqrt(sp.pi)) for e in exprs]
+    return [e.xreplace({c: c.evalf(17) for c in e.atoms(sp.Pow, sp.Mul, sp.NumberSymbol)
+                        if c.is_number and not c.is_Rational}) for e in exprs]
+
+
+class _InnerGroup:
+    """The ``NoiseMean`` nodes of one rule group with the same parameters ``args`` (expressions of u, v and the
+    group's parameter slots): ``symbols[i]`` = E_e[``H[i]``], all computed by one loop over ``noise_rule``'s nodes.
+    Names: the arguments ``_i<j>_<k>``, the noise ``_e``, the replacements ``_y<j>_<n>``."""
+
+    def __init__(self, j: int, args: tuple, H: list, symbols: list):
+        from ..derive._nonlinear_gaussian import RULE_U, rule_parameter
+        self.args = args
+        self.symbols = symbols
+        self.arg_symbols = [sp.Symbol(f"_i{j}_{k}") for k in range(len(args))]
+        e = sp.Symbol("_e")
+        exprs = _numeric([h.xreplace({RULE_U: e, **{rule_parameter(k + 1): a for k, a in
+                                                    enumerate(self.arg_symbols)}}) for h in H])
+        replacements, reduced = sp.cse(exprs, symbols=sp.numbered_symbols(f"_y{j}_"), order="none")
+        replacements, reduced = _lift_power_bases(replacements, reduced, prefix=f"_q{j}_")
+        variant, self.outside, self.inside = {e}, [], []
+        for s, v in replacements:
+            if v.free_symbols & variant:
+                variant.add(s)
+                self.inside.append((s, v))
+            else:
+                self.outside.append((s, v))
+        self.reduced = reduced
+
+    def work(self) -> int:
+        return len(self.args) + len(self.outside) + len(_noise_nodes()[0]) * (
+            _LOOP_OVERHEAD + len(self.inside) + len(self.reduced))
+
+
+def _lift_power_bases(replacements, reduced, prefix: str = "_p"):
     """A non-symbol base of a small integer power becomes a replacement of its own (the loop printer writes such a
     power as a product of its base, which must then be a name)."""
-    names = iter(sp.numbered_symbols("_p"))
+    names = iter(sp.numbered_symbols(prefix))
     lifted: dict = {}
     out = []
 
@@ -151,6 +204,56 @@ def _nodes(dim: int):
     nodes, weights = quadrature_rule2()
     h = QUADRATURE2_STEP
     return [int(y1 / h) for y1, _ in nodes], [int(y2 / h) for _, y2 in nodes], list(weights), h
+
+
+def _noise_nodes():
+    """(nodes, weights, step) of ``noise_rule`` (every node listed)."""
+    from ..derive._nonlinear_gaussian import NOISE_STEP, noise_rule
+    nodes, weights = noise_rule()
+    return [int(y / NOISE_STEP) for y in nodes], list(weights), NOISE_STEP
+
+
+def _noise_source() -> list[str]:
+    idx, weights, h = _noise_nodes()
+    return ["# the rule of NoiseMean (symvae.derive._nonlinear_gaussian.noise_rule): nodes h i, h = "
+            f"{h}, weights h phi(e)",
+            f"_NOISE_Y = numpy.array({idx!r}, dtype=numpy.int64) * {float(h)!r}",
+            f"_NOISE_W = numpy.array([{', '.join(repr(float(w)) for w in weights)}])", "_NOISE_MP = {}", "", "",
+            "def _noise_mp_nodes():",
+            '    """The nodes and weights as mpmath numbers at the working precision (kept per precision)."""',
+            "    import mpmath",
+            "    prec = mpmath.mp.prec",
+            "    if prec not in _NOISE_MP:",
+            f"        h = mpmath.mpf({h.p}) / {h.q}",
+            f"        _NOISE_MP[prec] = [(k * h, h * mpmath.npdf(k * h)) for k in {idx!r}]",
+            "    return _NOISE_MP[prec]", "", ""]
+
+
+def _inner_lines(group: RuleGroup, backend: str, printer, indent: str) -> list[str]:
+    """The statements computing the group's ``NoiseMean`` symbols at one node of the outer rule (numpy: at all nodes,
+    the noise on one more, last axis)."""
+    lines = []
+    for g in group.inner():
+        if backend == "numpy":
+            lines += [f"{indent}{a.name} = numpy.asarray({printer.doprint(v)}, dtype=float)[..., None]"
+                      for a, v in zip(g.arg_symbols, g.args)]
+            lines += [f"{indent}_e = _NOISE_Y"]
+            lines += [f"{indent}{x.name} = {printer.doprint(v)}" for x, v in g.outside + g.inside]
+            lines += [f"{indent}{n.name} = numpy.sum(_NOISE_W * ({printer.doprint(e)}), axis=-1)"
+                      for n, e in zip(g.symbols, g.reduced)]
+            continue
+        zero = "0.0" if backend == "numba" else "mpmath.mpf(0)"
+        lines += [f"{indent}{a.name} = {printer.doprint(v)}" for a, v in zip(g.arg_symbols, g.args)]
+        lines += [f"{indent}{x.name} = {printer.doprint(v)}" for x, v in g.outside]
+        lines += [f"{indent}{n.name} = {zero}" for n in g.symbols]
+        if backend == "numba":
+            lines += [f"{indent}for _l in range(_NOISE_W.shape[0]):", f"{indent}    _e = _NOISE_Y[_l]",
+                      f"{indent}    _we = _NOISE_W[_l]"]
+        else:
+            lines += [f"{indent}for _e, _we in _noise_mp_nodes():"]
+        lines += [f"{indent}    {x.name} = {printer.doprint(v)}" for x, v in g.inside]
+        lines += [f"{indent}    {n.name} += _we * ({printer.doprint(e)})" for n, e in zip(g.symbols, g.reduced)]
+    return lines
 
 
 def _nodes_source(dims) -> list[str]:
@@ -229,6 +332,7 @@ def _function(group: RuleGroup, backend: str, printer) -> list[str]:
         if group.dim == 2:
             lines += [f"        v_rule = _b * _y1 + _c * {R}_Y2[_k]"]
         lines += [f"        _w = {R}_W[_k]"]
+        lines += _inner_lines(group, backend, printer, "        ")
         lines += [f"        {s.name} = {printer.doprint(v)}" for s, v in inside]
         lines += [f"        {a} += _w * ({printer.doprint(e)})" for a, e in zip(acc, reduced)]
         lines += [f"    return {ret}"]
@@ -242,7 +346,9 @@ def _function(group: RuleGroup, backend: str, printer) -> list[str]:
             lines += ["    with numpy.errstate(divide='ignore', invalid='ignore'):",
                       "        _b = numpy.where(_a != 0.0, s12 / _a, numpy.where(s12 == 0.0, 0.0, numpy.nan))",
                       "    _c = numpy.sqrt(s22 - _b * _b)", f"    v_rule = _b * {R}_Y1 + _c * {R}_Y2"]
-        lines += [f"    {s.name} = {printer.doprint(v)}" for s, v in outside + inside]
+        lines += [f"    {s.name} = {printer.doprint(v)}" for s, v in outside]
+        lines += _inner_lines(group, backend, printer, "    ")
+        lines += [f"    {s.name} = {printer.doprint(v)}" for s, v in inside]
         lines += [f"    {a} = numpy.sum({R}_W * ({printer.doprint(e)}), axis=-1)" for a, e in zip(acc, reduced)]
         lines += [f"    return {ret}"]
     else:
@@ -260,6 +366,7 @@ def _function(group: RuleGroup, backend: str, printer) -> list[str]:
                       "        v_rule = _b * _y1 + _c * _y2"]
         else:
             lines += ["    for _y1, _w in _rule1_mp_nodes():", "        u_rule = _a * _y1"]
+        lines += _inner_lines(group, backend, printer, "        ")
         lines += [f"        {s.name} = {printer.doprint(v)}" for s, v in inside]
         lines += [f"        {a} += _w * ({printer.doprint(e)})" for a, e in zip(acc, reduced)]
         lines += [f"    return {ret}"]
@@ -277,6 +384,8 @@ def rules_source(specs) -> list[str]:
         return []
     printers = _printers()
     lines = _nodes_source({group.dim for group, _ in wanted.values()})
+    if any(group.inner() for group, _ in wanted.values()):
+        lines += _noise_source()
     for group, backends in wanted.values():
         for backend in ("numba", "numpy", "mpmath"):
             if backend in backends:

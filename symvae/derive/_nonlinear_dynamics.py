@@ -25,8 +25,8 @@ from ..model import Model, SymbolTable
 from ..model import N as N_sym
 from ..model._activations import activation
 from ._dynamics import assemble_system, gradient_coefficients, observables, overlap_drifts
-from ._nonlinear_gaussian import (QUADRATURE2_NOTE, QUADRATURE_NOTE, RULE2_COMPILED_NOTE, TWO_DIRECTIONS, NoClosedForm,
-                                  nonlinear_expectation)
+from ._nonlinear_gaussian import (NOISE_NOTE, QUADRATURE2_NOTE, QUADRATURE_NOTE, RULE2_COMPILED_NOTE, TWO_DIRECTIONS,
+                                  WITH_NOISE, NoClosedForm, nonlinear_expectation)
 from ._system import DerivedSystem
 
 __all__ = ["is_nonlinear", "NonlinearSymbolTable", "derive_nonlinear_dynamics"]
@@ -84,7 +84,8 @@ class NonlinearSymbolTable(SymbolTable):
                     f"activations encoder={self.model.vae.encoder_activation!r}, decoder="
                     f"{self.model.vae.decoder_activation!r}: an expectation has no closed form ({exc}); derived "
                     f"systems take erf, relu and polynomial activations exactly, and other smooth terms of one or "
-                    f"two Gaussian directions by a numerical rule (e.g. tanh at M <= 2, erf on both sides at M = 1)") from None
+                    f"two Gaussian directions by a numerical rule (e.g. tanh at M <= 2, erf on both sides; the "
+                    f"reparametrisation noise of each latent is integrated inside)") from None
         return E
 
     @functools.cached_property
@@ -95,13 +96,18 @@ class NonlinearSymbolTable(SymbolTable):
     def notes(self) -> tuple[str, ...]:
         """The derivation's approximations, for ``DerivedSystem.notes``."""
         notes = []
+        numerical = [e for e in self.numerical if not e.endswith(WITH_NOISE)]
         for two, note in ((False, QUADRATURE_NOTE), (True, QUADRATURE2_NOTE)):
-            unique = sorted({e.removesuffix(TWO_DIRECTIONS) for e in self.numerical
+            unique = sorted({e.removesuffix(TWO_DIRECTIONS) for e in numerical
                              if e.endswith(TWO_DIRECTIONS) == two}, key=lambda e: (len(e), e))
             if unique:
                 where = "of two Gaussian directions " if two else ""
                 notes.append(f"{len(unique)} expectation(s) {where}with no closed form, e.g. {unique[0]}, are {note}; "
                              f"{RULE2_COMPILED_NOTE}")
+        inside = sorted({e.removesuffix(WITH_NOISE) for e in self.numerical if e.endswith(WITH_NOISE)},
+                        key=lambda e: (len(e), e))
+        if inside:
+            notes.append(f"in {len(inside)} of them, e.g. {inside[0]}, {NOISE_NOTE}")
         return tuple(notes)
 
 

@@ -23,8 +23,12 @@ x the fields (zero mean, covariance C) and l, k, q linear forms with field-free 
 6. numerical fallback (``quadrature=True``) for a smooth term without closed form: Stein's lemma removes bare field
    factors, then a rule written out as an explicit expression of the covariance: the 1-D trapezoidal rule for one
    Gaussian direction (``QUADRATURE_NOTE``), and for two directions the symbolic Cholesky whitening and a tensor-product
-   trapezoidal rule (``QUADRATURE2_NOTE``; tanh at M = 2, erf on both sides of a VAE at M = 1). Three or more
-   directions raise ``NoClosedForm``.
+   trapezoidal rule (``QUADRATURE2_NOTE``; tanh at M = 2, erf on both sides of a VAE at M = 1). With rule nodes
+   (``nodes=True``), a term of more directions whose extra fields are each independent of all other fields (the
+   reparametrisation noise eps_k of a VAE with erf on both sides at M >= 2) is integrated in two levels: the factors
+   of each independent field become its expectation over that field, a ``NoiseMean`` node inside the integrand of
+   the outer one- or two-direction rule (``NOISE_NOTE``). Other terms of three or more directions raise
+   ``NoClosedForm``.
 
 Polynomial terms reduce to Wick's theorem (rule 3 alone). The closed forms of the literature (``closed_forms``) follow
 from these rules (I3, I4, J_n = E[prod g'], E[u g(v)], E[g'(u) u v]); ReLU closed forms are given as a table.
@@ -48,7 +52,7 @@ __all__ = ["ErfAct", "ErfActPrime", "Relu", "Step", "NoClosedForm", "nonlinear_e
            "gauss_hermite_expectation", "numeric_function", "quadrature_expectation", "quadrature_rule",
            "quadrature_rule2", "rule_expectation", "GaussRule2", "Integrand", "rule_node",
            "rule_nodes_as_sums", "RULE_U", "RULE_V", "rule_parameter", "RULE2_COMPILED_NOTE", "GaussRule1", "QUADRATURE_NOTE",
-           "QUADRATURE2_NOTE", "TWO_DIRECTIONS"]
+           "QUADRATURE2_NOTE", "TWO_DIRECTIONS", "NoiseMean", "noise_rule", "NOISE_NOTE", "WITH_NOISE"]
 
 
 class NoClosedForm(DerivationError):
@@ -257,6 +261,13 @@ def _quadrature_term(F: sp.Expr, engine: _Engine, why: str) -> sp.Expr:
                 engine.stein_depth -= 1
             return total
     directions, G = _directions(F, engine)
+    if len(directions) > QUADRATURE_MAX_DIM and engine.nodes:  # integrate independent fields inside: NoiseMean
+        inner = _noise_means(F, engine)
+        if inner is not None:
+            outer, G_outer = _directions(inner, engine)
+            if 1 <= len(outer) <= QUADRATURE_MAX_DIM:
+                directions, G = outer, G_outer
+                engine.used.append(f"E[{F}]" + WITH_NOISE)
     if len(directions) > QUADRATURE_MAX_DIM:
         raise NoClosedForm(f"{why}; the numerical fallback is limited to {QUADRATURE_MAX_DIM} Gaussian "
                            f"directions, this term needs {len(directions)}")
@@ -270,6 +281,32 @@ def _quadrature_term(F: sp.Expr, engine: _Engine, why: str) -> sp.Expr:
 
 
 _U = tuple(sp.Dummy(f"u{k}", real=True) for k in range(4))
+
+
+def _noise_means(F: sp.Expr, engine: _Engine) -> sp.Expr | None:
+    """F with, for each field e independent of all others (the reparametrisation noise of a VAE), the product of the
+    factors that contain e replaced by its expectation over e, a ``NoiseMean`` node whose parameters are the other
+    symbols of those factors (fields included); None if no field is independent or two independent fields share a
+    factor. E[F] = E_outer[prod_e E_e[F_e]] because the e are independent of each other and of the outer fields."""
+    C, index = engine.C, engine.index
+    n = len(C)
+    independent = [f for f, i in index.items() if F.has(f) and C[i][i] != 0
+                   and all(C[i][j] == 0 and C[j][i] == 0 for j in range(n) if j != i)]
+    if not independent:
+        return None
+    factors = list(sp.Mul.make_args(F))
+    means, taken = [], set()
+    for e in independent:
+        mine = [k for k, f in enumerate(factors) if f.has(e)]
+        if any(factors[k].has(o) for k in mine for o in independent if o != e):
+            return None
+        taken.update(mine)
+        H = sp.Mul(*[factors[k] for k in mine])
+        others = sorted(H.free_symbols - {e}, key=sp.default_sort_key)
+        scale = sp.sqrt(C[index[e]][index[e]])
+        H = H.xreplace({e: scale * RULE_U, **{x: rule_parameter(k + 1) for k, x in enumerate(others)}})
+        means.append(NoiseMean(Integrand(H), *others))
+    return sp.Mul(*[f for k, f in enumerate(factors) if k not in taken], *means)
 
 
 def _linear_arguments(call: sp.Expr, fields: dict) -> bool:
@@ -346,6 +383,8 @@ def quadrature_rule() -> tuple[tuple[sp.Rational, ...], tuple[sp.Float, ...]]:
 
 #: suffix of the ``used`` entries computed by the two-direction rule
 TWO_DIRECTIONS = " (two directions)"
+#: suffix of the ``used`` entries (listed in addition) whose independent fields were integrated inside (``NoiseMean``)
+WITH_NOISE = " (independent fields inside)"
 #: the two-direction rule: the tensor product of trapezoidal rules of step QUADRATURE2_STEP on the standardised axes,
 #: nodes inside the disc |y| <= QUADRATURE2_CUT (the rest of the plane has Gaussian mass exp(-cut^2/2) = 6.7e-10)
 QUADRATURE2_STEP = sp.Rational(2, 5)
@@ -449,6 +488,12 @@ def rule_parameter(k: int) -> sp.Symbol:
     return sp.Symbol(f"q_rule_{k}", real=True)
 
 
+@functools.lru_cache(maxsize=65536)
+def _tag(G: sp.Expr) -> str:
+    import hashlib
+    return hashlib.sha256(sp.srepr(G).encode()).hexdigest()[:16]
+
+
 class Integrand(sp.AtomicExpr):
     """A registered integrand G(u, v; q_1 .. q_k) of ``GaussRule2``: an atom holding G, a SymPy expression in
     ``RULE_U``, ``RULE_V`` and the parameter slots ``rule_parameter(1..k)`` (nothing else). Being an atom, it is a leaf
@@ -478,8 +523,11 @@ class Integrand(sp.AtomicExpr):
     @property
     def tag(self) -> str:
         """A content hash of G (16 hex digits): the name of its compiled functions."""
-        import hashlib
-        return hashlib.sha256(sp.srepr(self.G).encode()).hexdigest()[:16]
+        return _tag(self.G)
+
+    def sort_key(self, order=None):
+        """By the content hash: SymPy's default key prints the atom (all of G) at every comparison."""
+        return self.class_key(), (1, (_tag(self.G),)), sp.S.One.sort_key(), sp.S.One
 
     def _eval_derivative(self, s):
         return sp.Integer(0)
@@ -492,6 +540,23 @@ class Integrand(sp.AtomicExpr):
 
     def _latex(self, printer):
         return printer._print(self.G.xreplace({RULE_U: sp.Symbol("u"), RULE_V: sp.Symbol("v")}))
+
+
+@functools.lru_cache(maxsize=65536)
+def _price_integrand(g: Integrand, dim: int, argindex: int) -> Integrand:
+    """The integrand of the derivative of a ``GaussRule<dim>`` node in its argument ``argindex`` (2 .. 4: the
+    covariance entries by Price's theorem; then the parameters), cached: the same integrand recurs in the nodes of
+    many arguments, and differentiating it (with nested ``NoiseMean`` nodes) dominates a Jacobian."""
+    G = g.G
+    if argindex == 2:
+        dG = sp.diff(G, RULE_U, 2) / 2
+    elif dim == 2 and argindex == 3:
+        dG = sp.diff(G, RULE_U, RULE_V)
+    elif dim == 2 and argindex == 4:
+        dG = sp.diff(G, RULE_V, 2) / 2
+    else:
+        dG = sp.diff(G, rule_parameter(argindex - (4 if dim == 2 else 2)))
+    return Integrand(dG)
 
 
 class GaussRule2(sp.Function):
@@ -518,20 +583,11 @@ class GaussRule2(sp.Function):
         return self.args[0]
 
     def fdiff(self, argindex=1):
-        G = self.args[0].G
         if argindex == 1:
             return sp.Integer(0)  # the integrand is not a variable
-        if argindex == 2:
-            dG = sp.diff(G, RULE_U, 2) / 2
-        elif argindex == 3:
-            dG = sp.diff(G, RULE_U, RULE_V)
-        elif argindex == 4:
-            dG = sp.diff(G, RULE_V, 2) / 2
-        elif argindex <= len(self.args):
-            dG = sp.diff(G, rule_parameter(argindex - 4))
-        else:
+        if argindex > len(self.args):
             raise sp.ArgumentIndexError(self, argindex)
-        return GaussRule2(Integrand(dG), *self.args[1:])
+        return GaussRule2(_price_integrand(self.args[0], 2, argindex), *self.args[1:])
 
     def _latex(self, printer):
         G = self.args[0].G.xreplace({rule_parameter(k + 1): p for k, p in enumerate(self.args[4:])})
@@ -558,21 +614,75 @@ class GaussRule1(sp.Function):
         return None
 
     def fdiff(self, argindex=1):
-        G = self.args[0].G
         if argindex == 1:
             return sp.Integer(0)
-        if argindex == 2:
-            dG = sp.diff(G, RULE_U, 2) / 2
-        elif argindex <= len(self.args):
-            dG = sp.diff(G, rule_parameter(argindex - 2))
-        else:
+        if argindex > len(self.args):
             raise sp.ArgumentIndexError(self, argindex)
-        return GaussRule1(Integrand(dG), *self.args[1:])
+        return GaussRule1(_price_integrand(self.args[0], 1, argindex), *self.args[1:])
 
     def _latex(self, printer):
         G = self.args[0].G.xreplace({rule_parameter(k + 1): p for k, p in enumerate(self.args[2:])})
         G = printer._print(G.xreplace({RULE_U: sp.Symbol("u")}))
         return rf"\mathbb{{E}}_{{{printer._print(self.args[1])}}}\left[{G}\right]"
+
+
+#: the rule of ``NoiseMean``: E[H(e)], e ~ N(0, 1), by the trapezoidal rule of step NOISE_STEP on |e| <= NOISE_CUT
+NOISE_STEP = sp.Rational(1, 4)
+NOISE_CUT = sp.Rational(13, 2)
+NOISE_NOTE = ("an independent noise field inside a rule's integrand (the reparametrisation noise eps_k of a latent, at "
+              "M >= 2 with non-linear encoder and decoder) is integrated first, at each node of the outer rule, by the "
+              "trapezoidal rule of step 1/4 on |e| <= 13/2 (53 nodes; error like exp(-2 pi d / (s / 4)) for an "
+              "integrand analytic within d of the real axis, s = sqrt(D_k), plus 7e-10 from the cut)")
+
+
+@functools.lru_cache(maxsize=65536)
+def _parameter_integrand(g: Integrand, k: int) -> Integrand:
+    """The integrand dH/dq_k of a ``NoiseMean`` derivative (cached: each latent's few H recur in every outer
+    integrand)."""
+    return Integrand(sp.diff(g.G, rule_parameter(k)))
+
+
+class NoiseMean(sp.Function):
+    """``NoiseMean(Integrand(H), p_1 .. p_k)`` = E[H(e; p)], e ~ N(0, 1): the expectation over a field independent of
+    everything else, inside the integrand of an outer ``GaussRule1`` / ``GaussRule2`` node (its parameters may be the
+    outer rule's u, v). H is an expression in ``RULE_U`` (standing for e) and parameter slots. Computed by the 53-node
+    trapezoidal rule of ``noise_rule`` at each node of the outer rule (``symvae.codegen._rules``); dE/dp_j =
+    E[dH/dq_j], a node again."""
+
+    @classmethod
+    def eval(cls, g, *args):
+        if not isinstance(g, Integrand) or len(args) < g.n_params or g.G.has(RULE_V):
+            raise DerivationError(f"NoiseMean takes an Integrand of u and its {getattr(g, 'n_params', 0)} "
+                                  f"parameter(s); got {g}, {args}")
+        if g.G == 0:
+            return sp.Integer(0)
+        if not g.G.has(RULE_U):
+            return g.G.xreplace({rule_parameter(k + 1): p for k, p in enumerate(args)})
+        return None
+
+    def fdiff(self, argindex=1):
+        if argindex == 1:
+            return sp.Integer(0)
+        if argindex > len(self.args):
+            raise sp.ArgumentIndexError(self, argindex)
+        return NoiseMean(_parameter_integrand(self.args[0], argindex - 1), *self.args[1:])
+
+    def _latex(self, printer):
+        H = self.args[0].G.xreplace({rule_parameter(k + 1): p for k, p in enumerate(self.args[1:])})
+        e = sp.Symbol(r"\epsilon")
+        return rf"\mathbb{{E}}_{{\epsilon}}\left[{printer._print(H.xreplace({RULE_U: e}))}\right]"
+
+
+@functools.lru_cache(maxsize=2)
+def noise_rule() -> tuple[tuple[sp.Rational, ...], tuple[sp.Float, ...]]:
+    """Nodes e_k = k h, |e_k| <= cut, and weights h phi(e_k) at 30 digits (every node listed, both signs)."""
+    import mpmath
+    h = NOISE_STEP
+    count = int(NOISE_CUT / h)
+    with mpmath.workdps(40):
+        hm = mpmath.mpf(h.p) / h.q
+        weights = tuple(sp.Float(mpmath.nstr(hm * mpmath.npdf(k * hm), 30), 30) for k in range(-count, count + 1))
+    return tuple(k * h for k in range(-count, count + 1)), weights
 
 
 def rule_node(G: sp.Expr, S: tuple[tuple[sp.Expr, ...], ...]) -> sp.Expr:

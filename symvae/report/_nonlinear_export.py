@@ -14,7 +14,7 @@ import sympy as sp
 
 from ..derive import DerivedSystem, derive_dynamics
 from ..derive._nonlinear_dynamics import NonlinearSymbolTable
-from ..derive._nonlinear_gaussian import GaussRule2
+from ..derive._nonlinear_gaussian import GaussRule2, NoiseMean
 from ..model import make_model
 
 __all__ = ["NONLINEAR_SHIPPED", "nonlinear_markdown", "render_nonlinear", "nonlinear_derivation_files",
@@ -22,7 +22,7 @@ __all__ = ["NONLINEAR_SHIPPED", "nonlinear_markdown", "render_nonlinear", "nonli
 
 #: (file stem, encoder activation, decoder activation, M, M*) written to derivations/nonlinear/.
 NONLINEAR_SHIPPED = (("erf_decoder", "linear", "erf", 1, 1), ("erf_encoder", "erf", "linear", 1, 1),
-                     ("erf_both", "erf", "erf", 1, 1))
+                     ("erf_both", "erf", "erf", 1, 1), ("erf_both", "erf", "erf", 2, 2))
 
 
 def _grouped(system: DerivedSystem, expr: sp.Expr) -> sp.Expr:
@@ -60,6 +60,10 @@ def nonlinear_markdown(system: DerivedSystem) -> str:
              *(["A term $\\mathbb{E}_{S}[G(u, v)]$ is the expectation over $(u, v) \\sim \\mathcal{N}(0, S)$ of a "
                 "function without closed form, computed by the two-direction numerical rule (see the note).", ""]
                if any(e.has(GaussRule2) for e in system.rhs) else []),
+             *(["Inside it, $\\mathbb{E}_{\\epsilon}[H(\\epsilon)]$ is the expectation over one latent's noise "
+                "$\\epsilon \\sim \\mathcal{N}(0, 1)$ at the outer rule's (u, v), by a one-direction rule (see the "
+                "note).", ""] if any(n.args[0].G.has(NoiseMean) for e in system.rhs for n in e.atoms(GaussRule2))
+               else []),
              *[line for note in system.notes for line in (f"**Approximate:** {note}.", "")],
              "Parameters: " + ", ".join(f"${sp.latex(p, symbol_names=names)}$" for p in system.params)
              + ". State: " + ", ".join(f"`{s.name}`" for s in system.state) + ".", "",
