@@ -209,3 +209,21 @@ def test_erf_both_sides_at_two_latents_deviation_falls_like_n_to_the_minus_half(
            for N in (100, 200, 400)]
     exponent = np.polyfit(np.log([100, 200, 400]), np.log(rms), 1)[0]
     assert -0.8 <= exponent <= -0.3 and rms[-1] * 20 < 0.6, (exponent, rms)
+
+
+def test_thresholds_of_systems_too_slow_for_mpmath_are_reported_in_float64(system, monkeypatch):
+    """The mpmath refinement is refused up front where one mpmath right-hand side would run more than
+    ``MP_RULE_STATEMENTS_LIMIT`` statements of rule loops (erf on both sides at M = 2: 5.4e6, about 26 s each; at
+    M = 1: 5.5e4): the result is ``failed`` with the float64 location and the reason, never hours of work. The path is
+    exercised on the linear model with the limit lowered: its float64 location is rho + eta."""
+    from symvae.codegen._rules import rule_statements
+    from symvae.numerics import _thresholds
+    from symvae.numerics._thresholds import MP_RULE_STATEMENTS_LIMIT, threshold
+    assert rule_statements(system.rhs) > MP_RULE_STATEMENTS_LIMIT
+    m1 = derive_dynamics(symvae.make_model("base", encoder_activation="erf", decoder_activation="erf"))
+    assert 0 < rule_statements(m1.rhs) < MP_RULE_STATEMENTS_LIMIT / 10
+    monkeypatch.setattr(_thresholds, "MP_RULE_STATEMENTS_LIMIT", -1)
+    result = threshold("collapse", symvae.make_model("base"), dict(rho=1.5, eta=0.5, lam=0.0, tau=0.01), digits=20)
+    assert result.status == "failed" and result.value is None and not result.certified
+    assert abs(result.float64 - 2.0) < 1e-6 and "located in float64 only" in result.message
+    assert result.as_dict()["float64"] == result.float64

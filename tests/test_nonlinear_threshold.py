@@ -185,3 +185,140 @@ def test_threshold_curve_in_tau_ends_at_the_certified_value(erf_decoder, erf_thr
     assert curve.status == "ok", curve.message
     assert abs(curve.values[-1] - float(erf_threshold.value)) < 1e-12
     assert np.all(np.diff(curve.values) < 0)
+
+
+# ------------------------------------------------------------------ thresholds of models with rule nodes (certified)
+def _rule_root(result, compiled, params, digits):
+    """(augmented system, rest, the rule's root y (all unknowns, mpmath Newton on the generated rule system))."""
+    from symvae.numerics._systems import ParameterPoint
+    from symvae.numerics._thresholds import _augmented_for, _initial_unknowns, _refine
+    from symvae.numerics._newton import Counter
+    point = result.special_point
+    pp = ParameterPoint(compiled.system, {**params, point.parameter: point.value})
+    aug = _augmented_for(point, compiled, pp)
+    rest = pp.mp_list(exclude=(point.parameter,))
+    r1, r2, _ = _refine(aug, _initial_unknowns(aug, point, compiled, pp), rest, digits, Counter())
+    assert r1.converged and r2.converged
+    return aug, rest, r2.y
+
+
+def _fine_rule_root(aug, rest, y0, *, step=0.05, cut=11.0):
+    """The threshold parameter at the root of the augmented system with every rule node evaluated by a float64
+    trapezoid of step ``step`` on |y| <= ``cut`` (numpy; independent of the interval code and of the generated
+    833-node rule), by chord steps with the generated (rule) Jacobian from ``y0``."""
+    import sympy as sp
+    from scipy.special import erf
+    from symvae.derive._nonlinear_gaussian import RULE_U, RULE_V, GaussRule1, GaussRule2, rule_parameter
+    from symvae.model._activations import ErfAct, ErfActPrime
+    nodes = sorted(set().union(*[e.atoms(GaussRule1, GaussRule2) for e in aug.equations]), key=sp.default_sort_key)
+    assert nodes
+    syms = [sp.Symbol(f"_fine_node_{k}") for k in range(len(nodes))]
+    args = list(aug.unknowns) + list(aug.rest)
+    eqs = sp.lambdify(args + syms, [e.xreplace(dict(zip(nodes, syms))) for e in aug.equations], "numpy")
+    U, V = sp.symbols("U_fine V_fine")
+    y = np.arange(-int(round(cut / step)), int(round(cut / step)) + 1) * step
+    w = np.exp(-y ** 2 / 2) / np.sqrt(2 * np.pi) * step
+    Y1, Y2 = np.meshgrid(y, y, indexing="ij")
+    W = np.outer(w, w)
+    plan = []
+    for node in nodes:
+        one = isinstance(node, GaussRule1)
+        n_cov = 1 if one else 3
+        ps = [rule_parameter(k + 1) for k in range(len(node.args) - 1 - n_cov)]
+        G = node.args[0].G.replace(ErfAct, lambda x: sp.erf(x / sp.sqrt(2))).replace(
+            ErfActPrime, lambda x: sp.sqrt(2 / sp.pi) * sp.exp(-x ** 2 / 2))
+        f = sp.lambdify([U, V] + ps, G.xreplace({RULE_U: U, RULE_V: V}), modules=[{"erf": erf}, "numpy"])
+        plan.append((one, n_cov, f, sp.lambdify(args, list(node.args[1:]), "numpy")))
+
+    def expectation(one, n_cov, f, a):
+        if one:
+            return float(np.sum(w * np.broadcast_to(f(np.sqrt(a[0]) * y, 0.0, *a[1:]), y.shape)))
+        A = np.sqrt(a[0])
+        B = a[1] / A
+        C = np.sqrt(a[2] - B * B)
+        return float(np.sum(W * np.broadcast_to(f(A * Y1, B * Y1 + C * Y2, *a[3:]), W.shape)))
+
+    r = np.array([float(x) for x in rest])
+    u = np.array([float(x) for x in y0])
+    for _ in range(20):
+        vals = [expectation(one, n_cov, f, [float(x) for x in na(*u, *r)]) for one, n_cov, f, na in plan]
+        G = np.array(eqs(*u, *r, *vals), dtype=float)
+        J = np.asarray(aug.J_float(u, r), dtype=float).reshape(len(u), len(u))
+        du = np.linalg.solve(J, G)
+        u = u - du
+        if np.max(np.abs(du)) < 1e-15 * (1 + np.max(np.abs(u))):
+            break
+    return u[len(aug.subspace.free)]
+
+
+@pytest.fixture(scope="module")
+def tanh_decoder():
+    return compile_system(derive_dynamics(symvae.make_model("base", decoder_activation="tanh(x)")))
+
+
+def test_tanh_decoder_threshold_with_rule_nodes_is_certified(tanh_decoder):
+    """tanh decoder (GaussRule1 nodes): the Krawczyk test runs on the model's system -- every node enclosed with its
+    proven quadrature error -- and certifies 14 digits (an enclosure narrower than 1e-15); the rule's root (the
+    181-node rule is accurate to ~1e-18 here) is within 1e-16 of it, and so is the root of the system with every node
+    by an independent float64 trapezoid of step 1/20 (to float64 accuracy); a centre moved by 1e-9 is refused with a
+    1e-14 box, the rule's root itself is accepted."""
+    from symvae.numerics._certify import interval_functions, krawczyk
+    r = threshold("collapse", tanh_decoder, PARAMS, digits=14, closed_form=False)
+    assert r.status == "verified" and r.certified and r.digits == 14, r.message
+    assert "rule node(s) enclosed with proven quadrature error" in r.message
+    aug, rest, y = _rule_root(r, tanh_decoder, PARAMS, 14)
+    k = len(aug.subspace.free)
+    with mpmath.workdps(40):
+        lo, hi = (mpmath.mpf(x) for x in r.interval)
+        assert hi - lo < mpmath.mpf(10) ** -15
+        assert abs(y[k] - (lo + hi) / 2) < mpmath.mpf(10) ** -16  # the rule's error, below 1e-16 here
+        assert lo <= r.value <= hi
+    fine = _fine_rule_root(aug, rest, y)
+    assert abs(fine - float(y[k])) < 1e-13 * abs(fine)
+    G, J, shape = interval_functions(aug.key, aug.unknowns, aug.rest, aug.equations, aug.jacobian)
+    assert G.rule_nodes
+    with mpmath.workdps(39):
+        assert krawczyk(G, J, shape, y, rest, radius_digits=14).certified
+        moved = list(y)
+        moved[k] = y[k] * (1 + mpmath.mpf(10) ** -9)
+        refused = krawczyk(G, J, shape, moved, rest, radius_digits=14)
+        assert not refused.certified and refused.enclosure is None
+    # a node budget of 60 (a coarse rule): still certified, but only the digits its proven bound allows, and it says so
+    from symvae.numerics._certify import enclosure_digits
+    from symvae.numerics._rule_intervals import DEFAULT_BUDGET
+    from symvae.numerics._thresholds import _certify_root
+    G.budget = 60
+    try:
+        interval, ok, why = _certify_root(aug, y, rest, 14, k)
+    finally:
+        G.budget = DEFAULT_BUDGET
+    assert ok and "the proven bound of the quadrature error limits the enclosure" in why, why
+    with mpmath.workdps(40):
+        wide = [mpmath.mpf(x) for x in interval]
+        assert 3 <= enclosure_digits(wide[0], wide[1], 14) < 14
+        assert wide[0] <= lo and hi <= wide[1]
+
+
+@pytest.mark.slow
+def test_erf_both_sides_threshold_is_certified_for_the_model_not_the_rule():
+    """erf on both sides (GaussRule2 nodes, ~1 min): 12 certified digits, beta_c = 1.89813614943 -- the 833-node rule's
+    root 1.89813615289 (12 agreeing digits of the rule's system) lies 3.5e-9 away, outside the enclosure, and the
+    Krawczyk test refuses it as a centre with a 1e-12 box; the independent float64 rule of step 1/20 (whose error is
+    ~1e-15) lands inside the enclosure (up to its own accuracy)."""
+    from symvae.numerics._certify import interval_functions, krawczyk
+    compiled = compile_system(derive_dynamics(symvae.make_model("base", encoder_activation="erf",
+                                                                decoder_activation="erf")))
+    params = dict(PARAMS, rho=1.0, eta=1.0, tau=0.1)
+    r = threshold("collapse", compiled, params, digits=12, closed_form=False)
+    assert r.status == "verified" and r.certified and r.digits == 12, r.message
+    assert r.text == "1.89813614943"
+    aug, rest, y = _rule_root(r, compiled, params, 12)
+    k = len(aug.subspace.free)
+    with mpmath.workdps(40):
+        lo, hi = (mpmath.mpf(x) for x in r.interval)
+        assert not lo <= y[k] <= hi and 1e-9 < abs(y[k] - lo) / lo < 1e-8
+    fine = _fine_rule_root(aug, rest, y)
+    assert float(lo) - 1e-13 <= fine <= float(hi) + 1e-13
+    G, J, shape = interval_functions(aug.key, aug.unknowns, aug.rest, aug.equations, aug.jacobian)
+    with mpmath.workdps(37):
+        assert not krawczyk(G, J, shape, y, rest, radius_digits=12).certified

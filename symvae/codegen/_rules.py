@@ -25,7 +25,7 @@ import hashlib
 
 import sympy as sp
 
-__all__ = ["RuleGroup", "extract", "rules_source", "call_line"]
+__all__ = ["RuleGroup", "extract", "rules_source", "call_line", "rule_statements"]
 
 #: statements per node and integrand-free loop overhead (for ``# work``)
 _LOOP_OVERHEAD = 6
@@ -178,6 +178,12 @@ def extract(exprs) -> tuple[list, list[RuleGroup]]:
         rep.update(zip(members, symbols))
         groups.append(RuleGroup(dim, args, [n.args[0] for n in members], symbols))
     return [e.xreplace(rep) if isinstance(e, sp.Basic) else e for e in exprs], groups
+
+
+def rule_statements(exprs) -> int:
+    """Statements the rule loops of ``exprs`` execute per evaluation (``RuleGroup.work``; 0 without rule nodes): the
+    cost of the mpmath version, where each costs a few microseconds."""
+    return sum(group.work() for group in extract(exprs)[1])
 
 
 _SUFFIX = {"numba": "", "numpy": "_np", "mpmath": "_mp"}

@@ -400,8 +400,8 @@ QUADRATURE2_NOTE = ("numerical: E[G(u, v)], (u, v) ~ N(0, S), by whitening u = a
 #: what derived systems add for the rule terms they hold as ``GaussRule1`` / ``GaussRule2`` nodes
 RULE2_COMPILED_NOTE = ("each is one node E_S[G] compiled as a loop over the same nodes (float64, and mpmath with "
                        "nodes and weights at the working precision); its accuracy is that of the rule (above), "
-                       "whatever the precision, so digits beyond it (and interval certificates) are digits of the "
-                       "rule, not of the expectation")
+                       "whatever the precision, so digits beyond it are digits of the rule, not of the expectation "
+                       "(a certified threshold encloses the model's root: its certificate bounds the rule's error)")
 
 
 @functools.lru_cache(maxsize=2)

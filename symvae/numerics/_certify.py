@@ -8,6 +8,11 @@ If K(X) lies in the interior of X, then X contains exactly one root of G, and it
 Computing 4 (1969) 187; R. E. Moore, "A test for existence of solutions to nonlinear systems", SIAM J. Numer. Anal. 14
 (1977) 611). G and G' are evaluated in interval arithmetic on the same SymPy expressions the float64 and mpmath code
 is generated from; the parameters enter as intervals enclosing the exact decimals the user typed.
+
+Expressions with Gaussian rule nodes (``GaussRule1`` / ``GaussRule2``) are evaluated by ``RuleNodeFunction``: each
+node becomes an interval proven to contain the exact expectation (``_rule_intervals``: an interval trapezoidal sum plus
+a rigorous bound of its discretisation and truncation error), so the test is on the model's system, not on the
+system of the float rule the derived code uses; ``krawczyk_widening`` sizes the box for the width that proof leaves.
 """
 from __future__ import annotations
 
@@ -22,7 +27,8 @@ from mpmath.libmp import (fone, from_float, from_int, fzero, mpf_abs, mpf_add, m
 from mpmath.libmp.libmpi import (mpi_abs, mpi_add, mpi_cos, mpi_div, mpi_exp, mpi_log, mpi_mid, mpi_mul, mpi_neg,
                                  mpi_pi, mpi_pow, mpi_pow_int, mpi_sin, mpi_sqrt, mpi_sub)
 
-__all__ = ["Certificate", "krawczyk", "interval_functions", "enclosure_digits", "interval_asin", "interval_acos"]
+__all__ = ["Certificate", "krawczyk", "interval_functions", "enclosure_digits", "interval_asin", "interval_acos",
+           "RuleNodeFunction", "krawczyk_widening", "interval_values"]
 
 _FUNCTIONS: dict[str, tuple] = {}
 
@@ -168,22 +174,47 @@ def interval_acos(x):
     return mpmath.iv.pi / 2 - interval_asin(x)
 
 
+_ALLOWED = (sp.Add, sp.Mul, sp.Pow, sp.Symbol, sp.Number, sp.log, sp.exp, sp.cos, sp.sin, sp.asin, sp.acos, sp.Abs,
+            type(sp.pi), type(sp.E))
+
+
+def _check_allowed(exprs) -> None:
+    for e in exprs:
+        if not isinstance(e, sp.Basic):
+            continue
+        bad = [a for a in sp.preorder_traversal(e) if not isinstance(a, _ALLOWED)]
+        if bad:
+            raise ValueError(f"no interval evaluation of {type(bad[0]).__name__}")
+
+
+def _has_rule_nodes(exprs) -> bool:
+    from ..derive._nonlinear_gaussian import GaussRule1, GaussRule2
+    return any(isinstance(e, sp.Basic) and e.has(GaussRule1, GaussRule2) for e in exprs)
+
+
 def interval_functions(key: str, unknowns: Sequence[sp.Symbol], rest: Sequence[sp.Symbol],
                        equations: Sequence[sp.Expr], jacobian: sp.Matrix | None):
     """(G, J, shape) evaluating ``equations`` and ``jacobian`` on intervals (mpmath ``iv``), cached under ``key``
     (``jacobian`` None: G only, J None).
 
+    Expressions holding Gaussian rule nodes (``GaussRule1`` / ``GaussRule2``, and their derivative nodes) get
+    ``RuleNodeFunction`` evaluators: each node is enclosed by ``_rule_intervals`` -- an interval proven to contain the
+    exact expectation (not the value of the 833-node rule), so G and J enclose the model's system, not the rule's.
+
     Raises:
-        ValueError: an expression uses a function without a rigorous interval version here (Abs, Max, ...).
+        ValueError: an expression uses a function without a rigorous interval version here (Abs, Max, ...), or a
+            rule node's integrand one without a rigorous complex bound (``UnsupportedIntegrand``).
     """
     if key not in _FUNCTIONS:
-        allowed = (sp.Add, sp.Mul, sp.Pow, sp.Symbol, sp.Number, sp.log, sp.exp, sp.cos, sp.sin,
-                   sp.asin, sp.acos, sp.Abs, type(sp.pi), type(sp.E))
-        for e in list(equations) + (list(jacobian) if jacobian is not None else []):
-            bad = [a for a in sp.preorder_traversal(e) if not isinstance(a, allowed)]
-            if bad:
-                raise ValueError(f"no interval evaluation of {type(bad[0]).__name__}")
         args = list(unknowns) + list(rest)
+        exprs = list(equations) + (list(jacobian) if jacobian is not None else [])
+        if _has_rule_nodes(exprs):
+            G = RuleNodeFunction(args, list(equations), tolerance=RULE_TOLERANCE_G)
+            J = (RuleNodeFunction(args, list(jacobian), tolerance=RULE_TOLERANCE_J) if jacobian is not None
+                 else None)
+            _FUNCTIONS[key] = (G, J, jacobian.shape if jacobian is not None else None)
+            return _FUNCTIONS[key]
+        _check_allowed(exprs)
         G = sp.lambdify(args, list(equations), modules=[_namespace()], printer=_printer())
         if jacobian is None:
             _FUNCTIONS[key] = (G, None, None)
@@ -191,6 +222,84 @@ def interval_functions(key: str, unknowns: Sequence[sp.Symbol], rest: Sequence[s
             J = sp.lambdify(args, list(jacobian), modules=[_namespace()], printer=_printer())
             _FUNCTIONS[key] = (G, J, jacobian.shape)
     return _FUNCTIONS[key]
+
+
+#: Default absolute tolerance of the proven quadrature error of the rule nodes in G (``RuleNodeFunction``); callers
+#: that know the digits they want set ``G.tolerance``.
+RULE_TOLERANCE_G = 1e-20
+#: The same in the Jacobian: in the Krawczyk operator its enclosure is multiplied by X - c, so a loose bound costs
+#: nothing but keeps the interval sums small.
+RULE_TOLERANCE_J = 1e-9
+
+
+class RuleNodeFunction:
+    """An interval function of (unknowns..., rest...) for expressions with rule nodes: the nodes are replaced by
+    symbols, the rest is evaluated like ``interval_functions``' other functions, and the nodes sharing their
+    arguments (covariance and parameters) are enclosed together by one ``RuleGroupEnclosure``.
+
+    Attributes:
+        tolerance: absolute tolerance asked of the proven quadrature error of every node (the node budget may not
+            allow it: ``reports`` say what was achieved). budget: nodes per interval sum.
+        reports: the ``_rule_intervals.Report`` of each group at the last call.
+    """
+
+    rule_nodes = True
+
+    def __init__(self, args: Sequence[sp.Symbol], exprs: Sequence[sp.Expr], *, tolerance: float):
+        from ..derive._nonlinear_gaussian import GaussRule1, GaussRule2
+        from ._rule_intervals import DEFAULT_BUDGET, UnsupportedIntegrand, group_enclosure
+        nodes = set()
+        for e in exprs:
+            if isinstance(e, sp.Basic) and e.has(GaussRule1, GaussRule2):
+                nodes |= e.atoms(GaussRule1, GaussRule2)
+        by_args: dict[tuple, list] = {}
+        for node in sorted(nodes, key=sp.default_sort_key):
+            by_args.setdefault((1 if isinstance(node, GaussRule1) else 2, node.args[1:]), []).append(node)
+        replace, symbols, self.groups = {}, [], []
+        for (dim, node_args), members in by_args.items():
+            names = [sp.Symbol(f"_rule_node_{len(symbols) + k}") for k in range(len(members))]
+            replace.update(zip(members, names))
+            symbols += names
+            _check_allowed(node_args)
+            n_cov = 1 if dim == 1 else 3
+            try:
+                enclosure = group_enclosure(dim, [m.args[0] for m in members], len(node_args) - n_cov)
+            except UnsupportedIntegrand as exc:
+                raise ValueError(f"no interval evaluation of a GaussRule{dim} node: {exc}") from None
+            fn = sp.lambdify(list(args), list(node_args), modules=[_namespace()], printer=_printer())
+            self.groups.append((fn, enclosure, n_cov))
+        reduced = [e.xreplace(replace) if isinstance(e, sp.Basic) else e for e in exprs]
+        _check_allowed(reduced)
+        self._base = sp.lambdify(list(args) + symbols, reduced, modules=[_namespace()], printer=_printer())
+        self.tolerance = tolerance
+        self.budget = DEFAULT_BUDGET
+        self.reports: list = []
+        self.n_nodes = len(symbols)
+
+    def __call__(self, *xs):
+        from ._rule_intervals import UnsupportedIntegrand
+        values, reports = [], []
+        for fn, enclosure, n_cov in self.groups:
+            raw = [_raw(v) for v in fn(*xs)]
+            try:
+                out, report = enclosure.enclose(raw[:n_cov], raw[n_cov:], tol=self.tolerance, budget=self.budget)
+            except UnsupportedIntegrand as exc:
+                raise ValueError(str(exc)) from None
+            reports.append(report)
+            values += [Interval(v) for v in out]
+        self.reports = reports
+        return self._base(*xs, *values)
+
+    def bound(self) -> float:
+        """The largest proven quadrature error bound of the last call (0 without rule nodes)."""
+        return max((r.bound for r in self.reports), default=0.0)
+
+    def describe(self) -> str:
+        """The rule nodes and the bounds of the last call, as text."""
+        if not self.reports:
+            return f"{self.n_nodes} rule node(s)"
+        worst = max(self.reports, key=lambda r: r.bound)
+        return f"{self.n_nodes} rule node(s) enclosed with {worst.describe()}"
 
 
 def _printer():
@@ -295,6 +404,100 @@ def krawczyk(G, J, shape, center: Sequence, rest: Sequence[str], *, radius_digit
     make = mpmath.mp.make_mpf
     return Certificate(True, tuple((make(a), make(b)) for a, b in K),
                        f"Krawczyk: K(X) inside X (box 1e-{radius_digits}), a unique root in K(X)")
+
+
+def interval_values(F, box: Sequence, rest: Sequence[str]) -> list:
+    """[(lo, hi) mpf] of the interval function F (``interval_functions``) on ``box`` ((lo, hi) pairs, or numbers for
+    a point) at the current mpmath precision, outward rounding."""
+    prec = mpmath.mp.prec
+    old = _PREC[0]
+    _PREC[0] = prec
+    try:
+        X = []
+        for v in box:
+            lo, hi = v if isinstance(v, (tuple, list)) else (v, v)
+            X.append(Interval((mpmath.mpf(lo)._mpf_, mpmath.mpf(hi)._mpf_)))
+        values = [_raw(v) for v in F(*X, *_parameters(tuple(rest), prec))]
+    finally:
+        _PREC[0] = old
+    make = mpmath.mp.make_mpf
+    return [(make(a), make(b)) for a, b in values]
+
+
+def krawczyk_widening(G, J, shape, center: Sequence, rest: Sequence[str], *, digits: int, jacobian_point=None,
+                      nonzero=None, attempts: int = 4) -> tuple[Certificate, int, list]:
+    """The Krawczyk test for a system whose interval evaluation carries a proven but non-negligible error (rule
+    nodes enclosed with their quadrature error bound): the box is as wide as that error requires.
+
+    1. The centre (a root of an approximating system, e.g. the rule's) is moved by up to three chord steps
+       c <- c - A^-1 mid G(c), A = ``jacobian_point(c)`` the approximating Jacobian (any matrix gives a valid test;
+       this one only makes the centre close to the root the intervals enclose);
+    2. the box radius is estimated from |A^-1 G(c)| (G(c) an interval: its width is the proven error) and the test
+       run on boxes 10^-k (1 + |c_i|), k from that estimate (at most ``digits`` + 5) down by one per retry.
+
+    Returns:
+        (certificate, the k of the certified box (or of the last attempt), the centre used).
+    """
+    n = len(center)
+    c = [mpmath.mpf(v) for v in center]
+    try:
+        Gc = interval_values(G, c, rest)
+    except (ZeroDivisionError, ValueError, TypeError) as exc:
+        return Certificate(False, None, f"interval evaluation failed ({type(exc).__name__}: {exc})"), digits + 5, c
+    A = Ainv = None
+    if jacobian_point is not None:
+        try:
+            A = mpmath.matrix(_as_rows(jacobian_point(c), n))
+            Ainv = mpmath.inverse(A)
+        except (ZeroDivisionError, ValueError, TypeError):
+            A = Ainv = None
+
+    def predicted(values):
+        """max_i |A^-1 G(c)|_i / (1 + |c_i|), G(c) an interval: the half-width K(X) - c will need."""
+        mags = [abs(lo + hi) / 2 + (hi - lo) / 2 for lo, hi in values]
+        return max(sum(abs(Ainv[i, j]) * mags[j] for j in range(n)) / (1 + abs(c[i])) for i in range(n))
+
+    goal = mpmath.mpf(10) ** -(digits + 4)
+    if Ainv is not None:
+        for _ in range(3):  # chord steps towards the root of the enclosed system
+            if predicted(Gc) <= goal:
+                break
+            step = Ainv * mpmath.matrix([(lo + hi) / 2 for lo, hi in Gc])
+            c = [ci - step[i] for i, ci in enumerate(c)]
+            before = predicted(Gc)
+            try:
+                Gc = interval_values(G, c, rest)
+            except (ZeroDivisionError, ValueError, TypeError) as exc:
+                return (Certificate(False, None, f"interval evaluation failed ({type(exc).__name__}: {exc})"),
+                        digits + 5, c)
+            if predicted(Gc) > before / 10:  # no more progress: the width of G(c) dominates
+                break
+    k0 = digits + 5
+    if Ainv is not None:
+        worst = predicted(Gc)
+        if worst > 0:
+            k0 = min(k0, int(mpmath.floor(-mpmath.log10(8 * worst))))
+    cert, k = None, k0
+    for k in range(k0, k0 - attempts, -1):
+        if k < 1:
+            break
+        cert = krawczyk(G, J, shape, c, rest, radius_digits=k, nonzero=nonzero)
+        if cert.certified:
+            break
+    if cert is None:
+        cert = Certificate(False, None, "no box to test (the interval values of the system are too wide)")
+    return cert, k, c
+
+
+def _as_rows(M, n: int) -> list:
+    """A point Jacobian (mpmath matrix, numpy array or nested/flat list) as n rows."""
+    if isinstance(M, mpmath.matrix):
+        return [[M[i, j] for j in range(M.cols)] for i in range(M.rows)]
+    import numpy as np
+    arr = np.asarray(M, dtype=object)
+    if arr.ndim == 1:
+        arr = arr.reshape(n, -1)
+    return [[mpmath.mpf(x) for x in row[:n]] for row in arr.tolist()]
 
 
 def residual_bound(G, enclosure: Sequence, rest: Sequence[str]):

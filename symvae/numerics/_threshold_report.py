@@ -33,7 +33,8 @@ _CASES = [  # (threshold, M, parameter overrides)
 
 
 #: Activated models listed (encoder activation, decoder activation, parameter overrides), collapse threshold only.
-_ACTIVATED = [("linear", "erf", {"tau": 0.1}), ("linear", "erf", {"rho": 2.0, "eta": 0.5, "lam": 0.1, "tau": 0.05})]
+_ACTIVATED = [("linear", "erf", {"tau": 0.1}), ("linear", "erf", {"rho": 2.0, "eta": 0.5, "lam": 0.1, "tau": 0.05}),
+              ("erf", "erf", {"tau": 0.1})]
 _ACTIVATED_DIGITS = 30
 
 
@@ -187,7 +188,10 @@ geometric grid going up in beta (the collapsed point is stable only between beta
 near 2/(tau eta)), continues it down in the subspace m = m~ = 0 and refines the signal branch point on the null-vector
 augmented system (fixed-point equations + J_signal v = 0 + a normalisation of v). The right-hand side has arcsines
 of the covariances, so there is no polynomial closed form; each value is certified by the Krawczyk test (interval
-column: an enclosure proven to contain the root). As tau -> 0, an erf decoder collapses at
+column: an enclosure proven to contain the root). With erf on both sides the expectations have no closed form and the
+system holds numerical-rule nodes; the certificate encloses each with a proven bound of its quadrature error, so the
+interval holds the root of the model, not of the rule (whose own root, 1.89813615289 here, is 3.5e-9 away). As
+tau -> 0, an erf decoder collapses at
 beta_c = kappa/(pi (1/3 + lam)) - lam/kappa with kappa = rho + eta (3 kappa/pi at lam = 0, earlier than the linear
 rho + eta; hand derivation, tests/test_nonlinear_threshold.py).
 

@@ -37,7 +37,7 @@ from ..derive import derive_dynamics
 from ..errors import InvalidInputError, SymvaeError
 from ..model import Model
 from ._augmented import AugmentedSystem, augmented_system, resolve_nonsmooth
-from ._certify import enclosure_digits, interval_functions, krawczyk
+from ._certify import enclosure_digits, interval_functions, krawczyk, krawczyk_widening
 from ._closed_forms import GUARD_SECONDS, SolveTimeout, memoised, solve_cached, time_limit
 from ._continuation import Branch, ContinuationError, SpecialPoint, continue_branch, switch_branch
 from ._fixed_points import FixedPoint, collapsed_start, fixed_point
@@ -319,6 +319,24 @@ def _refine(aug: AugmentedSystem, u0: np.ndarray, rest: list, digits: int, count
     return refine_two_precisions(fun, jac, u0, dps1, dps2, len(aug.subspace.free), counter=counter)
 
 
+#: statements of numerical-rule loops per mpmath right-hand side above which a threshold is not refined in mpmath
+#: (about 5 us each: erf on both sides at M = 1 runs 5.5e4, at M = 2 5.4e6, i.e. about 26 s per right-hand side,
+#: and the refinement needs hundreds of evaluations of the augmented system and its Jacobian)
+MP_RULE_STATEMENTS_LIMIT = 10 ** 6
+
+
+def _mpmath_too_slow(system, point) -> str:
+    """The reason a threshold of ``system`` is not refined in mpmath, or "" (see ``MP_RULE_STATEMENTS_LIMIT``)."""
+    from ..codegen._rules import rule_statements
+    count = rule_statements(system.rhs)
+    if count <= MP_RULE_STATEMENTS_LIMIT:
+        return ""
+    return (f"located in float64 only, at {point.parameter} = {float(point.value):.10g} (the continuation's test "
+            f"function, float64 accuracy): one mpmath evaluation of this system's right-hand side runs {count:.1e} "
+            f"statements of its numerical rules (limit {MP_RULE_STATEMENTS_LIMIT:.0e}, about 5 us each), and the "
+            f"refinement needs hundreds of evaluations of the augmented system and its Jacobian")
+
+
 def refine_special_point(point: SpecialPoint, params: Mapping[str, object], digits: int = 30, *,
                          name: str = "special point", condition: sp.Expr | None = None,
                          closed_form: bool = True, closed_form_seconds: float = GUARD_SECONDS,
@@ -350,6 +368,13 @@ def refine_special_point(point: SpecialPoint, params: Mapping[str, object], digi
     system = point.subspace.system
     compiled = as_compiled(system)
     values = {k: v for k, v in dict(params).items() if k != "target_value"}
+    too_slow = _mpmath_too_slow(compiled.system, point)
+    if too_slow:
+        if throw:
+            raise ThresholdError(too_slow)
+        return Threshold(name=name, parameter=point.parameter, value=None, digits=0, requested_digits=digits,
+                         status="failed", message=too_slow, float64=float(point.value), special_point=point,
+                         params={**values, point.parameter: float(point.value)})
     pp = ParameterPoint(system, {**values, point.parameter: point.value})
     counter = Counter()
     aug = _augmented_for(point, compiled, pp, condition)
@@ -379,7 +404,10 @@ def refine_special_point(point: SpecialPoint, params: Mapping[str, object], digi
                                 (None, False, "certification not requested"))
     if certified:
         with mpmath.workdps(r2.dps):
-            verified = enclosure_digits(mpmath.mpf(interval[0]), mpmath.mpf(interval[1]), digits)
+            lo_c, hi_c = mpmath.mpf(interval[0]), mpmath.mpf(interval[1])
+            verified = enclosure_digits(lo_c, hi_c, digits)
+            if not lo_c <= value <= hi_c:  # rule nodes: the proven root is the model's, the rule's root is beside it
+                value = (lo_c + hi_c) / 2
     status = "verified" if verified >= digits else "partial"
     message = (f"{aug.kind} augmented system ({len(aug.unknowns)} unknowns) solved at {r1.dps} and {r2.dps} digits; "
                + (f"{verified} digits certified ({why})" if certified else
@@ -402,7 +430,14 @@ def refine_special_point(point: SpecialPoint, params: Mapping[str, object], digi
 
 def _certify_root(aug: AugmentedSystem, y, rest: list, digits: int, k: int):
     """(interval of the parameter as decimal strings, certified, why) from the Krawczyk test on the augmented system
-    around the refined root ``y`` (box half-width 10^-(digits + 5), relative)."""
+    around the refined root ``y`` (box half-width 10^-(digits + 5), relative).
+
+    With rule nodes (``GaussRule1`` / ``GaussRule2``) the interval functions enclose the model's expectations with a
+    proven quadrature error bound (``_rule_intervals``, asked for 10^-(digits + 6) in G), so the test is on the model's
+    system, whose root differs from the rule's ``y`` by about the rule's error: ``krawczyk_widening`` moves the centre
+    by chord steps and sizes the box from the proven widths. The interval is then as narrow as that proof allows and
+    may hold fewer than ``digits`` digits (the caller reports ``enclosure_digits`` of it; ``why`` says the quadrature
+    bound limits it)."""
     equations, jacobian, key, nonzero = list(aug.equations), aug.jacobian, aug.key, None
     moduli = sorted({a.args[0] for e in equations for a in sp.preorder_traversal(e) if isinstance(a, sp.Abs)},
                     key=sp.default_sort_key)
@@ -417,9 +452,21 @@ def _certify_root(aug: AugmentedSystem, y, rest: list, digits: int, k: int):
         G, J, shape = interval_functions(key, aug.unknowns, aug.rest, equations, jacobian)
     except ValueError as exc:
         return None, False, str(exc)
+    rules = getattr(G, "rule_nodes", False)
     with mpmath.workdps(digits + 25):
-        cert = krawczyk(G, J, shape, y, rest, radius_digits=digits + 5, nonzero=nonzero)
+        if rules:  # the model's integrals enclosed with a proven quadrature bound: the box is as wide as it requires
+            G.tolerance = max(10.0 ** -(digits + 6), 1e-60)
+
+            def rule_jacobian(c):  # the rule's Jacobian in float64: the chord steps only need an approximation
+                return aug.J_float(np.array([float(v) for v in c]), np.array([float(v) for v in rest]))
+            cert, radius, _ = krawczyk_widening(G, J, shape, y, rest, digits=digits, nonzero=nonzero,
+                                                jacobian_point=rule_jacobian)
+        else:
+            cert = krawczyk(G, J, shape, y, rest, radius_digits=digits + 5, nonzero=nonzero)
         if not cert.certified:
+            if rules:
+                return None, False, (f"{cert.message} (the model's rule nodes enclosed with their proven quadrature "
+                                     f"error: {G.describe()})")
             return None, False, cert.message
         lo, hi = cert.enclosure[k]
         text = (mpmath.nstr(lo, digits + 12, strip_zeros=False), mpmath.nstr(hi, digits + 12, strip_zeros=False))
@@ -429,6 +476,14 @@ def _certify_root(aug: AugmentedSystem, y, rest: list, digits: int, k: int):
             text = (mpmath.nstr(lo - abs(lo) * mpmath.mpf(10) ** -(digits + 11), digits + 12), text[1])
         if mpmath.mpf(text[1]) < hi:
             text = (text[0], mpmath.nstr(hi + abs(hi) * mpmath.mpf(10) ** -(digits + 11), digits + 12))
+    if rules:
+        with mpmath.workdps(digits + 25):
+            proven = enclosure_digits(mpmath.mpf(text[0]), mpmath.mpf(text[1]), digits)
+        why = (f"Krawczyk on the model's system: a unique root in K(X) (box 1e-{radius} relative around the rule's "
+               f"root moved by chord steps); {G.describe()}; the Jacobian's {J.n_nodes} node(s) to {J.bound():.0e}")
+        if proven < digits:
+            why = f"the proven bound of the quadrature error limits the enclosure; {why}"
+        return text, True, why
     return text, True, cert.message
 
 
