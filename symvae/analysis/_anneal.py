@@ -58,7 +58,8 @@ class AnnealingStudy:
     """
 
     def __init__(self, schedule: str, params: Mapping[str, float], *, M: int = 1, M_star: int = 1, init=None,
-                 target_delta: float = 0.01, t_max: float = 20000.0):
+                 target_delta: float = 0.01, t_max: float = 20000.0, encoder_activation: str = "linear",
+                 decoder_activation: str = "linear"):
         from ..numerics import fixed_point, integrate
         from ..simulate import default_initial_state
         from ._sweep import model_for
@@ -67,8 +68,9 @@ class AnnealingStudy:
             raise InvalidInputError(f"target delta must be > 0, got {target_delta}")
         self.schedule = schedule_expression(schedule)
         variant, expr = ("annealing", None) if self.schedule == SCHEDULES["tanh"] else ("base", self.schedule)
-        self.model, self.system, self.compiled = model_for(variant, M, M_star, expr)
-        _, base_system, self.base = model_for("base", M, M_star, None)
+        activations = (encoder_activation, decoder_activation)
+        self.model, self.system, self.compiled = model_for(variant, M, M_star, expr, *activations)
+        _, base_system, self.base = model_for("base", M, M_star, None, *activations)
         names = [p.name for p in self.system.params]
         if "gamma" not in names:
             raise InvalidInputError("the schedule has no rate parameter gamma")
@@ -265,7 +267,8 @@ class AnnealResult:
 
 def anneal(schedule: str, params: Mapping[str, float], *, gammas: Sequence[float] = (), M: int = 1, M_star: int = 1,
            init=None, target_delta: float = 0.01, t_max: float | None = None,
-           progress: Callable[[str], None] | None = None) -> AnnealResult:
+           progress: Callable[[str], None] | None = None, encoder_activation: str = "linear",
+           decoder_activation: str = "linear") -> AnnealResult:
     """The annealing study of one schedule family: gamma*, T(gamma*), T at constant beta, the speed-up, T at
     ``gammas`` and the slow-annealing penalty at gamma*/10 and gamma*/30.
 
@@ -274,7 +277,8 @@ def anneal(schedule: str, params: Mapping[str, float], *, gammas: Sequence[float
     """
     tau = float(params.get("tau", 0.01))
     t_max = t_max or max(2000.0, 200.0 / tau)
-    study = AnnealingStudy(schedule, params, M=M, M_star=M_star, init=init, target_delta=target_delta, t_max=t_max)
+    study = AnnealingStudy(schedule, params, M=M, M_star=M_star, init=init, target_delta=target_delta, t_max=t_max,
+                           encoder_activation=encoder_activation, decoder_activation=decoder_activation)
     optimum = study.optimal_rate(log=progress)
     curve = [{"gamma": float(g), "time": study.time(g)} for g in gammas]
     slow = [optimum["gamma_opt"] / 10, optimum["gamma_opt"] / 30]

@@ -113,6 +113,29 @@ def per_seed_report(result, system, init: Mapping, params: Mapping[str, float]) 
                     **{k: np.asarray(v).tolist() for k, v in theory.items()}}}
 
 
+def _activated_run(model, params, init, t_eval, N: int, seed: int):
+    """One seed of a model with activations (``simulate_nonlinear``: eps sampled), with the observables of its derived
+    system on the simulated overlaps (as ``symvae simulate`` reports them); ``ok`` as ``SimulationResult``'s."""
+    from ..codegen import compile_system
+    from ..derive import derive_dynamics
+    from ..simulate import simulate_nonlinear
+    from ..simulate._nonlinear import with_observables
+
+    res = simulate_nonlinear(model, params, {k: v for k, v in init.items() if k != "sigma2"}, t_eval, N=N, seeds=1,
+                             seed=seed)
+    res = with_observables(res, compile_system(derive_dynamics(model)))
+    return _Run(res)
+
+
+class _Run:
+    """A ``NonlinearSimulation`` seen as a ``SimulationResult`` by ``SeedRuns`` (t, per_seed, observables, ok,
+    message)."""
+
+    def __init__(self, res):
+        self.t, self.per_seed, self.observables, self.message = res.t, res.per_seed, res.observables, res.message
+        self.ok = res.status == "ok"
+
+
 class SeedRuns:
     """Seeds of a finite-N simulation run one ``simulate`` call each (seed ``seed + 1000 k``), so that Ctrl-C, which
     cannot stop a compiled SGD loop, waits for one seed at most. Attributes as ``SimulationResult``: t, per_seed,
@@ -121,9 +144,11 @@ class SeedRuns:
     def __init__(self, model, params, init, t_eval, *, N: int, seeds: int, seed: int = 0):
         from ..simulate import simulate
 
+        activated = model.vae.encoder_activation != "linear" or model.vae.decoder_activation != "linear"
         runs = []
         for k in range(seeds):
-            res = simulate(model, params, init, t_eval, N=N, seeds=1, seed=seed + 1000 * k)
+            res = (_activated_run(model, params, init, t_eval, N, seed + 1000 * k) if activated else
+                   simulate(model, params, init, t_eval, N=N, seeds=1, seed=seed + 1000 * k))
             runs.append(res)
             if not res.ok:
                 break

@@ -42,7 +42,8 @@ def _slope(logN: np.ndarray, logD: np.ndarray) -> float:
 def n_scaling(params: Mapping[str, float], Ns: Sequence[int], *, seeds: int = 8, seed: int = 0, M: int = 1,
               M_star: int = 1, variant: str = "base", beta_schedule: str | None = None, init=None,
               t_max: float = 200.0, n_times: int = 21, confidence: float = 0.95, bootstrap: int = 400,
-              progress: Callable[[int, int], None] | None = None) -> NScalingResult:
+              progress: Callable[[int, int], None] | None = None, encoder_activation: str = "linear",
+              decoder_activation: str = "linear") -> NScalingResult:
     """Fit deviation ~ N^exponent between finite-N online SGD and the ODE.
 
     Arguments:
@@ -67,7 +68,7 @@ def n_scaling(params: Mapping[str, float], Ns: Sequence[int], *, seeds: int = 8,
         raise InvalidInputError(f"n-scaling needs at least 2 seeds, got {seeds}")
     if not (t_max > 0 and n_times >= 2):
         raise InvalidInputError("t_max must be > 0 and n_times >= 2")
-    model, system, compiled = model_for(variant, M, M_star, beta_schedule)
+    model, system, compiled = model_for(variant, M, M_star, beta_schedule, encoder_activation, decoder_activation)
     init = dict(init) if init is not None else default_initial_state(system.table)
     t_eval = np.linspace(0.0, t_max, n_times + 1)[1:]
     traj = integrate(compiled, {k: v for k, v in init.items() if k in system.blocks}, params, t_eval, throw=True)

@@ -77,16 +77,26 @@ class SweepPoint:
     finite_n: int | None = None
     seeds: int = 4
     seed: int = 0
+    encoder_activation: str = "linear"
+    decoder_activation: str = "linear"
+
+    @property
+    def activations(self) -> tuple[str, str]:
+        """(encoder, decoder) activation: the last arguments of ``model_for``."""
+        return self.encoder_activation, self.decoder_activation
 
 
 @functools.lru_cache(maxsize=32)
-def model_for(variant: str, M: int, M_star: int, beta_schedule: str | None):
+def model_for(variant: str, M: int, M_star: int, beta_schedule: str | None, encoder_activation: str = "linear",
+              decoder_activation: str = "linear"):
     """(model, derived system, compiled system), cached per process (workers derive/compile each model once)."""
     from ..codegen import compile_system
     from ..derive import derive_dynamics
     from ..model import make_model
 
-    model = make_model(variant, M=M, M_star=M_star, beta_schedule=beta_schedule)
+    activations = {k: v for k, v in (("encoder_activation", encoder_activation),
+                                     ("decoder_activation", decoder_activation)) if v != "linear"}
+    model = make_model(variant, M=M, M_star=M_star, beta_schedule=beta_schedule, **activations)
     system = derive_dynamics(model)
     return model, system, compile_system(system)
 
@@ -113,7 +123,7 @@ def _final_beta(beta_expr, values: tuple, t_max: float) -> float:
 def _autonomous(point: SweepPoint):
     """(compiled autonomous system, its parameter values): a beta(t) schedule replaced by its final value (the limit
     t -> infinity, or its value at t_max if there is none)."""
-    model, system, compiled = model_for(point.variant, point.M, point.M_star, point.beta_schedule)
+    model, system, compiled = model_for(point.variant, point.M, point.M_star, point.beta_schedule, *point.activations)
     if not system.time_dependent:
         return compiled, dict(point.params)
     beta_expr = model.vae.beta_expr
@@ -121,7 +131,7 @@ def _autonomous(point: SweepPoint):
                           if s.name in point.params))
     beta_end = _final_beta(beta_expr, values, float(point.t_max))
     base_variant = "base" if point.variant == "annealing" else point.variant
-    _, asys, acomp = model_for(base_variant, point.M, point.M_star, None)
+    _, asys, acomp = model_for(base_variant, point.M, point.M_star, None, *point.activations)
     names = {p.name for p in asys.params}
     params = {k: v for k, v in point.params.items() if k in names}
     params["beta"] = beta_end
@@ -250,7 +260,7 @@ def evaluate_point(point: SweepPoint) -> dict[str, float]:
     unknown = [m for m in point.metrics if m not in METRICS]
     if unknown:
         raise InvalidInputError(f"unknown metric(s) {', '.join(unknown)}; known: {', '.join(METRICS)}")
-    model, system, compiled = model_for(point.variant, point.M, point.M_star, point.beta_schedule)
+    model, system, compiled = model_for(point.variant, point.M, point.M_star, point.beta_schedule, *point.activations)
     init = _initial_state(point, system)
     state_init = {k: v for k, v in init.items() if k in system.blocks}
     t_eval = np.linspace(0.0, point.t_max, point.n_grid)
@@ -357,7 +367,7 @@ def sweep(base: SweepPoint, grid: Mapping[str, Sequence[float]], *, executor=Non
     if not grid:
         raise InvalidInputError("a sweep needs at least one parameter")
     names = tuple(grid)
-    _, system, _ = model_for(base.variant, base.M, base.M_star, base.beta_schedule)
+    _, system, _ = model_for(base.variant, base.M, base.M_star, base.beta_schedule, *base.activations)
     known = {p.name for p in system.params} | set(STRUCTURAL)
     for name in names:
         if name not in known:

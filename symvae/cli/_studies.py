@@ -133,13 +133,15 @@ def register(sub) -> None:
 def _point_from_args(args, metrics):
     from ..analysis._sweep import SweepPoint, model_for
     model = model_from_args(args)
-    _, system, _ = model_for(args.variant, args.M, args.M_star, args.beta_schedule)
+    activations = (args.encoder_activation, args.decoder_activation)
+    _, system, _ = model_for(args.variant, args.M, args.M_star, args.beta_schedule, *activations)
     params = param_values_from_args(args, system.params)
     init = initial_state_arg(args.init, system.table)
     return SweepPoint(variant=args.variant, M=args.M, M_star=args.M_star, beta_schedule=args.beta_schedule,
                       params=params, t_max=args.t_max, n_grid=args.n_grid, metrics=tuple(metrics),
                       target_delta=args.target_delta, disentangle_level=args.disentangle_level, init=init,
-                      finite_n=args.finite_n, seeds=args.seeds, seed=args.seed), model
+                      finite_n=args.finite_n, seeds=args.seeds, seed=args.seed,
+                      encoder_activation=activations[0], decoder_activation=activations[1]), model
 
 
 def run_sweep(args: argparse.Namespace) -> int:
@@ -209,7 +211,8 @@ def run_anneal(args: argparse.Namespace) -> int:
     say = (lambda s: sys.stderr.write(s + "\n")) if sys.stderr.isatty() else None
     try:
         res = anneal(args.schedule, values, gammas=gammas, M=args.M, M_star=args.M_star,
-                     target_delta=args.target_delta, t_max=args.t_max, progress=say)
+                     target_delta=args.target_delta, t_max=args.t_max, progress=say,
+                     encoder_activation=args.encoder_activation, decoder_activation=args.decoder_activation)
     except InvalidInputError:
         raise
     except SymvaeError as exc:  # a numerical failure (no optimum, horizon too short): status, exit 1
@@ -255,12 +258,15 @@ def run_nscaling(args: argparse.Namespace) -> int:
     check_work(f"n-scaling at N = {args.N} with {args.seeds} seeds to t = {args.t_max:g}",
                float(args.seeds) * args.t_max * sum(float(n) ** 2 for n in Ns) * (args.M + args.M_star + 1),
                SIMULATION_WORK_MAX, "operations", args.force)
-    _, system, _ = model_for(args.variant, args.M, args.M_star, args.beta_schedule)
+    model_from_args(args)  # the model's limits and activations checked as everywhere
+    activations = (args.encoder_activation, args.decoder_activation)
+    _, system, _ = model_for(args.variant, args.M, args.M_star, args.beta_schedule, *activations)
     params = param_values_from_args(args, system.params)
     init = initial_state_arg(args.init, system.table)
     res = n_scaling(params, Ns, seeds=args.seeds, seed=args.seed, M=args.M, M_star=args.M_star,
                     variant=args.variant, beta_schedule=args.beta_schedule, init=init, t_max=args.t_max,
-                    progress=_progress("n-scaling"))
+                    progress=_progress("n-scaling"), encoder_activation=activations[0],
+                    decoder_activation=activations[1])
     if args.csv:
         with atomic_output(check_output_file(args.csv, "--csv")) as tmp:
             write_csv(tmp, res.rows)

@@ -42,6 +42,11 @@ ALPHA = sp.Symbol("alpha", positive=True)
 
 
 def _check_static_model(model: Model) -> None:
+    vae = model.vae
+    if vae.encoder_activation != "linear" or vae.decoder_activation != "linear":
+        raise InvalidInputError(f"replica statics is derived for linear encoder and decoder only, got encoder "
+                                f"activation {vae.encoder_activation!r}, decoder activation "
+                                f"{vae.decoder_activation!r} (the online-SGD dynamics take activations)")
     if model.vae.beta_expr.has(t):
         raise InvalidInputError("statics needs a constant beta; the model's beta depends on t (a schedule)")
     for name in ("lam_W_expr", "lam_W_tilde_expr"):
