@@ -212,10 +212,12 @@ def test_erf_both_sides_at_two_latents_deviation_falls_like_n_to_the_minus_half(
 
 
 def test_thresholds_of_systems_too_slow_for_mpmath_are_reported_in_float64(system, monkeypatch):
-    """The mpmath refinement is refused up front where one mpmath right-hand side would run more than
-    ``MP_RULE_STATEMENTS_LIMIT`` statements of rule loops (erf on both sides at M = 2: 5.4e6, about 26 s each; at
-    M = 1: 5.5e4): the result is ``failed`` with the float64 location and the reason, never hours of work. The path is
-    exercised on the linear model with the limit lowered: its float64 location is rho + eta."""
+    """A threshold is refused up front (InvalidInputError: exit 2 on the command line) where one mpmath right-hand
+    side would run more than ``MP_RULE_STATEMENTS_LIMIT`` statements of rule loops (erf on both sides at M = 2: 5.4e6,
+    about 26 s each; at M = 1: 5.5e4); with ``force`` only the float64 location is computed and the result is
+    ``failed`` with it and the reason, never hours of mpmath work. The path is exercised on the linear model with the
+    limit lowered: its float64 location is rho + eta."""
+    from symvae.errors import InvalidInputError
     from symvae.codegen._rules import rule_statements
     from symvae.numerics import _thresholds
     from symvae.numerics._thresholds import MP_RULE_STATEMENTS_LIMIT, threshold
@@ -223,7 +225,10 @@ def test_thresholds_of_systems_too_slow_for_mpmath_are_reported_in_float64(syste
     m1 = derive_dynamics(symvae.make_model("base", encoder_activation="erf", decoder_activation="erf"))
     assert 0 < rule_statements(m1.rhs) < MP_RULE_STATEMENTS_LIMIT / 10
     monkeypatch.setattr(_thresholds, "MP_RULE_STATEMENTS_LIMIT", -1)
-    result = threshold("collapse", symvae.make_model("base"), dict(rho=1.5, eta=0.5, lam=0.0, tau=0.01), digits=20)
+    params = dict(rho=1.5, eta=0.5, lam=0.0, tau=0.01)
+    with pytest.raises(InvalidInputError, match="cannot be refined"):
+        threshold("collapse", symvae.make_model("base"), params, digits=20)
+    result = threshold("collapse", symvae.make_model("base"), params, digits=20, force=True)
     assert result.status == "failed" and result.value is None and not result.certified
     assert abs(result.float64 - 2.0) < 1e-6 and "located in float64 only" in result.message
     assert result.as_dict()["float64"] == result.float64

@@ -325,16 +325,17 @@ def _refine(aug: AugmentedSystem, u0: np.ndarray, rest: list, digits: int, count
 MP_RULE_STATEMENTS_LIMIT = 10 ** 6
 
 
-def _mpmath_too_slow(system, point) -> str:
+def _mpmath_too_slow(system, point=None) -> str:
     """The reason a threshold of ``system`` is not refined in mpmath, or "" (see ``MP_RULE_STATEMENTS_LIMIT``)."""
     from ..codegen._rules import rule_statements
     count = rule_statements(system.rhs)
     if count <= MP_RULE_STATEMENTS_LIMIT:
         return ""
-    return (f"located in float64 only, at {point.parameter} = {float(point.value):.10g} (the continuation's test "
-            f"function, float64 accuracy): one mpmath evaluation of this system's right-hand side runs {count:.1e} "
-            f"statements of its numerical rules (limit {MP_RULE_STATEMENTS_LIMIT:.0e}, about 5 us each), and the "
-            f"refinement needs hundreds of evaluations of the augmented system and its Jacobian")
+    where = ("" if point is None else f"located in float64 only, at {point.parameter} = {float(point.value):.10g} "
+                                      f"(the continuation's test function, float64 accuracy): ")
+    return (f"{where}one mpmath evaluation of this system's right-hand side runs {count:.1e} statements of its "
+            f"numerical rules (limit {MP_RULE_STATEMENTS_LIMIT:.0e}, about 5 us each), and the refinement needs "
+            f"hundreds of evaluations of the augmented system and its Jacobian")
 
 
 def refine_special_point(point: SpecialPoint, params: Mapping[str, object], digits: int = 30, *,
@@ -600,7 +601,7 @@ def _closed_form_of_factor(factor: sp.Expr, f_num: sp.Expr, p_sym: sp.Symbol, ta
 # ------------------------------------------------------------------------------------------------ entry points
 def threshold(name: str, system, params: Mapping[str, object], *, parameter: str = "beta", digits: int = 30,
               search: tuple[float, float] = (1e-3, 1e6), closed_form: bool = True, certify: bool = True,
-              throw: bool = False) -> Threshold:
+              throw: bool = False, force: bool = False) -> Threshold:
     """Locate a named threshold (``THRESHOLDS``) to ``digits`` verified digits.
 
     Arguments:
@@ -612,6 +613,8 @@ def threshold(name: str, system, params: Mapping[str, object], *, parameter: str
         parameter: the threshold parameter (default ``beta``). digits: significant digits requested.
         search: the parameter range searched by continuation (geometric steps).
         closed_form: also try SymPy for a closed form and compare. throw: raise unless ``verified``.
+        force: locate the threshold in float64 even where the mpmath refinement is refused up front (see
+            ``MP_RULE_STATEMENTS_LIMIT``; the result is then ``failed`` with the float64 location).
 
     Returns:
         A ``Threshold``; ``status`` says whether it was found and verified.
@@ -632,6 +635,10 @@ def threshold(name: str, system, params: Mapping[str, object], *, parameter: str
     if name != "collapse" and activated(compiled):
         raise InvalidInputError(f"the {name!r} threshold is not implemented for models with a non-linear activation "
                                 f"(only 'collapse' is)")
+    too_slow = _mpmath_too_slow(compiled.system)
+    if too_slow and not force:
+        raise InvalidInputError(f"this model's threshold cannot be refined: {too_slow}; its float64 location alone "
+                                f"(a long continuation) is computed with force=True (CLI: --force)")
     values = dict(params)
     values.setdefault(parameter, lo)
     pp = ParameterPoint(compiled.system, values)
