@@ -235,11 +235,39 @@ def _noise_source() -> list[str]:
             "    return _NOISE_MP[prec]", "", ""]
 
 
+def _hoisted(g, group: RuleGroup) -> bool:
+    """An inner group of a two-direction rule whose arguments do not involve v: it is computed once per row y1 of
+    the rule (the nodes come row by row), not at every node."""
+    from ..derive._nonlinear_gaussian import RULE_V
+    return group.dim == 2 and not any(sp.sympify(a).has(RULE_V) for a in g.args)
+
+
 def _inner_lines(group: RuleGroup, backend: str, printer, indent: str) -> list[str]:
     """The statements computing the group's ``NoiseMean`` symbols at one node of the outer rule (numpy: at all nodes,
-    the noise on one more, last axis)."""
+    the noise on one more, last axis). numba and mpmath compute the groups that depend on u alone only when y1
+    changes (same values, in the same order: the same bits)."""
+    hoisted = [g for g in group.inner() if backend != "numpy" and _hoisted(g, group)]
     lines = []
-    for g in group.inner():
+    if hoisted:
+        row = "_RULE2_I1[_k]" if backend == "numba" else "_y1"
+        lines += [f"{indent}if {row} != _row:", f"{indent}    _row = {row}"]
+        lines += _inner_group_lines(hoisted, backend, printer, indent + "    ")
+    return lines + _inner_group_lines([g for g in group.inner() if g not in hoisted], backend, printer, indent)
+
+
+def _row_start(group: RuleGroup, backend: str) -> list[str]:
+    """Before the loop: the sentinel of the current row and the hoisted symbols defined (numba types them)."""
+    hoisted = [g for g in group.inner() if backend != "numpy" and _hoisted(g, group)]
+    if not hoisted:
+        return []
+    zero = "0.0" if backend == "numba" else "mpmath.mpf(0)"
+    first = "1 << 30" if backend == "numba" else "None"
+    return [f"    _row = {first}"] + [f"    {n.name} = {zero}" for g in hoisted for n in g.symbols]
+
+
+def _inner_group_lines(groups, backend: str, printer, indent: str) -> list[str]:
+    lines = []
+    for g in groups:
         if backend == "numpy":
             lines += [f"{indent}{a.name} = numpy.asarray({printer.doprint(v)}, dtype=float)[..., None]"
                       for a, v in zip(g.arg_symbols, g.args)]
@@ -334,6 +362,7 @@ def _function(group: RuleGroup, backend: str, printer) -> list[str]:
                       "    _c = math.sqrt(s22 - _b * _b)"]
         lines += [f"    {s.name} = {printer.doprint(v)}" for s, v in outside]
         lines += [f"    {a} = 0.0" for a in acc]
+        lines += _row_start(group, backend)
         lines += [f"    for _k in range({R}_W.shape[0]):", f"        _y1 = {R}_Y1[_k]", "        u_rule = _a * _y1"]
         if group.dim == 2:
             lines += [f"        v_rule = _b * _y1 + _c * {R}_Y2[_k]"]
@@ -367,6 +396,7 @@ def _function(group: RuleGroup, backend: str, printer) -> list[str]:
                       "    _c = mpmath.sqrt(s22 - _b * _b)"]
         lines += [f"    {s.name} = {printer.doprint(v)}" for s, v in outside]
         lines += [f"    {a} = mpmath.mpf(0)" for a in acc]
+        lines += _row_start(group, backend)
         if group.dim == 2:
             lines += ["    for _y1, _y2, _w in _rule2_mp_nodes():", "        u_rule = _a * _y1",
                       "        v_rule = _b * _y1 + _c * _y2"]
