@@ -542,6 +542,16 @@ class Integrand(sp.AtomicExpr):
         return printer._print(self.G.xreplace({RULE_U: sp.Symbol("u"), RULE_V: sp.Symbol("v")}))
 
 
+def _constant_expectation(g: Integrand, params) -> sp.Expr | None:
+    """The value of a rule node whose integrand does not depend on the integration variables (0, or the integrand
+    with its parameters filled in), else None (the node stays unevaluated)."""
+    if g.G == 0:
+        return sp.Integer(0)
+    if not g.G.has(RULE_U, RULE_V):
+        return g.G.xreplace({rule_parameter(k + 1): p for k, p in enumerate(params)})
+    return None
+
+
 @functools.lru_cache(maxsize=65536)
 def _price_integrand(g: Integrand, dim: int, argindex: int) -> Integrand:
     """The integrand of the derivative of a ``GaussRule<dim>`` node in its argument ``argindex`` (2 .. 4: the
@@ -572,11 +582,7 @@ class GaussRule2(sp.Function):
         if not isinstance(g, Integrand) or len(args) < 3 + g.n_params:
             raise DerivationError(f"GaussRule2 takes an Integrand, S11, S12, S22 and its {getattr(g, 'n_params', 0)} "
                                   f"parameter(s); got {g}, {args}")
-        if g.G == 0:
-            return sp.Integer(0)
-        if not g.G.has(RULE_U, RULE_V):  # a constant integrand: its expectation is itself
-            return g.G.xreplace({rule_parameter(k + 1): p for k, p in enumerate(args[3:])})
-        return None
+        return _constant_expectation(g, args[3:])
 
     @property
     def integrand(self) -> Integrand:
@@ -607,11 +613,7 @@ class GaussRule1(sp.Function):
         if not isinstance(g, Integrand) or len(args) < 1 + g.n_params or g.G.has(RULE_V):
             raise DerivationError(f"GaussRule1 takes an Integrand of u, S11 and its {getattr(g, 'n_params', 0)} "
                                   f"parameter(s); got {g}, {args}")
-        if g.G == 0:
-            return sp.Integer(0)
-        if not g.G.has(RULE_U):
-            return g.G.xreplace({rule_parameter(k + 1): p for k, p in enumerate(args[1:])})
-        return None
+        return _constant_expectation(g, args[1:])
 
     def fdiff(self, argindex=1):
         if argindex == 1:
@@ -654,11 +656,7 @@ class NoiseMean(sp.Function):
         if not isinstance(g, Integrand) or len(args) < g.n_params or g.G.has(RULE_V):
             raise DerivationError(f"NoiseMean takes an Integrand of u and its {getattr(g, 'n_params', 0)} "
                                   f"parameter(s); got {g}, {args}")
-        if g.G == 0:
-            return sp.Integer(0)
-        if not g.G.has(RULE_U):
-            return g.G.xreplace({rule_parameter(k + 1): p for k, p in enumerate(args)})
-        return None
+        return _constant_expectation(g, args)
 
     def fdiff(self, argindex=1):
         if argindex == 1:
