@@ -232,3 +232,33 @@ def test_thresholds_of_systems_too_slow_for_mpmath_are_reported_in_float64(syste
     assert result.status == "failed" and result.value is None and not result.certified
     assert abs(result.float64 - 2.0) < 1e-6 and "located in float64 only" in result.message
     assert result.as_dict()["float64"] == result.float64
+
+
+def test_invariant_subspaces_of_the_rule_system_are_found_without_expansion(system):
+    """Fixed points and continuation ask which coordinate subspaces are invariant. On this system a symbolic
+    expansion of F_i takes minutes per coordinate; coordinates that move at a random point of the subspace are now
+    dropped numerically first. With every overlap zero (W = W~ = 0) only Q_11 and Q_22 move (the sampled eps feeds
+    the decoder's norm at O(tau^2); Q_12 needs E[g(z_1) g(z_2)] = 0); m = m~ = 0 stays invariant, and the subspace
+    found is invariant at random points of it."""
+    import time
+
+    from symvae.codegen import compile_system
+    from symvae.numerics._subspaces import _moving_numerically, invariant_subspace
+    from symvae.simulate import random_initial_state
+    names = [s.name for s in system.state]
+    signal = [i for i, n in enumerate(names) if n.startswith("m_")]
+    norms = [i for i, n in enumerate(names) if n.split("_")[0] in ("Q", "R")]
+    assert not _moving_numerically(system, frozenset(signal))
+    assert _moving_numerically(system, frozenset(signal + norms)) == {names.index("Q_11"), names.index("Q_22")}
+    start = time.process_time()
+    sub = invariant_subspace(system, signal + norms)
+    assert time.process_time() - start < 120  # it ran for over 8 minutes before, in the expansion
+    zero = sorted(sub.zero)
+    assert set(signal) <= set(zero) and names.index("Q_11") not in zero and names.index("Q_22") not in zero
+    compiled = compile_system(system)
+    for seed in range(3):
+        y = np.array(system.pack({k: v for k, v in random_initial_state(system.table, 40, seed=seed).items()
+                                  if k in system.blocks}))
+        y[zero] = 0.0
+        p = np.random.default_rng(seed).uniform(0.2, 1.0, size=len(system.params))
+        assert np.max(np.abs(compiled.rhs(0.0, y, p)[zero])) < 1e-14

@@ -128,6 +128,27 @@ def _is_zero(expr: sp.Expr) -> bool:
     return expr == 0 or sp.expand(expr) == 0
 
 
+def _moving_numerically(system: DerivedSystem, zero: frozenset) -> set[int]:
+    """Coordinates i of ``zero`` whose F_i is clearly non-zero at a random point with x_zero = 0 (so not zero
+    identically: no symbolic expansion needed), for systems with numerical-rule nodes, whose expansion takes minutes
+    (erf on both sides at M = 2); empty for other systems, or if the value is not finite."""
+    from ..derive._nonlinear_gaussian import GaussRule1, GaussRule2
+    if system.kind != "ode" or not any(isinstance(e, sp.Basic) and e.has(GaussRule1, GaussRule2) for e in system.rhs):
+        return set()
+    from ..codegen import compile_system
+    from ..simulate import random_initial_state
+    y = np.array(system.pack({k: v for k, v in random_initial_state(system.table, 50, seed=1).items()
+                              if k in system.blocks}), dtype=float)
+    y[list(zero)] = 0.0
+    p = np.random.default_rng(1).uniform(0.2, 1.0, size=len(system.params))
+    with np.errstate(all="ignore"):
+        value = np.asarray(compile_system(system).rhs(0.0, y, p), dtype=float)
+    if not np.all(np.isfinite(value)):
+        return set()
+    scale = 1.0 + float(np.max(np.abs(value)))
+    return {i for i in zero if abs(value[i]) > 1e-9 * scale}
+
+
 def invariant_subspace(system: DerivedSystem, candidates: Sequence[int]) -> Subspace:
     """The largest invariant coordinate subspace whose pinned set lies inside ``candidates``.
 
@@ -147,7 +168,8 @@ def invariant_subspace(system: DerivedSystem, candidates: Sequence[int]) -> Subs
     rhs = system.rhs
     while zero:
         sub = {system.state[i]: 0 for i in zero}
-        keep = frozenset(i for i in zero if _is_zero(rhs[i].subs(sub)))
+        moving = _moving_numerically(system, zero)
+        keep = frozenset(i for i in zero if i not in moving and _is_zero(rhs[i].subs(sub)))
         if keep == zero:
             break
         zero = keep
