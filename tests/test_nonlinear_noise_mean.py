@@ -262,3 +262,17 @@ def test_invariant_subspaces_of_the_rule_system_are_found_without_expansion(syst
         y[zero] = 0.0
         p = np.random.default_rng(seed).uniform(0.2, 1.0, size=len(system.params))
         assert np.max(np.abs(compiled.rhs(0.0, y, p)[zero])) < 1e-14
+
+
+def test_a_crossing_without_a_sign_change_is_reported_where_it_happened():
+    """A collapsed branch that is stable at its start and unstable further on, with no branch point detected (each
+    signal eigenvalue twice: the block determinant keeps its sign), is reported with the interval where it lost
+    stability, not as "no collapse threshold in range"; a branch that stays stable is not."""
+    from types import SimpleNamespace
+
+    from symvae.numerics._thresholds import _unseen_crossing
+    branch = SimpleNamespace(stable=np.array([True, True, False, False]), p=np.array([2.0, 1.95, 1.9, 1.8]))
+    text = _unseen_crossing(branch, "beta")
+    assert "between beta = 1.9 and 1.95" in text and "in pairs" in text
+    assert _unseen_crossing(SimpleNamespace(stable=np.array([True, True]), p=np.array([2.0, 1.0])), "beta") == ""
+    assert _unseen_crossing(None, "beta") == ""

@@ -206,9 +206,27 @@ def collapse_from_above(compiled, pp: ParameterPoint, parameter: str, lo: float,
                  s.block.label == "signal" and s.stabilising]
         if cands:
             return branch, max(cands, key=lambda s: s.value), None
+    unseen = _unseen_crossing(branch, parameter)
+    if unseen:
+        return branch, None, unseen
     return branch, None, (f"no signal block of the collapsed point turns stable for {parameter} in [{lo:g}, "
                           f"{start:g}] (the collapsed point is stable at {parameter} = {start:g}, continued down to "
                           f"{lo:g}): no collapse threshold in range")
+
+
+def _unseen_crossing(branch, parameter: str) -> str:
+    """Why no branch point was found although the branch, stable at its start, loses stability further on (or ""):
+    eigenvalues crossing zero in pairs leave every block determinant's sign unchanged."""
+    if branch is None or branch.stable is None or len(branch.stable) < 2 or not bool(branch.stable[0]):
+        return ""
+    lost = np.flatnonzero(~np.asarray(branch.stable, dtype=bool))
+    if not lost.size:
+        return ""
+    k = int(lost[0])
+    return (f"the collapsed point loses stability between {parameter} = {branch.p[k]:.10g} and "
+            f"{branch.p[k - 1]:.10g}, but no block determinant changes sign there: eigenvalues cross zero in pairs "
+            f"(exchangeable latents on spikes of equal strength have each signal eigenvalue twice when their blocks "
+            f"couple), which the test functions cannot locate or refine")
 
 
 def _choose_collapse(compiled, pp, parameter, lo, hi):
