@@ -191,7 +191,7 @@ def test_collapse_threshold_small_tau_matches_hand_derivation(enc, dec, rho, eta
     assert abs(point.value - hand(rho, eta, lam)) < 1e-5
 
 
-@pytest.mark.parametrize("enc", ["linear", "erf"])
+@pytest.mark.parametrize("enc", ["linear", pytest.param("erf", marks=pytest.mark.slow)])  # erf: 50 s cold
 def test_erf_collapse_threshold_checked_by_simulation_on_both_sides(enc):
     """tau = 0.1, erf decoder (and erf on both sides, whose numerical-rule system has beta_c = 1.8981): the derived
     beta_c (continuation, float64) separates learning from collapse in finite-N SGD. From m = m~ = 0.5 the simulated

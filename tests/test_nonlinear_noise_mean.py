@@ -99,17 +99,18 @@ def test_nested_rules_against_monte_carlo(module):
 
 
 def test_backends_agree_and_derivatives_match_finite_differences(module):
-    """numba (as plain Python), numpy and mpmath give the same values to 1e-12; the derivatives in the covariance
+    """numba (as plain Python), numpy and mpmath (at one point) give the same values to 1e-12; the derivatives in the covariance
     (Price's theorem on the outer rule, through the NoiseMean parameters) and in the noise variance d1 (inside
     NoiseMean) equal central differences of the compiled values to the rule's error (measured: below 1e-8 here)."""
     import mpmath
     n = len(CASES)
-    for y in _random_points(3, 12):
+    for j, y in enumerate(_random_points(3, 12)):
         got = module.nodes(0.0, y, np.zeros(0))
         assert np.allclose(module.nodes_numpy(0.0, y, np.zeros(0)), got, rtol=1e-12, atol=1e-15)
-        with mpmath.workdps(25):
-            mp = module.nodes_mp(0.0, [mpmath.mpf(x) for x in y], [])
-        assert np.allclose([float(x) for x in mp], got, rtol=1e-12, atol=1e-15)
+        if j == 0:  # mpmath (nested loops at 25 digits: seconds per point) at one point
+            with mpmath.workdps(25):
+                mp = module.nodes_mp(0.0, [mpmath.mpf(x) for x in y], [])
+            assert np.allclose([float(x) for x in mp], got, rtol=1e-12, atol=1e-15)
         for k, offset in ((1, n), (3, 2 * n)):
             h = 1e-5
             up, down = y.copy(), y.copy()
@@ -248,13 +249,14 @@ def test_invariant_subspaces_of_the_rule_system_are_found_without_expansion(syst
     names = [s.name for s in system.state]
     signal = [i for i, n in enumerate(names) if n.startswith("m_")]
     norms = [i for i, n in enumerate(names) if n.split("_")[0] in ("Q", "R")]
+    diagonal = [names.index("Q_11"), names.index("Q_22")]
     assert not _moving_numerically(system, frozenset(signal))
-    assert _moving_numerically(system, frozenset(signal + norms)) == {names.index("Q_11"), names.index("Q_22")}
+    assert _moving_numerically(system, frozenset(signal + norms)) == set(diagonal)
     start = time.process_time()
-    sub = invariant_subspace(system, signal + norms)
+    sub = invariant_subspace(system, signal + diagonal)
     assert time.process_time() - start < 120  # it ran for over 8 minutes before, in the expansion
     zero = sorted(sub.zero)
-    assert set(signal) <= set(zero) and names.index("Q_11") not in zero and names.index("Q_22") not in zero
+    assert zero == sorted(signal)
     compiled = compile_system(system)
     for seed in range(3):
         y = np.array(system.pack({k: v for k, v in random_initial_state(system.table, 40, seed=seed).items()

@@ -128,6 +128,22 @@ def _is_zero(expr: sp.Expr) -> bool:
     return expr == 0 or sp.expand(expr) == 0
 
 
+def _random_overlaps(table, seed: int = 1) -> dict:
+    """The overlaps of random vectors (teacher orthonormal, a tied encoder equal to the decoder): a state whose Gram
+    matrix is positive definite, variances 1/4 on average, D and sigma2 in [0.5, 1]."""
+    M, Ms = table.M, table.M_star
+    rng = np.random.default_rng(seed)
+    K = Ms + 2 * M
+    V = 0.5 * rng.normal(size=(K, K + 3))
+    V[:Ms] = np.linalg.qr(rng.normal(size=(K + 3, Ms)))[0].T
+    if getattr(table, "tied", False):
+        V[Ms + M:] = V[Ms:Ms + M]
+    G = V @ V.T
+    return {"m": G[Ms:Ms + M, :Ms], "m_tilde": G[Ms + M:, :Ms], "Q": G[Ms:Ms + M, Ms:Ms + M],
+            "Q_tilde": G[Ms + M:, Ms + M:], "R": G[Ms:Ms + M, Ms + M:], "D": rng.uniform(0.5, 1.0, size=M),
+            "sigma2": rng.uniform(0.5, 1.0)}
+
+
 def _moving_numerically(system: DerivedSystem, zero: frozenset) -> set[int]:
     """Coordinates i of ``zero`` whose F_i is clearly non-zero at a random point with x_zero = 0 (so not zero
     identically: no symbolic expansion needed), for systems with numerical-rule nodes, whose expansion takes minutes
@@ -136,9 +152,8 @@ def _moving_numerically(system: DerivedSystem, zero: frozenset) -> set[int]:
     if system.kind != "ode" or not any(isinstance(e, sp.Basic) and e.has(GaussRule1, GaussRule2) for e in system.rhs):
         return set()
     from ..codegen import compile_system
-    from ..simulate import random_initial_state
-    y = np.array(system.pack({k: v for k, v in random_initial_state(system.table, 50, seed=1).items()
-                              if k in system.blocks}), dtype=float)
+    y = np.array(system.pack({k: v for k, v in _random_overlaps(system.table).items() if k in system.blocks}),
+                 dtype=float)
     y[list(zero)] = 0.0
     p = np.random.default_rng(1).uniform(0.2, 1.0, size=len(system.params))
     with np.errstate(all="ignore"):
