@@ -113,18 +113,16 @@ def per_seed_report(result, system, init: Mapping, params: Mapping[str, float]) 
                     **{k: np.asarray(v).tolist() for k, v in theory.items()}}}
 
 
-def _activated_run(model, params, init, t_eval, N: int, seed: int):
+def _activated_run(model, compiled, params, init, t_eval, N: int, seed: int):
     """One seed of a model with activations (``simulate_nonlinear``: eps sampled), with the observables of its derived
-    system on the simulated overlaps (as ``symvae simulate`` reports them); ``ok`` as ``SimulationResult``'s."""
-    from ..codegen import compile_system
-    from ..derive import derive_dynamics
+    system (``compiled``) on the simulated overlaps (as ``symvae simulate`` reports them); ``ok`` as
+    ``SimulationResult``'s."""
     from ..simulate import simulate_nonlinear
     from ..simulate._nonlinear import with_observables
 
     res = simulate_nonlinear(model, params, {k: v for k, v in init.items() if k != "sigma2"}, t_eval, N=N, seeds=1,
                              seed=seed)
-    res = with_observables(res, compile_system(derive_dynamics(model)))
-    return _Run(res)
+    return _Run(with_observables(res, compiled))
 
 
 class _Run:
@@ -142,12 +140,15 @@ class SeedRuns:
     observables, eg (stacked over seeds), seeds, ok, status, message."""
 
     def __init__(self, model, params, init, t_eval, *, N: int, seeds: int, seed: int = 0):
+        from ..codegen import compile_system
+        from ..derive import derive_dynamics
+        from ..derive._nonlinear_dynamics import is_nonlinear
         from ..simulate import simulate
 
-        activated = model.vae.encoder_activation != "linear" or model.vae.decoder_activation != "linear"
+        compiled = compile_system(derive_dynamics(model)) if is_nonlinear(model) else None  # once for all seeds
         runs = []
         for k in range(seeds):
-            res = (_activated_run(model, params, init, t_eval, N, seed + 1000 * k) if activated else
+            res = (_activated_run(model, compiled, params, init, t_eval, N, seed + 1000 * k) if compiled else
                    simulate(model, params, init, t_eval, N=N, seeds=1, seed=seed + 1000 * k))
             runs.append(res)
             if not res.ok:
