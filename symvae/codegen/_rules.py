@@ -21,6 +21,7 @@ the call executes, which ``_compile.rhs_size`` counts (the plain-Python phase's 
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 
 import sympy as sp
@@ -34,14 +35,20 @@ _LOOP_OVERHEAD = 6
 class RuleGroup:
     """The nodes of one function that share their arguments: ``symbols[i]`` stands for E[``integrands[i]``]."""
 
-    def __init__(self, dim: int, args: tuple, integrands: list, symbols: list):
+    def __init__(self, dim: int, args: tuple, integrands: list, symbols: list, half: bool = False):
         self.dim = dim
+        self.half = half
         self.args = args
         self.integrands = integrands
         self.symbols = symbols
         text = "\0".join(sp.srepr(g.G) for g in integrands) + f"\0{len(args)}"
-        self.name = f"_rule{dim}_" + hashlib.sha256(text.encode()).hexdigest()[:16]
+        self.name = f"_rule{self.key}_" + hashlib.sha256(text.encode()).hexdigest()[:16]
         self._body = None
+
+    @property
+    def key(self) -> str:
+        """The rule: ``1``, ``2`` (full plane), ``h1``, ``h2`` (the half space u > 0 of ``HalfRule1/2``)."""
+        return f"{'h' if self.half else ''}{self.dim}"
 
     @property
     def n_params(self) -> int:
@@ -86,7 +93,7 @@ class RuleGroup:
         """Statements executed by one call (interpreted: the plain-Python phase's measure)."""
         outside, inside, reduced = self.body()
         per_node = _LOOP_OVERHEAD + len(inside) + len(reduced) + sum(g.work() for g in self.inner())
-        return len(outside) + len(_nodes(self.dim)[2]) * per_node
+        return len(outside) + len(_nodes(self.key)[2]) * per_node
 
 
 def _numeric(exprs: list) -> list:
@@ -161,22 +168,25 @@ def _lift_power_bases(replacements, reduced, prefix: str = "_p"):
 
 
 def extract(exprs) -> tuple[list, list[RuleGroup]]:
-    """``exprs`` with each ``GaussRule2`` node replaced by a symbol ``_r<i>``, and the groups of those nodes."""
+    """``exprs`` with each rule node (``GaussRule1/2``, ``HalfRule1/2``) replaced by a symbol ``_r<i>``, and the groups
+    of those nodes."""
+    from ..derive._half_space import HalfRule1, HalfRule2
     from ..derive._nonlinear_gaussian import GaussRule1, GaussRule2
+    kinds = {GaussRule1: (1, False), GaussRule2: (2, False), HalfRule1: (1, True), HalfRule2: (2, True)}
     nodes = set()
     for e in exprs:
-        if isinstance(e, sp.Basic) and e.has(GaussRule1, GaussRule2):
-            nodes |= e.atoms(GaussRule1, GaussRule2)
+        if isinstance(e, sp.Basic) and e.has(*kinds):
+            nodes |= e.atoms(*kinds)
     if not nodes:
         return list(exprs), []
     by_args: dict[tuple, list] = {}
     for node in sorted(nodes, key=sp.default_sort_key):
-        by_args.setdefault((1 if isinstance(node, GaussRule1) else 2, node.args[1:]), []).append(node)
+        by_args.setdefault((kinds[type(node)], node.args[1:]), []).append(node)
     groups, rep = [], {}
-    for (dim, args), members in by_args.items():
+    for ((dim, half), args), members in by_args.items():
         symbols = [sp.Symbol(f"_r{len(rep) + k}") for k in range(len(members))]
         rep.update(zip(members, symbols))
-        groups.append(RuleGroup(dim, args, [n.args[0] for n in members], symbols))
+        groups.append(RuleGroup(dim, args, [n.args[0] for n in members], symbols, half))
     return [e.xreplace(rep) if isinstance(e, sp.Basic) else e for e in exprs], groups
 
 
@@ -196,10 +206,29 @@ def call_line(group: RuleGroup, printer, backend: str, indent: str) -> str:
     return f"{indent}{targets} = {group.name}{_SUFFIX[backend]}({args})  # work {group.work()}"
 
 
-def _nodes(dim: int):
-    """(index of y1, index of y2 or None, weights, step) of the rule of ``dim`` directions, every node listed (the
-    one-direction rule's pairs +-y as two nodes)."""
-    from ..derive._nonlinear_gaussian import QUADRATURE2_STEP, QUADRATURE_STEP, quadrature_rule, quadrature_rule2
+@functools.lru_cache(maxsize=8)
+def _nodes(key: str):
+    """(index of y1, index of y2 or None, weights, step) of the rule ``key`` (``RuleGroup.key``), every node listed
+    (the one-direction rule's pairs +-y as two nodes). The half rules: y1 = psi(k h1) (``_half_space.half_rule``) and,
+    for ``h2``, y2 = j h on the trapezoidal rule of step QUADRATURE2_STEP, |y2| <= QUADRATURE2_CUT; ``step`` is then
+    (h1, h)."""
+    from ..derive._half_space import HALF_K, HALF_STEP, half_rule
+    from ..derive._nonlinear_gaussian import (QUADRATURE2_CUT, QUADRATURE2_STEP, QUADRATURE_STEP, quadrature_rule,
+                                              quadrature_rule2)
+    if key.startswith("h"):
+        ks = list(range(HALF_K[0], HALF_K[1] + 1))
+        _, w1 = half_rule()
+        if key == "h1":
+            return ks, None, list(w1), (HALF_STEP, None)
+        h = QUADRATURE2_STEP
+        count = int(QUADRATURE2_CUT / h)
+        import mpmath
+        with mpmath.workdps(40):
+            w2 = {j: mpmath.mpf(h.p) / h.q * mpmath.npdf(j * mpmath.mpf(h.p) / h.q) for j in range(-count, count + 1)}
+            pairs = [(k, j, sp.Float(mpmath.nstr(mpmath.mpf(str(wk)) * w2[j], 30), 30))
+                     for k, wk in zip(ks, w1) for j in range(-count, count + 1)]
+        return [k for k, _, _ in pairs], [j for _, j, _ in pairs], [w for _, _, w in pairs], (HALF_STEP, h)
+    dim = int(key)
     if dim == 1:
         nodes, weights = quadrature_rule()
         h = QUADRATURE_STEP
@@ -249,7 +278,7 @@ def _inner_lines(group: RuleGroup, backend: str, printer, indent: str) -> list[s
     hoisted = [g for g in group.inner() if backend != "numpy" and _hoisted(g, group)]
     lines = []
     if hoisted:
-        row = "_RULE2_I1[_k]" if backend == "numba" else "_y1"
+        row = f"_RULE{group.key}_I1[_k]" if backend == "numba" else "_y1"
         lines += [f"{indent}if {row} != _row:", f"{indent}    _row = {row}"]
         lines += _inner_group_lines(hoisted, backend, printer, indent + "    ")
     return lines + _inner_group_lines([g for g in group.inner() if g not in hoisted], backend, printer, indent)
@@ -290,10 +319,14 @@ def _inner_group_lines(groups, backend: str, printer, indent: str) -> list[str]:
     return lines
 
 
-def _nodes_source(dims) -> list[str]:
+def _nodes_source(keys) -> list[str]:
     lines = []
-    for dim in sorted(dims):
-        i1, i2, weights, h = _nodes(dim)
+    for key in sorted(keys):
+        if key.startswith("h"):
+            lines += _half_nodes_source(key)
+            continue
+        dim = int(key)
+        i1, i2, weights, h = _nodes(key)
         R = f"_RULE{dim}"
         lines += [f"# the rule of {dim} direction(s) (symvae.derive._nonlinear_gaussian.quadrature_rule"
                   f"{dim if dim == 2 else ''}): nodes h i, h = {h}, weights h^{dim} phi(y)",
@@ -315,6 +348,40 @@ def _nodes_source(dims) -> list[str]:
         else:
             lines += [f"        {R}_MP[prec] = [(int(i) * h, pdf[int(i)]) for i in {R}_I1]"]
         lines += [f"    return {R}_MP[prec]", "", ""]
+    return lines
+
+
+def _half_nodes_source(key: str) -> list[str]:
+    """The node tables of a half rule: y1 = psi(k h1) as floats (numba, numpy) and at the working precision
+    (mpmath), weights h1 phi(y1) psi'(t) [times h phi(y2)]."""
+    i1, i2, weights, (h1, h) = _nodes(key)
+    R = f"_RULE{key}"
+    from ..derive._half_space import psi
+    lines = [f"# the half rule {key} (symvae.derive._half_space.half_rule): y1 = exp(t - exp(-t)), t = k {h1}"
+             + (f"; y2 = j {h}" if i2 is not None else ""),
+             f"{R}_I1 = numpy.array({i1!r}, dtype=numpy.int64)",
+             f"{R}_Y1 = numpy.array([{', '.join(repr(psi(k * float(h1))) for k in i1)}])"]
+    if i2 is not None:
+        lines += [f"{R}_I2 = numpy.array({i2!r}, dtype=numpy.int64)", f"{R}_Y2 = {R}_I2 * {float(h)!r}"]
+    lines += [f"{R}_W = numpy.array([{', '.join(repr(float(w)) for w in weights)}])", f"{R}_MP = {{}}", "", "",
+              f"def _rule{key}_mp_nodes():",
+              '    """The nodes and weights as mpmath numbers at the working precision (kept per precision)."""',
+              "    import mpmath",
+              "    prec = mpmath.mp.prec",
+              f"    if prec not in {R}_MP:",
+              f"        h1 = mpmath.mpf({h1.p}) / {h1.q}",
+              "        half = {}",
+              f"        for k in sorted(set(int(i) for i in {R}_I1)):",
+              "            t = k * h1",
+              "            y = mpmath.exp(t - mpmath.exp(-t))",
+              "            half[k] = (y, h1 * mpmath.npdf(y) * y * (1 + mpmath.exp(-t)))"]
+    if i2 is not None:
+        lines += [f"        h = mpmath.mpf({h.p}) / {h.q}",
+                  f"        {R}_MP[prec] = [(half[int(i)][0], int(j) * h, half[int(i)][1] * h * mpmath.npdf(int(j) * h))",
+                  f"                        for i, j in zip({R}_I1, {R}_I2)]"]
+    else:
+        lines += [f"        {R}_MP[prec] = [half[int(i)] for i in {R}_I1]"]
+    lines += [f"    return {R}_MP[prec]", "", ""]
     return lines
 
 
@@ -349,7 +416,7 @@ def _function(group: RuleGroup, backend: str, printer) -> list[str]:
     params = [rule_parameter(k + 1).name for k in range(group.n_params)]
     cov = ["s11", "s12", "s22"] if group.dim == 2 else ["s11"]
     args = ", ".join([*cov, *params])
-    R = f"_RULE{group.dim}"
+    R = f"_RULE{group.key}"
     n = len(group.integrands)
     acc = [f"_acc{i}" for i in range(n)]
     ret = ", ".join(acc) + ("," if n == 1 else "")
@@ -398,10 +465,10 @@ def _function(group: RuleGroup, backend: str, printer) -> list[str]:
         lines += [f"    {a} = mpmath.mpf(0)" for a in acc]
         lines += _row_start(group, backend)
         if group.dim == 2:
-            lines += ["    for _y1, _y2, _w in _rule2_mp_nodes():", "        u_rule = _a * _y1",
+            lines += [f"    for _y1, _y2, _w in _rule{group.key}_mp_nodes():", "        u_rule = _a * _y1",
                       "        v_rule = _b * _y1 + _c * _y2"]
         else:
-            lines += ["    for _y1, _w in _rule1_mp_nodes():", "        u_rule = _a * _y1"]
+            lines += [f"    for _y1, _w in _rule{group.key}_mp_nodes():", "        u_rule = _a * _y1"]
         lines += _inner_lines(group, backend, printer, "        ")
         lines += [f"        {s.name} = {printer.doprint(v)}" for s, v in inside]
         lines += [f"        {a} += _w * ({printer.doprint(e)})" for a, e in zip(acc, reduced)]
@@ -419,7 +486,7 @@ def rules_source(specs) -> list[str]:
     if not wanted:
         return []
     printers = _printers()
-    lines = _nodes_source({group.dim for group, _ in wanted.values()})
+    lines = _nodes_source({group.key for group, _ in wanted.values()})
     if any(group.inner() for group, _ in wanted.values()):
         lines += _noise_source()
     for group, backends in wanted.values():

@@ -25,7 +25,8 @@ from ..model import Model, SymbolTable
 from ..model import N as N_sym
 from ..model._activations import activation
 from ._dynamics import assemble_system, gradient_coefficients, observables, overlap_drifts
-from ._nonlinear_gaussian import (NOISE_NOTE, QUADRATURE2_NOTE, QUADRATURE_NOTE, RULE2_COMPILED_NOTE, TWO_DIRECTIONS,
+from ._half_space import HALF_NOTE, HALF_SPACE, KINK_NOTE
+from ._nonlinear_gaussian import (NOISE_KINK, NOISE_NOTE, QUADRATURE2_NOTE, QUADRATURE_NOTE, RULE2_COMPILED_NOTE, TWO_DIRECTIONS,
                                   WITH_NOISE, NoClosedForm, nonlinear_expectation)
 from ._system import DerivedSystem
 
@@ -96,7 +97,11 @@ class NonlinearSymbolTable(SymbolTable):
     def notes(self) -> tuple[str, ...]:
         """The derivation's approximations, for ``DerivedSystem.notes``."""
         notes = []
-        numerical = [e for e in self.numerical if not e.endswith(WITH_NOISE)]
+        half = sorted({e.removesuffix(HALF_SPACE) for e in self.numerical if e.endswith(HALF_SPACE)},
+                      key=lambda e: (len(e), e))
+        kinks = sorted({e.removesuffix(NOISE_KINK) for e in self.numerical if e.endswith(NOISE_KINK)},
+                       key=lambda e: (len(e), e))
+        numerical = [e for e in self.numerical if not e.endswith((WITH_NOISE, HALF_SPACE, NOISE_KINK))]
         for two, note in ((False, QUADRATURE_NOTE), (True, QUADRATURE2_NOTE)):
             unique = sorted({e.removesuffix(TWO_DIRECTIONS) for e in numerical
                              if e.endswith(TWO_DIRECTIONS) == two}, key=lambda e: (len(e), e))
@@ -108,6 +113,12 @@ class NonlinearSymbolTable(SymbolTable):
                         key=lambda e: (len(e), e))
         if inside:
             notes.append(f"in {len(inside)} of them, e.g. {inside[0]}, {NOISE_NOTE}")
+        if kinks:
+            notes.append(f"{len(kinks)} expectation(s) with a ReLU kink in the reparametrisation noise, e.g. "
+                         f"{kinks[0]}, are averaged over that noise exactly (truncated-normal moments: {KINK_NOTE})")
+        if half:
+            notes.append(f"{len(half)} expectation(s) over one side of a ReLU encoder's kink, e.g. {half[0]}, are "
+                         f"{HALF_NOTE}; {RULE2_COMPILED_NOTE}")
         return tuple(notes)
 
 

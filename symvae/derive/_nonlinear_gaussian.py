@@ -237,6 +237,14 @@ _NOT_SMOOTH = (Relu, Step, sp.Heaviside, sp.Abs, sp.Max, sp.Min, sp.Piecewise, s
 def _quadrature_term(F: sp.Expr, engine: _Engine, why: str) -> sp.Expr:
     """E[F] for a product F of functions of the fields with no closed form: Stein's lemma removes each bare-field
     factor of F (while F stays differentiable), then the numerical rule in the one direction F depends on."""
+    from ._half_space import half_space_term, noise_kink_means
+    if F.has(Relu, Step):  # a kink: the noise's in closed form, then a split at the encoder's (``_half_space``)
+        reduced = noise_kink_means(F, engine.index, engine.C)
+        if reduced is not None:
+            engine.used.append(f"E[{F}]" + NOISE_KINK)
+            return sp.Add(*[engine.term(t) for t in sp.Add.make_args(sp.expand(reduced))])
+        if not any(F.has(f) for f in _NOT_SMOOTH if f not in (Relu, Step)):
+            return half_space_term(F, engine, why)
     if any(F.has(f) for f in _NOT_SMOOTH):
         raise NoClosedForm(f"{why}; it is not smooth, so no numerical fallback either")
     fields = engine.index
@@ -381,6 +389,8 @@ def quadrature_rule() -> tuple[tuple[sp.Rational, ...], tuple[sp.Float, ...]]:
     return tuple(k * h for k in range(count + 1)), weights
 
 
+#: suffix of the ``used`` entries (listed in addition) whose noise kinks were averaged in closed form
+NOISE_KINK = " (noise kink in closed form)"
 #: suffix of the ``used`` entries computed by the two-direction rule
 TWO_DIRECTIONS = " (two directions)"
 #: suffix of the ``used`` entries (listed in addition) whose independent fields were integrated inside (``NoiseMean``)
