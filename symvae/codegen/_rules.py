@@ -21,6 +21,7 @@ the call executes, which ``_compile.rhs_size`` counts (the plain-Python phase's 
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 
@@ -206,46 +207,67 @@ def call_line(group: RuleGroup, printer, backend: str, indent: str) -> str:
     return f"{indent}{targets} = {group.name}{_SUFFIX[backend]}({args})  # work {group.work()}"
 
 
-@functools.lru_cache(maxsize=8)
+#: the refinement level of the rules written by ``rules_source`` (1: the rules themselves; ``rule_level``)
+_LEVEL = [1]
+
+
+@contextlib.contextmanager
+def rule_level(level: int):
+    """Generate the rule loops at refinement ``level`` inside this block (``_nonlinear_gaussian.finer``: level 2
+    halves every step and moves the cuts out), for the finer check of a threshold that cannot be certified."""
+    _LEVEL.append(int(level))
+    try:
+        yield
+    finally:
+        _LEVEL.pop()
+
+
 def _nodes(key: str):
+    return _nodes_at(key, _LEVEL[-1])
+
+
+@functools.lru_cache(maxsize=16)
+def _nodes_at(key: str, level: int):
     """(index of y1, index of y2 or None, weights, step) of the rule ``key`` (``RuleGroup.key``), every node listed
     (the one-direction rule's pairs +-y as two nodes). The half rules: y1 = psi(k h1) (``_half_space.half_rule``) and,
-    for ``h2``, y2 = j h on the trapezoidal rule of step QUADRATURE2_STEP, |y2| <= QUADRATURE2_CUT; ``step`` is then
-    (h1, h)."""
-    from ..derive._half_space import HALF_K, HALF_STEP, half_rule
-    from ..derive._nonlinear_gaussian import (QUADRATURE2_CUT, QUADRATURE2_STEP, QUADRATURE_STEP, quadrature_rule,
-                                              quadrature_rule2)
+    for ``h2``, y2 = j h on the trapezoidal rule of step HALF2_STEP, |y2| <= HALF2_CUT (``half_steps``); ``step`` is
+    then (h1, h). ``level``: ``rule_level``."""
+    from ..derive._half_space import half_rule, half_steps
+    from ..derive._nonlinear_gaussian import (QUADRATURE2_CUT, QUADRATURE2_STEP, QUADRATURE_STEP, finer,
+                                              quadrature_rule, quadrature_rule2)
     if key.startswith("h"):
-        ks = list(range(HALF_K[0], HALF_K[1] + 1))
-        _, w1 = half_rule()
+        h1, (k0, k1), h, cut2 = half_steps(level)
+        ks = list(range(k0, k1 + 1))
+        _, w1 = half_rule(level)
         if key == "h1":
-            return ks, None, list(w1), (HALF_STEP, None)
-        h = QUADRATURE2_STEP
-        count = int(QUADRATURE2_CUT / h)
+            return ks, None, list(w1), (h1, None)
+        count = int(cut2 / h)
         import mpmath
         with mpmath.workdps(40):
             w2 = {j: mpmath.mpf(h.p) / h.q * mpmath.npdf(j * mpmath.mpf(h.p) / h.q) for j in range(-count, count + 1)}
             pairs = [(k, j, sp.Float(mpmath.nstr(mpmath.mpf(str(wk)) * w2[j], 30), 30))
                      for k, wk in zip(ks, w1) for j in range(-count, count + 1)]
-        return [k for k, _, _ in pairs], [j for _, j, _ in pairs], [w for _, _, w in pairs], (HALF_STEP, h)
+        return [k for k, _, _ in pairs], [j for _, j, _ in pairs], [w for _, _, w in pairs], (h1, h)
     dim = int(key)
     if dim == 1:
-        nodes, weights = quadrature_rule()
-        h = QUADRATURE_STEP
+        nodes, weights = quadrature_rule(level)
+        h = QUADRATURE_STEP / level
         idx = [int(y / h) for y in nodes]
         full = sorted({-i for i in idx} | set(idx))
         w = dict(zip(idx, weights))
         return full, None, [w[abs(i)] for i in full], h
-    nodes, weights = quadrature_rule2()
-    h = QUADRATURE2_STEP
+    nodes, weights = quadrature_rule2(level)
+    h, _ = finer(QUADRATURE2_STEP, QUADRATURE2_CUT, level)
     return [int(y1 / h) for y1, _ in nodes], [int(y2 / h) for _, y2 in nodes], list(weights), h
 
 
 def _noise_nodes():
     """(nodes, weights, step) of ``noise_rule`` (every node listed)."""
     from ..derive._nonlinear_gaussian import NOISE_STEP, noise_rule
-    nodes, weights = noise_rule()
-    return [int(y / NOISE_STEP) for y in nodes], list(weights), NOISE_STEP
+    level = _LEVEL[-1]
+    nodes, weights = noise_rule(level)
+    h = NOISE_STEP / level
+    return [int(y / h) for y in nodes], list(weights), h
 
 
 def _noise_source() -> list[str]:

@@ -374,15 +374,23 @@ QUADRATURE_NOTE = ("numerical: E[G(u)], u ~ N(0, s^2), by the trapezoidal rule y
                    "at s = 4, 1e-5 at s = 5), plus exp(-81/2) from the cut")
 
 
-@functools.lru_cache(maxsize=2)
-def quadrature_rule() -> tuple[tuple[sp.Rational, ...], tuple[sp.Float, ...]]:
+def finer(step: sp.Rational, cut: sp.Rational, level: int, extra=sp.Rational(3, 2)) -> tuple:
+    """(step, cut) of a rule at refinement ``level``: level 1 is the rule itself; level 2, the check rule of the
+    thresholds that cannot be certified, halves the step and moves the cut out by ``extra``."""
+    if not isinstance(level, int) or level < 1:
+        raise ValueError(f"rule level must be an integer >= 1, got {level!r}")
+    return step / level, cut + (level - 1) * extra
+
+
+@functools.lru_cache(maxsize=4)
+def quadrature_rule(level: int = 1) -> tuple[tuple[sp.Rational, ...], tuple[sp.Float, ...]]:
     """Nodes y_k = k h (k = 0 .. cut/h) and weights h phi(y_k) at 30 digits of the symmetric trapezoidal rule for
     the standard normal density (a node y > 0 stands for the pair +-y). For a function analytic in a strip around
     the real axis the trapezoidal rule converges geometrically in 1/h (far faster than Gauss-Hermite, whose error
-    falls only like exp(-c sqrt(n)) there)."""
+    falls only like exp(-c sqrt(n)) there). ``level`` 2: the finer check rule (``finer``)."""
     import mpmath
-    h = QUADRATURE_STEP
-    count = int(QUADRATURE_CUT / h)
+    h, cut = finer(QUADRATURE_STEP, sp.Integer(QUADRATURE_CUT), level, sp.Integer(1))
+    count = int(cut / h)
     with mpmath.workdps(40):
         hm = mpmath.mpf(h.p) / h.q
         weights = tuple(sp.Float(mpmath.nstr(hm * mpmath.npdf(k * hm), 30), 30) for k in range(count + 1))
@@ -414,11 +422,12 @@ RULE2_COMPILED_NOTE = ("each is one node E_S[G] compiled as a loop over the same
                        "(a certified threshold encloses the model's root: its certificate bounds the rule's error)")
 
 
-@functools.lru_cache(maxsize=2)
-def quadrature_rule2() -> tuple[tuple[tuple[sp.Rational, sp.Rational], ...], tuple[sp.Float, ...]]:
-    """Nodes (y1, y2) = h (i, j) with y1^2 + y2^2 <= cut^2 and weights h^2 phi(y1) phi(y2) at 30 digits."""
+@functools.lru_cache(maxsize=4)
+def quadrature_rule2(level: int = 1) -> tuple[tuple[tuple[sp.Rational, sp.Rational], ...], tuple[sp.Float, ...]]:
+    """Nodes (y1, y2) = h (i, j) with y1^2 + y2^2 <= cut^2 and weights h^2 phi(y1) phi(y2) at 30 digits (``level``:
+    ``finer``)."""
     import mpmath
-    h, cut = QUADRATURE2_STEP, QUADRATURE2_CUT
+    h, cut = finer(QUADRATURE2_STEP, QUADRATURE2_CUT, level)
     count = int(cut / h)
     nodes, weights = [], []
     with mpmath.workdps(40):
@@ -681,12 +690,13 @@ class NoiseMean(sp.Function):
         return rf"\mathbb{{E}}_{{\epsilon}}\left[{printer._print(H.xreplace({RULE_U: e}))}\right]"
 
 
-@functools.lru_cache(maxsize=2)
-def noise_rule() -> tuple[tuple[sp.Rational, ...], tuple[sp.Float, ...]]:
-    """Nodes e_k = k h, |e_k| <= cut, and weights h phi(e_k) at 30 digits (every node listed, both signs)."""
+@functools.lru_cache(maxsize=4)
+def noise_rule(level: int = 1) -> tuple[tuple[sp.Rational, ...], tuple[sp.Float, ...]]:
+    """Nodes e_k = k h, |e_k| <= cut, and weights h phi(e_k) at 30 digits (every node listed, both signs; ``level``:
+    ``finer``)."""
     import mpmath
-    h = NOISE_STEP
-    count = int(NOISE_CUT / h)
+    h, cut = finer(NOISE_STEP, NOISE_CUT, level)
+    count = int(cut / h)
     with mpmath.workdps(40):
         hm = mpmath.mpf(h.p) / h.q
         weights = tuple(sp.Float(mpmath.nstr(hm * mpmath.npdf(k * hm), 30), 30) for k in range(-count, count + 1))

@@ -25,6 +25,7 @@ import sympy as sp
 
 from .._cache import content_key
 from ..codegen import FunctionSpec, generate_source, load_cached_module, system_key
+from ..codegen._rules import rule_level as rule_level_context
 from ..derive import DerivedSystem
 from ..errors import InvalidInputError
 from ._subspaces import Block, Subspace
@@ -103,8 +104,8 @@ def resolve_nonsmooth(expr: sp.Expr, values: dict) -> sp.Expr:
 
 
 def augmented_system(system: DerivedSystem, subspace: Subspace, parameter: str, kind: str, *,
-                     block: Block | None = None, null_index: int = 0, condition: sp.Expr | None = None) -> \
-        AugmentedSystem:
+                     block: Block | None = None, null_index: int = 0, condition: sp.Expr | None = None,
+                     rule_level: int = 1) -> AugmentedSystem:
     """Build (or load from the cache) an augmented system; see the module docstring for the kinds.
 
     Arguments:
@@ -115,6 +116,8 @@ def augmented_system(system: DerivedSystem, subspace: Subspace, parameter: str, 
     Other arguments:
         block: the singular block (``block``). null_index: which null-vector entry is normalised to one.
         condition: the expression h(x, p) (``condition``), smooth near the solution (see ``resolve_nonsmooth``).
+        rule_level: the numerical rules of the system's rule nodes at this refinement (``codegen._rules.rule_level``;
+            2: half the steps, the check of a threshold that cannot be certified).
 
     Raises:
         InvalidInputError: inconsistent arguments.
@@ -132,7 +135,7 @@ def augmented_system(system: DerivedSystem, subspace: Subspace, parameter: str, 
     if kind == "condition" and condition is None:
         raise InvalidInputError("a condition needs its expression")
     tag = sp.srepr((kind, subspace.zero, block.indices if block else None, parameter, null_index,
-                    condition if condition is not None else 0))
+                    condition if condition is not None else 0)) + (f"/rule level {rule_level}" if rule_level != 1 else "")
     key = content_key("augmented", system_key(system), tag)
     with _LOCK:
         if key in _LOADED:
@@ -145,7 +148,8 @@ def augmented_system(system: DerivedSystem, subspace: Subspace, parameter: str, 
         specs = [FunctionSpec("G", list(eqs), backends=("numpy", "mpmath")),
                  FunctionSpec("G_jac", jac, backends=("numpy", "mpmath"))]
         header = f"augmented system ({kind}) of {system.kind} system {system_key(system)} in {parameter}"
-        return generate_source(specs, unknowns, rest, header=header)
+        with rule_level_context(rule_level):
+            return generate_source(specs, unknowns, rest, header=header)
 
     module, _ = load_cached_module(key, source, prefix="symvae_augmented")
     aug = AugmentedSystem(kind=kind, system=system, subspace=subspace, parameter=parameter, block=block,

@@ -38,12 +38,12 @@ from ..derive import derive_dynamics
 from ..errors import InvalidInputError, SymvaeError
 from ..model import Model
 from ._augmented import AugmentedSystem, augmented_system, resolve_nonsmooth
-from ._certify import enclosure_digits, interval_functions, krawczyk, krawczyk_widening
+from ._certify import _has_rule_nodes, enclosure_digits, interval_functions, krawczyk, krawczyk_widening
 from ._closed_forms import GUARD_SECONDS, SolveTimeout, memoised, solve_cached, time_limit
 from ._continuation import Branch, ContinuationError, SpecialPoint, continue_branch, switch_branch
 from ._fixed_points import FixedPoint, collapsed_start, fixed_point
 from ._context import FLOAT64
-from ._newton import Counter, agreeing_digits, newton, refine_two_precisions
+from ._newton import Counter, agreeing_digits, newton, newton_mp, refine_two_precisions
 from ._systems import ParameterPoint, as_compiled
 
 __all__ = ["Threshold", "ThresholdError", "ThresholdCurve", "THRESHOLDS", "threshold", "refine_special_point",
@@ -167,7 +167,7 @@ def stable_collapsed_start(compiled, pp: ParameterPoint, parameter: str, lo: flo
 
     Going up from below finds the lower end of the window (beta_c, beta_lr) in which the collapsed point is stable:
     a fixed start (say beta = 20) fails once the step-size edge beta_lr ~ 2/(tau eta) drops below it."""
-    x0 = collapsed_start(compiled.system)
+    x0 = _finite_collapsed_start(compiled, pp.with_value(parameter, lo).values)
     signal = [i for i, s in enumerate(compiled.system.state) if s.name.startswith(("m_", "m_tilde_"))]
     n = int(math.floor(math.log(hi / lo) / math.log(START_RATIO))) + 1
     for k in range(n + 1):
@@ -179,6 +179,24 @@ def stable_collapsed_start(compiled, pp: ParameterPoint, parameter: str, lo: flo
         if point is not None and point.stable and point.physical and not np.any(point.x[signal]):
             return value, point
     return None
+
+
+def _finite_collapsed_start(compiled, values) -> np.ndarray:
+    """``collapsed_start``, or, where the right-hand side is not finite there, the same with the latents' own
+    overlaps Q_kk, Q_tilde_kk set to 1e-2: a ReLU encoder's half rules divide by the variance Q_tilde_kk of its field,
+    which is zero in the all-zero state but not at the collapsed point (the sampled noise keeps it at O(tau))."""
+    x0 = collapsed_start(compiled.system)
+    p = compiled.system.param_vector(values)
+    with np.errstate(all="ignore"):
+        finite = np.all(np.isfinite(np.asarray(compiled.rhs(0.0, x0, p), dtype=float)))
+    if finite:
+        return x0
+    x0 = x0.copy()
+    for i, s in enumerate(compiled.system.state):
+        name, _, index = s.name.rpartition("_")
+        if name in ("Q", "Q_tilde") and len(index) == 2 and index[0] == index[1]:
+            x0[i] = 1e-2
+    return x0
 
 
 def collapse_from_above(compiled, pp: ParameterPoint, parameter: str, lo: float, hi: float):
@@ -296,20 +314,24 @@ THRESHOLDS: dict[str, _Named] = {
 
 # ------------------------------------------------------------------------------------------------ refinement
 def _augmented_for(point: SpecialPoint, compiled: CompiledSystem, pp: ParameterPoint,
-                   condition: sp.Expr | None = None) -> AugmentedSystem:
-    """The augmented system that pins ``point`` down (see ``_augmented``)."""
+                   condition: sp.Expr | None = None, rule_level: int = 1) -> AugmentedSystem:
+    """The augmented system that pins ``point`` down (see ``_augmented``); ``rule_level``: see
+    ``augmented_system``."""
     system = compiled.system
     if point.kind == "BP" and point.block is not None:
         # with an activation the expanded symbolic determinant is huge (about 5e5 operations for an erf decoder):
         # the null-vector form keeps the equations (and their interval versions) small
         kind = "block-null" if activated(system) else "block"
         return augmented_system(system, point.subspace, point.parameter, kind, block=point.block,
-                                null_index=int(np.argmax(np.abs(_null_vector(point, compiled, pp)))))
+                                null_index=int(np.argmax(np.abs(_null_vector(point, compiled, pp)))),
+                                rule_level=rule_level)
     if point.kind == "LP":
         return augmented_system(system, point.subspace, point.parameter, "fold",
-                                null_index=int(np.argmax(np.abs(_null_vector(point, compiled, pp)))))
+                                null_index=int(np.argmax(np.abs(_null_vector(point, compiled, pp)))),
+                                rule_level=rule_level)
     if point.kind == "USER":
-        return augmented_system(system, point.subspace, point.parameter, "condition", condition=condition)
+        return augmented_system(system, point.subspace, point.parameter, "condition", condition=condition,
+                                rule_level=rule_level)
     raise InvalidInputError(f"no augmented system for a {point.describe()}: only symmetry-breaking branch points, "
                             f"folds and conditions can be refined beyond float64")
 
@@ -327,6 +349,29 @@ def _initial_unknowns(aug: AugmentedSystem, point: SpecialPoint, compiled, pp: P
         v = _null_vector(point, compiled, pp)
         u += list(v / v[int(np.argmax(np.abs(v)))])
     return np.array(u, dtype=float)
+
+
+def _finer_rule_digits(point, compiled, pp, condition, r2, rest, k, value, verified, counter) -> tuple[int, str]:
+    """(digits, message) of a root of a system with numerical-rule nodes that could not be certified: the digits on
+    which two precisions agree are digits of the rule's root, so the root is solved again (mpmath Newton, from it)
+    with every rule at half its step and its cuts moved out (``augmented_system(..., rule_level=2)``); the digits on
+    which the two rules agree bound those reported. An estimate of the rule's error, not a proof."""
+    fine = _augmented_for(point, compiled, pp, condition, rule_level=2)
+    dps = min(r2.dps, 40)
+    try:
+        rf = newton_mp(lambda y: fine.G_mp(y, rest), lambda y: fine.J_mp(y, rest), r2.y, dps, start_digits=dps - 5,
+                       counter=counter)
+    except (ArithmeticError, ValueError, ZeroDivisionError) as exc:
+        return 0, f"; the check with the finer rule failed ({exc}): no digit is known to be the model's"
+    if not rf.converged:
+        return 0, "; the check with the finer rule did not converge: no digit is known to be the model's"
+    with mpmath.workdps(dps):
+        agree = agreeing_digits(rf.y[k], value)
+        diff = abs(rf.y[k] - value)
+    kept = min(verified, agree)
+    return kept, (f"; those are digits of the numerical rule's root: with every rule at half its step the root moves "
+                  f"by {mpmath.nstr(diff, 2)}, so {kept} digits are reported (an estimate of the rule's error, not "
+                  f"a proof)")
 
 
 def _refine(aug: AugmentedSystem, u0: np.ndarray, rest: list, digits: int, counter: Counter):
@@ -435,10 +480,14 @@ def refine_special_point(point: SpecialPoint, params: Mapping[str, object], digi
             verified = enclosure_digits(lo_c, hi_c, digits)
             if not lo_c <= value <= hi_c:  # rule nodes: the proven root is the model's, the rule's root is beside it
                 value = (lo_c + hi_c) / 2
+    rule_check = ""
+    if not certified and _has_rule_nodes(system.rhs):  # the agreeing digits are the rule's: check with a finer one
+        verified, rule_check = _finer_rule_digits(point, compiled, pp, condition, r2, rest, k, value, verified,
+                                                  counter)
     status = "verified" if verified >= digits else "partial"
     message = (f"{aug.kind} augmented system ({len(aug.unknowns)} unknowns) solved at {r1.dps} and {r2.dps} digits; "
                + (f"{verified} digits certified ({why})" if certified else
-                  f"{verified} agreeing digits (not certified: {why})"))
+                  f"{verified} agreeing digits (not certified: {why}){rule_check}"))
     cf = cf_text = cf_digits = None
     if closed_form and aug.kind == "block":
         found = _threshold_closed_form(aug, pp, r2.y, closed_form_seconds, r2.dps)
