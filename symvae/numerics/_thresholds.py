@@ -357,7 +357,7 @@ def _finer_rule_digits(point, compiled, pp, condition, r2, rest, k, value, verif
     with every rule at half its step and its cuts moved out (``augmented_system(..., rule_level=2)``); the digits on
     which the two rules agree bound those reported. An estimate of the rule's error, not a proof."""
     fine = _augmented_for(point, compiled, pp, condition, rule_level=2)
-    dps = min(r2.dps, 40)
+    dps = min(r2.dps, verified + 12)  # enough to see where the two roots part
     try:
         rf = newton_mp(lambda y: fine.G_mp(y, rest), lambda y: fine.J_mp(y, rest), r2.y, dps, start_digits=dps - 5,
                        counter=counter)
