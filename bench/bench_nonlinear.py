@@ -16,8 +16,13 @@ times larger); the command-line rows also give wall-clock seconds. The targets a
 5. Erf on both sides at M = M* = 2: four Gaussian directions per cross-latent term, each latent's noise integrated
    inside the two-direction node over (mu_1, mu_2) by ``NoiseMean`` nodes (an inner 53-node loop per outer node).
 
+6. ReLU with another non-linearity (``symvae.derive._half_space``): relu/erf, erf/relu and relu/relu at M = 1 (half
+   rules of 50 x 65 nodes for a ReLU encoder's kink; the noise's kinks of a ReLU decoder in closed form) and erf/relu
+   at M = 2, against the linear model.
+
 Run: python bench/bench_nonlinear.py          (prints one table; takes a few minutes on one core)
      python bench/bench_nonlinear.py both2    (item 5 alone)
+     python bench/bench_nonlinear.py relu     (item 6 alone)
 """
 import json
 import os
@@ -83,7 +88,24 @@ def row(name, M, Ms, r):
           f"{r['jit_s']:>7.2f} {r['rhs_us']:>12.3f}")
 
 
+def relu():
+    """Item 6: the ReLU mixtures against the linear model of the same M."""
+    print(f"{'model':10} {'M':>2} {'M*':>2} {'state':>5} {'derive s':>9} {'codegen s':>10} {'jit s':>7} "
+          f"{'RHS us/call':>12}")
+    linear = {M: run("linear", "linear", M, M) for M in (1, 2)}
+    for M in (1, 2):
+        row("linear", M, M, linear[M])
+    for enc, dec, M in (("relu", "erf", 1), ("erf", "relu", 1), ("relu", "relu", 1), ("erf", "relu", 2)):
+        r = run(enc, dec, M, M, timeout=TWO_D_LIMIT)
+        row(f"{enc}/{dec}", M, M, r)
+        print(f"{'':10} RHS {r['rhs_us'] / linear[M]['rhs_us']:.1f}x the linear model's; Jacobian and dF/dp code "
+              f"{r['jacobian_s']:.1f} s")
+
+
 def main():
+    if sys.argv[1:] == ["relu"]:
+        relu()
+        return
     if sys.argv[1:] == ["both2"]:  # erf on both sides at M = M* = 2 alone (NoiseMean nodes), against linear M = 2
         print(f"{'model':10} {'M':>2} {'M*':>2} {'state':>5} {'derive s':>9} {'codegen s':>10} {'jit s':>7} "
               f"{'RHS us/call':>12}")

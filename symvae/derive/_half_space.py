@@ -146,8 +146,9 @@ def half_space_term(F: sp.Expr, engine, why: str) -> sp.Expr:
             raise NoClosedForm(f"{why}; a kink at {A} = 0, not at a single field, has no rule")
         kinks.add(q)
     if len(kinks) != 1:
-        raise NoClosedForm(f"{why}; kinks in {len(kinks)} different fields ({', '.join(sorted(map(str, kinks)))}) "
-                           f"would need a rule on a wedge, which symvae does not have")
+        raise NoClosedForm(f"kinks in {len(kinks)} different fields ({', '.join(sorted(map(str, kinks)))}) in one "
+                           f"expectation (a ReLU encoder with a non-linear decoder at M >= 2) would need a rule on a "
+                           f"wedge, which symvae does not have")
     q = kinks.pop()
     total = sp.Integer(0)
     for s in (1, -1):

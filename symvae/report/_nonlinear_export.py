@@ -14,6 +14,7 @@ import sympy as sp
 
 from ..derive import DerivedSystem, derive_dynamics
 from ..derive._nonlinear_dynamics import NonlinearSymbolTable
+from ..derive._half_space import HalfRule1, HalfRule2
 from ..derive._nonlinear_gaussian import GaussRule2, NoiseMean
 from ..model import make_model
 
@@ -22,7 +23,9 @@ __all__ = ["NONLINEAR_SHIPPED", "nonlinear_markdown", "render_nonlinear", "nonli
 
 #: (file stem, encoder activation, decoder activation, M, M*) written to derivations/nonlinear/.
 NONLINEAR_SHIPPED = (("erf_decoder", "linear", "erf", 1, 1), ("erf_encoder", "erf", "linear", 1, 1),
-                     ("erf_both", "erf", "erf", 1, 1), ("erf_both", "erf", "erf", 2, 2))
+                     ("erf_both", "erf", "erf", 1, 1), ("erf_both", "erf", "erf", 2, 2),
+                     ("relu_encoder_erf_decoder", "relu", "erf", 1, 1),
+                     ("erf_encoder_relu_decoder", "erf", "relu", 1, 1), ("relu_both", "relu", "relu", 1, 1))
 
 
 def _grouped(system: DerivedSystem, expr: sp.Expr) -> sp.Expr:
@@ -64,7 +67,11 @@ def nonlinear_markdown(system: DerivedSystem) -> str:
                 "$\\epsilon \\sim \\mathcal{N}(0, 1)$ at the outer rule's (u, v), by a one-direction rule (see the "
                 "note).", ""] if any(n.args[0].G.has(NoiseMean) for e in system.rhs for n in e.atoms(GaussRule2))
                else []),
-             *[line for note in system.notes for line in (f"**Approximate:** {note}.", "")],
+             *(["A term $\\mathbb{E}_{S}[\\theta(u)\\, G(u, v)]$ is the expectation over one side $u > 0$ of a ReLU "
+                "encoder's kink (the other side is the same with $u \\to -u$), computed by the half-space rule (see "
+                "the note).", ""] if any(e.has(HalfRule1, HalfRule2) for e in system.rhs) else []),
+             *[line for note in system.notes
+               for line in (f"**{'Exact' if 'exactly' in note else 'Approximate'}:** {note}.", "")],
              "Parameters: " + ", ".join(f"${sp.latex(p, symbol_names=names)}$" for p in system.params)
              + ". State: " + ", ".join(f"`{s.name}`" for s in system.state) + ".", "",
              "Per-sample loss:", "", "$$", latex(T.loss_parts["loss"]), "$$", "", "## Equations", ""]
