@@ -86,3 +86,17 @@ def node_walk(exprs, symbols):
             return memo[e]
         return np.array([walk(e) for e in exprs])
     return f
+
+
+def ode_simulation_rms(system, rhs, sim, params, init, times):
+    """RMS over seeds, times and entries of a finite-N simulation minus the ODE ``rhs(t, y, p)`` integrated by SciPy
+    from ``init`` (m, m_tilde, Q, Q_tilde, R, D)."""
+    from scipy.integrate import solve_ivp
+    p = system.param_vector(params)
+    sol = solve_ivp(lambda t, y: rhs(t, y, p), (0.0, times[-1]), system.pack(init), t_eval=times,
+                    method="DOP853", rtol=1e-9, atol=1e-11)
+    assert sol.status == 0
+    ode = system.unpack(sol.y)
+    squares = [((sim.per_seed[k] - np.moveaxis(ode[k], -1, 0)[None]) ** 2).reshape(sim.seeds, -1)
+               for k in ("m", "m_tilde", "Q", "Q_tilde", "R", "D")]
+    return float(np.sqrt(np.mean(np.concatenate(squares, axis=1))))

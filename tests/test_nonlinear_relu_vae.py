@@ -12,7 +12,7 @@ from symvae.derive._half_space import HalfRule1, HalfRule2
 from symvae.errors import DerivationError
 from symvae.model._activations import Relu, Step
 
-from helpers import run_cli
+from helpers import ode_simulation_rms, run_cli
 
 SIM_INIT = dict(m=[[0.3]], m_tilde=[[0.2]], Q=[[1.0]], Q_tilde=[[1.0]], R=[[0.1]], D=[1.0])
 SIM_PARAMS = dict(beta=0.5, eta=1.0, lam=0.1, rho=2.0, tau=0.3)
@@ -37,15 +37,7 @@ def _plain(system, tmp_path):
 
 
 def _rms(system, rhs, sim, params):
-    from scipy.integrate import solve_ivp
-    p = system.param_vector(params)
-    sol = solve_ivp(lambda t, y: rhs(t, y, p), (0.0, SIM_TIMES[-1]), system.pack(SIM_INIT), t_eval=SIM_TIMES,
-                    method="DOP853", rtol=1e-9, atol=1e-11)
-    assert sol.status == 0
-    ode = system.unpack(sol.y)
-    squares = [((sim.per_seed[k] - np.moveaxis(ode[k], -1, 0)[None]) ** 2).reshape(sim.seeds, -1)
-               for k in ("m", "m_tilde", "Q", "Q_tilde", "R", "D")]
-    return float(np.sqrt(np.mean(np.concatenate(squares, axis=1))))
+    return ode_simulation_rms(system, rhs, sim, params, SIM_INIT, SIM_TIMES)
 
 
 @pytest.mark.parametrize("enc, dec", COMBOS)

@@ -50,7 +50,7 @@ def random_states(system, count, seed=1):
                              D=[rng.uniform(0.2, 1.5)])) for _ in range(count)]
 
 
-from helpers import node_walk  # noqa: E402
+from helpers import node_walk, ode_simulation_rms  # noqa: E402
 
 
 def plain_module(specs, system, tmp_path):
@@ -229,16 +229,7 @@ def test_mpmath_backend_equals_float64_to_the_rule(system, plain):
 
 
 def _rms(system, rhs, sim, params):
-    """RMS over seeds, times and entries of simulation minus the ODE (``rhs(t, y, p)``, integrated by SciPy)."""
-    from scipy.integrate import solve_ivp
-    p = system.param_vector(params)
-    sol = solve_ivp(lambda t, y: rhs(t, y, p), (0.0, SIM_TIMES[-1]), system.pack(SIM_INIT), t_eval=SIM_TIMES,
-                    method="DOP853", rtol=1e-9, atol=1e-11)
-    assert sol.status == 0
-    ode = system.unpack(sol.y)
-    squares = [((sim.per_seed[k] - np.moveaxis(ode[k], -1, 0)[None]) ** 2).reshape(sim.seeds, -1)
-               for k in ("m", "m_tilde", "Q", "Q_tilde", "R", "D")]
-    return float(np.sqrt(np.mean(np.concatenate(squares, axis=1))))
+    return ode_simulation_rms(system, rhs, sim, params, SIM_INIT, SIM_TIMES)
 
 
 SIM_INIT = dict(m=[[0.3]], m_tilde=[[0.2]], Q=[[1.0]], Q_tilde=[[1.0]], R=[[0.1]], D=[1.0])

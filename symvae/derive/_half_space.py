@@ -36,6 +36,7 @@ import sympy as sp
 
 from ..errors import DerivationError
 from ..model._activations import ErfAct, ErfActPrime, Relu, Step
+from ._rule_base import RULE_U, RULE_V, Integrand, NoClosedForm, finer, rule_parameter
 
 __all__ = ["noise_kink_means", "half_space_term", "HalfRule1", "HalfRule2", "half_rule", "HALF_NOTE", "HALF_SPACE",
            "HALF_STEP", "HALF_K", "KINK_NOTE", "half_rule_node", "psi", "half_steps", "HALF2_STEP",
@@ -135,7 +136,6 @@ def half_space_term(F: sp.Expr, engine, why: str) -> sp.Expr:
         NoClosedForm: kinks of more than one field, of a combination of fields, or a half that needs more than two
             directions.
     """
-    from ._nonlinear_gaussian import NoClosedForm
     fields = engine.index
     calls = F.atoms(Relu, Step)
     kinks = set()
@@ -161,7 +161,6 @@ def half_space_term(F: sp.Expr, engine, why: str) -> sp.Expr:
 
 def _half_expectation(G: sp.Expr, q: sp.Symbol, s: int, engine, why: str) -> sp.Expr:
     """E[theta(s q) G] for G smooth in the fields: the polynomial-only fields regressed out, then a half rule."""
-    from ._nonlinear_gaussian import NoClosedForm, nonlinear_expectation
     fields, C = engine.index, engine.C
     present = [f for f in engine.fields if G.has(f)]
     inside = {f for call in G.atoms(sp.Function) for f in call.free_symbols & fields.keys()}
@@ -179,8 +178,8 @@ def _half_expectation(G: sp.Expr, q: sp.Symbol, s: int, engine, why: str) -> sp.
         resid = sp.Matrix([[c(p, r) for r in poly] for p in poly]) - B * cross.T
         perp = [sp.Dummy(f"{p}_perp", real=True) for p in poly]
         mapped = {p: sp.Add(*[B[k, j] * inner[j] for j in range(len(inner))]) + perp[k] for k, p in enumerate(poly)}
-        G = nonlinear_expectation(sp.expand(G.xreplace(mapped)), perp,
-                                  lambda i, j: sp.together(resid[i, j]))
+        wick = type(engine)(perp, lambda i, j: sp.together(resid[i, j]))  # the residuals enter polynomially
+        G = sp.Add(*[wick.term(t) for t in sp.Add.make_args(sp.expand(G.xreplace(mapped)))])
     # u = s q first, v the other direction
     u, v = sp.Dummy("u", real=True), sp.Dummy("v", real=True)
     sub = {q: s * u}
@@ -247,7 +246,6 @@ def half_rule_node(H: sp.Expr, u: sp.Symbol, v: sp.Symbol, S: tuple) -> sp.Expr:
 
 
 def _half_node(H: sp.Expr, u: sp.Symbol, v: sp.Symbol, S: tuple) -> sp.Expr:
-    from ._nonlinear_gaussian import RULE_U, RULE_V, Integrand, rule_parameter
     extra = sorted(H.free_symbols - {u, v}, key=lambda x: x.name)
     G = H.xreplace({u: RULE_U, v: RULE_V, **{x: rule_parameter(k + 1) for k, x in enumerate(extra)}})
     if len(S) == 1 or not G.has(RULE_V):
@@ -257,7 +255,6 @@ def _half_node(H: sp.Expr, u: sp.Symbol, v: sp.Symbol, S: tuple) -> sp.Expr:
 
 # ------------------------------------------------------------------------------------------- the half-rule nodes
 def _constant(g, params) -> sp.Expr | None:
-    from ._nonlinear_gaussian import RULE_U, RULE_V, rule_parameter
     if g.G == 0:
         return sp.Integer(0)
     if not g.G.has(RULE_U, RULE_V):
@@ -268,14 +265,12 @@ def _constant(g, params) -> sp.Expr | None:
 @functools.lru_cache(maxsize=65536)
 def _times(g, what: str):
     """The integrands u G_u (``"uu"``), u G_v (``"uv"``), v G_v (``"vv"``) of a half node's covariance derivatives."""
-    from ._nonlinear_gaussian import RULE_U, RULE_V, Integrand
     x, y = {"uu": (RULE_U, RULE_U), "uv": (RULE_U, RULE_V), "vv": (RULE_V, RULE_V)}[what]
     return Integrand(sp.expand(x * sp.diff(g.G, y)))
 
 
 @functools.lru_cache(maxsize=65536)
 def _param(g, k: int):
-    from ._nonlinear_gaussian import Integrand, rule_parameter
     return Integrand(sp.diff(g.G, rule_parameter(k)))
 
 
@@ -285,7 +280,6 @@ class HalfRule1(sp.Function):
 
     @classmethod
     def eval(cls, g, *args):
-        from ._nonlinear_gaussian import RULE_V, Integrand
         if not isinstance(g, Integrand) or len(args) < 1 + g.n_params or g.G.has(RULE_V):
             raise DerivationError(f"HalfRule1 takes an Integrand of u, S11 and its parameters; got {g}, {args}")
         return _constant(g, args[1:])
@@ -301,7 +295,6 @@ class HalfRule1(sp.Function):
         return HalfRule1(_param(g, argindex - 2), S11, *params)
 
     def _latex(self, printer):
-        from ._nonlinear_gaussian import RULE_U, rule_parameter
         G = self.args[0].G.xreplace({rule_parameter(k + 1): p for k, p in enumerate(self.args[2:])})
         G = printer._print(G.xreplace({RULE_U: sp.Symbol("u")}))
         return rf"\mathbb{{E}}_{{{printer._print(self.args[1])}}}\left[\theta(u)\,{G}\right]"
@@ -314,7 +307,6 @@ class HalfRule2(sp.Function):
 
     @classmethod
     def eval(cls, g, *args):
-        from ._nonlinear_gaussian import Integrand
         if not isinstance(g, Integrand) or len(args) < 3 + g.n_params:
             raise DerivationError(f"HalfRule2 takes an Integrand, S11, S12, S22 and its parameters; got {g}, {args}")
         return _constant(g, args[3:])
@@ -338,7 +330,6 @@ class HalfRule2(sp.Function):
         return K / (2 * c2)
 
     def _latex(self, printer):
-        from ._nonlinear_gaussian import RULE_U, RULE_V, rule_parameter
         G = self.args[0].G.xreplace({rule_parameter(k + 1): p for k, p in enumerate(self.args[4:])})
         S11, S12, S22 = (printer._print(x) for x in self.args[1:4])
         S = rf"\left(\begin{{smallmatrix}} {S11} & {S12} \\ {S12} & {S22} \end{{smallmatrix}}\right)"
@@ -357,7 +348,6 @@ def psi(t):
 def half_steps(level: int = 1) -> tuple:
     """(h1, k range, h2, cut2) of the half rules at refinement ``level`` (2: half the steps, the same t range, the
     second direction's cut moved out by one)."""
-    from ._nonlinear_gaussian import finer
     h1, _ = finer(HALF_STEP, sp.Integer(0), level)
     h2, cut2 = finer(HALF2_STEP, HALF2_CUT, level, sp.Integer(1))
     return h1, (HALF_K[0] * level, HALF_K[1] * level), h2, cut2

@@ -47,16 +47,14 @@ import sympy as sp
 
 from ..errors import DerivationError
 from ..model._activations import ErfAct, ErfActPrime, Relu, Step
+from ._half_space import half_space_term, noise_kink_means
+from ._rule_base import RULE_U, RULE_V, Integrand, NoClosedForm, finer, rule_parameter  # noqa: F401
 
 __all__ = ["ErfAct", "ErfActPrime", "Relu", "Step", "NoClosedForm", "nonlinear_expectation", "closed_forms",
            "gauss_hermite_expectation", "numeric_function", "quadrature_expectation", "quadrature_rule",
            "quadrature_rule2", "rule_expectation", "GaussRule2", "Integrand", "rule_node",
            "rule_nodes_as_sums", "RULE_U", "RULE_V", "rule_parameter", "RULE2_COMPILED_NOTE", "GaussRule1", "QUADRATURE_NOTE",
            "QUADRATURE2_NOTE", "TWO_DIRECTIONS", "NoiseMean", "noise_rule", "NOISE_NOTE", "WITH_NOISE"]
-
-
-class NoClosedForm(DerivationError):
-    """The rewrite rules end in an expectation without a closed form (e.g. four g factors, ReLU with Stein)."""
 
 
 # ---------------------------------------------------------------------------------------------------- engine
@@ -237,7 +235,6 @@ _NOT_SMOOTH = (Relu, Step, sp.Heaviside, sp.Abs, sp.Max, sp.Min, sp.Piecewise, s
 def _quadrature_term(F: sp.Expr, engine: _Engine, why: str) -> sp.Expr:
     """E[F] for a product F of functions of the fields with no closed form: Stein's lemma removes each bare-field
     factor of F (while F stays differentiable), then the numerical rule in the one direction F depends on."""
-    from ._half_space import half_space_term, noise_kink_means
     if F.has(Relu, Step):  # a kink: the noise's in closed form, then a split at the encoder's (``_half_space``)
         reduced = noise_kink_means(F, engine.index, engine.C)
         if reduced is not None:
@@ -374,14 +371,6 @@ QUADRATURE_NOTE = ("numerical: E[G(u)], u ~ N(0, s^2), by the trapezoidal rule y
                    "at s = 4, 1e-5 at s = 5), plus exp(-81/2) from the cut")
 
 
-def finer(step: sp.Rational, cut: sp.Rational, level: int, extra=sp.Rational(3, 2)) -> tuple:
-    """(step, cut) of a rule at refinement ``level``: level 1 is the rule itself; level 2, the check rule of the
-    thresholds that cannot be certified, halves the step and moves the cut out by ``extra``."""
-    if not isinstance(level, int) or level < 1:
-        raise ValueError(f"rule level must be an integer >= 1, got {level!r}")
-    return step / level, cut + (level - 1) * extra
-
-
 @functools.lru_cache(maxsize=4)
 def quadrature_rule(level: int = 1) -> tuple[tuple[sp.Rational, ...], tuple[sp.Float, ...]]:
     """Nodes y_k = k h (k = 0 .. cut/h) and weights h phi(y_k) at 30 digits of the symmetric trapezoidal rule for
@@ -496,71 +485,6 @@ def resolve_deferred(deferred: dict) -> dict:
 
 
 # ------------------------------------------------------------- the two-direction rule as one node (compiled as a loop)
-#: the integration variables of a registered integrand G(u, v; q_1 .. q_k): fixed symbols, never Dummies, so a system
-#: pickled by one process, its content hash and the code generated from it agree with every other process
-RULE_U = sp.Symbol("u_rule", real=True)
-RULE_V = sp.Symbol("v_rule", real=True)
-
-
-def rule_parameter(k: int) -> sp.Symbol:
-    """The k-th (1-based) parameter slot of an integrand: a symbol of the system that G depends on besides (u, v)."""
-    return sp.Symbol(f"q_rule_{k}", real=True)
-
-
-@functools.lru_cache(maxsize=65536)
-def _tag(G: sp.Expr) -> str:
-    import hashlib
-    return hashlib.sha256(sp.srepr(G).encode()).hexdigest()[:16]
-
-
-class Integrand(sp.AtomicExpr):
-    """A registered integrand G(u, v; q_1 .. q_k) of ``GaussRule2``: an atom holding G, a SymPy expression in
-    ``RULE_U``, ``RULE_V`` and the parameter slots ``rule_parameter(1..k)`` (nothing else). Being an atom, it is a leaf
-    for every traversal (free symbols, substitution, CSE); it pickles as G (a SymPy expression, no code) and its
-    ``srepr`` is G's, so the content hash of a derived system covers every integrand it uses."""
-
-    __slots__ = ("G", "n_params")
-    is_commutative = True
-
-    def __new__(cls, G):
-        G = sp.sympify(G, strict=True)
-        slots = [int(x.name[7:]) for x in G.free_symbols - {RULE_U, RULE_V}
-                 if x.name.startswith("q_rule_") and x.name[7:].isdigit() and x == rule_parameter(int(x.name[7:]))]
-        if len(slots) != len(G.free_symbols - {RULE_U, RULE_V}):
-            raise DerivationError(f"an integrand depends on symbols other than u, v and parameter slots: {G}")
-        obj = sp.AtomicExpr.__new__(cls)
-        obj.G = G
-        obj.n_params = max(slots, default=0)
-        return obj
-
-    def __getnewargs__(self):
-        return (self.G,)
-
-    def _hashable_content(self):
-        return (self.G,)
-
-    @property
-    def tag(self) -> str:
-        """A content hash of G (16 hex digits): the name of its compiled functions."""
-        return _tag(self.G)
-
-    def sort_key(self, order=None):
-        """By the content hash: SymPy's default key prints the atom (all of G) at every comparison."""
-        return self.class_key(), (1, (_tag(self.G),)), sp.S.One.sort_key(), sp.S.One
-
-    def _eval_derivative(self, s):
-        return sp.Integer(0)
-
-    def _sympystr(self, printer):
-        return f"Integrand({printer._print(self.G)})"
-
-    def _sympyrepr(self, printer):
-        return f"Integrand({printer._print(self.G)})"
-
-    def _latex(self, printer):
-        return printer._print(self.G.xreplace({RULE_U: sp.Symbol("u"), RULE_V: sp.Symbol("v")}))
-
-
 def _constant_expectation(g: Integrand, params) -> sp.Expr | None:
     """The value of a rule node whose integrand does not depend on the integration variables (0, or the integrand
     with its parameters filled in), else None (the node stays unevaluated)."""
