@@ -36,9 +36,9 @@ _LOOP_OVERHEAD = 6
 class RuleGroup:
     """The nodes of one function that share their arguments: ``symbols[i]`` stands for E[``integrands[i]``]."""
 
-    def __init__(self, dim: int, args: tuple, integrands: list, symbols: list, half: bool = False):
+    def __init__(self, dim: int, args: tuple, integrands: list, symbols: list, flavour: str = ""):
         self.dim = dim
-        self.half = half
+        self.flavour = flavour
         self.args = args
         self.integrands = integrands
         self.symbols = symbols
@@ -48,8 +48,9 @@ class RuleGroup:
 
     @property
     def key(self) -> str:
-        """The rule: ``1``, ``2`` (full plane), ``h1``, ``h2`` (the half space u > 0 of ``HalfRule1/2``)."""
-        return f"{'h' if self.half else ''}{self.dim}"
+        """The rule: ``1``, ``2`` (full plane), ``h1``, ``h2`` (the half space u > 0 of ``HalfRule1/2``), ``q2`` (the
+        quadrant u, v > 0 of ``QuadrantRule``)."""
+        return f"{self.flavour}{self.dim}"
 
     @property
     def n_params(self) -> int:
@@ -171,9 +172,9 @@ def _lift_power_bases(replacements, reduced, prefix: str = "_p"):
 def extract(exprs) -> tuple[list, list[RuleGroup]]:
     """``exprs`` with each rule node (``GaussRule1/2``, ``HalfRule1/2``) replaced by a symbol ``_r<i>``, and the groups
     of those nodes."""
-    from ..derive._half_space import HalfRule1, HalfRule2
+    from ..derive._half_space import HalfRule1, HalfRule2, QuadrantRule
     from ..derive._nonlinear_gaussian import GaussRule1, GaussRule2
-    kinds = {GaussRule1: (1, False), GaussRule2: (2, False), HalfRule1: (1, True), HalfRule2: (2, True)}
+    kinds = {GaussRule1: (1, ""), GaussRule2: (2, ""), HalfRule1: (1, "h"), HalfRule2: (2, "h"), QuadrantRule: (2, "q")}
     nodes = set()
     for e in exprs:
         if isinstance(e, sp.Basic) and e.has(*kinds):
@@ -184,10 +185,10 @@ def extract(exprs) -> tuple[list, list[RuleGroup]]:
     for node in sorted(nodes, key=sp.default_sort_key):
         by_args.setdefault((kinds[type(node)], node.args[1:]), []).append(node)
     groups, rep = [], {}
-    for ((dim, half), args), members in by_args.items():
+    for ((dim, flavour), args), members in by_args.items():
         symbols = [sp.Symbol(f"_r{len(rep) + k}") for k in range(len(members))]
         rep.update(zip(members, symbols))
-        groups.append(RuleGroup(dim, args, [n.args[0] for n in members], symbols, half))
+        groups.append(RuleGroup(dim, args, [n.args[0] for n in members], symbols, flavour))
     return [e.xreplace(rep) if isinstance(e, sp.Basic) else e for e in exprs], groups
 
 
@@ -235,6 +236,15 @@ def _nodes_at(key: str, level: int):
     from ..derive._half_space import half_rule, half_steps
     from ..derive._nonlinear_gaussian import (QUADRATURE2_CUT, QUADRATURE2_STEP, QUADRATURE_STEP, finer,
                                               quadrature_rule, quadrature_rule2)
+    if key == "q2":  # (radial index, angle index, their weight products, (h1, angles)) -- the angle weights are
+        # multiplied by the sector's width at run time
+        from ..derive._half_space import quadrant_angles
+        h1, (k0, k1), _, _ = half_steps(level)
+        _, w1 = half_rule(level)
+        xs, xw = quadrant_angles(level)
+        ks = list(range(k0, k1 + 1))
+        pairs = [(k, j, float(wk) * float(wj)) for j, wj in enumerate(xw) for k, wk in zip(ks, w1)]
+        return [k for k, _, _ in pairs], [j for _, j, _ in pairs], [w for _, _, w in pairs], (h1, xs)
     if key.startswith("h"):
         h1, (k0, k1), h, cut2 = half_steps(level)
         ks = list(range(k0, k1 + 1))
@@ -290,7 +300,7 @@ def _hoisted(g, group: RuleGroup) -> bool:
     """An inner group of a two-direction rule whose arguments do not involve v: it is computed once per row y1 of
     the rule (the nodes come row by row), not at every node."""
     from ..derive._nonlinear_gaussian import RULE_V
-    return group.dim == 2 and not any(sp.sympify(a).has(RULE_V) for a in g.args)
+    return group.dim == 2 and group.flavour != "q" and not any(sp.sympify(a).has(RULE_V) for a in g.args)
 
 
 def _inner_lines(group: RuleGroup, backend: str, printer, indent: str) -> list[str]:
@@ -344,6 +354,9 @@ def _inner_group_lines(groups, backend: str, printer, indent: str) -> list[str]:
 def _nodes_source(keys) -> list[str]:
     lines = []
     for key in sorted(keys):
+        if key == "q2":
+            lines += _quadrant_nodes_source()
+            continue
         if key.startswith("h"):
             lines += _half_nodes_source(key)
             continue
@@ -407,6 +420,51 @@ def _half_nodes_source(key: str) -> list[str]:
     return lines
 
 
+def _quadrant_nodes_source() -> list[str]:
+    """The tables of the quadrant rule: radii r = psi(k h1) with weights h1 phi(r) psi'(t) r / sqrt(2 pi) (the half
+    rule's times r / sqrt(2 pi): the radial measure r e^(-r^2/2) dr over the angle's 2 pi), Gauss-Legendre angles
+    x_j on (0, 1) with weights summing to one, and the flattened (radius, angle) pairs; mpmath at the working
+    precision."""
+    import math as _math
+    from ..derive._half_space import QUADRANT_DEGREE, psi
+    ks, js, _, (h1, xs) = _nodes("q2")
+    from ..derive._half_space import half_rule
+    level = _LEVEL[-1]
+    _, w1 = half_rule(level)
+    from ..derive._half_space import quadrant_angles
+    _, xw = quadrant_angles(level)
+    k0 = min(ks)
+    radii = [psi(k * float(h1)) for k in sorted(set(ks))]
+    rw = [float(w) * r / _math.sqrt(2 * _math.pi) for w, r in zip(w1, radii)]
+    R = "_RULEq2"
+    return [f"# the quadrant rule (symvae.derive._half_space.QuadrantRule): radii exp(t - exp(-t)), t = k {h1}; "
+            f"{len(xs)} Gauss-Legendre angles",
+            f"{R}_R = numpy.array([{', '.join(repr(r) for r in radii)}])",
+            f"{R}_RW = numpy.array([{', '.join(repr(w) for w in rw)}])",
+            f"{R}_X = numpy.array([{', '.join(repr(float(x)) for x in xs)}])",
+            f"{R}_XW = numpy.array([{', '.join(repr(float(w)) for w in xw)}])",
+            f"{R}_I = numpy.array({[k - k0 for k in ks]!r}, dtype=numpy.int64)",
+            f"{R}_J = numpy.array({js!r}, dtype=numpy.int64)",
+            f"{R}_W = {R}_I  # the node count (the weights are formed at run time)",
+            f"{R}_MP = {{}}", "", "",
+            "def _ruleq2_mp_nodes():",
+            '    """(angles, radii) as mpmath (node, weight) pairs at the working precision (kept per precision)."""',
+            "    import mpmath",
+            "    from mpmath.calculus.quadrature import GaussLegendre",
+            "    prec = mpmath.mp.prec",
+            f"    if prec not in {R}_MP:",
+            f"        h1 = mpmath.mpf({h1.p}) / {h1.q}",
+            "        radii = []",
+            f"        for k in range({min(ks)}, {max(ks) + 1}):",
+            "            t = k * h1",
+            "            y = mpmath.exp(t - mpmath.exp(-t))",
+            "            radii.append((y, h1 * mpmath.npdf(y) * y * (1 + mpmath.exp(-t)) * y / mpmath.sqrt(2 * mpmath.pi)))",
+            f"        angles = [((x + 1) / 2, w / 2) for x, w in GaussLegendre(mpmath.mp).calc_nodes("
+            f"{QUADRANT_DEGREE + level - 1}, prec)]",
+            f"        {R}_MP[prec] = (angles, radii)",
+            f"    return {R}_MP[prec]", "", ""]
+
+
 def _printers():
     from sympy.printing.numpy import SciPyPrinter
     from sympy.printing.pycode import MpmathPrinter, PythonCodePrinter
@@ -432,8 +490,93 @@ def _printers():
     return {"numba": LoopPrinter(options), "numpy": SciPyPrinter(options), "mpmath": MpmathPrinter(options)}
 
 
+def _quadrant_function(group: RuleGroup, backend: str, printer) -> list[str]:
+    """The loop of a quadrant group: the sector between the rays v = 0 (angle t0 = -atan(b/c) in the whitened plane)
+    and u = 0 (angle pi/2), of width om; node (r_i, x_j): u = r_i a cos(t), v = r_i (b cos(t) + c sin(t)),
+    t = t0 + om x_j, weight om xw_j rw_i."""
+    from ..derive._nonlinear_gaussian import rule_parameter
+    outside, inside, reduced = group.body()
+    params = [rule_parameter(k + 1).name for k in range(group.n_params)]
+    args = ", ".join(["s11", "s12", "s22", *params])
+    R = "_RULEq2"
+    acc = [f"_acc{i}" for i in range(len(group.integrands))]
+    ret = ", ".join(acc) + ("," if len(acc) == 1 else "")
+    if backend == "numba":
+        lines = ['@njit(cache=True, error_model="numpy")', f"def {group.name}({args}):",
+                 "    _a = math.sqrt(s11)",
+                 "    _b = s12 / _a if _a != 0.0 else (0.0 if s12 == 0.0 else math.nan)",
+                 "    _c = math.sqrt(s22 - _b * _b)",
+                 "    _t0 = -math.atan2(_b, _c)",
+                 "    _om = 0.5 * math.pi - _t0",
+                 f"    _du = numpy.empty({R}_X.shape[0])", f"    _dv = numpy.empty({R}_X.shape[0])",
+                 f"    _wj = numpy.empty({R}_X.shape[0])",
+                 f"    for _j in range({R}_X.shape[0]):",
+                 f"        _th = _t0 + _om * {R}_X[_j]",
+                 "        _du[_j] = _a * math.cos(_th)",
+                 "        _dv[_j] = _b * math.cos(_th) + _c * math.sin(_th)",
+                 f"        _wj[_j] = _om * {R}_XW[_j]"]
+        lines += [f"    {s.name} = {printer.doprint(v)}" for s, v in outside]
+        lines += [f"    {a} = 0.0" for a in acc]
+        lines += [f"    for _k in range({R}_I.shape[0]):", f"        _i = {R}_I[_k]", f"        _j = {R}_J[_k]",
+                  f"        u_rule = {R}_R[_i] * _du[_j]", f"        v_rule = {R}_R[_i] * _dv[_j]",
+                  f"        _w = _wj[_j] * {R}_RW[_i]"]
+        lines += _inner_lines(group, backend, printer, "        ")
+        lines += [f"        {s.name} = {printer.doprint(v)}" for s, v in inside]
+        lines += [f"        {a} += _w * ({printer.doprint(e)})" for a, e in zip(acc, reduced)]
+        return lines + [f"    return {ret}", "", ""]
+    if backend == "numpy":
+        lines = [f"def {group.name}_np({args}):",
+                 '    """Vectorised over the trailing axes of the arguments (the nodes on one more, last axis)."""',
+                 "    import scipy.special  # noqa: F401",
+                 *[f"    {x} = numpy.asarray({x}, dtype=float)[..., None]" for x in ["s11", "s12", "s22", *params]],
+                 "    _a = numpy.sqrt(s11)",
+                 "    with numpy.errstate(divide='ignore', invalid='ignore'):",
+                 "        _b = numpy.where(_a != 0.0, s12 / _a, numpy.where(s12 == 0.0, 0.0, numpy.nan))",
+                 "    _c = numpy.sqrt(s22 - _b * _b)",
+                 "    _t0 = -numpy.arctan2(_b, _c)",
+                 "    _om = 0.5 * numpy.pi - _t0",
+                 f"    _th = _t0 + _om * {R}_X",
+                 "    _du = _a * numpy.cos(_th)",
+                 "    _dv = _b * numpy.cos(_th) + _c * numpy.sin(_th)",
+                 f"    _wj = _om * {R}_XW",
+                 f"    u_rule = {R}_R[{R}_I] * _du[..., {R}_J]",
+                 f"    v_rule = {R}_R[{R}_I] * _dv[..., {R}_J]",
+                 f"    _w = _wj[..., {R}_J] * {R}_RW[{R}_I]"]
+        lines += [f"    {s.name} = {printer.doprint(v)}" for s, v in outside]
+        lines += _inner_lines(group, backend, printer, "    ")
+        lines += [f"    {s.name} = {printer.doprint(v)}" for s, v in inside]
+        lines += [f"    {a} = numpy.sum(_w * ({printer.doprint(e)}), axis=-1)" for a, e in zip(acc, reduced)]
+        return lines + [f"    return {ret}", "", ""]
+    lines = [f"def {group.name}_mp({args}):",
+             '    """At the working precision; the accuracy is that of the rule, whatever the precision."""',
+             "    import mpmath",
+             "    _a = mpmath.sqrt(s11)",
+             "    _b = s12 / _a if _a != 0 else (mpmath.mpf(0) if s12 == 0 else mpmath.nan)",
+             "    _c = mpmath.sqrt(s22 - _b * _b)",
+             "    _t0 = -mpmath.atan2(_b, _c)",
+             "    _om = mpmath.pi / 2 - _t0"]
+    lines += [f"    {s.name} = {printer.doprint(v)}" for s, v in outside]
+    lines += [f"    {a} = mpmath.mpf(0)" for a in acc]
+    lines += ["    _angles, _radii = _ruleq2_mp_nodes()",
+              "    for _x, _xw in _angles:",
+              "        _th = _t0 + _om * _x",
+              "        _cu = _a * mpmath.cos(_th)",
+              "        _cv = _b * mpmath.cos(_th) + _c * mpmath.sin(_th)",
+              "        _wj = _om * _xw",
+              "        for _r, _rw in _radii:",
+              "            u_rule = _r * _cu",
+              "            v_rule = _r * _cv",
+              "            _w = _wj * _rw"]
+    lines += _inner_lines(group, backend, printer, "            ")
+    lines += [f"            {s.name} = {printer.doprint(v)}" for s, v in inside]
+    lines += [f"            {a} += _w * ({printer.doprint(e)})" for a, e in zip(acc, reduced)]
+    return lines + [f"    return {ret}", "", ""]
+
+
 def _function(group: RuleGroup, backend: str, printer) -> list[str]:
     from ..derive._nonlinear_gaussian import rule_parameter
+    if group.flavour == "q":
+        return _quadrant_function(group, backend, printer)
     outside, inside, reduced = group.body()
     params = [rule_parameter(k + 1).name for k in range(group.n_params)]
     cov = ["s11", "s12", "s22"] if group.dim == 2 else ["s11"]

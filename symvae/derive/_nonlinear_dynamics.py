@@ -25,7 +25,7 @@ from ..model import Model, SymbolTable
 from ..model import N as N_sym
 from ..model._activations import activation
 from ._dynamics import assemble_system, gradient_coefficients, observables, overlap_drifts
-from ._half_space import HALF_NOTE, HALF_SPACE, KINK_NOTE
+from ._half_space import HALF_NOTE, HALF_SPACE, KINK_NOTE, QUADRANT, QUADRANT_NOTE
 from ._nonlinear_gaussian import (NOISE_KINK, NOISE_NOTE, QUADRATURE2_NOTE, QUADRATURE_NOTE, RULE2_COMPILED_NOTE, TWO_DIRECTIONS,
                                   WITH_NOISE, NoClosedForm, nonlinear_expectation)
 from ._system import DerivedSystem
@@ -102,7 +102,9 @@ class NonlinearSymbolTable(SymbolTable):
                       key=lambda e: (len(e), e))
         kinks = sorted({e.removesuffix(NOISE_KINK) for e in self.numerical if e.endswith(NOISE_KINK)},
                        key=lambda e: (len(e), e))
-        numerical = [e for e in self.numerical if not e.endswith((WITH_NOISE, HALF_SPACE, NOISE_KINK))]
+        quadrant = sorted({e.removesuffix(QUADRANT) for e in self.numerical if e.endswith(QUADRANT)},
+                          key=lambda e: (len(e), e))
+        numerical = [e for e in self.numerical if not e.endswith((WITH_NOISE, HALF_SPACE, NOISE_KINK, QUADRANT))]
         for two, note in ((False, QUADRATURE_NOTE), (True, QUADRATURE2_NOTE)):
             unique = sorted({e.removesuffix(TWO_DIRECTIONS) for e in numerical
                              if e.endswith(TWO_DIRECTIONS) == two}, key=lambda e: (len(e), e))
@@ -120,6 +122,9 @@ class NonlinearSymbolTable(SymbolTable):
         if half:
             notes.append(f"{len(half)} expectation(s) over one side of a ReLU encoder's kink, e.g. {half[0]}, are "
                          f"{HALF_NOTE}; {RULE2_COMPILED_NOTE}")
+        if quadrant:
+            notes.append(f"{len(quadrant)} expectation(s) over a quadrant of two ReLU encoder kinks, e.g. "
+                         f"{quadrant[0]}, are {QUADRANT_NOTE}; {RULE2_COMPILED_NOTE}")
         return tuple(notes)
 
 

@@ -142,6 +142,22 @@ class _Engine:
             return sp.Rational(1, 8) + (sp.asin(corr(a, b)) + sp.asin(corr(a, c)) + sp.asin(corr(b, c))) / (4 * sp.pi)
         raise NoClosedForm(f"E[prod of {len(steps)} step factors] (an orthant probability) has no closed form")
 
+    def noise_means(self, F: sp.Expr) -> sp.Expr:
+        """F with the factors of each field independent of all others replaced by their mean over it: an expression
+        (``term``) where those factors hold no other field, else a ``NoiseMean`` node (``_noise_means``)."""
+        n = len(self.C)
+        factors = list(sp.Mul.make_args(F))
+        for e, i in self.index.items():
+            if self.C[i][i] == 0 or any(self.C[i][j] != 0 or self.C[j][i] != 0 for j in range(n) if j != i):
+                continue
+            mine = sp.Mul(*[f for f in factors if f.has(e)])
+            if mine != 1 and not mine.free_symbols & (self.index.keys() - {e}):
+                mean = sp.Add(*[self.term(t) for t in sp.Add.make_args(sp.expand(mine))])
+                factors = [f for f in factors if not f.has(e)] + [mean]
+        F = sp.Mul(*factors)
+        inner = _noise_means(F, self) if self.nodes and F != 0 else None
+        return F if inner is None else inner
+
     def term(self, term: sp.Expr) -> sp.Expr:
         try:
             return self._closed_term(term)

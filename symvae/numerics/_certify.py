@@ -188,9 +188,10 @@ def _check_allowed(exprs) -> None:
 
 
 def _has_rule_nodes(exprs) -> bool:
-    from ..derive._half_space import HalfRule1, HalfRule2
+    from ..derive._half_space import HalfRule1, HalfRule2, QuadrantRule
     from ..derive._nonlinear_gaussian import GaussRule1, GaussRule2
-    return any(isinstance(e, sp.Basic) and e.has(GaussRule1, GaussRule2, HalfRule1, HalfRule2) for e in exprs)
+    nodes = (GaussRule1, GaussRule2, HalfRule1, HalfRule2, QuadrantRule)
+    return any(isinstance(e, sp.Basic) and e.has(*nodes) for e in exprs)
 
 
 def interval_functions(key: str, unknowns: Sequence[sp.Symbol], rest: Sequence[sp.Symbol],
@@ -247,12 +248,12 @@ class RuleNodeFunction:
     rule_nodes = True
 
     def __init__(self, args: Sequence[sp.Symbol], exprs: Sequence[sp.Expr], *, tolerance: float):
-        from ..derive._half_space import HalfRule1, HalfRule2
+        from ..derive._half_space import HalfRule1, HalfRule2, QuadrantRule
         from ..derive._nonlinear_gaussian import GaussRule1, GaussRule2
         from ._rule_intervals import DEFAULT_BUDGET, UnsupportedIntegrand, group_enclosure
-        if any(isinstance(e, sp.Basic) and e.has(HalfRule1, HalfRule2) for e in exprs):
-            raise ValueError("no interval evaluation of a half-space rule node (a ReLU kink): its rule has no proven "
-                             "error bound yet")
+        if any(isinstance(e, sp.Basic) and e.has(HalfRule1, HalfRule2, QuadrantRule) for e in exprs):
+            raise ValueError("no interval evaluation of a half-space or quadrant rule node (a ReLU kink): its rule "
+                             "has no proven error bound yet")
         nodes = set()
         for e in exprs:
             if isinstance(e, sp.Basic) and e.has(GaussRule1, GaussRule2):

@@ -148,9 +148,9 @@ def _moving_numerically(system: DerivedSystem, zero: frozenset) -> set[int]:
     """Coordinates i of ``zero`` whose F_i is clearly non-zero at a random point with x_zero = 0 (so not zero
     identically: no symbolic expansion needed), for systems with numerical-rule nodes, whose expansion takes minutes
     (erf on both sides at M = 2); empty for other systems, or if the value is not finite."""
-    from ..derive._half_space import HalfRule1, HalfRule2
+    from ..derive._half_space import HalfRule1, HalfRule2, QuadrantRule
     from ..derive._nonlinear_gaussian import GaussRule1, GaussRule2
-    nodes = (GaussRule1, GaussRule2, HalfRule1, HalfRule2)
+    nodes = (GaussRule1, GaussRule2, HalfRule1, HalfRule2, QuadrantRule)
     if system.kind != "ode" or not any(isinstance(e, sp.Basic) and e.has(*nodes) for e in system.rhs):
         return set()
     from ..codegen import compile_system

@@ -14,7 +14,7 @@ import sympy as sp
 
 from ..derive import DerivedSystem, derive_dynamics
 from ..derive._nonlinear_dynamics import NonlinearSymbolTable
-from ..derive._half_space import HalfRule1, HalfRule2
+from ..derive._half_space import HalfRule1, HalfRule2, QuadrantRule
 from ..derive._nonlinear_gaussian import GaussRule2, NoiseMean
 from ..model import make_model
 
@@ -70,6 +70,9 @@ def nonlinear_markdown(system: DerivedSystem) -> str:
              *(["A term $\\mathbb{E}_{S}[\\theta(u)\\, G(u, v)]$ is the expectation over one side $u > 0$ of a ReLU "
                 "encoder's kink (the other side is the same with $u \\to -u$), computed by the half-space rule (see "
                 "the note).", ""] if any(e.has(HalfRule1, HalfRule2) for e in system.rhs) else []),
+             *(["A term $\\mathbb{E}_{S}[\\theta(u)\\,\\theta(v)\\, G(u, v)]$ is the expectation over the quadrant "
+                "$u, v > 0$ of two ReLU encoder kinks, computed by the quadrant rule (see the note).", ""]
+               if any(e.has(QuadrantRule) for e in system.rhs) else []),
              *[line for note in system.notes
                for line in (f"**{'Exact' if 'exactly' in note else 'Approximate'}:** {note}.", "")],
              "Parameters: " + ", ".join(f"${sp.latex(p, symbol_names=names)}$" for p in system.params)
