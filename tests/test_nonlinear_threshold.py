@@ -256,6 +256,22 @@ def tanh_decoder():
     return compile_system(derive_dynamics(symvae.make_model("base", decoder_activation="tanh(x)")))
 
 
+def test_uncertified_rule_threshold_reports_only_the_digits_two_rules_agree_on(tanh_decoder):
+    """Without the certificate (``certify=False``; the situation of the half-space rules of a ReLU encoder), the
+    digits on which two precisions agree are the rule's: the root is solved again with every rule at half its step
+    and only the digits both rules share are reported. Checked against the certified value (interval enclosure of the
+    exact expectations): every reported digit is right, and fewer than the 26 asked are reported (the 181-node rule is
+    right to about 18 digits here)."""
+    from symvae.numerics._newton import agreeing_digits
+    r = threshold("collapse", tanh_decoder, PARAMS, digits=26, closed_form=False, certify=False)
+    assert not r.certified and "half its step" in r.message and "not a proof" in r.message, r.message
+    assert r.status == "partial" and 12 <= r.digits < 26, (r.digits, r.message)
+    proven = threshold("collapse", tanh_decoder, PARAMS, digits=24, closed_form=False)
+    assert proven.certified and proven.digits == 24, proven.message
+    with mpmath.workdps(40):
+        assert agreeing_digits(mpmath.mpf(r.value), mpmath.mpf(proven.value)) >= r.digits - 1, (r.value, proven.value)
+
+
 def test_tanh_decoder_threshold_with_rule_nodes_is_certified(tanh_decoder):
     """tanh decoder (GaussRule1 nodes): the Krawczyk test runs on the model's system -- every node enclosed with its
     proven quadrature error -- and certifies 14 digits (an enclosure narrower than 1e-15); the rule's root (the

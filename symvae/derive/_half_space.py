@@ -170,37 +170,68 @@ def _side(q: sp.Symbol, s: int) -> dict:
             Step(q): sp.Integer(1 if s > 0 else 0), Step(-q): sp.Integer(0 if s > 0 else 1)}
 
 
-def _regressed(G: sp.Expr, inner: list, engine) -> sp.Expr:
-    """G with the fields that enter it only polynomially (not in ``inner``, the directions of the rule) regressed on
-    ``inner`` (p = B g + p_perp, p_perp independent of g) and p_perp integrated out by Wick's theorem."""
+def _regressed(G: sp.Expr, inner: list, engine) -> tuple[sp.Expr, dict]:
+    """(G', back): G with the fields that enter it only polynomially (not in ``inner``, the directions of the rule)
+    regressed on ``inner`` (p = B g + p_perp, p_perp independent of g) and p_perp integrated out by Wick's theorem.
+    The entries of B and of the residual covariance are placeholders in G' (expanding their rational expressions
+    term by term would dominate the derivation); ``back`` puts them in."""
     fields, C = engine.index, engine.C
     poly = [f for f in engine.fields if G.has(f) and f not in inner]
     if not poly:
-        return G
-    c = lambda x, y: C[fields[x]][fields[y]]  # noqa: E731
+        return G, {}
+    every = list(inner) + poly
+    sub = tuple(tuple(C[fields[x]][fields[y]] for y in every) for x in every)
+    perp, Bs, Rs, back = _regression(len(inner), tuple(every), sub)  # cached: one regression serves many terms
+    mapped = {p: sp.Add(*[Bs[k][j] * inner[j] for j in range(len(inner))]) + perp[k] for k, p in enumerate(poly)}
+    wick = type(engine)(perp, lambda i, j: Rs[min(i, j)][max(i, j)])  # the residuals enter polynomially
+    return sp.Add(*[wick.term(t) for t in sp.Add.make_args(sp.expand(G.xreplace(mapped)))]), back
+
+
+@functools.lru_cache(maxsize=4096)
+def _regression(n_inner: int, every: tuple, sub: tuple) -> tuple:
+    """(perp fields, B and residual covariance as placeholders, {placeholder: value}) of ``_regressed``: ``every`` the
+    inner fields then the polynomial ones, ``sub`` their covariance."""
+    inner, poly = list(every[:n_inner]), list(every[n_inner:])
+    index = {f: k for k, f in enumerate(every)}
+    c = lambda x, y: sub[index[x]][index[y]]  # noqa: E731
     Cin = sp.Matrix([[c(x, y) for y in inner] for x in inner])
     inv = Cin.inv() if len(inner) == 2 else sp.Matrix([[1 / Cin[0, 0]]])
     cross = sp.Matrix([[c(p, y) for y in inner] for p in poly])
     B = cross * inv
     resid = sp.Matrix([[c(p, r) for r in poly] for p in poly]) - B * cross.T
     perp = [sp.Dummy(f"{p}_perp", real=True) for p in poly]
-    mapped = {p: sp.Add(*[B[k, j] * inner[j] for j in range(len(inner))]) + perp[k] for k, p in enumerate(poly)}
-    wick = type(engine)(perp, lambda i, j: sp.together(resid[i, j]))  # the residuals enter polynomially
-    return sp.Add(*[wick.term(t) for t in sp.Add.make_args(sp.expand(G.xreplace(mapped)))])
+    back = {}
+
+    def placeholder(value, name):
+        value = sp.together(value)
+        if value == 0 or value.is_number:
+            return value
+        d = sp.Dummy(name)
+        back[d] = value
+        return d
+    Bs = [[placeholder(B[k, j], f"B{k}{j}") for j in range(len(inner))] for k in range(len(poly))]
+    Rs = [[placeholder(resid[i, j], f"R{i}{j}") if j >= i else None for j in range(len(poly))]
+          for i in range(len(poly))]
+    return perp, Bs, Rs, back
 
 
 def _quadrant_expectation(G: sp.Expr, qs: list, signs: tuple, engine, why: str) -> sp.Expr:
     """E[theta(s1 q1) theta(s2 q2) G] for G smooth in the fields: the fields independent of all others (the latents'
     noise) integrated inside (``NoiseMean``), the polynomial-only fields regressed out, then quadrant rules (or,
     where q1 and q2 are uncorrelated, products of half-rule expectations)."""
-    fields, C = engine.index, engine.C
+    fields = engine.index
     G = engine.noise_means(G)
     inside = {f for call in G.atoms(sp.Function) for f in call.free_symbols & fields.keys()}
     extra = sorted(inside - set(qs), key=str)
     if extra:
         raise NoClosedForm(f"{why}; a quadrant of it depends on {len(qs) + len(extra)} directions "
                            f"({', '.join(map(str, list(qs) + extra))}); the quadrant rule takes two")
-    G = _regressed(G, list(qs), engine)
+    G, back = _regressed(G, list(qs), engine)
+    return _quadrant_regressed(G, qs, signs, engine).xreplace(back)
+
+
+def _quadrant_regressed(G: sp.Expr, qs: list, signs: tuple, engine) -> sp.Expr:
+    fields, C = engine.index, engine.C
     u, v = sp.Dummy("u", real=True), sp.Dummy("v", real=True)
     (q1, q2), (s1, s2) = qs, signs
     H = G.xreplace({q1: s1 * u, q2: s2 * v})
@@ -242,14 +273,19 @@ def _quadrant_expectation(G: sp.Expr, qs: list, signs: tuple, engine, why: str) 
 
 def _half_expectation(G: sp.Expr, q: sp.Symbol, s: int, engine, why: str) -> sp.Expr:
     """E[theta(s q) G] for G smooth in the fields: the polynomial-only fields regressed out, then a half rule."""
-    fields, C = engine.index, engine.C
+    fields = engine.index
     present = [f for f in engine.fields if G.has(f)]
     inside = {f for call in G.atoms(sp.Function) for f in call.free_symbols & fields.keys()}
     inner = [q] + [f for f in present if f in inside and f != q]
     if len(inner) > 2:
         raise NoClosedForm(f"{why}; a half of it depends on {len(inner)} directions ({', '.join(map(str, inner))}); "
                            f"the half rules take two")
-    G = _regressed(G, inner, engine)
+    G, back = _regressed(G, inner, engine)
+    return _half_regressed(G, q, s, inner, engine).xreplace(back)
+
+
+def _half_regressed(G: sp.Expr, q: sp.Symbol, s: int, inner: list, engine) -> sp.Expr:
+    fields, C = engine.index, engine.C
     # u = s q first, v the other direction
     u, v = sp.Dummy("u", real=True), sp.Dummy("v", real=True)
     sub = {q: s * u}
@@ -298,21 +334,28 @@ def _half_one(H: sp.Expr, u: sp.Symbol, S11: sp.Expr, engine, s: int, q) -> sp.E
 
 def _half_rule_used(H: sp.Expr, u, v, S: tuple, engine, s: int, q) -> sp.Expr:
     names = {u: sp.Symbol("u"), **({v: sp.Symbol("v")} if v is not None else {})}
-    engine.used.append(f"E[theta(u) {H.xreplace(names)}] with u = {s * q}" + HALF_SPACE)
-    return half_rule_node(H, u, v, S)
+    return half_rule_node(H, u, v, S, used=lambda K: engine.used.append(
+        f"E[theta(u) {K.xreplace(names)}] with u = {s * q}" + HALF_SPACE))
 
 
-def half_rule_node(H: sp.Expr, u: sp.Symbol, v: sp.Symbol, S: tuple) -> sp.Expr:
+def half_rule_node(H: sp.Expr, u: sp.Symbol, v: sp.Symbol, S: tuple, used=None) -> sp.Expr:
     """E[theta(u) H(u, v)] as a sum of coefficients times ``HalfRule1`` / ``HalfRule2`` nodes: the factors of each
     term of H free of (u, v) stay outside (so a node vanishes symbolically with its coefficient, as invariant
-    subspaces need); the other symbols of the integrands become parameters."""
+    subspaces need); the other symbols of the integrands become parameters. ``used(K)`` is called for each integrand
+    K that needs the rule."""
     v = v if v is not None else sp.Dummy("v")
     groups: dict = {}
     for term in sp.Add.make_args(sp.expand(H)):
         factors = sp.Mul.make_args(term)
         inside = sp.Mul(*[f for f in factors if f.has(u, v)])
         groups[inside] = groups.get(inside, 0) + sp.Mul(*[f for f in factors if not f.has(u, v)])
-    return sp.Add(*[coeff * _half_node(K, u, v, S) for K, coeff in groups.items()])
+    total = sp.Integer(0)
+    for K, coeff in groups.items():
+        node = _half_node(K, u, v, S)
+        if used is not None and isinstance(node, (HalfRule1, HalfRule2)):
+            used(K)
+        total += coeff * node
+    return total
 
 
 def _half_node(H: sp.Expr, u: sp.Symbol, v: sp.Symbol, S: tuple) -> sp.Expr:

@@ -87,7 +87,7 @@ class NonlinearSymbolTable(SymbolTable):
                     f"systems take erf, relu and polynomial activations exactly, and other smooth terms of one or "
                     f"two Gaussian directions by a numerical rule (e.g. tanh at M <= 2, erf on both sides; the "
                     f"reparametrisation noise of each latent is integrated inside); ReLU with another "
-                    f"non-linearity works with a ReLU decoder at any M and a ReLU encoder at M = 1") from None
+                    f"non-linearity works with a ReLU decoder at any M and a ReLU encoder at M <= 2") from None
         return E
 
     @functools.cached_property
