@@ -18,7 +18,7 @@ times larger); the command-line rows also give wall-clock seconds. The targets a
 
 6. ReLU with another non-linearity (``symvae.derive._half_space``): relu/erf, erf/relu and relu/relu at M = 1 (half
    rules of 50 x 65 nodes for a ReLU encoder's kink; the noise's kinks of a ReLU decoder in closed form) and erf/relu
-   at M = 2, against the linear model.
+   at M = 2, and the quadrant rules of relu/relu and relu/erf at M = 2, against the linear model.
 
 Run: python bench/bench_nonlinear.py          (prints one table; takes a few minutes on one core)
      python bench/bench_nonlinear.py both2    (item 5 alone)
@@ -95,7 +95,8 @@ def relu():
     linear = {M: run("linear", "linear", M, M) for M in (1, 2)}
     for M in (1, 2):
         row("linear", M, M, linear[M])
-    for enc, dec, M in (("relu", "erf", 1), ("erf", "relu", 1), ("relu", "relu", 1), ("erf", "relu", 2)):
+    for enc, dec, M in (("relu", "erf", 1), ("erf", "relu", 1), ("relu", "relu", 1), ("erf", "relu", 2), ("relu", "relu", 2),
+                        ("relu", "erf", 2)):
         r = run(enc, dec, M, M, timeout=TWO_D_LIMIT)
         row(f"{enc}/{dec}", M, M, r)
         print(f"{'':10} RHS {r['rhs_us'] / linear[M]['rhs_us']:.1f}x the linear model's; Jacobian and dF/dp code "

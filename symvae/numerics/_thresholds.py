@@ -187,8 +187,11 @@ def _finite_collapsed_start(compiled, values) -> np.ndarray:
     which is zero in the all-zero state but not at the collapsed point (the sampled noise keeps it at O(tau))."""
     x0 = collapsed_start(compiled.system)
     p = compiled.system.param_vector(values)
-    with np.errstate(all="ignore"):
-        finite = np.all(np.isfinite(np.asarray(compiled.rhs(0.0, x0, p), dtype=float)))
+    try:  # (the plain-Python phase of a fresh compilation raises where numba gives inf or nan)
+        with np.errstate(all="ignore"):
+            finite = np.all(np.isfinite(np.asarray(compiled.rhs(0.0, x0, p), dtype=float)))
+    except (ArithmeticError, ValueError):
+        finite = False
     if finite:
         return x0
     x0 = x0.copy()
