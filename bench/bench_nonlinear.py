@@ -95,8 +95,8 @@ def relu():
     linear = {M: run("linear", "linear", M, M) for M in (1, 2)}
     for M in (1, 2):
         row("linear", M, M, linear[M])
-    for enc, dec, M in (("relu", "erf", 1), ("erf", "relu", 1), ("relu", "relu", 1), ("erf", "relu", 2), ("relu", "relu", 2),
-                        ("relu", "erf", 2)):
+    for enc, dec, M in (("relu", "erf", 1), ("erf", "relu", 1), ("relu", "relu", 1), ("erf", "relu", 2),
+                        ("relu", "relu", 2), ("relu", "erf", 2)):
         r = run(enc, dec, M, M, timeout=TWO_D_LIMIT)
         row(f"{enc}/{dec}", M, M, r)
         print(f"{'':10} RHS {r['rhs_us'] / linear[M]['rhs_us']:.1f}x the linear model's; Jacobian and dF/dp code "

@@ -161,8 +161,9 @@ def test_noise_kink_means_are_the_truncated_normal_moments():
         f = sp.lambdify([a, c], mean.rewrite(sp.erf).rewrite(sp.exp), "mpmath")
         for av, cv in ((0.3, 0.7), (-1.2, 1.5), (2.0, 0.4)):
             with mpmath.workdps(30):
+                kink = -av / (sign * cv)
                 exact = mpmath.quad(lambda x: mpmath.npdf(x) * x ** k * max(av + sign * cv * x, 0) ** p
-                                    * (1 if av + sign * cv * x > 0 else 0), [-mpmath.inf, -av / (sign * cv), mpmath.inf])
+                                    * (1 if av + sign * cv * x > 0 else 0), [-mpmath.inf, kink, mpmath.inf])
                 assert abs(f(mpmath.mpf(av), mpmath.mpf(cv)) - exact) < 1e-18, (k, p, sign, av, cv)
 
 

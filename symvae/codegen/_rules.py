@@ -412,7 +412,8 @@ def _half_nodes_source(key: str) -> list[str]:
               "            half[k] = (y, h1 * mpmath.npdf(y) * y * (1 + mpmath.exp(-t)))"]
     if i2 is not None:
         lines += [f"        h = mpmath.mpf({h.p}) / {h.q}",
-                  f"        {R}_MP[prec] = [(half[int(i)][0], int(j) * h, half[int(i)][1] * h * mpmath.npdf(int(j) * h))",
+                  f"        {R}_MP[prec] = [(half[int(i)][0], int(j) * h,",
+                  "                         half[int(i)][1] * h * mpmath.npdf(int(j) * h))",
                   f"                        for i, j in zip({R}_I1, {R}_I2)]"]
     else:
         lines += [f"        {R}_MP[prec] = [half[int(i)] for i in {R}_I1]"]
@@ -458,7 +459,8 @@ def _quadrant_nodes_source() -> list[str]:
             f"        for k in range({min(ks)}, {max(ks) + 1}):",
             "            t = k * h1",
             "            y = mpmath.exp(t - mpmath.exp(-t))",
-            "            radii.append((y, h1 * mpmath.npdf(y) * y * (1 + mpmath.exp(-t)) * y / mpmath.sqrt(2 * mpmath.pi)))",
+            "            w = h1 * mpmath.npdf(y) * y * (1 + mpmath.exp(-t))",
+            "            radii.append((y, w * y / mpmath.sqrt(2 * mpmath.pi)))",
             f"        angles = [((x + 1) / 2, w / 2) for x, w in GaussLegendre(mpmath.mp).calc_nodes("
             f"{QUADRANT_DEGREE + level - 1}, prec)]",
             f"        {R}_MP[prec] = (angles, radii)",

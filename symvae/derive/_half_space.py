@@ -24,8 +24,14 @@ only algebraically and Price's theorem would need Dirac deltas. Two exact steps 
        dE/dS11 = A/(2 S11) - S12 B/(2 S11^2) + S12^2 K/(2 S11^2 c^2),  dE/dS12 = B/S11 - S12 K/(S11 c^2),
        dE/dS22 = K/(2 c^2),   A = E[theta(u) u G_u], B = E[theta(u) u G_v], K = E[theta(u) v G_v] - (S12/S11) B,
 
-   c^2 = S22 - S12^2/S11 (for smooth G these reduce to Price's theorem). Kinks in two different fields (ReLU encoder
-   and a non-linear decoder at M >= 2) are refused: they would need a rule on a wedge.
+   c^2 = S22 - S12^2/S11 (for smooth G these reduce to Price's theorem).
+
+3. **Kinks in two fields q1, q2** (a ReLU encoder with a non-linear decoder at M = 2) split F into four quadrants;
+   each E[theta(s1 q1) theta(s2 q2) F_s] becomes ``QuadrantRule`` nodes E[theta(u) theta(v) G(u, v)] (each latent's
+   noise integrated inside by ``NoiseMean`` where it has no closed form): polar coordinates of the whitened plane,
+   Gauss-Legendre in the angle of the sector between the rays v = 0 and u = 0, the half-line rule in the radius
+   (``QUADRANT_NOTE``); derivatives in the standardised coordinates, where the quadrant does not move
+   (``QuadrantRule``). Kinks in three or more fields are refused (a cone of three dimensions has no rule).
 """
 from __future__ import annotations
 

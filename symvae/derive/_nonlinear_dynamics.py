@@ -26,8 +26,8 @@ from ..model import N as N_sym
 from ..model._activations import activation
 from ._dynamics import assemble_system, gradient_coefficients, observables, overlap_drifts
 from ._half_space import HALF_NOTE, HALF_SPACE, KINK_NOTE, QUADRANT, QUADRANT_NOTE
-from ._nonlinear_gaussian import (NOISE_KINK, NOISE_NOTE, QUADRATURE2_NOTE, QUADRATURE_NOTE, RULE2_COMPILED_NOTE, TWO_DIRECTIONS,
-                                  WITH_NOISE, NoClosedForm, nonlinear_expectation)
+from ._nonlinear_gaussian import (NOISE_KINK, NOISE_NOTE, QUADRATURE2_NOTE, QUADRATURE_NOTE, RULE2_COMPILED_NOTE,
+                                  TWO_DIRECTIONS, WITH_NOISE, NoClosedForm, nonlinear_expectation)
 from ._system import DerivedSystem
 
 __all__ = ["is_nonlinear", "NonlinearSymbolTable", "derive_nonlinear_dynamics"]

@@ -135,7 +135,9 @@ def augmented_system(system: DerivedSystem, subspace: Subspace, parameter: str, 
     if kind == "condition" and condition is None:
         raise InvalidInputError("a condition needs its expression")
     tag = sp.srepr((kind, subspace.zero, block.indices if block else None, parameter, null_index,
-                    condition if condition is not None else 0)) + (f"/rule level {rule_level}" if rule_level != 1 else "")
+                    condition if condition is not None else 0))
+    if rule_level != 1:
+        tag += f"/rule level {rule_level}"
     key = content_key("augmented", system_key(system), tag)
     with _LOCK:
         if key in _LOADED:
