@@ -260,14 +260,14 @@ def test_uncertified_rule_threshold_reports_only_the_digits_two_rules_agree_on(t
     """Without the certificate (``certify=False``; the situation of the half-space rules of a ReLU encoder), the
     digits on which two precisions agree are the rule's: the root is solved again with every rule at half its step
     and only the digits both rules share are reported. Checked against the certified value (interval enclosure of the
-    exact expectations): every reported digit is right, and fewer than the 26 asked are reported (the 181-node rule is
-    right to about 18 digits here)."""
+    exact expectations): every reported digit is right, and fewer than the 24 asked are reported (the 181-node rule is
+    right to about 18 digits here: measured 18 reported)."""
     from symvae.numerics._newton import agreeing_digits
-    r = threshold("collapse", tanh_decoder, PARAMS, digits=26, closed_form=False, certify=False)
+    r = threshold("collapse", tanh_decoder, PARAMS, digits=24, closed_form=False, certify=False)
     assert not r.certified and "half its step" in r.message and "not a proof" in r.message, r.message
-    assert r.status == "partial" and 12 <= r.digits < 26, (r.digits, r.message)
-    proven = threshold("collapse", tanh_decoder, PARAMS, digits=24, closed_form=False)
-    assert proven.certified and proven.digits == 24, proven.message
+    assert r.status == "partial" and 12 <= r.digits < 24, (r.digits, r.message)
+    proven = threshold("collapse", tanh_decoder, PARAMS, digits=21, closed_form=False)
+    assert proven.certified and proven.digits == 21, proven.message
     with mpmath.workdps(40):
         assert agreeing_digits(mpmath.mpf(r.value), mpmath.mpf(proven.value)) >= r.digits - 1, (r.value, proven.value)
 
