@@ -405,6 +405,23 @@ def _structured_starts(system: DerivedSystem, rng: np.random.Generator, *, limit
     return first + rest
 
 
+def _has_rule_nodes(exprs) -> bool:
+    from ..derive._half_space import HalfRule1, HalfRule2, QuadrantRule
+    from ..derive._nonlinear_gaussian import GaussRule1, GaussRule2
+    nodes = (GaussRule1, GaussRule2, HalfRule1, HalfRule2, QuadrantRule)
+    return any(isinstance(e, sp.Basic) and e.has(*nodes) for e in exprs)
+
+
+def _nan_on_arithmetic_error(f, x, p, shape) -> np.ndarray:
+    """f(0, x, p), or NaN where it raises an arithmetic error: the plain-Python phase of a fresh compilation raises
+    where the numba code gives inf or nan (e.g. a ReLU encoder's rules at zero variance of its field), and a start
+    there must fail like any other non-finite start, not end the search."""
+    try:
+        return f(0.0, x, p)
+    except ArithmeticError:
+        return np.full(shape, np.nan)
+
+
 def collapsed_start(system: DerivedSystem) -> np.ndarray:
     """The all-collapsed starting state: every overlap zero, variances one."""
     x = np.zeros(len(system.state))
@@ -555,8 +572,9 @@ def find_fixed_points(system: DerivedSystem | CompiledSystem, params: Mapping[st
     p = pp.vector
     counter = Counter()
     positive = positive_mask(system)
-    rhs = lambda x: compiled.rhs(0.0, x, p)  # noqa: E731
-    jac = lambda x: compiled.jac(0.0, x, p)  # noqa: E731
+    n = len(system.state)
+    rhs = lambda x: _nan_on_arithmetic_error(compiled.rhs, x, p, (n,))  # noqa: E731
+    jac = lambda x: _nan_on_arithmetic_error(compiled.jac, x, p, (n, n))  # noqa: E731
     rng = np.random.default_rng(seed)
     gens = symmetry_generators(system)
     scale_tol = 1e-9
@@ -639,7 +657,7 @@ def find_fixed_points(system: DerivedSystem | CompiledSystem, params: Mapping[st
         run(combos)
 
     points = [analyse_point(compiled, z, pp, orbit=o, image=label) for z, o, label in accepted]
-    if closed_forms and points:
+    if closed_forms and points and not _has_rule_nodes(system.rhs):  # (SymPy cannot solve through a rule's node)
         cache: dict = {}
         for i, pt in enumerate(points):
             key = pt.subspace.zero

@@ -158,8 +158,11 @@ def _moving_numerically(system: DerivedSystem, zero: frozenset) -> set[int]:
                  dtype=float)
     y[list(zero)] = 0.0
     p = np.random.default_rng(1).uniform(0.2, 1.0, size=len(system.params))
-    with np.errstate(all="ignore"):
-        value = np.asarray(compile_system(system).rhs(0.0, y, p), dtype=float)
+    try:  # (the plain-Python phase of a fresh compilation raises where numba gives inf or nan)
+        with np.errstate(all="ignore"):
+            value = np.asarray(compile_system(system).rhs(0.0, y, p), dtype=float)
+    except (ArithmeticError, ValueError):
+        return set()
     if not np.all(np.isfinite(value)):
         return set()
     scale = 1.0 + float(np.max(np.abs(value)))
