@@ -121,10 +121,12 @@ def _two_latents(enc, dec, wrong_models: bool):
     return rms(system), [rms(derive_dynamics(m)) for m in others]
 
 
+@pytest.mark.slow
 def test_relu_on_both_sides_at_two_latents_follows_simulation():
     """M = M* = 2, ReLU encoder and decoder (the quadrant rule of the two encoder kinks, the noise's kinks in closed
     form), compiled: RMS deviation x sqrt(400) measured 0.34 (the single-ReLU models: 2.6x farther, in the slow
-    test below)."""
+    test below). About 20 s cold; CI checks the quadrant rule's expectations against Monte Carlo and finite
+    differences (``tests/test_nonlinear_relu_mixtures.py``) and the half rules in the VAE at M = 1."""
     right, _ = _two_latents("relu", "relu", wrong_models=False)
     assert right * math.sqrt(400) < 0.6, right
 
