@@ -18,6 +18,11 @@ the accuracy stays that of the rule, see ``RULE2_COMPILED_NOTE``). A ``NoiseMean
 one latent, erf on both sides at M >= 2) becomes a symbol ``_n<i>`` computed at every node of the outer rule by an inner
 loop over the 53 nodes of ``noise_rule`` (nodes with the same arguments share the loop; numpy: one more axis). The call line carries ``# work N``, the statements
 the call executes, which ``_compile.rhs_size`` counts (the plain-Python phase's work budget).
+
+The ReLU nodes of ``symvae.derive._half_space`` use the same groups with other node tables: ``HalfRule1/2`` the same
+loop over y1 = psi(k h) > 0 (the half-line rule) [times y2 = j h]; ``QuadrantRule`` a loop over (radius, angle) pairs
+of the polar rule, its angles placed in the sector between the rays v = 0 and u = 0 at run time. ``rule_level(2)``
+writes every table at half its step (the finer check of a threshold that cannot be certified).
 """
 from __future__ import annotations
 
@@ -170,8 +175,8 @@ def _lift_power_bases(replacements, reduced, prefix: str = "_p"):
 
 
 def extract(exprs) -> tuple[list, list[RuleGroup]]:
-    """``exprs`` with each rule node (``GaussRule1/2``, ``HalfRule1/2``) replaced by a symbol ``_r<i>``, and the groups
-    of those nodes."""
+    """``exprs`` with each rule node (``GaussRule1/2``, ``HalfRule1/2``, ``QuadrantRule``) replaced by a symbol
+    ``_r<i>``, and the groups of those nodes."""
     from ..derive._half_space import HalfRule1, HalfRule2, QuadrantRule
     from ..derive._nonlinear_gaussian import GaussRule1, GaussRule2
     kinds = {GaussRule1: (1, ""), GaussRule2: (2, ""), HalfRule1: (1, "h"), HalfRule2: (2, "h"), QuadrantRule: (2, "q")}
