@@ -138,11 +138,12 @@ def _inside_has(A: sp.Expr, e: sp.Symbol) -> bool:
 # ---------------------------------------------------------------------------------- 2. split at the encoder's kink
 def half_space_term(F: sp.Expr, engine, why: str) -> sp.Expr:
     """E[F] for F with relu / theta factors of one field q (up to sign), as E[theta(q) F_+] + E[theta(-q) F_-] (module
-    docstring, step 2). ``engine`` is the ``_Engine`` of ``_nonlinear_gaussian`` (fields, covariance, ``used``).
+    docstring, step 2), or of two fields, as the sum over the four quadrants (step 3). ``engine`` is the ``_Engine``
+    of ``_nonlinear_gaussian`` (fields, covariance, ``used``).
 
     Raises:
-        NoClosedForm: kinks of more than one field, of a combination of fields, or a half that needs more than two
-            directions.
+        NoClosedForm: kinks of three or more fields, of a combination of fields, or a half (quadrant) that needs more
+            than two directions.
     """
     fields = engine.index
     calls = F.atoms(Relu, Step)
