@@ -454,11 +454,16 @@ class HalfRule2(sp.Function):
         return K / (2 * c2)
 
     def _latex(self, printer):
-        G = self.args[0].G.xreplace({rule_parameter(k + 1): p for k, p in enumerate(self.args[4:])})
-        S11, S12, S22 = (printer._print(x) for x in self.args[1:4])
-        S = rf"\left(\begin{{smallmatrix}} {S11} & {S12} \\ {S12} & {S22} \end{{smallmatrix}}\right)"
-        G = printer._print(G.xreplace({RULE_U: sp.Symbol("u"), RULE_V: sp.Symbol("v")}))
-        return rf"\mathbb{{E}}_{{{S}}}\left[\theta(u)\,{G}\right]"
+        return _latex_2d(self, printer, r"\theta(u)\,")
+
+
+def _latex_2d(node, printer, weight: str) -> str:
+    """E_S[weight G(u, v)] of a two-direction node ``(Integrand(G), S11, S12, S22, p...)``, the parameters filled in."""
+    G = node.args[0].G.xreplace({rule_parameter(k + 1): p for k, p in enumerate(node.args[4:])})
+    S11, S12, S22 = (printer._print(x) for x in node.args[1:4])
+    S = rf"\left(\begin{{smallmatrix}} {S11} & {S12} \\ {S12} & {S22} \end{{smallmatrix}}\right)"
+    G = printer._print(G.xreplace({RULE_U: sp.Symbol("u"), RULE_V: sp.Symbol("v")}))
+    return rf"\mathbb{{E}}_{{{S}}}\left[{weight}{G}\right]"
 
 
 class QuadrantRule(sp.Function):
@@ -504,11 +509,7 @@ class QuadrantRule(sp.Function):
         return node("vv") / (2 * S22) - r / (2 * S22) * E_r
 
     def _latex(self, printer):
-        G = self.args[0].G.xreplace({rule_parameter(k + 1): p for k, p in enumerate(self.args[4:])})
-        S11, S12, S22 = (printer._print(x) for x in self.args[1:4])
-        S = rf"\left(\begin{{smallmatrix}} {S11} & {S12} \\ {S12} & {S22} \end{{smallmatrix}}\right)"
-        G = printer._print(G.xreplace({RULE_U: sp.Symbol("u"), RULE_V: sp.Symbol("v")}))
-        return rf"\mathbb{{E}}_{{{S}}}\left[\theta(u)\,\theta(v)\,{G}\right]"
+        return _latex_2d(self, printer, r"\theta(u)\,\theta(v)\,")
 
 
 #: Gauss-Legendre degree of the quadrant rule's angles (mpmath's ``GaussLegendre``: 3 2^(degree - 1) = 24 nodes)
