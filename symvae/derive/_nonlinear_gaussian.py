@@ -50,7 +50,7 @@ from ..model._activations import ErfAct, ErfActPrime, Relu, Step
 from ._half_space import half_space_term, noise_kink_means
 from ._rule_base import RULE_U, RULE_V, Integrand, NoClosedForm, finer, rule_parameter  # noqa: F401
 
-__all__ = ["ErfAct", "ErfActPrime", "Relu", "Step", "NoClosedForm", "nonlinear_expectation", "closed_forms",
+__all__ = ["rule_node_types", "has_rule_nodes", "ErfAct", "ErfActPrime", "Relu", "Step", "NoClosedForm", "nonlinear_expectation", "closed_forms",
            "gauss_hermite_expectation", "numeric_function", "quadrature_expectation", "quadrature_rule",
            "quadrature_rule2", "rule_expectation", "GaussRule2", "Integrand", "rule_node",
            "rule_nodes_as_sums", "RULE_U", "RULE_V", "rule_parameter", "RULE2_COMPILED_NOTE", "GaussRule1", "QUADRATURE_NOTE",
@@ -787,3 +787,15 @@ def gauss_hermite_expectation(f: Callable, C: np.ndarray, *, order: int = 40) ->
     value = rule(order)
     return value, abs(value - rule(max(order // 2, 2)))
 
+
+def rule_node_types() -> tuple:
+    """Every kind of numerical-rule node a derived system may hold (``GaussRule1/2``, ``NoiseMean`` only inside them,
+    and the ReLU nodes of ``_half_space``)."""
+    from ._half_space import HalfRule1, HalfRule2, QuadrantRule
+    return GaussRule1, GaussRule2, HalfRule1, HalfRule2, QuadrantRule
+
+
+def has_rule_nodes(exprs) -> bool:
+    """Whether any of ``exprs`` holds a numerical-rule node (``rule_node_types``)."""
+    nodes = rule_node_types()
+    return any(isinstance(e, sp.Basic) and e.has(*nodes) for e in exprs)

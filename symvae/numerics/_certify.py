@@ -22,6 +22,8 @@ from typing import Sequence
 
 import mpmath
 import sympy as sp
+
+from ..derive._nonlinear_gaussian import has_rule_nodes
 from mpmath.libmp import (fone, from_float, from_int, fzero, mpf_abs, mpf_add, mpf_le, mpf_lt, mpf_mul, mpf_pos,
                           mpf_pow_int, mpf_sub, round_ceiling, round_floor, round_nearest, to_float)
 from mpmath.libmp.libmpi import (mpi_abs, mpi_add, mpi_cos, mpi_div, mpi_exp, mpi_log, mpi_mid, mpi_mul, mpi_neg,
@@ -187,13 +189,6 @@ def _check_allowed(exprs) -> None:
             raise ValueError(f"no interval evaluation of {type(bad[0]).__name__}")
 
 
-def _has_rule_nodes(exprs) -> bool:
-    from ..derive._half_space import HalfRule1, HalfRule2, QuadrantRule
-    from ..derive._nonlinear_gaussian import GaussRule1, GaussRule2
-    nodes = (GaussRule1, GaussRule2, HalfRule1, HalfRule2, QuadrantRule)
-    return any(isinstance(e, sp.Basic) and e.has(*nodes) for e in exprs)
-
-
 def interval_functions(key: str, unknowns: Sequence[sp.Symbol], rest: Sequence[sp.Symbol],
                        equations: Sequence[sp.Expr], jacobian: sp.Matrix | None):
     """(G, J, shape) evaluating ``equations`` and ``jacobian`` on intervals (mpmath ``iv``), cached under ``key``
@@ -210,7 +205,7 @@ def interval_functions(key: str, unknowns: Sequence[sp.Symbol], rest: Sequence[s
     if key not in _FUNCTIONS:
         args = list(unknowns) + list(rest)
         exprs = list(equations) + (list(jacobian) if jacobian is not None else [])
-        if _has_rule_nodes(exprs):
+        if has_rule_nodes(exprs):
             G = RuleNodeFunction(args, list(equations), tolerance=RULE_TOLERANCE_G)
             J = (RuleNodeFunction(args, list(jacobian), tolerance=RULE_TOLERANCE_J) if jacobian is not None
                  else None)

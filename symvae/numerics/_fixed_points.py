@@ -32,13 +32,14 @@ import sympy as sp
 
 from ..codegen import CompiledSystem
 from ..derive import DerivedSystem
+from ..derive._nonlinear_gaussian import has_rule_nodes
 from ..errors import InvalidInputError, SymvaeError
 from ..model import gram_matrix
 from ._closed_forms import GUARD_SECONDS, limit_system, small_step_parameters, solve_cached
 from ._newton import Counter, newton_float, newton_mp
 from ._subspaces import Subspace, coordinate_roles, invariant_subspace, zero_candidates
 from ._symmetry import orbit, position_index, symmetry_generators
-from ._systems import ParameterPoint, as_compiled, positive_mask
+from ._systems import ParameterPoint, as_compiled, evaluate_or_nan, positive_mask
 
 __all__ = ["FixedPoint", "FixedPointSet", "FixedPointError", "find_fixed_points", "fixed_point", "analyse_point",
            "polish_fixed_point", "is_physical", "classify_latents", "collapsed_start", "KINDS", "STABILITIES",
@@ -405,23 +406,6 @@ def _structured_starts(system: DerivedSystem, rng: np.random.Generator, *, limit
     return first + rest
 
 
-def _has_rule_nodes(exprs) -> bool:
-    from ..derive._half_space import HalfRule1, HalfRule2, QuadrantRule
-    from ..derive._nonlinear_gaussian import GaussRule1, GaussRule2
-    nodes = (GaussRule1, GaussRule2, HalfRule1, HalfRule2, QuadrantRule)
-    return any(isinstance(e, sp.Basic) and e.has(*nodes) for e in exprs)
-
-
-def _nan_on_arithmetic_error(f, x, p, shape) -> np.ndarray:
-    """f(0, x, p), or NaN where it raises an arithmetic error: the plain-Python phase of a fresh compilation raises
-    where the numba code gives inf or nan (e.g. a ReLU encoder's rules at zero variance of its field), and a start
-    there must fail like any other non-finite start, not end the search."""
-    try:
-        return f(0.0, x, p)
-    except ArithmeticError:
-        return np.full(shape, np.nan)
-
-
 def collapsed_start(system: DerivedSystem) -> np.ndarray:
     """The all-collapsed starting state: every overlap zero, variances one."""
     x = np.zeros(len(system.state))
@@ -573,8 +557,9 @@ def find_fixed_points(system: DerivedSystem | CompiledSystem, params: Mapping[st
     counter = Counter()
     positive = positive_mask(system)
     n = len(system.state)
-    rhs = lambda x: _nan_on_arithmetic_error(compiled.rhs, x, p, (n,))  # noqa: E731
-    jac = lambda x: _nan_on_arithmetic_error(compiled.jac, x, p, (n, n))  # noqa: E731
+    # a start whose right-hand side is not finite (or raises, in the plain-Python phase) fails; the search goes on
+    rhs = lambda x: evaluate_or_nan(compiled.rhs, x, p, (n,))  # noqa: E731
+    jac = lambda x: evaluate_or_nan(compiled.jac, x, p, (n, n))  # noqa: E731
     rng = np.random.default_rng(seed)
     gens = symmetry_generators(system)
     scale_tol = 1e-9
@@ -657,7 +642,7 @@ def find_fixed_points(system: DerivedSystem | CompiledSystem, params: Mapping[st
         run(combos)
 
     points = [analyse_point(compiled, z, pp, orbit=o, image=label) for z, o, label in accepted]
-    if closed_forms and points and not _has_rule_nodes(system.rhs):  # (SymPy cannot solve through a rule's node)
+    if closed_forms and points and not has_rule_nodes(system.rhs):  # (SymPy cannot solve through a rule's node)
         cache: dict = {}
         for i, pt in enumerate(points):
             key = pt.subspace.zero

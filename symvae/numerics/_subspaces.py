@@ -20,6 +20,8 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
 from ..derive import DerivedSystem
+from ..derive._nonlinear_gaussian import has_rule_nodes
+from ._systems import evaluate_or_nan
 
 __all__ = ["Block", "Subspace", "invariant_subspace", "zero_candidates", "coordinate_roles"]
 
@@ -148,21 +150,14 @@ def _moving_numerically(system: DerivedSystem, zero: frozenset) -> set[int]:
     """Coordinates i of ``zero`` whose F_i is clearly non-zero at a random point with x_zero = 0 (so not zero
     identically: no symbolic expansion needed), for systems with numerical-rule nodes, whose expansion takes minutes
     (erf on both sides at M = 2); empty for other systems, or if the value is not finite."""
-    from ..derive._half_space import HalfRule1, HalfRule2, QuadrantRule
-    from ..derive._nonlinear_gaussian import GaussRule1, GaussRule2
-    nodes = (GaussRule1, GaussRule2, HalfRule1, HalfRule2, QuadrantRule)
-    if system.kind != "ode" or not any(isinstance(e, sp.Basic) and e.has(*nodes) for e in system.rhs):
+    if system.kind != "ode" or not has_rule_nodes(system.rhs):
         return set()
     from ..codegen import compile_system
     y = np.array(system.pack({k: v for k, v in _random_overlaps(system.table).items() if k in system.blocks}),
                  dtype=float)
     y[list(zero)] = 0.0
     p = np.random.default_rng(1).uniform(0.2, 1.0, size=len(system.params))
-    try:  # (the plain-Python phase of a fresh compilation raises where numba gives inf or nan)
-        with np.errstate(all="ignore"):
-            value = np.asarray(compile_system(system).rhs(0.0, y, p), dtype=float)
-    except (ArithmeticError, ValueError):
-        return set()
+    value = np.asarray(evaluate_or_nan(compile_system(system).rhs, y, p, y.shape), dtype=float)
     if not np.all(np.isfinite(value)):
         return set()
     scale = 1.0 + float(np.max(np.abs(value)))

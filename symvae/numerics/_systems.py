@@ -12,7 +12,7 @@ from ..codegen import CompiledSystem, compile_system
 from ..derive import DerivedSystem
 from ..errors import InvalidInputError
 
-__all__ = ["as_compiled", "ParameterPoint", "positive_mask", "float_text"]
+__all__ = ["as_compiled", "ParameterPoint", "positive_mask", "float_text", "evaluate_or_nan"]
 
 
 def as_compiled(system: DerivedSystem | CompiledSystem) -> CompiledSystem:
@@ -94,3 +94,14 @@ def positive_mask(system: DerivedSystem) -> np.ndarray:
 
 
 _POSITIVE: "weakref.WeakKeyDictionary[DerivedSystem, np.ndarray]" = weakref.WeakKeyDictionary()
+
+
+def evaluate_or_nan(f, x, p, shape) -> np.ndarray:
+    """f(0, x, p) (a compiled system's ``rhs`` or ``jac``), or NaN where it raises an arithmetic error: the
+    plain-Python phase of a fresh compilation raises where the numba code gives inf or nan (a ReLU encoder's rules at
+    zero variance of its field), and callers treat both alike, as a non-finite value."""
+    try:
+        with np.errstate(all="ignore"):
+            return f(0.0, x, p)
+    except ArithmeticError:
+        return np.full(shape, np.nan)

@@ -35,16 +35,18 @@ import sympy as sp
 
 from ..codegen import CompiledSystem
 from ..derive import derive_dynamics
+from ..derive._nonlinear_gaussian import has_rule_nodes
 from ..errors import InvalidInputError, SymvaeError
 from ..model import Model
 from ._augmented import AugmentedSystem, augmented_system, resolve_nonsmooth
-from ._certify import _has_rule_nodes, enclosure_digits, interval_functions, krawczyk, krawczyk_widening
+from ._certify import enclosure_digits, interval_functions, krawczyk, krawczyk_widening
 from ._closed_forms import GUARD_SECONDS, SolveTimeout, memoised, solve_cached, time_limit
 from ._continuation import Branch, ContinuationError, SpecialPoint, continue_branch, switch_branch
 from ._fixed_points import FixedPoint, collapsed_start, fixed_point
 from ._context import FLOAT64
 from ._newton import Counter, agreeing_digits, newton, newton_mp, refine_two_precisions
-from ._systems import ParameterPoint, as_compiled
+from ._subspaces import coordinate_roles
+from ._systems import ParameterPoint, as_compiled, evaluate_or_nan
 
 __all__ = ["Threshold", "ThresholdError", "ThresholdCurve", "THRESHOLDS", "threshold", "refine_special_point",
            "locate_condition", "threshold_curve", "collapsed_branch"]
@@ -187,17 +189,11 @@ def _finite_collapsed_start(compiled, values) -> np.ndarray:
     which is zero in the all-zero state but not at the collapsed point (the sampled noise keeps it at O(tau))."""
     x0 = collapsed_start(compiled.system)
     p = compiled.system.param_vector(values)
-    try:  # (the plain-Python phase of a fresh compilation raises where numba gives inf or nan)
-        with np.errstate(all="ignore"):
-            finite = np.all(np.isfinite(np.asarray(compiled.rhs(0.0, x0, p), dtype=float)))
-    except (ArithmeticError, ValueError):
-        finite = False
-    if finite:
+    if np.all(np.isfinite(np.asarray(evaluate_or_nan(compiled.rhs, x0, p, x0.shape), dtype=float))):
         return x0
     x0 = x0.copy()
-    for i, s in enumerate(compiled.system.state):
-        name, _, index = s.name.rpartition("_")
-        if name in ("Q", "Q_tilde") and len(index) == 2 and index[0] == index[1]:
+    for i, (name, pos) in coordinate_roles(compiled.system).items():
+        if name in ("Q", "Q_tilde") and pos[0] == pos[1]:
             x0[i] = 1e-2
     return x0
 
@@ -484,7 +480,7 @@ def refine_special_point(point: SpecialPoint, params: Mapping[str, object], digi
             if not lo_c <= value <= hi_c:  # rule nodes: the proven root is the model's, the rule's root is beside it
                 value = (lo_c + hi_c) / 2
     rule_check = ""
-    if not certified and _has_rule_nodes(system.rhs):  # the agreeing digits are the rule's: check with a finer one
+    if not certified and has_rule_nodes(system.rhs):  # the agreeing digits are the rule's: check with a finer one
         verified, rule_check = _finer_rule_digits(point, compiled, pp, condition, r2, rest, k, value, verified,
                                                   counter)
     status = "verified" if verified >= digits else "partial"
