@@ -262,20 +262,8 @@ def _quadrant_regressed(G: sp.Expr, qs: list, signs: tuple, engine) -> sp.Expr:
     else:
         total = sp.Integer(0)
     names = {u: sp.Symbol("u"), v: sp.Symbol("v")}
-    groups: dict = {}
-    for term in sp.Add.make_args(sp.expand(H)):
-        factors = sp.Mul.make_args(term)
-        inner_part = sp.Mul(*[f for f in factors if f.has(u, v)])
-        groups[inner_part] = groups.get(inner_part, 0) + sp.Mul(*[f for f in factors if not f.has(u, v)])
-    for K, coeff in groups.items():
-        params = sorted(K.free_symbols - {u, v}, key=lambda x: x.name)
-        G_K = K.xreplace({u: RULE_U, v: RULE_V, **{x: rule_parameter(k + 1) for k, x in enumerate(params)}})
-        node = QuadrantRule(Integrand(G_K), S11, S12, S22, *params)
-        if isinstance(node, QuadrantRule):
-            engine.used.append(f"E[theta(u) theta(v) {K.xreplace(names)}] with u = {s1 * q1}, v = {s2 * q2}"
-                               + QUADRANT)
-        total += coeff * node
-    return total
+    return total + _rule_nodes(H, u, v, lambda g, params: QuadrantRule(g, S11, S12, S22, *params), lambda K: (
+        engine.used.append(f"E[theta(u) theta(v) {K.xreplace(names)}] with u = {s1 * q1}, v = {s2 * q2}" + QUADRANT)))
 
 
 def _half_expectation(G: sp.Expr, q: sp.Symbol, s: int, engine, why: str) -> sp.Expr:
@@ -351,6 +339,17 @@ def half_rule_node(H: sp.Expr, u: sp.Symbol, v: sp.Symbol, S: tuple, used=None) 
     subspaces need); the other symbols of the integrands become parameters. ``used(K)`` is called for each integrand
     K that needs the rule."""
     v = v if v is not None else sp.Dummy("v")
+
+    def make(g, params):
+        if len(S) == 1 or not g.G.has(RULE_V):
+            return HalfRule1(g, S[0], *params)
+        return HalfRule2(g, *S, *params)
+    return _rule_nodes(H, u, v, make, used)
+
+
+def _rule_nodes(H: sp.Expr, u: sp.Symbol, v: sp.Symbol, make, used=None) -> sp.Expr:
+    """sum_K coeff_K make(Integrand(K), params_K) over the terms of H grouped by their (u, v)-dependent factors K (the
+    rest, the coefficient, stays outside the node); ``used(K)`` for each K whose node stays a node (not constant)."""
     groups: dict = {}
     for term in sp.Add.make_args(sp.expand(H)):
         factors = sp.Mul.make_args(term)
@@ -358,19 +357,13 @@ def half_rule_node(H: sp.Expr, u: sp.Symbol, v: sp.Symbol, S: tuple, used=None) 
         groups[inside] = groups.get(inside, 0) + sp.Mul(*[f for f in factors if not f.has(u, v)])
     total = sp.Integer(0)
     for K, coeff in groups.items():
-        node = _half_node(K, u, v, S)
-        if used is not None and isinstance(node, (HalfRule1, HalfRule2)):
+        params = sorted(K.free_symbols - {u, v}, key=lambda x: x.name)
+        node = make(Integrand(K.xreplace({u: RULE_U, v: RULE_V,
+                                          **{x: rule_parameter(k + 1) for k, x in enumerate(params)}})), params)
+        if used is not None and isinstance(node, (HalfRule1, HalfRule2, QuadrantRule)):
             used(K)
         total += coeff * node
     return total
-
-
-def _half_node(H: sp.Expr, u: sp.Symbol, v: sp.Symbol, S: tuple) -> sp.Expr:
-    extra = sorted(H.free_symbols - {u, v}, key=lambda x: x.name)
-    G = H.xreplace({u: RULE_U, v: RULE_V, **{x: rule_parameter(k + 1) for k, x in enumerate(extra)}})
-    if len(S) == 1 or not G.has(RULE_V):
-        return HalfRule1(Integrand(G), S[0], *extra)
-    return HalfRule2(Integrand(G), *S, *extra)
 
 
 # ------------------------------------------------------------------------------------------- the half-rule nodes
@@ -424,49 +417,67 @@ class HalfRule1(sp.Function):
         return rf"\mathbb{{E}}_{{{printer._print(self.args[1])}}}\left[\theta(u)\,{G}\right]"
 
 
-class HalfRule2(sp.Function):
-    """``HalfRule2(Integrand(G), S11, S12, S22, p...)`` = E[theta(u) G(u, v; p)], (u, v) ~ N(0, S): the half rule in
-    y1 > 0 times the trapezoidal rule in y2 after u = a y1, v = b y1 + c y2. Its covariance derivatives go through the
-    whitening (module docstring), its parameter derivatives are E[theta(u) dG/dq_j]."""
+class _KinkNode2(sp.Function):
+    """The common part of the two-direction ReLU nodes ``(Integrand(G), S11, S12, S22, p...)``: argument checks,
+    parameter derivatives (the node of dG/dq_j), LaTeX; a subclass gives ``_weight`` (the kink factors, in LaTeX),
+    ``_probability`` (the value of a constant integrand) and ``_covariance_derivative``."""
+
+    _weight = ""
 
     @classmethod
     def eval(cls, g, *args):
         if not isinstance(g, Integrand) or len(args) < 3 + g.n_params:
-            raise DerivationError(f"HalfRule2 takes an Integrand, S11, S12, S22 and its parameters; got {g}, {args}")
-        return _constant(g, args[3:])
+            raise DerivationError(f"{cls.__name__} takes an Integrand, S11, S12, S22 and its parameters; got {g}, "
+                                  f"{args}")
+        if g.G == 0:
+            return sp.Integer(0)
+        if not g.G.has(RULE_U, RULE_V):
+            value = g.G.xreplace({rule_parameter(k + 1): p for k, p in enumerate(args[3:])})
+            return value * cls._probability(*args[:3])
+        return None
 
     def fdiff(self, argindex=1):
         g, (S11, S12, S22), params = self.args[0], self.args[1:4], self.args[4:]
         if argindex == 1:
-            return sp.Integer(0)
+            return sp.Integer(0)  # the integrand is not a variable
         if argindex > len(self.args):
             raise sp.ArgumentIndexError(self, argindex)
         if argindex >= 5:
-            return HalfRule2(_param(g, argindex - 4), S11, S12, S22, *params)
-        node = lambda what: HalfRule2(_times(g, what), S11, S12, S22, *params)  # noqa: E731
+            return self.func(_param(g, argindex - 4), S11, S12, S22, *params)
+        node = lambda what: self.func(_times(g, what), S11, S12, S22, *params)  # noqa: E731
+        return self._covariance_derivative(argindex - 1, node, S11, S12, S22)
+
+    def _latex(self, printer):
+        G = self.args[0].G.xreplace({rule_parameter(k + 1): p for k, p in enumerate(self.args[4:])})
+        S11, S12, S22 = (printer._print(x) for x in self.args[1:4])
+        S = rf"\left(\begin{{smallmatrix}} {S11} & {S12} \\ {S12} & {S22} \end{{smallmatrix}}\right)"
+        G = printer._print(G.xreplace({RULE_U: sp.Symbol("u"), RULE_V: sp.Symbol("v")}))
+        return rf"\mathbb{{E}}_{{{S}}}\left[{self._weight}{G}\right]"
+
+
+class HalfRule2(_KinkNode2):
+    """``HalfRule2(Integrand(G), S11, S12, S22, p...)`` = E[theta(u) G(u, v; p)], (u, v) ~ N(0, S): the half rule in
+    y1 > 0 times the trapezoidal rule in y2 after u = a y1, v = b y1 + c y2. Its covariance derivatives go through the
+    whitening (module docstring), its parameter derivatives are E[theta(u) dG/dq_j]."""
+
+    _weight = r"\theta(u)\,"
+
+    @staticmethod
+    def _probability(S11, S12, S22):
+        return sp.Rational(1, 2)
+
+    def _covariance_derivative(self, which, node, S11, S12, S22):
         c2 = S22 - S12 ** 2 / S11
         B = node("uv")
         K = node("vv") - S12 / S11 * B
-        if argindex == 2:
+        if which == 1:
             return node("uu") / (2 * S11) - S12 * B / (2 * S11 ** 2) + S12 ** 2 * K / (2 * S11 ** 2 * c2)
-        if argindex == 3:
+        if which == 2:
             return B / S11 - S12 * K / (S11 * c2)
         return K / (2 * c2)
 
-    def _latex(self, printer):
-        return _latex_2d(self, printer, r"\theta(u)\,")
 
-
-def _latex_2d(node, printer, weight: str) -> str:
-    """E_S[weight G(u, v)] of a two-direction node ``(Integrand(G), S11, S12, S22, p...)``, the parameters filled in."""
-    G = node.args[0].G.xreplace({rule_parameter(k + 1): p for k, p in enumerate(node.args[4:])})
-    S11, S12, S22 = (printer._print(x) for x in node.args[1:4])
-    S = rf"\left(\begin{{smallmatrix}} {S11} & {S12} \\ {S12} & {S22} \end{{smallmatrix}}\right)"
-    G = printer._print(G.xreplace({RULE_U: sp.Symbol("u"), RULE_V: sp.Symbol("v")}))
-    return rf"\mathbb{{E}}_{{{S}}}\left[{weight}{G}\right]"
-
-
-class QuadrantRule(sp.Function):
+class QuadrantRule(_KinkNode2):
     """``QuadrantRule(Integrand(G), S11, S12, S22, p...)`` = E[theta(u) theta(v) G(u, v; p)], (u, v) ~ N(0, S): the
     quadrant of two ReLU encoder kinks (``QUADRANT_NOTE``). Derivatives in the standardised coordinates
     s = u/sqrt(S11), t = v/sqrt(S22), where the quadrant does not move and only the density phi2(s, t; r) depends on
@@ -477,39 +488,22 @@ class QuadrantRule(sp.Function):
 
     each a node again; dE/dp_j = E[theta theta dG/dq_j]."""
 
-    @classmethod
-    def eval(cls, g, *args):
-        if not isinstance(g, Integrand) or len(args) < 3 + g.n_params:
-            raise DerivationError(f"QuadrantRule takes an Integrand, S11, S12, S22 and its parameters; got {g}, {args}")
-        if g.G == 0:
-            return sp.Integer(0)
-        if not g.G.has(RULE_U, RULE_V):  # P(u > 0, v > 0) (Sheppard)
-            S11, S12, S22 = args[:3]
-            value = g.G.xreplace({rule_parameter(k + 1): p for k, p in enumerate(args[3:])})
-            return value * (sp.Rational(1, 4) + sp.asin(S12 / sp.sqrt(S11 * S22)) / (2 * sp.pi))
-        return None
+    _weight = r"\theta(u)\,\theta(v)\,"
 
-    def fdiff(self, argindex=1):
-        g, (S11, S12, S22), params = self.args[0], self.args[1:4], self.args[4:]
-        if argindex == 1:
-            return sp.Integer(0)
-        if argindex > len(self.args):
-            raise sp.ArgumentIndexError(self, argindex)
-        if argindex >= 5:
-            return QuadrantRule(_param(g, argindex - 4), S11, S12, S22, *params)
-        node = lambda what: QuadrantRule(_times(g, what), S11, S12, S22, *params)  # noqa: E731
+    @staticmethod
+    def _probability(S11, S12, S22):  # P(u > 0, v > 0) (Sheppard)
+        return sp.Rational(1, 4) + sp.asin(S12 / sp.sqrt(S11 * S22)) / (2 * sp.pi)
+
+    def _covariance_derivative(self, which, node, S11, S12, S22):
         r = S12 / sp.sqrt(S11 * S22)
-        E_r = (r * (1 - r ** 2) * self.func(g, S11, S12, S22, *params)
+        E_r = (r * (1 - r ** 2) * self
                + (1 + r ** 2) * node("u*v") / sp.sqrt(S11 * S22)
                - r * (node("u*u") / S11 + node("v*v") / S22)) / (1 - r ** 2) ** 2
-        if argindex == 2:
+        if which == 1:
             return node("uu") / (2 * S11) - r / (2 * S11) * E_r
-        if argindex == 3:
+        if which == 2:
             return E_r / sp.sqrt(S11 * S22)
         return node("vv") / (2 * S22) - r / (2 * S22) * E_r
-
-    def _latex(self, printer):
-        return _latex_2d(self, printer, r"\theta(u)\,\theta(v)\,")
 
 
 #: Gauss-Legendre degree of the quadrant rule's angles (mpmath's ``GaussLegendre``: 3 2^(degree - 1) = 24 nodes)
