@@ -184,15 +184,40 @@ def test_half_rule_against_adaptive_quadrature():
                 assert abs(rule - exact) < 5e-12, (a, rule, exact)
 
 
-def test_half_nodes_derivative_rules_reduce_to_price():
-    """For a smooth G the derivatives through the whitening are Price's theorem: d/dS22 E[theta(u) G] =
-    E[theta(u) G_vv] / 2 exactly as nodes (after Stein on the v factors, checked numerically above); a constant
-    integrand is half its value; LaTeX shows theta(u)."""
+def _half2_by_scipy(node):
+    """E[theta(u) G(u, v)] of a numeric ``HalfRule2`` node by SciPy's adaptive quadrature over y1 > 0 and y2 after
+    the whitening (independent of the node's rule and of codegen)."""
+    from scipy.integrate import dblquad
+    S11, S12, S22 = (float(x) for x in node.args[1:4])
+    G = node.args[0].G.xreplace({rule_parameter(k + 1): p for k, p in enumerate(node.args[4:])})
+    f = sp.lambdify([RULE_U, RULE_V], G.rewrite(sp.erf).rewrite(sp.exp), "math")
+    a = math.sqrt(S11)
+    b = S12 / a
+    c = math.sqrt(S22 - b * b)
+    phi = lambda y: math.exp(-y * y / 2) / math.sqrt(2 * math.pi)  # noqa: E731
+    return dblquad(lambda y2, y1: phi(y1) * phi(y2) * f(a * y1, b * y1 + c * y2), 0, 12, -12, 12,
+                   epsabs=1e-12, epsrel=1e-12)[0]
+
+
+def test_half_node_derivatives_through_the_whitening():
+    """The covariance derivatives of ``HalfRule2`` (through the whitening, nodes of u G_u, u G_v, v G_v) against
+    central differences of the node's value, both by SciPy's adaptive quadrature (not the node's rule, not codegen);
+    in v, where there is no kink, the derivative is Price's E[theta(u) G_vv] / 2. A constant integrand is half its
+    value; LaTeX shows theta(u)."""
     q = rule_parameter(1)
     assert HalfRule1(Integrand(q ** 2), 2, sp.Symbol("a")) == sp.Symbol("a") ** 2 / 2
-    node = HalfRule2(Integrand(ErfAct(RULE_U + RULE_V)), c11, 0, c22)
-    d22 = sp.diff(node, c22)
-    assert d22.has(HalfRule2)
+    G = ErfAct(RULE_U + q * RULE_V) * RULE_V + ErfActPrime(RULE_U - RULE_V)
+    S = {c11: sp.Float(0.8), c12: sp.Float(0.3), c22: sp.Float(1.1)}
+    node = HalfRule2(Integrand(G), c11, c12, c22, sp.Float(0.7))
+    value = lambda at: _half2_by_scipy(node.xreplace(at))  # noqa: E731
+    evaluate = lambda e: float(e.xreplace(S).replace(lambda x: isinstance(x, HalfRule2),  # noqa: E731
+                                                     lambda x: sp.Float(_half2_by_scipy(x))))
+    for s in (c11, c12, c22):
+        h = 1e-4
+        fd = (value({**S, s: S[s] + h}) - value({**S, s: S[s] - h})) / (2 * h)
+        assert abs(evaluate(sp.diff(node, s)) - fd) < 1e-7, (s, evaluate(sp.diff(node, s)), fd)
+    price = HalfRule2(Integrand(sp.diff(G, RULE_V, 2)), c11, c12, c22, sp.Float(0.7)) / 2
+    assert abs(evaluate(sp.diff(node, c22)) - evaluate(price)) < 1e-9
     assert r"\theta(u)" in sp.latex(node)
 
 
