@@ -37,7 +37,7 @@ from ..errors import InvalidInputError, SymvaeError
 from ..model import gram_matrix
 from ._closed_forms import GUARD_SECONDS, limit_system, small_step_parameters, solve_cached
 from ._newton import Counter, newton_float, newton_mp
-from ._subspaces import Subspace, coordinate_roles, invariant_subspace, zero_candidates
+from ._subspaces import Subspace, _random_state, coordinate_roles, invariant_subspace, zero_candidates
 from ._symmetry import orbit, position_index, symmetry_generators
 from ._systems import ParameterPoint, as_compiled, evaluate_or_nan, positive_mask
 
@@ -301,44 +301,6 @@ def analyse_point(compiled: CompiledSystem, x: np.ndarray, pp: ParameterPoint, *
 
 
 # --------------------------------------------------------------------------------------------- starting points
-def _random_state(system: DerivedSystem, rng: np.random.Generator, config: Sequence[str]) -> np.ndarray:
-    """A state built from random weights; config[k] in {"collapsed", "zero-signal", "free"} for latent k."""
-    roles = coordinate_roles(system)
-    try:
-        M, Ms = system.model.M, system.model.M_star
-        tied = system.model.vae.tied
-    except AttributeError:
-        return rng.normal(size=len(system.state))
-    shared = Ms + 2 * M
-    K = shared + 2 * M
-    Wstar = np.eye(K)[:, :Ms]
-    W = np.zeros((K, M))
-    Wt = np.zeros((M, K))
-    for k, c in enumerate(config):
-        s, st = np.exp(rng.uniform(np.log(0.2), np.log(2.5))), np.exp(rng.uniform(np.log(0.1), np.log(1.5)))
-        if c == "free":
-            W[:shared, k] = rng.normal(size=shared) * s / np.sqrt(shared)
-            Wt[k, :shared] = rng.normal(size=shared) * st / np.sqrt(shared)
-            # a start near the spikes, so that learned points are reached from a fraction of the starts
-            W[:Ms, k] += rng.normal(size=Ms) * s
-            Wt[k, :Ms] += rng.normal(size=Ms) * st
-        elif c == "zero-signal":
-            W[shared + 2 * k:shared + 2 * k + 2, k] = rng.normal(size=2) * s
-            Wt[k, shared + 2 * k:shared + 2 * k + 2] = rng.normal(size=2) * st
-    if tied:
-        Wt = W.T.copy()
-    named = {"m": W.T @ Wstar, "m_tilde": Wt @ Wstar, "Q": W.T @ W, "Q_tilde": Wt @ Wt.T, "R": W.T @ Wt.T,
-             "D": rng.uniform(0.05, 1.5, size=M), "sigma2": rng.uniform(0.3, 2.0)}
-    x = np.empty(len(system.state))
-    for k, (name, pos) in roles.items():
-        if name in named:
-            arr = np.asarray(named[name])
-            x[k] = arr[pos] if pos else float(arr)
-        else:
-            x[k] = rng.normal()
-    return x
-
-
 def _state_from_weights(system: DerivedSystem, W: np.ndarray, Wt: np.ndarray, D: np.ndarray,
                         sigma2: float = 1.0) -> np.ndarray:
     """The state of weights W (K x M, spikes on the first M* axes of R^K), W~ (M x K) and encoder variances D."""

@@ -130,20 +130,42 @@ def _is_zero(expr: sp.Expr) -> bool:
     return expr == 0 or sp.expand(expr) == 0
 
 
-def _random_overlaps(table, seed: int = 1) -> dict:
-    """The overlaps of random vectors (teacher orthonormal, a tied encoder equal to the decoder): a state whose Gram
-    matrix is positive definite, variances 1/4 on average, D and sigma2 in [0.5, 1]."""
-    M, Ms = table.M, table.M_star
-    rng = np.random.default_rng(seed)
-    K = Ms + 2 * M
-    V = 0.5 * rng.normal(size=(K, K + 3))
-    V[:Ms] = np.linalg.qr(rng.normal(size=(K + 3, Ms)))[0].T
-    if getattr(table, "tied", False):
-        V[Ms + M:] = V[Ms:Ms + M]
-    G = V @ V.T
-    return {"m": G[Ms:Ms + M, :Ms], "m_tilde": G[Ms + M:, :Ms], "Q": G[Ms:Ms + M, Ms:Ms + M],
-            "Q_tilde": G[Ms + M:, Ms + M:], "R": G[Ms:Ms + M, Ms + M:], "D": rng.uniform(0.5, 1.0, size=M),
-            "sigma2": rng.uniform(0.5, 1.0)}
+def _random_state(system: DerivedSystem, rng: np.random.Generator, config: Sequence[str]) -> np.ndarray:
+    """A state built from random weights; config[k] in {"collapsed", "zero-signal", "free"} for latent k."""
+    roles = coordinate_roles(system)
+    try:
+        M, Ms = system.model.M, system.model.M_star
+        tied = system.model.vae.tied
+    except AttributeError:
+        return rng.normal(size=len(system.state))
+    shared = Ms + 2 * M
+    K = shared + 2 * M
+    Wstar = np.eye(K)[:, :Ms]
+    W = np.zeros((K, M))
+    Wt = np.zeros((M, K))
+    for k, c in enumerate(config):
+        s, st = np.exp(rng.uniform(np.log(0.2), np.log(2.5))), np.exp(rng.uniform(np.log(0.1), np.log(1.5)))
+        if c == "free":
+            W[:shared, k] = rng.normal(size=shared) * s / np.sqrt(shared)
+            Wt[k, :shared] = rng.normal(size=shared) * st / np.sqrt(shared)
+            # a start near the spikes, so that learned points are reached from a fraction of the starts
+            W[:Ms, k] += rng.normal(size=Ms) * s
+            Wt[k, :Ms] += rng.normal(size=Ms) * st
+        elif c == "zero-signal":
+            W[shared + 2 * k:shared + 2 * k + 2, k] = rng.normal(size=2) * s
+            Wt[k, shared + 2 * k:shared + 2 * k + 2] = rng.normal(size=2) * st
+    if tied:
+        Wt = W.T.copy()
+    named = {"m": W.T @ Wstar, "m_tilde": Wt @ Wstar, "Q": W.T @ W, "Q_tilde": Wt @ Wt.T, "R": W.T @ Wt.T,
+             "D": rng.uniform(0.05, 1.5, size=M), "sigma2": rng.uniform(0.3, 2.0)}
+    x = np.empty(len(system.state))
+    for k, (name, pos) in roles.items():
+        if name in named:
+            arr = np.asarray(named[name])
+            x[k] = arr[pos] if pos else float(arr)
+        else:
+            x[k] = rng.normal()
+    return x
 
 
 def _moving_numerically(system: DerivedSystem, zero: frozenset) -> set[int]:
@@ -153,8 +175,7 @@ def _moving_numerically(system: DerivedSystem, zero: frozenset) -> set[int]:
     if system.kind != "ode" or not has_rule_nodes(system.rhs):
         return set()
     from ..codegen import compile_system
-    y = np.array(system.pack({k: v for k, v in _random_overlaps(system.table).items() if k in system.blocks}),
-                 dtype=float)
+    y = _random_state(system, np.random.default_rng(1), ("free",) * system.model.M)  # random weights' overlaps
     y[list(zero)] = 0.0
     p = np.random.default_rng(1).uniform(0.2, 1.0, size=len(system.params))
     value = np.asarray(evaluate_or_nan(compile_system(system).rhs, y, p, y.shape), dtype=float)
