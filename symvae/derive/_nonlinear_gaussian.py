@@ -282,20 +282,25 @@ def _quadrature_term(F: sp.Expr, engine: _Engine, why: str) -> sp.Expr:
                 engine.stein_depth -= 1
             return total
     directions, G = _directions(F, engine)
+    used = []
     if len(directions) > QUADRATURE_MAX_DIM and engine.nodes:  # integrate independent fields inside: NoiseMean
         inner = _noise_means(F, engine)
         if inner is not None:
             outer, G_outer = _directions(inner, engine)
             if 1 <= len(outer) <= QUADRATURE_MAX_DIM:
                 directions, G = outer, G_outer
-                engine.used.append(f"E[{F}]" + WITH_NOISE)
+                used.append(f"E[{F}]" + WITH_NOISE)
     if len(directions) > QUADRATURE_MAX_DIM:
         raise NoClosedForm(f"{why}; the numerical fallback is limited to {QUADRATURE_MAX_DIM} Gaussian "
                            f"directions, this term needs {len(directions)}")
     S = tuple(tuple(engine.cov(a, b, ()) for b in directions) for a in directions)
-    engine.used.append(f"E[{F}]" + (TWO_DIRECTIONS if len(directions) == 2 else ""))
+    used.append(f"E[{F}]" + (TWO_DIRECTIONS if len(directions) == 2 else ""))
     if engine.nodes:  # one opaque node, compiled as a loop over the rule's nodes
-        return rule_node(G, S)
+        node = rule_node(G, S)
+        if node != 0:  # zero by parity (``_parity_zero``): exact, not numerical
+            engine.used.extend(used)
+        return node
+    engine.used.extend(used)
     if len(directions) == 2 and engine.deferred is not None:  # a placeholder now, the 833-node sum at the end
         return engine.deferred.setdefault((G, S), sp.Dummy(f"E2_{len(engine.deferred)}"))
     return quadrature_expectation(G, S)
@@ -512,6 +517,24 @@ def _constant_expectation(g: Integrand, params) -> sp.Expr | None:
 
 
 @functools.lru_cache(maxsize=65536)
+def odd_in(g: Integrand, var: sp.Symbol) -> bool:
+    """Whether G(..., -var, ...) = -G(..., var, ...) holds symbolically, the parameter slots held fixed (nested
+    ``NoiseMean`` nodes re-evaluate, which folds a negated argument out of them when their noise's reflection allows
+    it). Structural after SymPy's automatic evaluation: no expansion, so False means "not shown", never "even"."""
+    G = g.G
+    return G.has(var) and (G + G.xreplace({var: -var})) == 0
+
+
+def _parity_zero(g: Integrand, independent: bool) -> bool:
+    """Whether a rule node is zero by parity: its integrand is odd in a direction that is independent of the other
+    (``independent``: S12 = 0 for ``GaussRule2``, always for ``GaussRule1``), so the reflection of that direction
+    alone maps the Gaussian measure to itself. The symmetric rules give this zero only up to rounding; symbolically
+    it makes coordinate subspaces fixed by a reflection symmetry (a latent's sign flip with odd activations) visible
+    as invariant."""
+    return independent and any(odd_in(g, var) for var in (RULE_U, RULE_V))
+
+
+@functools.lru_cache(maxsize=65536)
 def _price_integrand(g: Integrand, dim: int, argindex: int) -> Integrand:
     """The integrand of the derivative of a ``GaussRule<dim>`` node in its argument ``argindex`` (2 .. 4: the
     covariance entries by Price's theorem; then the parameters), cached: the same integrand recurs in the nodes of
@@ -541,6 +564,8 @@ class GaussRule2(sp.Function):
         if not isinstance(g, Integrand) or len(args) < 3 + g.n_params:
             raise DerivationError(f"GaussRule2 takes an Integrand, S11, S12, S22 and its {getattr(g, 'n_params', 0)} "
                                   f"parameter(s); got {g}, {args}")
+        if _parity_zero(g, args[1] == 0):
+            return sp.Integer(0)
         return _constant_expectation(g, args[3:])
 
     @property
@@ -572,6 +597,8 @@ class GaussRule1(sp.Function):
         if not isinstance(g, Integrand) or len(args) < 1 + g.n_params or g.G.has(RULE_V):
             raise DerivationError(f"GaussRule1 takes an Integrand of u, S11 and its {getattr(g, 'n_params', 0)} "
                                   f"parameter(s); got {g}, {args}")
+        if _parity_zero(g, True):
+            return sp.Integer(0)
         return _constant_expectation(g, args[1:])
 
     def fdiff(self, argindex=1):
@@ -615,6 +642,9 @@ class NoiseMean(sp.Function):
         if not isinstance(g, Integrand) or len(args) < g.n_params or g.G.has(RULE_V):
             raise DerivationError(f"NoiseMean takes an Integrand of u and its {getattr(g, 'n_params', 0)} "
                                   f"parameter(s); got {g}, {args}")
+        folded = _fold_negated_arguments(g, args)
+        if folded is not None:
+            return folded
         return _constant_expectation(g, args)
 
     def fdiff(self, argindex=1):
@@ -628,6 +658,30 @@ class NoiseMean(sp.Function):
         H = self.args[0].G.xreplace({rule_parameter(k + 1): p for k, p in enumerate(self.args[1:])})
         e = sp.Symbol(r"\epsilon")
         return rf"\mathbb{{E}}_{{\epsilon}}\left[{printer._print(H.xreplace({RULE_U: e}))}\right]"
+
+
+def _noise_body(g: Integrand, args, e: sp.Symbol) -> sp.Expr:
+    """H(e; args): the integrand of a ``NoiseMean`` with its slots filled (its noise variable renamed to ``e``, since
+    the arguments may hold the outer rule's variables, which share the names)."""
+    return g.G.xreplace({RULE_U: e, **{rule_parameter(k + 1): a for k, a in enumerate(args)}})
+
+
+def _fold_negated_arguments(g: Integrand, args) -> sp.Expr | None:
+    """``NoiseMean(g, args)`` as +-``NoiseMean(g, args')``, args' = args with their negated entries made positive, when
+    the noise's reflection e -> -e shows it: E[H(e; args)] = E[H(-e; args)] = +-E[H(e; args')] if H(-e; args') =
+    +-H(e; args) symbolically (else None). With odd activations this makes E_e[g(a e + g(-u))] = -E_e[g(a e + g(u))],
+    so the parity of an outer integrand in u is visible (``odd_in``)."""
+    if not any(a.could_extract_minus_sign() for a in args):
+        return None
+    flipped = tuple(-a if a.could_extract_minus_sign() else a for a in args)
+    e = sp.Dummy("e", real=True)
+    body = _noise_body(g, args, e)
+    mirrored = _noise_body(g, flipped, -e)
+    if body + mirrored == 0:
+        return -NoiseMean(g, *flipped)
+    if body - mirrored == 0:
+        return NoiseMean(g, *flipped)
+    return None
 
 
 @functools.lru_cache(maxsize=4)
