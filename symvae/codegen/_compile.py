@@ -361,7 +361,7 @@ def _derivative_module(system):
     """The generated module of ``system``'s Jacobian and parameter Jacobian (``_derivative_specs``), cached like the
     main module under its own key. Needs the derived expressions: a system loaded without them (the warm path's
     ``PlainSystem``) has none to offer."""
-    if not hasattr(system, "jacobian"):
+    if not hasattr(type(system), "jacobian"):  # the class: on an instance hasattr computes the symbolic Jacobian
         raise TypeError("this compiled system was loaded without its derivation: no Jacobian can be generated")
     key = system_key(system) + "-derivatives"
     with _LOCK:

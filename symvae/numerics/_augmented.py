@@ -171,7 +171,7 @@ def _build(system, subspace, p_sym, kind, block, null_index, condition):
     sub = subspace.substitution
     free = list(subspace.free)
     x_f = [system.state[i] for i in free]
-    F_f = [system.rhs[i].subs(sub) for i in free]
+    F_f = [system.rhs[i].xreplace(sub) for i in free]
     rest = [p for p in system.params if p != p_sym]
     unknowns = x_f + [p_sym]
     if kind == "block":
@@ -180,14 +180,14 @@ def _build(system, subspace, p_sym, kind, block, null_index, condition):
         if kind == "block-null":
             Jsub = subspace.block_jacobian(block)
         else:
-            Jsub = system.jacobian.extract(free, free).subs(sub)
+            Jsub = system.jacobian.extract(free, free).xreplace(sub)
         v = [sp.Symbol(f"nullvec_{k + 1}", real=True) for k in range(Jsub.shape[0])]
         Jv = list(Jsub * sp.Matrix(v))
         eqs = F_f + Jv + [v[null_index] - 1]
         unknowns = unknowns + v
     else:
         target = sp.Symbol("target_value", real=True)
-        eqs = F_f + [condition.subs(sub) - target]
+        eqs = F_f + [condition.xreplace(sub) - target]
         rest = rest + [target]
     jac = sp.Matrix(eqs).jacobian(sp.Matrix(unknowns))
     return unknowns, rest, eqs, jac
