@@ -69,12 +69,3 @@ def test_anneal_study_takes_the_activation():
                            t_max=4000.0)
     assert study.model.vae.decoder_activation == "erf"
     assert study.base.system.model.vae.decoder_activation == "erf"
-
-
-def test_threshold_of_erf_on_both_sides_at_two_latents_is_refused_up_front(capsys):
-    """Its mpmath refinement would take hours (5.4e6 rule statements per right-hand side): one line, exit 2, before
-    any continuation."""
-    code, out, err = run_cli(capsys, "threshold", "collapse", "--encoder-activation", "erf", "--decoder-activation",
-                             "erf", "--M", "2", "--M-star", "2", "--tau", "0.1", "--json")
-    assert code == 2 and out == "" and err.count("\n") == 1
-    assert "cannot be refined" in err and "--force" in err

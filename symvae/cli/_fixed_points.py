@@ -243,7 +243,7 @@ def run_threshold(args: argparse.Namespace) -> int:
         if search[0] <= 0 or search[1] <= search[0]:
             raise InvalidInputError(f"--search must be LO:HI with 0 < LO < HI, got {args.search}")
         result = threshold(args.name, system, params, parameter=args.parameter, digits=digits, search=search,
-                           closed_form=not args.no_closed_form, force=args.force)
+                           closed_form=not args.no_closed_form)
     out = result.as_dict()
     if args.json:
         print_json(out)

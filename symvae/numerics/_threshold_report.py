@@ -190,7 +190,12 @@ augmented system (fixed-point equations + J_signal v = 0 + a normalisation of v)
 of the covariances, so there is no polynomial closed form; each value is certified by the Krawczyk test (interval
 column: an enclosure proven to contain the root). With erf on both sides the expectations have no closed form and the
 system holds numerical-rule nodes; the certificate encloses each with a proven bound of its quadrature error, so the
-interval holds the root of the model, not of the rule (whose own root, 1.89813615289 here, is 3.5e-9 away). As
+interval holds the root of the model, not of the rule (whose own root, 1.89813615289 here, is 3.5e-9 away). With
+erf on both sides at M = M* = 2 (equal spikes) one mpmath right-hand side is too slow to refine in: the threshold is
+refined in float64 with the rules at 1, 1/2 and 1/3 of their steps, which gives 1.89813614943 (12 digits, an estimate,
+not certified) -- the M = 1 value above, since the cross-latent overlaps vanish at the collapsed point (slow test in
+tests/test_nonlinear_noise_mean.py; `symvae threshold collapse --encoder-activation erf --decoder-activation erf --M 2
+--M-star 2 --tau 0.1 --digits 12`). As
 tau -> 0, an erf decoder collapses at
 beta_c = kappa/(pi (1/3 + lam)) - lam/kappa with kappa = rho + eta (3 kappa/pi at lam = 0, earlier than the linear
 rho + eta; hand derivation, tests/test_nonlinear_threshold.py).

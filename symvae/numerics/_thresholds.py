@@ -373,6 +373,79 @@ def _finer_rule_digits(point, compiled, pp, condition, r2, rest, k, value, verif
                   f"a proof)")
 
 
+#: relative rounding of one float64 evaluation of an augmented system with numerical rules (sums of a few thousand
+#: terms of size O(1)), multiplied by the condition number of its Jacobian to bound a float64 root's rounding error
+FLOAT64_RESIDUAL = 1e-15
+
+
+#: the finest rule level ``_refine_float64`` tries (level L: steps / L, cuts moved out; the cost of a two-direction
+#: node with an inner noise rule grows like L^3)
+FLOAT64_RULE_LEVELS = 3
+
+
+def _refine_float64(point: SpecialPoint, compiled, pp: ParameterPoint, condition, rest: list, digits: int, name: str,
+                    throw: bool):
+    """A ``Threshold`` for a system whose rules make mpmath too slow (``_mpmath_too_slow``): the augmented system is
+    solved by float64 Newton (its generated numpy code) with the rules at level 1, then again from each root with
+    finer rules (level 2: half the steps and the cuts moved out; level 3: a third) until two successive roots agree to
+    the float64 rounding of the root (``FLOAT64_RESIDUAL`` times the condition number of the augmented Jacobian, plus
+    the last Newton step) or to ``digits``, or level ``FLOAT64_RULE_LEVELS`` is reached. The finest root is reported
+    with the digits on which it agrees with the one before: an estimate, not a proof; never certified."""
+    counter = Counter()
+    why = _mpmath_too_slow(compiled.system)
+    rest = [float(v) for v in rest]
+    k = len(point.subspace.free)
+    base = dict(name=name, parameter=point.parameter, requested_digits=digits, float64=float(point.value),
+                special_point=point, params=pp.values)
+    roots, errors, aug, kept = [], [], None, 0
+    for level in range(1, FLOAT64_RULE_LEVELS + 1):
+        aug = _augmented_for(point, compiled, pp, condition, rule_level=level)
+        u0 = _initial_unknowns(aug, point, compiled, pp) if level == 1 else roots[-1]
+        n, r = len(u0), np.array(rest)
+        G = lambda y: np.asarray(aug.G_float(y, r), dtype=float).reshape(-1)  # noqa: E731
+        J = lambda y: np.asarray(aug.J_float(y, r), dtype=float).reshape(n, n)  # noqa: E731
+        res = newton(FLOAT64, G, J, u0, xtol=1e-15, max_iter=30, counter=counter)
+        y = np.asarray(res.x, dtype=float)
+        if not np.all(np.isfinite(y)) or np.max(np.abs(G(y))) > 1e-8 * (1 + np.max(np.abs(y))):
+            msg = (f"float64 Newton on the {aug.kind} augmented system with the rules at level {level} did not "
+                   f"converge (residual {np.max(np.abs(G(y))):.2g}); the continuation's float64 value is "
+                   f"{point.parameter} = {float(point.value)!r}. Refined in float64 because {why}")
+            if throw:
+                raise ThresholdError(msg)
+            return Threshold(value=None, digits=0, status="failed", message=msg, counts=counter.as_dict(), **base)
+        step = np.linalg.solve(J(y), G(y))
+        roots.append(y)
+        errors.append(abs(step[k]) + FLOAT64_RESIDUAL * float(np.linalg.cond(J(y))) * max(1.0, abs(y[k])))
+        if level == 1:
+            continue
+        coarse, value = float(roots[-2][k]), float(y[k])
+        rounding = max(errors[-2:])
+        cap = min(digits, max(0, int(math.floor(-math.log10(rounding / abs(value))))) if value else 0)
+        kept = cap
+        with mpmath.workdps(30):
+            while kept > 0 and _digits_text(mpmath.mpf(coarse), kept) != _digits_text(mpmath.mpf(value), kept):
+                kept -= 1
+        if kept >= cap:
+            break
+    diff = abs(value - coarse)
+    with mpmath.workdps(30):
+        shown = mpmath.mpf(_digits_text(mpmath.mpf(value), kept)) if kept else None
+    state = {system_state.name: roots[-1][j] for j, system_state in
+             enumerate(compiled.system.state[i] for i in point.subspace.free)}
+    state.update({compiled.system.state[i].name: 0.0 for i in point.subspace.zero})
+    status = "verified" if kept >= digits else ("partial" if kept else "failed")
+    message = (f"{aug.kind} augmented system ({len(aug.unknowns)} unknowns) solved in float64 only: {why}. With the "
+               f"rules at level {len(roots)} (1/{len(roots)} of each step, cuts moved out) the root moves by "
+               f"{diff:.2g} from level {len(roots) - 1}, and float64 rounding of the root is about {rounding:.2g}: "
+               f"the {kept} digits on which both roots agree are reported, of the finer one's (an estimate of the "
+               f"rule's and the rounding's error, not a proof)")
+    result = Threshold(value=shown, digits=kept, status=status, message=message, state=state, certified=False,
+                       counts=counter.as_dict(), **base)
+    if throw and status != "verified":
+        raise ThresholdError(message)
+    return result
+
+
 def _refine(aug: AugmentedSystem, u0: np.ndarray, rest: list, digits: int, counter: Counter):
     """Newton at digits + 10 and, from there, at a higher precision; returns (r1, r2, agreeing digits)."""
     fun = lambda y: aug.G_mp(y, rest)  # noqa: E731
@@ -391,19 +464,17 @@ MP_RULE_STATEMENTS_LIMIT = 10 ** 6
 _RULE_STATEMENTS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
-def _mpmath_too_slow(system, point=None) -> str:
-    """The reason a threshold of ``system`` is not refined in mpmath, or "" (see ``MP_RULE_STATEMENTS_LIMIT``). The
-    count (a CSE of every rule group: 0.6 s for erf on both sides at M = 2) is kept per system: ``threshold`` asks
-    before the search and ``refine_special_point`` again before the refinement."""
+def _mpmath_too_slow(system) -> str:
+    """The reason a threshold of ``system`` is not refined in mpmath, or "" (see ``MP_RULE_STATEMENTS_LIMIT``); such
+    a threshold is refined in float64 (``_refine_float64``). The count (a CSE of every rule group: 0.6 s for erf on
+    both sides at M = 2) is kept per system."""
     from ..codegen._rules import rule_statements
     if system not in _RULE_STATEMENTS:
         _RULE_STATEMENTS[system] = rule_statements(system.rhs)
     count = _RULE_STATEMENTS[system]
     if count <= MP_RULE_STATEMENTS_LIMIT:
         return ""
-    where = ("" if point is None else f"located in float64 only, at {point.parameter} = {float(point.value):.10g} "
-                                      f"(the continuation's test function, float64 accuracy): ")
-    return (f"{where}one mpmath evaluation of this system's right-hand side runs {count:.1e} statements of its "
+    return (f"one mpmath evaluation of this system's right-hand side runs {count:.1e} statements of its "
             f"numerical rules (limit {MP_RULE_STATEMENTS_LIMIT:.0e}, about 5 us each), and the refinement needs "
             f"hundreds of evaluations of the augmented system and its Jacobian")
 
@@ -439,19 +510,14 @@ def refine_special_point(point: SpecialPoint, params: Mapping[str, object], digi
     system = point.subspace.system
     compiled = as_compiled(system)
     values = {k: v for k, v in dict(params).items() if k != "target_value"}
-    too_slow = _mpmath_too_slow(compiled.system, point)
-    if too_slow:
-        if throw:
-            raise ThresholdError(too_slow)
-        return Threshold(name=name, parameter=point.parameter, value=None, digits=0, requested_digits=digits,
-                         status="failed", message=too_slow, float64=float(point.value), special_point=point,
-                         params={**values, point.parameter: float(point.value)})
     pp = ParameterPoint(system, {**values, point.parameter: point.value})
+    rest = pp.mp_list(exclude=(point.parameter,))
+    if condition is not None:
+        rest = rest + [str(params["target_value"])]
+    if _mpmath_too_slow(compiled.system):
+        return _refine_float64(point, compiled, pp, condition, rest, digits, name, throw)
     counter = Counter()
     aug = _augmented_for(point, compiled, pp, condition)
-    rest = pp.mp_list(exclude=(point.parameter,))
-    if aug.kind == "condition":
-        rest = rest + [str(params["target_value"])]
     u0 = _initial_unknowns(aug, point, compiled, pp)
     r1, r2, agree = _refine(aug, u0, rest, digits, counter)
     k = len(point.subspace.free)
@@ -675,7 +741,7 @@ def _closed_form_of_factor(factor: sp.Expr, f_num: sp.Expr, p_sym: sp.Symbol, ta
 # ------------------------------------------------------------------------------------------------ entry points
 def threshold(name: str, system, params: Mapping[str, object], *, parameter: str = "beta", digits: int = 30,
               search: tuple[float, float] = (1e-3, 1e6), closed_form: bool = True, certify: bool = True,
-              throw: bool = False, force: bool = False) -> Threshold:
+              throw: bool = False) -> Threshold:
     """Locate a named threshold (``THRESHOLDS``) to ``digits`` verified digits.
 
     Arguments:
@@ -687,8 +753,6 @@ def threshold(name: str, system, params: Mapping[str, object], *, parameter: str
         parameter: the threshold parameter (default ``beta``). digits: significant digits requested.
         search: the parameter range searched by continuation (geometric steps).
         closed_form: also try SymPy for a closed form and compare. throw: raise unless ``verified``.
-        force: locate the threshold in float64 even where the mpmath refinement is refused up front (see
-            ``MP_RULE_STATEMENTS_LIMIT``; the result is then ``failed`` with the float64 location).
 
     Returns:
         A ``Threshold``; ``status`` says whether it was found and verified.
@@ -709,10 +773,6 @@ def threshold(name: str, system, params: Mapping[str, object], *, parameter: str
     if name != "collapse" and activated(compiled):
         raise InvalidInputError(f"the {name!r} threshold is not implemented for models with a non-linear activation "
                                 f"(only 'collapse' is)")
-    too_slow = _mpmath_too_slow(compiled.system)
-    if too_slow and not force:
-        raise InvalidInputError(f"this model's threshold cannot be refined: {too_slow}; its float64 location alone "
-                                f"(a long continuation) is computed with force=True (CLI: --force)")
     values = dict(params)
     values.setdefault(parameter, lo)
     pp = ParameterPoint(compiled.system, values)
