@@ -93,8 +93,28 @@ def _variant_rows() -> list[str]:
     return rows
 
 
-def threshold_derivation_files() -> dict[str, str]:
-    """Relative path -> content of the files ``write_threshold_derivations`` writes (``thresholds.md``)."""
+def activated_rows() -> list[str]:
+    """The rows of the activated-model table of ``thresholds.md`` (two lines each: values, then the command)."""
+    return _activated_rows()
+
+
+_ACTIVATED_HEADER = "| encoder | decoder | parameters | beta_c (certified digits) | digits | status | certified | interval |"
+
+
+def activated_rows_in(text: str) -> list[str]:
+    """The activated-model rows of a ``thresholds.md`` text, as ``activated_rows`` gives them (empty if absent)."""
+    lines = text.split("\n")
+    if _ACTIVATED_HEADER not in lines:
+        return []
+    body = lines[lines.index(_ACTIVATED_HEADER) + 2:]
+    body = body[:body.index("")] if "" in body else body
+    return ["\n".join(body[i:i + 2]) for i in range(0, len(body), 2)]
+
+
+def threshold_derivation_files(activated: list[str] | None = None) -> dict[str, str]:
+    """Relative path -> content of the files ``write_threshold_derivations`` writes (``thresholds.md``).
+    ``activated``: the activated-model rows to use instead of computing them (``activated_rows``; the sync test
+    checks them separately, so that the two halves can run in parallel)."""
     systems = {M: as_compiled(derive_dynamics(make_model("base", M=M, M_star=1))) for M in (1, 2)}
     rows = []
     results = {}
@@ -200,9 +220,9 @@ tau -> 0, an erf decoder collapses at
 beta_c = kappa/(pi (1/3 + lam)) - lam/kappa with kappa = rho + eta (3 kappa/pi at lam = 0, earlier than the linear
 rho + eta; hand derivation, tests/test_nonlinear_threshold.py).
 
-| encoder | decoder | parameters | beta_c (certified digits) | digits | status | certified | interval |
+""" + _ACTIVATED_HEADER + """
 |---|---|---|---|---|---|---|---|
-""" + "\n".join(_activated_rows()) + """
+""" + "\n".join(_activated_rows() if activated is None else activated) + """
 
 ## Verified values
 
