@@ -772,7 +772,9 @@ def threshold(name: str, system, params: Mapping[str, object], *, parameter: str
                                 f"this is a {compiled.system.kind!r} system")
     if name != "collapse" and activated(compiled):
         raise InvalidInputError(f"the {name!r} threshold is not implemented for models with a non-linear activation "
-                                f"(only 'collapse' is)")
+                                f"(only 'collapse' is): the sampled noise keeps Q, Q_tilde at O(tau) on the collapsed "
+                                f"branch, so the invariant subspace whose branch point defines it for the linear model "
+                                f"does not exist")
     values = dict(params)
     values.setdefault(parameter, lo)
     pp = ParameterPoint(compiled.system, values)
