@@ -332,7 +332,8 @@ def test_erf_both_sides_at_two_latents_threshold_equals_the_certified_one_latent
     """erf on both sides, M = M* = 2, equal spikes: the collapse threshold (float64 refinement over rule levels)
     equals the certified M = 1 value: at the collapsed point the cross overlaps vanish, so each latent meets its
     spike as if alone. Measured: rule levels 1, 2, 3 give 1.89813615289, 1.898136149429189, 1.8981361494291307
-    against the certified 1.8981361494291304944 (rho = eta = 1, lambda = 0, tau = 0.1); 12 digits reported."""
+    against the certified 1.8981361494291304944 (rho = eta = 1, lambda = 0, tau = 0.1); 12 digits reported. The
+    M = 2 ODE learns at 0.9 beta_c and collapses at 1.1 beta_c."""
     from symvae.numerics._thresholds import threshold
     params = dict(rho=1.0, eta=1.0, lam=0.0, tau=0.1)
     one = threshold("collapse", symvae.make_model("base", encoder_activation="erf", decoder_activation="erf"), params,
@@ -341,6 +342,17 @@ def test_erf_both_sides_at_two_latents_threshold_equals_the_certified_one_latent
     two = threshold("collapse", system, params, digits=12)
     assert two.status == "verified" and two.digits == 12 and not two.certified, two.message
     assert abs(float(two.value) - float(one.value)) <= 10.0 ** -11 * float(one.value), (two.value, one.value)
+    # the M = 2 ODE on both sides, from m = m~ = 0.05 on the diagonal (max |m| at t = 250, 500, 1000; measured:
+    # 0.13, 0.26, 0.65 at 0.9 beta_c; 0.031, 0.016, 0.0041 at 1.1 beta_c)
+    from symvae.numerics import integrate
+    x0 = system.pack(dict(m=[[0.05, 0.0], [0.0, 0.05]], m_tilde=[[0.05, 0.0], [0.0, 0.05]], Q=[[0.09, 0], [0, 0.09]],
+                          Q_tilde=[[0.01, 0], [0, 0.01]], R=[[0.02, 0], [0, 0.02]], D=[1.0, 1.0]))
+    signal = [i for i, s in enumerate(system.state) if s.name.startswith("m_")]
+    for factor, grows in ((0.9, True), (1.1, False)):
+        run = integrate(system, x0, {**params, "beta": float(two.value) * factor}, [250, 500, 1000], rtol=1e-8,
+                        throw=True)
+        m = [float(np.max(np.abs(np.asarray(y)[signal]))) for y in run.y]
+        assert (m[0] < m[1] < m[2] and m[2] > 0.3) if grows else (m[0] > m[1] > m[2] and m[2] < 0.01), (factor, m)
 
 
 def test_invariant_subspaces_of_the_rule_system_are_found_without_expansion(system):
