@@ -10,8 +10,8 @@ from scipy.special import erf
 
 import symvae
 from symvae.derive import derive_dynamics
-from symvae.derive._nonlinear_gaussian import (NOISE_NOTE, RULE_U, RULE_V, GaussRule2, Integrand, NoClosedForm, NoiseMean,
-                                               nonlinear_expectation, rule_parameter)
+from symvae.derive._nonlinear_gaussian import (NOISE_NOTE, RULE_U, RULE_V, GaussRule2, Integrand, NoClosedForm,
+                                               NoiseMean, nonlinear_expectation, rule_parameter)
 from symvae.model._activations import ErfAct, ErfActPrime
 
 BOTH2 = dict(encoder_activation="erf", decoder_activation="erf", M=2, M_star=2)
@@ -163,7 +163,7 @@ def test_noise_means_fold_a_negated_argument_by_the_reflection_of_the_noise():
     assert abs(a - b) > 1e-2 and abs(a + b) > 1e-2
 
 
-def test_rule_nodes_vanish_by_parity_only_over_independent_directions():
+def test_rule_nodes_vanish_by_parity_only_over_independent_directions(tmp_path):
     """A two-direction node is zero when its integrand is odd in one direction and S12 = 0 (the reflection of that
     direction alone preserves the measure), also through a folded noise mean; not when S12 != 0 or the integrand is
     even. The compiled rule agrees: at S12 = 0 it gives rounding only, at S12 = 0.3 a clear value."""
@@ -184,7 +184,7 @@ def test_rule_nodes_vanish_by_parity_only_over_independent_directions():
     node = GaussRule2(odd_u, s11, s12, s22, dd)
     assert node.xreplace({s12: 0}) == 0  # what the invariant-subspace check relies on
     source = generate_source([FunctionSpec("node", [node])], (s11, s12, s22, dd), ())
-    path = __import__("pathlib").Path(__import__("tempfile").mkdtemp()) / "generated.py"
+    path = tmp_path / "generated.py"
     path.write_text(source)
     plain = load_plain_first(path, "parity_node_test").plain
     at_zero = plain.node(0.0, np.array([0.8, 0.0, 0.6, 0.5]), np.zeros(0))[0]

@@ -98,7 +98,8 @@ def activated_rows() -> list[str]:
     return _activated_rows()
 
 
-_ACTIVATED_HEADER = "| encoder | decoder | parameters | beta_c (certified digits) | digits | status | certified | interval |"
+_ACTIVATED_HEADER = ("| encoder | decoder | parameters | beta_c (certified digits) | digits | status | certified | "
+                     "interval |")
 
 
 def activated_rows_in(text: str) -> list[str]:
