@@ -38,7 +38,8 @@ _ACTIVATED = [("linear", "erf", {"tau": 0.1}), ("linear", "erf", {"rho": 2.0, "e
 _ACTIVATED_DIGITS = 30
 
 
-def _activated_rows() -> list[str]:
+def activated_rows() -> list[str]:
+    """The rows of the activated-model table of ``thresholds.md`` (two lines each: values, then the command)."""
     rows = []
     for enc, dec, over in _ACTIVATED:
         acts = {k: v for k, v in (("encoder_activation", enc), ("decoder_activation", dec)) if v != "linear"}
@@ -91,11 +92,6 @@ def _variant_rows() -> list[str]:
         command = f"symvae threshold collapse --variant {variant} --lam 0.1 --tau 0.05 {sets} --digits 20 --json"
         rows.append(f"| `{variant}` | {' | '.join(cells)} | `{command.replace('  ', ' ')}` |")
     return rows
-
-
-def activated_rows() -> list[str]:
-    """The rows of the activated-model table of ``thresholds.md`` (two lines each: values, then the command)."""
-    return _activated_rows()
 
 
 _ACTIVATED_HEADER = ("| encoder | decoder | parameters | beta_c (certified digits) | digits | status | certified | "
@@ -223,7 +219,7 @@ rho + eta; hand derivation, tests/test_nonlinear_threshold.py).
 
 """ + _ACTIVATED_HEADER + """
 |---|---|---|---|---|---|---|---|
-""" + "\n".join(_activated_rows() if activated is None else activated) + """
+""" + "\n".join(activated_rows() if activated is None else activated) + """
 
 ## Verified values
 
