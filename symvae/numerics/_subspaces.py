@@ -189,10 +189,15 @@ def _moving_numerically(system: DerivedSystem, zero: frozenset) -> set[int]:
 def _pinned_derivative(system: DerivedSystem, zero: Sequence[int], i: int, j: int) -> sp.Expr:
     """dF_i/dx_j on the subspace x_zero = 0 (j in zero): F_i with the other pinned coordinates set to zero first, which
     drops most of its terms before the derivative (the full symbolic Jacobian of a rule-node system takes about a
-    minute, its substitution two more)."""
-    xj = system.state[j]
-    reduced = system.rhs[i].xreplace({system.state[k]: sp.Integer(0) for k in zero if k != j})
-    return reduced.diff(xj).xreplace({xj: sp.Integer(0)}) if reduced.has(xj) else sp.Integer(0)
+    minute, its substitution two more). Kept per system: the block pattern asks for every entry, the augmented
+    system of a branch point again for its block's."""
+    cache = _CACHE.setdefault(system, {})
+    key = ("pinned", frozenset(zero), i, j)
+    if key not in cache:
+        xj = system.state[j]
+        reduced = system.rhs[i].xreplace({system.state[k]: sp.Integer(0) for k in zero if k != j})
+        cache[key] = reduced.diff(xj).xreplace({xj: sp.Integer(0)}) if reduced.has(xj) else sp.Integer(0)
+    return cache[key]
 
 
 def invariant_subspace(system: DerivedSystem, candidates: Sequence[int]) -> Subspace:

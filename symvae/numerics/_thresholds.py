@@ -123,6 +123,13 @@ def _digits_text(value, digits: int) -> str:
         return mpmath.nstr(value, digits, strip_zeros=False, min_fixed=-6, max_fixed=digits + 6)
 
 
+def _same_text_digits(a, b, digits: int) -> int:
+    """The largest n <= ``digits`` at which a and b print the same n significant digits (0 if none)."""
+    while digits > 0 and _digits_text(a, digits) != _digits_text(b, digits):
+        digits -= 1
+    return digits
+
+
 # ------------------------------------------------------------------------------------------------ branches
 def _as_system(system) -> CompiledSystem:
     if isinstance(system, Model):
@@ -406,25 +413,24 @@ def _refine_float64(point: SpecialPoint, compiled, pp: ParameterPoint, condition
         J = lambda y: np.asarray(aug.J_float(y, r), dtype=float).reshape(n, n)  # noqa: E731
         res = newton(FLOAT64, G, J, u0, xtol=1e-15, max_iter=30, counter=counter)
         y = np.asarray(res.x, dtype=float)
-        if not np.all(np.isfinite(y)) or np.max(np.abs(G(y))) > 1e-8 * (1 + np.max(np.abs(y))):
+        Gy = G(y) if np.all(np.isfinite(y)) else np.full(n, np.nan)
+        if not np.max(np.abs(Gy)) <= 1e-8 * (1 + np.max(np.abs(y))):
             msg = (f"float64 Newton on the {aug.kind} augmented system with the rules at level {level} did not "
-                   f"converge (residual {np.max(np.abs(G(y))):.2g}); the continuation's float64 value is "
+                   f"converge (residual {np.max(np.abs(Gy)):.2g}); the continuation's float64 value is "
                    f"{point.parameter} = {float(point.value)!r}. Refined in float64 because {why}")
             if throw:
                 raise ThresholdError(msg)
             return Threshold(value=None, digits=0, status="failed", message=msg, counts=counter.as_dict(), **base)
-        step = np.linalg.solve(J(y), G(y))
+        Jy = J(y)  # (one evaluation: with nested rules each costs as much as a Newton step)
+        step = np.linalg.solve(Jy, Gy)
         roots.append(y)
-        errors.append(abs(step[k]) + FLOAT64_RESIDUAL * float(np.linalg.cond(J(y))) * max(1.0, abs(y[k])))
+        errors.append(abs(step[k]) + FLOAT64_RESIDUAL * float(np.linalg.cond(Jy)) * max(1.0, abs(y[k])))
         if level == 1:
             continue
         coarse, value = float(roots[-2][k]), float(y[k])
         rounding = max(errors[-2:])
         cap = min(digits, max(0, int(math.floor(-math.log10(rounding / abs(value))))) if value else 0)
-        kept = cap
-        with mpmath.workdps(30):
-            while kept > 0 and _digits_text(mpmath.mpf(coarse), kept) != _digits_text(mpmath.mpf(value), kept):
-                kept -= 1
+        kept = _same_text_digits(mpmath.mpf(coarse), mpmath.mpf(value), cap)
         if kept >= cap:
             break
     diff = abs(value - coarse)
@@ -532,8 +538,7 @@ def refine_special_point(point: SpecialPoint, params: Mapping[str, object], digi
         return result
     verified = min(digits, agree)
     with mpmath.workdps(r2.dps):
-        while verified > 0 and _digits_text(r1.y[k], verified) != _digits_text(r2.y[k], verified):
-            verified -= 1
+        verified = _same_text_digits(r1.y[k], r2.y[k], verified)
         value = +r2.y[k]
     state = {system.state[i].name: r2.y[j] for j, i in enumerate(point.subspace.free)}
     state.update({system.state[i].name: mpmath.mpf(0) for i in point.subspace.zero})
