@@ -137,12 +137,16 @@ def test_two_latents_follow_simulation_and_not_the_single_nonlinearity_models(en
 
 def test_kinks_of_three_latents_are_refused(capsys):
     """M = 3 with a ReLU encoder and an erf decoder: a term with the kinks of three encoder fields has no rule; a
-    DerivationError naming it, and exit 2 with one line from the command line."""
+    DerivationError naming it, and exit 2 with one line from the command line that says which models do derive.
+    erf on both sides at M = 3 is refused too (three directions)."""
     with pytest.raises(DerivationError, match="kinks in 3 different fields"):
         derive_dynamics(_model("relu", "erf", M=3))
     code, out, err = run_cli(capsys, "dynamics", "--encoder-activation", "relu", "--decoder-activation", "erf",
                              "--M", "3", "--M-star", "3", "--t-max", "1")
     assert code == 2 and len(err.strip().splitlines()) == 1 and "kinks in 3" in err, err
+    assert "on both sides (erf/erf, erf/relu, relu/erf, relu/relu) up to M = 2" in err, err
+    with pytest.raises(DerivationError, match="three Gaussian directions"):  # and erf on both sides likewise
+        derive_dynamics(_model("erf", "erf", M=3))
 
 
 @pytest.fixture(scope="module")

@@ -54,7 +54,8 @@ __all__ = ["rule_node_types", "has_rule_nodes", "ErfAct", "ErfActPrime", "Relu",
            "gauss_hermite_expectation", "numeric_function", "quadrature_expectation", "quadrature_rule",
            "quadrature_rule2", "rule_expectation", "GaussRule2", "Integrand", "rule_node",
            "rule_nodes_as_sums", "RULE_U", "RULE_V", "rule_parameter", "RULE2_COMPILED_NOTE", "GaussRule1", "QUADRATURE_NOTE",
-           "QUADRATURE2_NOTE", "TWO_DIRECTIONS", "NoiseMean", "noise_rule", "NOISE_NOTE", "WITH_NOISE"]
+           "QUADRATURE2_NOTE", "TWO_DIRECTIONS", "NoiseMean", "noise_rule", "NOISE_NOTE", "WITH_NOISE",
+           "PATH_NOTE", "PRICE_PATH", "PATH_PAIRS", "path4_integrand"]
 
 
 # ---------------------------------------------------------------------------------------------------- engine
@@ -128,7 +129,15 @@ class _Engine:
                 return sp.Integer(0)
             c11, c22 = self.cov(k1, k1, tilts), self.cov(k2, k2, tilts)
             return 2 / sp.pi * sp.asin(c12 / sp.sqrt((1 + c11) * (1 + c22)))
+        if len(gs) == 4 and self.nodes and len(set(gs)) > QUADRATURE_MAX_DIM:
+            return self._price_path(gs, tilts)
         raise NoClosedForm(f"E[prod of {len(gs)} erf factors] has no closed form (use the numerical fallback)")
+
+    def _price_path(self, gs: tuple, tilts: tuple) -> sp.Expr:
+        """E[g(y_1) g(y_2) g(y_3) g(y_4)], y_i = k_i.x, as the ``PricePath4`` node (``PATH_NOTE``)."""
+        A = {(i, j): self.cov(gs[i], gs[j], tilts) for i, j in PATH_PAIRS}
+        self.used.append(f"E[{' '.join(f'g({_form_text(k, self.fields)})' for k in gs)}]" + PRICE_PATH)
+        return GaussRule1(path4_integrand(), sp.Integer(1), *[A[p] for p in PATH_PAIRS])
 
     def _orthant(self, steps: tuple, tilts: tuple) -> sp.Expr:
         """P(q_i.x > 0 for all i) for up to three directions (Sheppard; the three-dimensional orthant formula)."""
@@ -368,6 +377,9 @@ def _directions(F: sp.Expr, engine: _Engine) -> tuple[list[tuple], sp.Expr]:
                 linear = False
                 break
             if form not in forms:
+                if len(forms) == len(_U):  # more directions than any rule takes (the caller says so)
+                    linear = False
+                    break
                 forms.append(form)
             args.append(_U[forms.index(form)])
         if not linear:
@@ -503,6 +515,42 @@ def quadrature_expectation(G: sp.Expr, S: tuple[tuple[sp.Expr, ...], ...]) -> sp
 def resolve_deferred(deferred: dict) -> dict:
     """{placeholder: the explicit rule} for the placeholders of ``nonlinear_expectation(..., deferred=...)``."""
     return {d: quadrature_expectation(G, S) for (G, S), d in deferred.items()}
+
+
+# -------------------------------------------------------------------- four erf factors: Price's theorem on a path
+#: the covariance entries (i <= j) of the four factors, in the order of the path integrand's parameter slots
+PATH_PAIRS = tuple((i, j) for i in range(4) for j in range(i, 4))
+#: suffix of the ``used`` entries computed on the covariance path
+PRICE_PATH = " (covariance path)"
+PATH_NOTE = ("numerical in one dimension: E[g(y1) g(y2) g(y3) g(y4)], y ~ N(0, A), for which no closed form "
+             "exists, is integrated along the covariance path A(s) = diag(A) + s (A - diag(A)) from the independent "
+             "factors (s = 0, where it is zero) by Price's theorem, dE/ds = sum_(i<j) A_ij E_s[g'(y_i) g'(y_j) g(y_k) "
+             "g(y_l)], each term in closed form (two tilts, then the arcsine I2); the s-integral is E_u[h(Phi(u))], "
+             "u ~ N(0, 1), by the 181-node trapezoidal rule of GaussRule1 (A(s) stays positive definite on [0, 1] and "
+             "g = erf(x/sqrt 2) regularises it by I, so h is analytic near [0, 1]; measured against 25-digit adaptive "
+             "quadrature of the same path integral: below 1e-16 at covariances of scale 0.4 to 15, and against "
+             "Monte Carlo in the tests)")
+
+
+def _form_text(k: tuple, fields: list) -> str:
+    return str(sp.Add(*[c * f for c, f in zip(k, fields)]))
+
+
+@functools.lru_cache(maxsize=1)
+def path4_integrand() -> Integrand:
+    """The integrand h(Phi(u); A) of ``PATH_NOTE`` (one for every occurrence: its parameters are the ten entries of A,
+    ``PATH_PAIRS``), derived by the engine: the tilts of g'(y_i), g'(y_j), then I2, under A(s)."""
+    a = {p: rule_parameter(k + 1) for k, p in enumerate(PATH_PAIRS)}
+    s = (1 + ErfAct(RULE_U)) / 2
+    y = [sp.Dummy(f"y{i}", real=True) for i in range(4)]
+    path = _Engine(y, lambda i, j: a[(i, j)] if i == j else s * a[(i, j)])
+    unit = [tuple(sp.Integer(int(k == i)) for k in range(4)) for i in range(4)]
+    h = sp.Integer(0)
+    for i, j in PATH_PAIRS:
+        if i < j:
+            k, l = (m for m in range(4) if m not in (i, j))
+            h += a[(i, j)] * path._tilted((), (unit[k], unit[l]), (unit[i], unit[j]))
+    return Integrand(h)
 
 
 # ------------------------------------------------------------- the two-direction rule as one node (compiled as a loop)
