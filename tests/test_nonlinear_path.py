@@ -1,6 +1,6 @@
-"""Four erf factors of more than two Gaussian directions (a ReLU decoder at M >= 4, an erf product under tilts): the
-covariance-path node of Price's theorem against Monte Carlo (10^6 samples), a 4-D Gauss-Hermite rule, finite
-differences, the two-direction rule, and in the VAE against finite-N SGD."""
+"""Four erf or four step factors of more than two Gaussian directions (a ReLU decoder or a ReLU encoder at M = 4, an
+erf product under tilts): the covariance-path nodes of Price's theorem against Monte Carlo (10^6 samples), Gauss-Hermite
+rules, SciPy's orthant probability, adaptive quadrature, finite differences, and in the VAE against finite-N SGD."""
 import math
 
 import mpmath
@@ -10,8 +10,9 @@ import sympy as sp
 from scipy import special
 
 from symvae.derive._nonlinear_gaussian import (PATH_PAIRS, PRICE_PATH, ErfAct, ErfActPrime, GaussRule1, GaussRule2,
+                                               Relu, Step,
                                                NoClosedForm, _Engine, gauss_hermite_expectation,
-                                               nonlinear_expectation, numeric_function, path4_integrand,
+                                               nonlinear_expectation, numeric_function, path_integrand,
                                                quadrature_rule, rule_nodes_as_sums)
 from symvae.derive._rule_base import RULE_U, rule_parameter
 
@@ -63,14 +64,14 @@ def value(expr) -> float:
 def test_four_erf_factors_against_monte_carlo_and_gauss_hermite(seed, scale):
     """E[g(u) g(v) g(w) g(z)] at random covariances (scale 0.3 to 4): the path node within 4.5 standard errors of
     10^6 samples and within the stated error (+1e-9) of a 40-point-per-axis tensor Gauss-Hermite rule (3e-13 apart
-    at scale 1; at scale 4 that rule is the less accurate, 2e-5 apart, its stated error 5e-4); it is one GaussRule1 node of the
-    shared path integrand, listed as such in ``used``."""
+    at scale 1; at scale 4 that rule is the less accurate, 2e-5 apart, its stated error 5e-4); it is one GaussRule1
+    node of the shared path integrand, listed as such in ``used``."""
     C = random_cov(seed, scale)
     expr = g(u) * g(v) * g(w) * g(z)
     used = []
     E = derived(expr, C, used)
     nodes = E.atoms(GaussRule1)
-    assert len(nodes) == 1 and next(iter(nodes)).args[0] == path4_integrand()
+    assert len(nodes) == 1 and next(iter(nodes)).args[0] == path_integrand("erf")
     assert any(x.endswith(PRICE_PATH) for x in used)
     got = value(E)
     mean, se = monte_carlo(expr, C, seed)
@@ -112,8 +113,8 @@ def test_path_integrand_against_adaptive_quadrature_and_its_derivative():
     Monte-Carlo-checked value."""
     C = random_cov(5, 2.0)
     a = [sp.Float(C[i, j], 30) for i, j in PATH_PAIRS]
-    node = GaussRule1(path4_integrand(), 1, *a)
-    h = path4_integrand().G
+    node = GaussRule1(path_integrand("erf"), 1, *a)
+    h = path_integrand("erf").G
     f = sp.lambdify([RULE_U] + [rule_parameter(k + 1) for k in range(10)], h,
                     modules=[{"ErfAct": lambda x: mpmath.erf(x / mpmath.sqrt(2))}, "mpmath"])
     with mpmath.workdps(25):
@@ -121,7 +122,7 @@ def test_path_integrand_against_adaptive_quadrature_and_its_derivative():
     assert abs(value(node) - float(exact)) < 1e-14
     x = sp.Symbol("x")
     k = PATH_PAIRS.index((1, 2))
-    moved = GaussRule1(path4_integrand(), 1, *[x if j == k else a[j] for j in range(10)])
+    moved = GaussRule1(path_integrand("erf"), 1, *[x if j == k else a[j] for j in range(10)])
     derivative = value(sp.diff(moved, x).subs(x, a[k]))
     step = 1e-4
     fd = (value(moved.subs(x, a[k] + step)) - value(moved.subs(x, a[k] - step))) / (2 * step)
@@ -137,10 +138,13 @@ def test_six_erf_factors_still_refused():
 
 
 @pytest.mark.slow
-def test_relu_decoder_at_m4_ode_follows_simulation():
-    """Linear encoder, ReLU decoder, M = 4, M* = 1 (its four latents' noise kinks leave four erf factors: one path
-    node): the derived ODE against finite-N SGD, 16 seeds, at N = 100 and 400. Measured RMS deviation x sqrt(N) 0.35
-    and 0.33; the linear model (a wrong model for this simulation) is 4.6 x farther at N = 400."""
+@pytest.mark.parametrize("enc, dec", [("linear", "relu"), ("relu", "linear")])
+def test_relu_at_m4_ode_follows_simulation(enc, dec):
+    """M = 4, M* = 1 with ReLU on one side (the kinks of four decoder inputs z_k = mu_k + sqrt(D_k) eps_k, or of four
+    encoder fields, leave an orthant probability: the orthant path node): the derived ODE against finite-N SGD, 16 seeds, at N = 100 and 400.
+    Measured RMS deviation x sqrt(N): 0.35, 0.33 (ReLU decoder) and 0.38, 0.36 (ReLU encoder); the linear model (a
+    wrong model for these simulations) is 4.6 x and 3.1 x farther at N = 400. About 60 s each (compiled right-hand
+    sides; CI checks the path nodes above)."""
     import symvae
     from symvae.codegen import compile_system
     from symvae.derive import derive_dynamics
@@ -148,11 +152,11 @@ def test_relu_decoder_at_m4_ode_follows_simulation():
 
     from helpers import ode_simulation_rms
     M = 4
-    model = symvae.make_model("base", M=M, M_star=1, decoder_activation="relu")
+    acts = {f"{side}_activation": a for side, a in (("encoder", enc), ("decoder", dec)) if a != "linear"}
+    model = symvae.make_model("base", M=M, M_star=1, **acts)
     system = derive_dynamics(model)
-    assert any(e.has(GaussRule1) and any(n.args[0] == path4_integrand() for n in e.atoms(GaussRule1))
-               for e in system.rhs)
-    assert any("four erf factors" in n for n in system.notes)
+    assert any(n.args[0] == path_integrand("orthant") for e in system.rhs for n in e.atoms(GaussRule1))
+    assert any("four erf or four step factors" in n for n in system.notes)
     rhs = compile_system(system).rhs
     rng = np.random.default_rng(3)
     init = dict(m=(0.2 * rng.normal(size=(M, 1))).tolist(), m_tilde=(0.2 * rng.normal(size=(M, 1))).tolist(),
@@ -168,3 +172,42 @@ def test_relu_decoder_at_m4_ode_follows_simulation():
     linear = derive_dynamics(symvae.make_model("base", M=M, M_star=1))
     far = ode_simulation_rms(linear, compile_system(linear).rhs, sim, params, init, times) * math.sqrt(400)
     assert far > 2.5 * scaled[400], (far, scaled)
+
+
+ORTHANT_CASES = [Step(u) * Step(v) * Step(w) * Step(z),                    # P(orthant), Plackett's identity
+                 Relu(u) * Relu(v) * Relu(w) * Relu(z),                    # Stein steps: conditionings first
+                 v * Relu(u) ** 2 * Step(v) * Relu(w) * Step(z),
+                 Step(u) * Step(v) * Step(w) * Step(u + z)]                # a combination as a kink
+
+
+@pytest.mark.parametrize("expr", ORTHANT_CASES, ids=str)
+@pytest.mark.parametrize("seed, scale", [(1, 1.0), (2, 3.0)])
+def test_four_steps_against_monte_carlo(expr, seed, scale):
+    """Four step factors (a ReLU encoder with a linear decoder at M = 4): the orthant path node within 4.5 standard
+    errors of 10^6 samples; the bare orthant probability within 1e-5 of SciPy's multivariate normal CDF (Genz's
+    quasi-Monte Carlo, default tolerance)."""
+    from scipy.stats import multivariate_normal
+    C = random_cov(seed, scale)
+    E = derived(expr, C)
+    assert any(n.args[0] == path_integrand("orthant") for n in E.atoms(GaussRule1))
+    got = value(E)
+    mean, se = monte_carlo(expr, C, seed)
+    assert abs(got - mean) < SIGMAS * se, (got, mean, se)
+    if expr == ORTHANT_CASES[0]:
+        assert abs(got - multivariate_normal(mean=np.zeros(4), cov=C).cdf(np.zeros(4))) < 1e-5
+
+
+def test_orthant_path_rule_against_adaptive_quadrature():
+    """The orthant node's 181-point rule against 25-digit adaptive quadrature of the same s-integral, at
+    correlations up to 0.8 in absolute value."""
+    C = random_cov(9)
+    d = np.sqrt(np.diag(C))
+    R = C / np.outer(d, d)
+    assert np.max(np.abs(R - np.eye(4))) > 0.5
+    r = [sp.Float(R[i, j], 30) for i, j in PATH_PAIRS if i < j]
+    node = GaussRule1(path_integrand("orthant"), 1, *r)
+    f = sp.lambdify([RULE_U] + [rule_parameter(k + 1) for k in range(6)], path_integrand("orthant").G,
+                    modules=[{"ErfAct": lambda x: mpmath.erf(x / mpmath.sqrt(2))}, "mpmath"])
+    with mpmath.workdps(25):
+        exact = mpmath.quad(lambda t: f(t, *r) * mpmath.npdf(t), [-mpmath.inf, 0, mpmath.inf])
+    assert abs(value(node) - float(exact)) < 1e-13, (value(node), exact)

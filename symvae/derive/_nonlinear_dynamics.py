@@ -40,11 +40,11 @@ def is_nonlinear(model: Model) -> bool:
 
 #: which activated models derive, for the one-line refusal of the others (measured at M* = 1 and 2)
 COVERAGE = ("derived systems take erf, relu and polynomial activations exactly and other smooth terms of one or "
-            "two Gaussian directions by numerical rules; with one side linear, erf and relu derive at M <= 4, the "
-            "largest checked (a ReLU encoder up to M = 3: at M = 4 a term has kinks in four fields) and an expression "
-            "(tanh) up to M = 2; with non-linear activations on both sides (erf/erf, erf/relu, relu/erf, relu/relu) "
-            "up to M = 2: at M >= 3 a term couples three latents' encoder fields through the decoder's non-linearity "
-            "of the encoder's, which would need a rule of three Gaussian directions")
+            "two Gaussian directions by numerical rules; with one side linear, erf and relu derive at M <= 4 (the "
+            "largest checked) and an expression (tanh) up to M = 2; with non-linear activations on both sides "
+            "(erf/erf, erf/relu, relu/erf, relu/relu) up to M = 2: at M >= 3 a term couples three latents' encoder "
+            "fields through the decoder's non-linearity of the encoder's, which would need a rule of three Gaussian "
+            "directions")
 
 
 class NonlinearSymbolTable(SymbolTable):
@@ -132,8 +132,8 @@ class NonlinearSymbolTable(SymbolTable):
             notes.append(f"{len(half)} expectation(s) over one side of a ReLU encoder's kink, e.g. {half[0]}, are "
                          f"{HALF_NOTE}; {RULE2_COMPILED_NOTE}")
         if path:
-            notes.append(f"{len(path)} expectation(s) of four erf factors of more than two directions, e.g. {path[0]}, "
-                         f"are {PATH_NOTE}; {RULE2_COMPILED_NOTE}")
+            notes.append(f"{len(path)} expectation(s) of four erf or four step factors of more than two directions, "
+                         f"e.g. {path[0]}, are {PATH_NOTE}; {RULE2_COMPILED_NOTE}")
         if quadrant:
             notes.append(f"{len(quadrant)} expectation(s) over a quadrant of two ReLU encoder kinks, e.g. "
                          f"{quadrant[0]}, are {QUADRANT_NOTE}; {RULE2_COMPILED_NOTE}")
