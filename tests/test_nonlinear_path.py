@@ -141,10 +141,10 @@ def test_six_erf_factors_still_refused():
 @pytest.mark.parametrize("enc, dec", [("linear", "relu"), ("relu", "linear")])
 def test_relu_at_m4_ode_follows_simulation(enc, dec):
     """M = 4, M* = 1 with ReLU on one side (the kinks of four decoder inputs z_k = mu_k + sqrt(D_k) eps_k, or of four
-    encoder fields, leave an orthant probability: the orthant path node): the derived ODE against finite-N SGD, 16 seeds, at N = 100 and 400.
-    Measured RMS deviation x sqrt(N): 0.35, 0.33 (ReLU decoder) and 0.38, 0.36 (ReLU encoder); the linear model (a
-    wrong model for these simulations) is 4.6 x and 3.1 x farther at N = 400. About 60 s each (compiled right-hand
-    sides; CI checks the path nodes above)."""
+    encoder fields, leave an orthant probability: the orthant path node): the derived ODE against finite-N SGD, 16
+    seeds, at N = 100 and 400. Measured RMS deviation x sqrt(N): 0.35, 0.33 (ReLU decoder) and 0.38, 0.36 (ReLU
+    encoder); the linear model (a wrong model for these simulations) is 4.6 x and 3.1 x farther at N = 400. About
+    10-45 s each (CI checks the path nodes above)."""
     import symvae
     from symvae.codegen import compile_system
     from symvae.derive import derive_dynamics
