@@ -13,12 +13,15 @@ x the fields (zero mean, covariance C) and l, k, q linear forms with field-free 
    and g'' = -x g' never needed because rule 2 removes g' before differentiation;
 4. what is left is E_C[prod_i g(k_i.x)]: 1 for no factor, 0 for an odd number (rule 1), and for two factors
    I2 = (2/pi) arcsin( k1'Ck2 / sqrt((1 + k1'Ck1)(1 + k2'Ck2)) )  (Saad & Solla 1995). Four or more g factors have no
-   closed form: ``NoClosedForm`` is raised, and ``gauss_hermite_expectation`` is the numerical fallback.
+   closed form: ``NoClosedForm`` is raised (the numerical fallback, rule 6, takes over), except that with rule nodes
+   four factors of more than two directions are integrated along a covariance path (``PATH_NOTE``): one ``GaussRule1``
+   node of ``path_integrand("erf")``, whose integrand is closed form by Price's theorem.
 
 5. ReLU: relu(u) = u theta(u) (theta^k = theta); Stein on a step, d theta(q.x) = q delta(q.x), conditions the measure
    on q.x = 0 with weight (2 pi q'Cq)^(-1/2) (C' = C - C q q' C / q'Cq); what is left, E[prod of <= 3 steps], is an
-   orthant probability: 1/2, 1/4 + asin(r)/(2 pi), 1/8 + sum asin(r_ij)/(4 pi). erf and step factors together, and
-   four or more steps, raise ``NoClosedForm``. (Parity zeros are not used when steps are present.)
+   orthant probability: 1/2, 1/4 + asin(r)/(2 pi), 1/8 + sum asin(r_ij)/(4 pi), and with rule nodes for four steps
+   1/16 plus the path node of ``path_integrand("orthant")`` (Plackett's identity). erf and step factors together, and
+   five or more steps, raise ``NoClosedForm``. (Parity zeros are not used when steps are present.)
 
 6. numerical fallback (``quadrature=True``) for a smooth term without closed form: Stein's lemma removes bare field
    factors, then a rule written out as an explicit expression of the covariance: the 1-D trapezoidal rule for one
@@ -134,13 +137,15 @@ class _Engine:
         raise NoClosedForm(f"E[prod of {len(gs)} erf factors] has no closed form (use the numerical fallback)")
 
     def _price_path(self, gs: tuple, tilts: tuple) -> sp.Expr:
-        """E[g(y_1) g(y_2) g(y_3) g(y_4)], y_i = k_i.x, as the ``PricePath4`` node (``PATH_NOTE``)."""
+        """E[g(y_1) g(y_2) g(y_3) g(y_4)], y_i = k_i.x, as a ``GaussRule1`` node of ``path_integrand("erf")``
+        (``PATH_NOTE``)."""
         A = {(i, j): self.cov(gs[i], gs[j], tilts) for i, j in PATH_PAIRS}
         self.used.append(f"E[{' '.join(f'g({_form_text(k, self.fields)})' for k in gs)}]" + PRICE_PATH)
         return GaussRule1(path_integrand("erf"), sp.Integer(1), *[A[p] for p in PATH_PAIRS])
 
     def _orthant(self, steps: tuple, tilts: tuple) -> sp.Expr:
-        """P(q_i.x > 0 for all i) for up to three directions (Sheppard; the three-dimensional orthant formula)."""
+        """P(q_i.x > 0 for all i) for up to three directions (Sheppard; the three-dimensional orthant formula), four
+        on a covariance path."""
         corr = lambda a, b: self.cov(a, b, tilts) / sp.sqrt(self.cov(a, a, tilts) * self.cov(b, b, tilts))  # noqa
         if len(steps) == 1:
             return sp.Rational(1, 2)
@@ -154,7 +159,8 @@ class _Engine:
         raise NoClosedForm(f"E[prod of {len(steps)} step factors] (an orthant probability) has no closed form")
 
     def _orthant_path(self, steps: tuple, tilts: tuple) -> sp.Expr:
-        """P(q_i.x > 0, i = 1..4) as 1/16 plus the ``ORTHANT_PATH`` node (``PATH_NOTE``)."""
+        """P(q_i.x > 0, i = 1..4) as 1/16 plus a ``GaussRule1`` node of ``path_integrand("orthant")``
+        (``PATH_NOTE``)."""
         A = {(i, j): self.cov(steps[i], steps[j], tilts) for i, j in PATH_PAIRS}
         r = [A[(i, j)] / sp.sqrt(A[(i, i)] * A[(j, j)]) for i, j in PATH_PAIRS if i < j]
         self.used.append(f"P({', '.join(f'{_form_text(q, self.fields)} > 0' for q in steps)})" + PRICE_PATH)
@@ -526,7 +532,7 @@ def resolve_deferred(deferred: dict) -> dict:
     return {d: quadrature_expectation(G, S) for (G, S), d in deferred.items()}
 
 
-# -------------------------------------------------------------------- four erf factors: Price's theorem on a path
+# ----------------------------------------------------------- four erf or step factors: Price's theorem on a path
 #: the covariance entries (i <= j) of the four factors, in the order of the path integrand's parameter slots
 PATH_PAIRS = tuple((i, j) for i in range(4) for j in range(i, 4))
 #: suffix of the ``used`` entries computed on the covariance path
