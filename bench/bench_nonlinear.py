@@ -20,9 +20,14 @@ times larger); the command-line rows also give wall-clock seconds. The targets a
    rules of 50 x 65 nodes for a ReLU encoder's kink; the noise's kinks of a ReLU decoder in closed form) and erf/relu
    at M = 2, and the quadrant rules of relu/relu and relu/erf at M = 2, against the linear model.
 
+7. ReLU on one side at M = 4, M* = 1 (linear/relu, relu/linear): the kinks of four fields leave an orthant
+   probability, one ``GaussRule1`` node on the covariance path (``path_integrand("orthant")``), against the linear
+   model at M = 4.
+
 Run: python bench/bench_nonlinear.py          (prints one table; takes a few minutes on one core)
      python bench/bench_nonlinear.py both2    (item 5 alone)
      python bench/bench_nonlinear.py relu     (item 6 alone)
+     python bench/bench_nonlinear.py path     (item 7 alone; the Jacobian code of M = 4 takes many minutes)
 """
 import json
 import os
@@ -103,9 +108,25 @@ def relu():
               f"{r['jacobian_s']:.1f} s")
 
 
+def path():
+    """Item 7: ReLU on one side at M = 4 (the orthant path node) against the linear model of the same M."""
+    print(f"{'model':10} {'M':>2} {'M*':>2} {'state':>5} {'derive s':>9} {'codegen s':>10} {'jit s':>7} "
+          f"{'RHS us/call':>12}")
+    linear = run("linear", "linear", 4, 1)
+    row("linear", 4, 1, linear)
+    for enc, dec in (("linear", "relu"), ("relu", "linear")):
+        r = run(enc, dec, 4, 1, timeout=2 * TWO_D_LIMIT)
+        row(f"{enc}/{dec}", 4, 1, r)
+        print(f"{'':10} RHS {r['rhs_us'] / linear['rhs_us']:.1f}x the linear model's; Jacobian and dF/dp code "
+              f"{r['jacobian_s']:.1f} s (linear {linear['jacobian_s']:.1f} s)")
+
+
 def main():
     if sys.argv[1:] == ["relu"]:
         relu()
+        return
+    if sys.argv[1:] == ["path"]:
+        path()
         return
     if sys.argv[1:] == ["both2"]:  # erf on both sides at M = M* = 2 alone (NoiseMean nodes), against linear M = 2
         print(f"{'model':10} {'M':>2} {'M*':>2} {'state':>5} {'derive s':>9} {'codegen s':>10} {'jit s':>7} "

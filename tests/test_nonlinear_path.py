@@ -7,6 +7,8 @@ import mpmath
 import numpy as np
 import pytest
 import sympy as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import special
 
 from symvae.derive._nonlinear_gaussian import (PATH_PAIRS, PRICE_PATH, ErfAct, ErfActPrime, GaussRule1, GaussRule2,
@@ -211,3 +213,30 @@ def test_orthant_path_rule_against_adaptive_quadrature():
     with mpmath.workdps(25):
         exact = mpmath.quad(lambda t: f(t, *r) * mpmath.npdf(t), [-mpmath.inf, 0, mpmath.inf])
     assert abs(value(node) - float(exact)) < 1e-13, (value(node), exact)
+
+
+def _orthant_value(R) -> float:
+    return 1 / 16 + value(GaussRule1(path_integrand("orthant"), 1,
+                                     *[sp.Float(R[i][j], 20) for i, j in PATH_PAIRS if i < j]))
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(st.floats(-1.0, 1.0), min_size=16, max_size=16), st.permutations(range(4)))
+def test_orthant_path_identities(entries, order):
+    """At random correlation matrices: flipping one field's sign, P(y1 > 0, y2..4 > 0) + P(y1 < 0, y2..4 > 0) equals
+    the three-dimensional orthant probability in closed form (to 1e-12); the value does not depend on the order of
+    the factors (1e-14); it lies between 0 and the smallest pairwise quadrant probability."""
+    B = np.array(entries).reshape(4, 4) + 1.5 * np.eye(4)
+    C = B @ B.T
+    d = np.sqrt(np.diag(C))
+    R = C / np.outer(d, d)
+    flipped = R.copy()
+    flipped[0, 1:] *= -1
+    flipped[1:, 0] *= -1
+    r = R[1:, 1:]
+    three = 1 / 8 + (math.asin(r[0, 1]) + math.asin(r[0, 2]) + math.asin(r[1, 2])) / (4 * math.pi)
+    p = _orthant_value(R)
+    assert abs(p + _orthant_value(flipped) - three) < 1e-12
+    assert abs(_orthant_value(R[np.ix_(order, order)]) - p) < 1e-14
+    quadrant = min(1 / 4 + math.asin(R[i, j]) / (2 * math.pi) for i in range(4) for j in range(i + 1, 4))
+    assert -1e-15 < p <= quadrant + 1e-15
