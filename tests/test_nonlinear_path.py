@@ -240,3 +240,13 @@ def test_orthant_path_identities(entries, order):
     assert abs(_orthant_value(R[np.ix_(order, order)]) - p) < 1e-14
     quadrant = min(1 / 4 + math.asin(R[i, j]) / (2 * math.pi) for i in range(4) for j in range(i + 1, 4))
     assert -1e-15 < p <= quadrant + 1e-15
+
+
+def test_path_nodes_print_as_what_they_compute():
+    """In LaTeX (the derivation exports) a path node prints as its expectation over the written-out matrix, not as
+    its thousand-operation integrand."""
+    a = sp.Symbol("a")
+    for expr, text in ((Step(u) * Step(v) * Step(w) * Step(z), r"P_{"), (g(u) * g(v) * g(w) * g(z), r"\mathbb{E}_{")):
+        latex = sp.latex(nonlinear_expectation(expr, FIELDS, lambda i, j: 1 if i == j else a, quadrature=True,
+                                               nodes=True))
+        assert text in latex and "y_4" in latex and "asin" not in latex and len(latex) < 400, latex

@@ -687,9 +687,30 @@ class GaussRule1(sp.Function):
         return GaussRule1(_price_integrand(self.args[0], 1, argindex), *self.args[1:])
 
     def _latex(self, printer):
+        path = _path_latex(self, printer)
+        if path is not None:
+            return path
         G = self.args[0].G.xreplace({rule_parameter(k + 1): p for k, p in enumerate(self.args[2:])})
         G = printer._print(G.xreplace({RULE_U: sp.Symbol("u")}))
         return rf"\mathbb{{E}}_{{{printer._print(self.args[1])}}}\left[{G}\right]"
+
+
+def _path_latex(node, printer) -> str | None:
+    """A path node (``path_integrand``) in LaTeX as what it computes, its matrix written out, not as its integrand
+    (a thousand operations per occurrence): E_A[g(y_1) g(y_2) g(y_3) g(y_4)], or P_R(y_1..4 > 0) - 1/16."""
+    g = node.args[0]
+    if g not in (path_integrand("erf"), path_integrand("orthant")):
+        return None
+    erf = g == path_integrand("erf")
+    entries = dict(zip(PATH_PAIRS if erf else [p for p in PATH_PAIRS if p[0] < p[1]], node.args[2:]))
+    if not erf:
+        entries.update({(i, i): sp.Integer(1) for i in range(4)})
+    rows = r" \\ ".join(" & ".join(printer._print(entries[(min(i, j), max(i, j))]) for j in range(4))
+                         for i in range(4))
+    M = rf"\left(\begin{{smallmatrix}} {rows} \end{{smallmatrix}}\right)"
+    if erf:
+        return rf"\mathbb{{E}}_{{{M}}}\left[g(y_1)\,g(y_2)\,g(y_3)\,g(y_4)\right]"
+    return rf"\left(P_{{{M}}}\left[y_1, y_2, y_3, y_4 > 0\right] - \tfrac{{1}}{{16}}\right)"
 
 
 #: the rule of ``NoiseMean``: E[H(e)], e ~ N(0, 1), by the trapezoidal rule of step NOISE_STEP on |e| <= NOISE_CUT
