@@ -250,3 +250,38 @@ def test_path_nodes_print_as_what_they_compute():
         latex = sp.latex(nonlinear_expectation(expr, FIELDS, lambda i, j: 1 if i == j else a, quadrature=True,
                                                nodes=True))
         assert text in latex and "y_4" in latex and "asin" not in latex and len(latex) < 400, latex
+
+
+def test_generated_code_of_the_path_nodes(tmp_path):
+    """The path nodes and their derivative in one covariance entry through code generation: the numba kernel (loaded
+    as plain Python: the same code and bits), numpy and mpmath agree with the rule sum evaluated here (1e-13), and the
+    generated derivative with a central difference of the generated value."""
+    import mpmath
+
+    from symvae.codegen._compile import load_plain_first
+    from symvae.codegen._generate import FunctionSpec, generate_source
+    c = sp.symbols("c0:4", real=True)
+    a = sp.Symbol("a", real=True)  # the covariance of u and v, the variable here
+
+    def cov(i, j):
+        base = [[1.2, 0.0, 0.3, -0.2], [0.0, 0.8, 0.25, 0.1], [0.3, 0.25, 1.5, 0.4], [-0.2, 0.1, 0.4, 0.9]]
+        return a if (i, j) == (0, 1) else c[i] * base[i][j] if i == j else sp.Float(base[i][j])
+    exprs = [nonlinear_expectation(e, FIELDS, cov, quadrature=True, nodes=True)
+             for e in (g(u) * g(v) * g(w) * g(z), Step(u) * Step(v) * Step(w) * Step(z))]
+    assert all(x.has(GaussRule1) for x in exprs)
+    exprs += [sp.diff(x, a) for x in exprs]
+    path = tmp_path / "generated.py"
+    path.write_text(generate_source([FunctionSpec("nodes", exprs)], (a, *c), ()))
+    module = load_plain_first(path, "path_node_test").plain
+    y = np.array([0.35, 1.0, 1.1, 0.9, 1.05])
+    got = module.nodes(0.0, y, np.zeros(0))
+    here = [value(x.subs(dict(zip((a, *c), map(sp.Float, y))))) for x in exprs]
+    assert np.allclose(got, here, rtol=1e-13, atol=1e-15), (got, here)
+    assert np.allclose(module.nodes_numpy(0.0, y, np.zeros(0)), got, rtol=1e-13, atol=1e-15)
+    with mpmath.workdps(25):
+        mp = module.nodes_mp(0.0, [mpmath.mpf(float(x)) for x in y], [])
+    assert np.allclose([float(x) for x in mp], got, rtol=1e-13, atol=1e-15)
+    step = 1e-5
+    for k in range(2):
+        up, down = (module.nodes(0.0, y + s * np.eye(5)[0], np.zeros(0))[k] for s in (step, -step))
+        assert abs((up - down) / (2 * step) - got[k + 2]) < 1e-8, (k, (up - down) / (2 * step), got[k + 2])
