@@ -338,3 +338,21 @@ def test_erf_both_sides_threshold_is_certified_for_the_model_not_the_rule():
     G, J, shape = interval_functions(aug.key, aug.unknowns, aug.rest, aug.equations, aug.jacobian)
     with mpmath.workdps(37):
         assert not krawczyk(G, J, shape, y, rest, radius_digits=12).certified
+
+
+def test_a_degenerate_branch_point_is_named_when_its_refinement_fails():
+    """Exchangeable latents can make several eigenvalues of a signal block cross zero together (a ReLU encoder at
+    M = 4: three); the block-null system is then singular, and the failure message says why. Here a block with a
+    double zero eigenvalue and one with a simple zero."""
+    from types import SimpleNamespace
+
+    from symvae.numerics._thresholds import _degenerate
+    rotation = np.array([[1.0, 2.0, 0.0], [0.0, 1.0, 0.5], [1.0, 0.0, 1.0]])
+    for zeros, expected in ((2, "2 eigenvalues of its signal block are zero together"), (1, "")):
+        D = np.diag([0.0] * zeros + [-0.3] * (3 - zeros))
+        J = np.zeros((4, 4))
+        J[1:, 1:] = rotation @ D @ np.linalg.inv(rotation)
+        compiled = SimpleNamespace(jac=lambda t, x, p, J=J: J, system=SimpleNamespace(param_vector=lambda v: []))
+        point = SimpleNamespace(block=SimpleNamespace(indices=(1, 2, 3), label="signal"), x=np.zeros(4))
+        text = _degenerate(point, compiled, SimpleNamespace(values={}))
+        assert (expected in text) if expected else text == "", text

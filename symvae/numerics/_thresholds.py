@@ -531,7 +531,7 @@ def refine_special_point(point: SpecialPoint, params: Mapping[str, object], digi
                 special_point=point, params=pp.values, counts=counter.as_dict())
     if not (r1.converged and r2.converged):
         msg = (f"mpmath Newton on the {aug.kind} augmented system did not converge (last relative step "
-               f"{mpmath.nstr(r2.last_step, 3)}); float64 value {point.value!r}")
+               f"{mpmath.nstr(r2.last_step, 3)}); float64 value {point.value!r}{_degenerate(point, compiled, pp)}")
         result = Threshold(value=None, digits=0, status="failed", message=msg, **base)
         if throw:
             raise ThresholdError(msg)
@@ -572,6 +572,30 @@ def refine_special_point(point: SpecialPoint, params: Mapping[str, object], digi
     if throw and status != "verified":
         raise ThresholdError(message)
     return result
+
+
+#: eigenvalues of a block below this fraction of its largest count as zero at a located branch point
+DEGENERATE_TOLERANCE = 1e-6
+
+
+def _degenerate(point: SpecialPoint, compiled, pp: ParameterPoint) -> str:
+    """Why a branch point's refinement may fail (or ""): several eigenvalues of its block zero together at the
+    float64 point, a degenerate mode (e.g. exchangeable latents against each other), where the augmented system of a
+    one-dimensional null space is singular."""
+    if point.block is None or point.x is None:
+        return ""
+    try:
+        J = compiled.jac(0.0, point.x, compiled.system.param_vector(pp.values))
+        idx = list(point.block.indices)
+        lam = np.abs(np.linalg.eigvals(J[np.ix_(idx, idx)]))
+    except (ArithmeticError, ValueError, np.linalg.LinAlgError):
+        return ""
+    zero = int(np.sum(lam < DEGENERATE_TOLERANCE * max(1.0, float(lam.max()))))
+    if zero < 2:
+        return ""
+    return (f"; {zero} eigenvalues of its {point.block.label} block are zero together there (a degenerate mode, e.g. "
+            f"exchangeable latents against each other), so the augmented system of a one-dimensional null space is "
+            f"singular: the point is located, not refined")
 
 
 def _certify_root(aug: AugmentedSystem, y, rest: list, digits: int, k: int):
