@@ -110,7 +110,7 @@ def test_path_with_repeated_factors_against_gauss_hermite():
 
 
 def test_path_integrand_against_adaptive_quadrature_and_its_derivative():
-    """The node's 181-point rule against 25-digit adaptive quadrature of the same s-integral (below 1e-14), and its
+    """The node's 181-point rule against 20-digit adaptive quadrature of the same s-integral (below 1e-14), and its
     derivative in one covariance entry (a node of the parameter derivative) against a central difference of the
     Monte-Carlo-checked value."""
     C = random_cov(5, 2.0)
@@ -200,7 +200,7 @@ def test_four_steps_against_monte_carlo(expr, seed, scale):
 
 
 def test_orthant_path_rule_against_adaptive_quadrature():
-    """The orthant node's 181-point rule against 25-digit adaptive quadrature of the same s-integral, at
+    """The orthant node's 181-point rule against 20-digit adaptive quadrature of the same s-integral, at
     correlations up to 0.8 in absolute value."""
     C = random_cov(9)
     d = np.sqrt(np.diag(C))
