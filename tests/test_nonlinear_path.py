@@ -47,9 +47,10 @@ def _node_value(node) -> sp.Float:
     """A ``GaussRule1`` node's rule sum, E[G(sqrt(S11) y)] by ``quadrature_rule`` (a node y > 0 stands for +-y), with
     the integrand lambdified once (SymPy's evalf of the written-out sum is far slower)."""
     g, S11, params = node.args[0], float(node.args[1]), [float(p) for p in node.args[2:]]
+    functions = {"ErfAct": lambda x: special.erf(x / math.sqrt(2)),
+                 "ErfActPrime": lambda x: math.sqrt(2 / math.pi) * np.exp(-x ** 2 / 2)}
     f = sp.lambdify([RULE_U] + [rule_parameter(k + 1) for k in range(len(params))], g.G,
-                    modules=[{"ErfAct": lambda x: special.erf(x / math.sqrt(2)),
-                              "ErfActPrime": lambda x: math.sqrt(2 / math.pi) * np.exp(-x ** 2 / 2)}, "numpy"])
+                    modules=[functions, "numpy"], cse=True)
     nodes, weights = quadrature_rule()
     y = math.sqrt(S11) * np.array([float(t) for t in nodes])
     wts = np.array([float(t) for t in weights])
