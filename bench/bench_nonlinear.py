@@ -93,32 +93,32 @@ def row(name, M, Ms, r):
           f"{r['jit_s']:>7.2f} {r['rhs_us']:>12.3f}")
 
 
-def relu():
-    """Item 6: the ReLU mixtures against the linear model of the same M."""
+def against_linear(cases, timeout):
+    """Each (encoder, decoder, M, M*) of ``cases`` against the linear model of the same (M, M*), each in a fresh
+    subprocess: the table rows, then the RHS ratio and the Jacobian and dF/dp code time of both."""
     print(f"{'model':10} {'M':>2} {'M*':>2} {'state':>5} {'derive s':>9} {'codegen s':>10} {'jit s':>7} "
           f"{'RHS us/call':>12}")
-    linear = {M: run("linear", "linear", M, M) for M in (1, 2)}
-    for M in (1, 2):
-        row("linear", M, M, linear[M])
-    for enc, dec, M in (("relu", "erf", 1), ("erf", "relu", 1), ("relu", "relu", 1), ("erf", "relu", 2),
-                        ("relu", "relu", 2), ("relu", "erf", 2)):
-        r = run(enc, dec, M, M, timeout=TWO_D_LIMIT)
-        row(f"{enc}/{dec}", M, M, r)
-        print(f"{'':10} RHS {r['rhs_us'] / linear[M]['rhs_us']:.1f}x the linear model's; Jacobian and dF/dp code "
-              f"{r['jacobian_s']:.1f} s")
+    linear = {}
+    for shape in dict.fromkeys((M, Ms) for _, _, M, Ms in cases):
+        linear[shape] = run("linear", "linear", *shape)
+        row("linear", *shape, linear[shape])
+    for enc, dec, M, Ms in cases:
+        r, lin = run(enc, dec, M, Ms, timeout=timeout), linear[(M, Ms)]
+        row(f"{enc}/{dec}", M, Ms, r)
+        print(f"{'':10} RHS {r['rhs_us'] / lin['rhs_us']:.1f}x the linear model's; Jacobian and dF/dp code "
+              f"{r['jacobian_s']:.1f} s (linear {lin['jacobian_s']:.1f} s)")
+
+
+def relu():
+    """Item 6: the ReLU mixtures against the linear model of the same M."""
+    against_linear([(enc, dec, M, M) for enc, dec, M in (("relu", "erf", 1), ("erf", "relu", 1), ("relu", "relu", 1),
+                                                         ("erf", "relu", 2), ("relu", "relu", 2), ("relu", "erf", 2))],
+                   TWO_D_LIMIT)
 
 
 def path():
     """Item 7: ReLU on one side at M = 4 (the orthant path node) against the linear model of the same M."""
-    print(f"{'model':10} {'M':>2} {'M*':>2} {'state':>5} {'derive s':>9} {'codegen s':>10} {'jit s':>7} "
-          f"{'RHS us/call':>12}")
-    linear = run("linear", "linear", 4, 1)
-    row("linear", 4, 1, linear)
-    for enc, dec in (("linear", "relu"), ("relu", "linear")):
-        r = run(enc, dec, 4, 1, timeout=2 * TWO_D_LIMIT)
-        row(f"{enc}/{dec}", 4, 1, r)
-        print(f"{'':10} RHS {r['rhs_us'] / linear['rhs_us']:.1f}x the linear model's; Jacobian and dF/dp code "
-              f"{r['jacobian_s']:.1f} s (linear {linear['jacobian_s']:.1f} s)")
+    against_linear([("linear", "relu", 4, 1), ("relu", "linear", 4, 1)], 2 * TWO_D_LIMIT)
 
 
 def main():
