@@ -1,5 +1,6 @@
 """Symbolic derivation: online-SGD ODEs (and, through the same ``DerivedSystem``, saddle-point systems)."""
 from ._derive import derive_dynamics as derive_dynamics
+from ._diff import jacobian as symbolic_jacobian
 from ._dynamics import gradient_coefficients as gradient_coefficients
 from ._gaussian import gaussian_expectation as gaussian_expectation
 from ._system import DerivedSystem as DerivedSystem

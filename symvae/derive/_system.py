@@ -67,14 +67,20 @@ class DerivedSystem:
         return any(t in e.free_symbols for e in self.rhs)
 
     @functools.cached_property
+    def _derivatives(self) -> sp.Matrix:
+        """[dF/dx | dF/dp], from one pass over the shared subexpressions of the right-hand sides (``_diff``)."""
+        from ._diff import jacobian
+        return jacobian(self.rhs, tuple(self.state) + tuple(self.params))
+
+    @functools.cached_property
     def jacobian(self) -> sp.Matrix:
         """dF_i/dx_j, symbolic."""
-        return sp.Matrix(self.rhs).jacobian(sp.Matrix(self.state))
+        return self._derivatives[:, :len(self.state)]
 
     @functools.cached_property
     def param_jacobian(self) -> sp.Matrix:
         """dF_i/dp_k, symbolic."""
-        return sp.Matrix(self.rhs).jacobian(sp.Matrix(self.params)) if self.params else sp.zeros(len(self.rhs), 0)
+        return self._derivatives[:, len(self.state):]
 
     def with_schedules(self, model: Model, schedules) -> "DerivedSystem":
         """This system with each (symbol, expression) of ``schedules`` substituted (``model``: the model with the

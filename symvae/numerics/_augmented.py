@@ -27,6 +27,7 @@ from .._cache import content_key
 from ..codegen import FunctionSpec, generate_source, load_cached_module, system_key
 from ..codegen._rules import rule_level as rule_level_context
 from ..derive import DerivedSystem
+from ..derive import symbolic_jacobian as jacobian
 from ..errors import InvalidInputError
 from ._subspaces import Block, Subspace
 
@@ -189,5 +190,5 @@ def _build(system, subspace, p_sym, kind, block, null_index, condition):
         target = sp.Symbol("target_value", real=True)
         eqs = F_f + [condition.xreplace(sub) - target]
         rest = rest + [target]
-    jac = sp.Matrix(eqs).jacobian(sp.Matrix(unknowns))
+    jac = jacobian(eqs, unknowns)
     return unknowns, rest, eqs, jac

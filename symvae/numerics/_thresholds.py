@@ -34,7 +34,7 @@ import numpy as np
 import sympy as sp
 
 from ..codegen import CompiledSystem
-from ..derive import derive_dynamics
+from ..derive import derive_dynamics, symbolic_jacobian
 from ..derive._nonlinear_gaussian import has_rule_nodes
 from ..errors import InvalidInputError, SymvaeError
 from ..model import Model
@@ -616,7 +616,7 @@ def _certify_root(aug: AugmentedSystem, y, rest: list, digits: int, k: int):
             at = {u: float(v) for u, v in zip(aug.unknowns, y)}
             at.update({r: float(v) for r, v in zip(aug.rest, rest)})
             equations = [resolve_nonsmooth(e, at) for e in equations]
-            jacobian = sp.Matrix(equations).jacobian(sp.Matrix(aug.unknowns))
+            jacobian = symbolic_jacobian(equations, aug.unknowns)
             key = aug.key + "-smooth"
             nonzero = interval_functions(key + "-moduli", aug.unknowns, aug.rest, moduli, sp.Matrix([0]))[0]
         G, J, shape = interval_functions(key, aug.unknowns, aug.rest, equations, jacobian)
