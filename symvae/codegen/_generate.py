@@ -29,6 +29,9 @@ from ..model import t as t_sym
 __all__ = ["generate_source", "FunctionSpec"]
 
 _TEMPLATES = pathlib.Path(__file__).with_name("templates")
+#: printer settings: terms in SymPy's stored (canonical, deterministic) order -- sorting them for display was a
+#: third of printing a large Jacobian
+_SETTINGS = {"fully_qualified_modules": True, "order": "none"}
 
 
 class FunctionSpec:
@@ -99,7 +102,7 @@ def _body(spec: FunctionSpec, printer, indent: str, assign, backend: str) -> lis
 
 
 def _numba_function(spec: FunctionSpec, state, params) -> str:
-    printer = PythonCodePrinter({"fully_qualified_modules": True})
+    printer = PythonCodePrinter(_SETTINGS)
     # numpy's error model: a division by zero gives inf/nan (caught as divergence) instead of raising in the kernel
     head = ['@njit(cache=True, error_model="numpy")', f"def {spec.name}_into(t, y, p, out):"]
     body = _bindings(state, params, "    ")
@@ -117,7 +120,7 @@ def _numba_function(spec: FunctionSpec, state, params) -> str:
 
 
 def _numpy_function(spec: FunctionSpec, state, params) -> str:
-    printer = NumPyPrinter({"fully_qualified_modules": True})
+    printer = NumPyPrinter(_SETTINGS)
     shape = ", ".join(str(d) for d in spec.shape)
     lines = [f"def {spec.name}_numpy(t, y, p):",
              f'    """Vectorised over trailing axes of y (and of p): returns shape ({shape},) + y.shape[1:]."""']
@@ -139,7 +142,7 @@ def _numpy_function(spec: FunctionSpec, state, params) -> str:
 
 
 def _mpmath_function(spec: FunctionSpec, state, params) -> str:
-    printer = MpmathPrinter({"fully_qualified_modules": True})
+    printer = MpmathPrinter(_SETTINGS)
     shape = spec.shape
     lines = [f"def {spec.name}_mp(t, y, p):",
              '    """mpmath evaluation at the current mpmath.mp precision; returns an mpmath.matrix."""',

@@ -180,10 +180,7 @@ def extract(exprs) -> tuple[list, list[RuleGroup]]:
     from ..derive._half_space import HalfRule1, HalfRule2, QuadrantRule
     from ..derive._nonlinear_gaussian import GaussRule1, GaussRule2
     kinds = {GaussRule1: (1, ""), GaussRule2: (2, ""), HalfRule1: (1, "h"), HalfRule2: (2, "h"), QuadrantRule: (2, "q")}
-    nodes = set()
-    for e in exprs:
-        if isinstance(e, sp.Basic) and e.has(*kinds):
-            nodes |= e.atoms(*kinds)
+    nodes = _dag_nodes([e for e in exprs if isinstance(e, sp.Basic)], tuple(kinds))
     if not nodes:
         return list(exprs), []
     by_args: dict[tuple, list] = {}
@@ -194,7 +191,40 @@ def extract(exprs) -> tuple[list, list[RuleGroup]]:
         symbols = [sp.Symbol(f"_r{len(rep) + k}") for k in range(len(members))]
         rep.update(zip(members, symbols))
         groups.append(RuleGroup(dim, args, [n.args[0] for n in members], symbols, flavour))
-    return [e.xreplace(rep) if isinstance(e, sp.Basic) else e for e in exprs], groups
+    return _dag_replace(exprs, rep), groups
+
+
+def _dag_nodes(exprs, kinds: tuple) -> set:
+    """The subexpressions of ``exprs`` that are instances of ``kinds``, each distinct subexpression visited once
+    (``atoms`` walks a tree: the shared subtrees of a large Jacobian would be walked again at every use)."""
+    found, seen, stack = set(), set(), list(exprs)
+    while stack:
+        e = stack.pop()
+        if e in seen:
+            continue
+        seen.add(e)
+        if isinstance(e, kinds):
+            found.add(e)
+        stack.extend(e.args)
+    return found
+
+
+def _dag_replace(exprs, rep: dict) -> list:
+    """``[e.xreplace(rep) for e in exprs]``, each distinct subexpression rebuilt once (as ``_dag_nodes``); entries
+    that are not SymPy objects are kept."""
+    memo: dict = {}
+
+    def walk(e):
+        if e in rep:
+            return rep[e]
+        if not e.args:
+            return e
+        hit = memo.get(e)
+        if hit is None:
+            args = tuple(walk(a) for a in e.args)
+            hit = memo[e] = e if args == e.args else e.func(*args)
+        return hit
+    return [walk(e) if isinstance(e, sp.Basic) else e for e in exprs]
 
 
 def rule_statements(exprs) -> int:
