@@ -346,6 +346,7 @@ def test_a_degenerate_branch_point_is_named_when_its_refinement_fails():
     double zero eigenvalue and one with a simple zero."""
     from types import SimpleNamespace
 
+    from symvae.numerics._subspaces import Block
     from symvae.numerics._thresholds import _degenerate
     rotation = np.array([[1.0, 2.0, 0.0], [0.0, 1.0, 0.5], [1.0, 0.0, 1.0]])
     for zeros, expected in ((2, "2 eigenvalues of its signal block are zero together"), (1, "")):
@@ -353,6 +354,6 @@ def test_a_degenerate_branch_point_is_named_when_its_refinement_fails():
         J = np.zeros((4, 4))
         J[1:, 1:] = rotation @ D @ np.linalg.inv(rotation)
         compiled = SimpleNamespace(jac=lambda t, x, p, J=J: J, system=SimpleNamespace(param_vector=lambda v: []))
-        point = SimpleNamespace(block=SimpleNamespace(indices=(1, 2, 3), label="signal"), x=np.zeros(4))
+        point = SimpleNamespace(block=Block((1, 2, 3), ("a", "b", "c"), "signal", None), x=np.zeros(4))
         text = _degenerate(point, compiled, SimpleNamespace(values={}))
         assert (expected in text) if expected else text == "", text

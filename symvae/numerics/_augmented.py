@@ -8,6 +8,9 @@ coordinates x_f:
   eigenvalue of J_BB crossing zero (which is how an exchange of stability with a branch leaving the subspace shows);
 * ``block-null`` (for blocks larger than ``DET_MAX`` where a symbolic determinant is not worth it):
   G = [F_f; J_BB v; v_j - 1] with the null vector v as extra unknowns;
+* a symmetry-adapted part of a block (``Block.basis`` E, ``_symmetry.symmetry_adapted_blocks``) stands for
+  E^T J_BB E in both: the modes of exchangeable latents against each other, a multiple eigenvalue of J_BB, are a
+  simple one of its odd part;
 * ``fold``: G = [F_f; J_ff v; v_j - 1] (the standard extended system of a limit point);
 * ``condition``: G = [F_f; h(x, p) - target] for an observable or any expression h (``target`` is a runtime
   parameter).
@@ -129,7 +132,7 @@ def augmented_system(system: DerivedSystem, subspace: Subspace, parameter: str, 
     if kind in ("block", "block-null"):
         if block is None:
             raise InvalidInputError("a block branch point needs its block")
-        if len(block.indices) > DET_MAX:
+        if len(block.basis if block.basis is not None else block.indices) > DET_MAX:
             kind = "block-null"
     elif kind not in ("fold", "condition"):
         raise InvalidInputError(f"unknown augmented-system kind {kind!r}")
@@ -137,6 +140,8 @@ def augmented_system(system: DerivedSystem, subspace: Subspace, parameter: str, 
         raise InvalidInputError("a condition needs its expression")
     tag = sp.srepr((kind, subspace.zero, block.indices if block else None, parameter, null_index,
                     condition if condition is not None else 0))
+    if block is not None and block.basis is not None:
+        tag += f"/restricted to {block.basis}"
     if rule_level != 1:
         tag += f"/rule level {rule_level}"
     key = content_key("augmented", system_key(system), tag)
@@ -165,7 +170,7 @@ def augmented_system(system: DerivedSystem, subspace: Subspace, parameter: str, 
 
 @functools.lru_cache(maxsize=64)
 def _block_det(system: DerivedSystem, subspace: Subspace, block: Block) -> sp.Expr:
-    return sp.expand(subspace.block_jacobian(block).det(method="berkowitz"))
+    return sp.expand(block.restrict(subspace.block_jacobian(block)).det(method="berkowitz"))
 
 
 def _build(system, subspace, p_sym, kind, block, null_index, condition):
@@ -179,7 +184,7 @@ def _build(system, subspace, p_sym, kind, block, null_index, condition):
         eqs = F_f + [_block_det(system, subspace, block)]
     elif kind in ("block-null", "fold"):
         if kind == "block-null":
-            Jsub = subspace.block_jacobian(block)
+            Jsub = block.restrict(subspace.block_jacobian(block))
         else:
             Jsub = system.jacobian.extract(free, free).xreplace(sub)
         v = [sp.Symbol(f"nullvec_{k + 1}", real=True) for k in range(Jsub.shape[0])]

@@ -34,6 +34,7 @@ from ._fixed_points import FixedPoint, classify_latents, is_physical, _point_kin
 from ._context import FLOAT64
 from ._newton import Counter, newton, newton_float
 from ._subspaces import Block, Subspace, invariant_subspace, zero_candidates
+from ._symmetry import symmetry_adapted_blocks
 from ._systems import ParameterPoint, as_compiled, positive_mask
 
 __all__ = ["Branch", "SpecialPoint", "ContinuationError", "continue_branch", "switch_branch"]
@@ -176,6 +177,13 @@ class _Problem:
         self.n = len(self.system.state)
         self.counter = counter
         self.conditions = dict(conditions or {})
+        self.blocks = subspace.blocks  # the test functions' blocks (``adapt``)
+
+    def adapt(self, x: np.ndarray) -> None:
+        """Test the symmetry-adapted parts of the blocks at the branch's start ``x`` (``symmetry_adapted_blocks``):
+        a block that a swap of latents fixing ``x`` maps onto itself is tested as its even and odd parts."""
+        self.blocks = symmetry_adapted_blocks(self.system, self.subspace, x,
+                                              self.compiled.jac(0.0, x, self.pp.vector))
 
     def split(self, u: np.ndarray):
         x = np.zeros(self.n)
@@ -224,9 +232,9 @@ class _Problem:
         out = {"fold": float(t[-1])}
         sign, logdet = np.linalg.slogdet(np.vstack([A, t]))
         out["bordered"] = float(sign * np.exp(min(logdet, 600.0)))
-        for i, block in enumerate(self.subspace.blocks):
+        for i, block in enumerate(self.blocks):
             idx = list(block.indices)
-            s, ld = np.linalg.slogdet(J[np.ix_(idx, idx)])
+            s, ld = np.linalg.slogdet(block.restrict(J[np.ix_(idx, idx)]))
             out[f"block{i}"] = float(s * np.exp(min(ld, 600.0)))
         if self.conditions:
             x, p = self.split(u)
@@ -325,6 +333,7 @@ def continue_branch(system: DerivedSystem | CompiledSystem, start, params: Mappi
         if not ok or moved > 1e-4 * (1.0 + float(np.max(np.abs(x0)))):
             raise InvalidInputError(f"the start is not (near) a fixed point at {parameter} = {p_start} (Newton "
                                     f"{'moved it by %.3g' % moved if ok else 'did not converge'})")
+    prob.adapt(x_start)
     span = abs(stop - p_start)
     h_max = max_step if max_step is not None else 0.1 * (1.0 + span)
     h = min(step if step is not None else 1e-2 * (1.0 + span) ** 0.5, h_max)
@@ -440,7 +449,7 @@ def _detect(prob: _Problem, u0, t0, psi0, eig0, u1, t1, psi1, eig1, index, h, to
             kind, test, block = "BP", "bordered", None
             det_change = True
         elif name.startswith("block"):
-            kind, test, block = "BP", "block", prob.subspace.blocks[int(name[5:])]
+            kind, test, block = "BP", "block", prob.blocks[int(name[5:])]
             det_change = True
         else:
             kind, test, block = "USER", name, None
@@ -588,8 +597,8 @@ def switch_branch(branch: Branch, point: SpecialPoint, stop: float | None = None
     t_old[-1] = point.tangent[-1]
     if point.block is not None:
         idx = list(point.block.indices)
-        _, _, Vh = np.linalg.svd(J[np.ix_(idx, idx)])
-        vB = Vh[-1]
+        _, _, Vh = np.linalg.svd(point.block.restrict(J[np.ix_(idx, idx)]))
+        vB = point.block.lift(Vh[-1])
         rest = [i for i in range(n) if i not in idx]
         phi = np.zeros(n)
         phi[idx] = vB

@@ -38,16 +38,40 @@ class Block:
         label: ``"signal"`` (contains an overlap with the signal, m or m_tilde), ``"norm"`` (the self-overlaps
             Q_kk, Q_tilde_kk, R_kk of one latent), ``"cross"`` (overlaps between latents) or ``"other"``.
         latent: the latent (0-based) the block belongs to, when it belongs to one.
+        basis: None, or the block restricted to a subspace of its coordinates: columns E (each a tuple of small
+            integers, one per block coordinate) spanning a subspace that J_BB maps into itself (a symmetry's
+            eigenspace at a point the symmetry fixes, ``_symmetry.symmetry_adapted_blocks``), so that the block's
+            spectrum there is that of E^T J_BB E (``restrict``) together with the other parts'.
+        part: what the restriction is, for messages (e.g. "odd under the swap of latents 1, 2").
     """
 
     indices: tuple[int, ...]
     names: tuple[str, ...]
     label: str
     latent: int | None
+    basis: tuple[tuple[int, ...], ...] | None = None
+    part: str | None = None
 
     def describe(self) -> str:
         who = f" of latent {self.latent + 1}" if self.latent is not None else ""
-        return f"{self.label} block{who} ({', '.join(self.names)})"
+        part = f", the part {self.part}" if self.part else ""
+        return f"{self.label} block{who} ({', '.join(self.names)}{part})"
+
+    def restrict(self, J_BB):
+        """E^T J_BB E for a restricted block (J_BB itself otherwise): a numpy array or a SymPy matrix, as given."""
+        if self.basis is None:
+            return J_BB
+        if isinstance(J_BB, sp.MatrixBase):
+            E = sp.Matrix(self.basis).T
+            return E.T * J_BB * E
+        E = np.array(self.basis, dtype=float).T
+        return E.T @ np.asarray(J_BB) @ E
+
+    def lift(self, w: np.ndarray) -> np.ndarray:
+        """A vector of the restricted coordinates as one of the block's (E w; w itself without a restriction)."""
+        if self.basis is None:
+            return np.asarray(w)
+        return np.array(self.basis, dtype=float).T @ np.asarray(w)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

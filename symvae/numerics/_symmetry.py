@@ -15,9 +15,9 @@ import numpy as np
 import sympy as sp
 
 from ..derive import DerivedSystem
-from ._subspaces import coordinate_roles
+from ._subspaces import Block, Subspace, coordinate_roles
 
-__all__ = ["Generator", "symmetry_generators", "position_index", "orbit"]
+__all__ = ["Generator", "symmetry_generators", "position_index", "orbit", "symmetry_adapted_blocks"]
 
 _LATENT_AXES = {"m": (0,), "m_tilde": (0,), "Q": (0, 1), "Q_tilde": (0, 1), "R": (0, 1), "D": (0,)}
 _SPIKE_AXES = {"m": (1,), "m_tilde": (1,)}
@@ -136,3 +136,68 @@ def orbit(x: np.ndarray, generators, is_fixed_point, *, tol: float = 1e-9, limit
             found.append((g.label if label == "identity" else f"{g.label} . {label}", z))
             queue.append(len(found) - 1)
     return found
+
+
+#: a point counts as fixed by a swap, and a Jacobian block as commuting with it, within this relative tolerance
+SYMMETRIC_TOLERANCE = 1e-8
+
+
+def symmetry_adapted_blocks(system: DerivedSystem, subspace: Subspace, x: np.ndarray,
+                            J: np.ndarray) -> tuple[Block, ...]:
+    """The blocks of ``subspace``, each block shared by several latents split in two where a swap of two latents
+    maps it onto itself and fixes the point ``x`` (``J``: the full Jacobian there, which must commute with the swap
+    on the block: the swap is then a symmetry at these parameters).
+
+    At such a point J_BB maps the swap's even and odd vectors (v_sigma(k) = +-v_k) into themselves, so its spectrum
+    is the union of the two parts' (``Block.restrict``). Exchangeable latents on a collapsed branch with activations
+    that are not odd keep their cross overlaps, so their signal block does not split by itself, and the modes of the
+    latents against each other are one eigenvalue M - 1 times: the block determinant does not change sign when the
+    multiplicity is even, and a null vector is not unique. The odd part holds that eigenvalue once (a transposition
+    acts on the M - 1 dimensional representation of the permutations with one eigenvalue -1), so the branch point is
+    detected and its augmented system has a one-dimensional null space."""
+    x = np.asarray(x, dtype=float)
+    scale = 1.0 + float(np.max(np.abs(x))) if len(x) else 1.0
+    swaps = [g for g in symmetry_generators(system) if g.label.startswith("swap latents") and np.all(g.sign == 1)]
+    out: list[Block] = []
+    for block in subspace.blocks:
+        parts = None
+        if block.latent is None and block.basis is None:
+            for g in swaps:
+                parts = _swap_parts(block, g, x, J, scale)
+                if parts:
+                    break
+        out.extend(parts or [block])
+    return tuple(out)
+
+
+def _swap_parts(block: Block, g: Generator, x: np.ndarray, J: np.ndarray, scale: float) -> list[Block] | None:
+    """The even and odd parts of ``block`` under the swap ``g`` (None if it does not apply)."""
+    idx = list(block.indices)
+    image = [int(g.source[k]) for k in idx]
+    if sorted(image) != sorted(idx) or image == idx:
+        return None
+    if float(np.max(np.abs(g(x) - x))) > SYMMETRIC_TOLERANCE * scale:
+        return None
+    pos = {k: i for i, k in enumerate(idx)}
+    P = np.zeros((len(idx), len(idx)))
+    for i, k in enumerate(image):
+        P[i, pos[k]] = 1.0
+    JB = J[np.ix_(idx, idx)]
+    if float(np.max(np.abs(P @ JB - JB @ P))) > SYMMETRIC_TOLERANCE * (1.0 + float(np.max(np.abs(JB)))):
+        return None
+    odd, even = [], []
+    for i, k in enumerate(idx):
+        j = pos[image[i]]
+        col = [0] * len(idx)
+        if j == i:
+            col[i] = 1
+            even.append(tuple(col))
+        elif i < j:
+            col[i], col[j] = 1, 1
+            even.append(tuple(col))
+            col = [0] * len(idx)
+            col[i], col[j] = 1, -1
+            odd.append(tuple(col))
+    what = g.label.replace("swap latents ", "the swap of latents ").replace(",", ", ")
+    return [Block(block.indices, block.names, block.label, None, tuple(even), f"even under {what}"),
+            Block(block.indices, block.names, block.label, None, tuple(odd), f"odd under {what}")]

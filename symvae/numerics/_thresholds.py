@@ -345,7 +345,10 @@ def _augmented_for(point: SpecialPoint, compiled: CompiledSystem, pp: ParameterP
 def _null_vector(point: SpecialPoint, compiled: CompiledSystem, pp: ParameterPoint) -> np.ndarray:
     """Null vector (float64) of the singular block (block branch point) or of J_ff (fold) at the point."""
     J = compiled.jac(0.0, point.x, pp.with_value(point.parameter, point.value).vector)
-    idx = list(point.block.indices) if point.block is not None else list(point.subspace.free)
+    if point.block is not None:  # of the restricted block when the block is a symmetry-adapted part
+        idx = list(point.block.indices)
+        return np.linalg.svd(point.block.restrict(J[np.ix_(idx, idx)]))[2][-1]
+    idx = list(point.subspace.free)
     return np.linalg.svd(J[np.ix_(idx, idx)])[2][-1]
 
 
@@ -587,7 +590,7 @@ def _degenerate(point: SpecialPoint, compiled, pp: ParameterPoint) -> str:
     try:
         J = compiled.jac(0.0, point.x, compiled.system.param_vector(pp.values))
         idx = list(point.block.indices)
-        lam = np.abs(np.linalg.eigvals(J[np.ix_(idx, idx)]))
+        lam = np.abs(np.linalg.eigvals(point.block.restrict(J[np.ix_(idx, idx)])))
     except (ArithmeticError, ValueError, np.linalg.LinAlgError):
         return ""
     zero = int(np.sum(lam < DEGENERATE_TOLERANCE * max(1.0, float(lam.max()))))
