@@ -94,14 +94,32 @@ class CompiledSystem:
         return self.module.rhs(float(t), np.ascontiguousarray(y, dtype=float), np.ascontiguousarray(p, dtype=float))
 
     def jac(self, t: float, y: np.ndarray, p: np.ndarray) -> np.ndarray:
-        return self.derivatives.jac(float(t), np.ascontiguousarray(y, dtype=float),
-                                    np.ascontiguousarray(p, dtype=float))
+        return self._derivative("jac", t, y, p)
 
     def dparams(self, t: float, y: np.ndarray, p: np.ndarray) -> np.ndarray:
         if not self.system.params:
             return np.zeros((len(self.system.state), 0))
-        return self.derivatives.dparams(float(t), np.ascontiguousarray(y, dtype=float),
-                                        np.ascontiguousarray(p, dtype=float))
+        return self._derivative("dparams", t, y, p)
+
+    def _derivative(self, name: str, t, y, p) -> np.ndarray:
+        """``jac`` or ``dparams`` of the derivative module. A ``PlainFirstModule`` (an ODE system's, see
+        ``_derivative_module``) runs the function in plain Python until the work spent on it reaches the estimated
+        cost of compiling it (``COMPILE_WORK_PER_LINE`` x its statements), then compiles: a threshold's few hundred
+        Jacobians never wait for numba (most of a cold run at M = 3 was compiling them), a long sweep compiles
+        once. A function numba already compiled in an earlier run (its cache) runs compiled from the start."""
+        module = self.derivatives
+        t, y, p = float(t), np.ascontiguousarray(y, dtype=float), np.ascontiguousarray(p, dtype=float)
+        if isinstance(module, PlainFirstModule) and not module.is_compiled:
+            work, budget = module.derivative_work(name)
+            spent = module.spent.get(name, 0)
+            if budget is not None and spent + work <= budget:
+                module.spent[name] = spent + work
+                try:
+                    with np.errstate(all="ignore"):
+                        return getattr(module.plain, name)(t, y, p)
+                except (ArithmeticError, ValueError):  # where numba returns inf or nan, the interpreter raises
+                    pass
+        return getattr(module, name)(t, y, p)
 
     # numpy, vectorised over trailing axes
     def rhs_numpy(self, t, y, p) -> np.ndarray:
@@ -242,18 +260,51 @@ def rhs_size(source: str) -> int:
     """A size measure of the generated ``rhs_into`` in ``source``: its number of statements (lines of its body),
     the CSE assignments dominating; a line ending in ``# work N`` (a call of a generated loop) counts N. 0 if the
     module has no ``rhs_into``."""
+    return function_size(source, "rhs_into")[0]
+
+
+def function_size(source: str, name: str) -> tuple[int, int]:
+    """(work, lines) of the generated function ``name`` in ``source``: ``work`` as ``rhs_size`` counts it (a loop
+    call counts the statements it executes), ``lines`` the statements written (what numba compiles). (0, 0) if the
+    module has no such function."""
+    body = _function_body(source, name)
+    size = 0
+    for line in body:
+        head, _, work = line.rpartition("  # work ")
+        size += int(work) if head and work.isdigit() else 1
+    return size, len(body)
+
+
+def _function_body(source: str, name: str) -> list[str]:
     lines = source.splitlines()
     try:
-        start = lines.index(next(line for line in lines if line.startswith("def rhs_into(")))
+        start = lines.index(next(line for line in lines if line.startswith(f"def {name}(")))
     except StopIteration:
-        return 0
-    size = 0
+        return []
+    body = []
     for line in lines[start + 1:]:
         if not line.startswith("    "):
             break
-        head, _, work = line.rpartition("  # work ")
-        size += int(work) if head and work.isdigit() else 1
-    return size
+        body.append(line)
+    return body
+
+
+#: Numba's compile time of a generated function with calls (erf, sqrt, rule loops ...: its own type inference), in
+#: units of plain-Python work (``function_size``) per statement written: about 20 ms per statement (the Jacobian of
+#: linear/relu at M = 3, 1981 statements, 40 s) against 0.4 us per unit of work in plain Python (the same Jacobian:
+#: 0.76 ms per call), on the 2-core machine of bench/. Arithmetic-only functions compile fast (``_llvm``) and are
+#: compiled from the start.
+COMPILE_WORK_PER_LINE = 50_000
+
+
+def _numba_cache_exists(path: pathlib.Path, function: str) -> bool:
+    """Whether numba's cache beside the generated file ``path`` holds an index of ``function`` (compiled by an
+    earlier run: loading it costs a fraction of a second)."""
+    try:
+        return any(f.name.startswith(f"{path.stem}.{function}-") and f.suffix == ".nbi"
+                   for f in (path.parent / "__pycache__").iterdir())
+    except OSError:
+        return False
 
 
 class PlainFirstModule:
@@ -271,6 +322,21 @@ class PlainFirstModule:
         self.rhs_size = rhs_size
         self.plain_work = 0  # plain-Python work spent by integrations so far (``numerics._integrate``)
         self._compiled = None
+        self._budgets: dict[str, tuple[int, int | None]] = {}
+        self.spent: dict[str, int] = {}  # plain-Python work spent on each derivative function (``derivative_work``)
+
+    def derivative_work(self, name: str) -> tuple[int, int | None]:
+        """(work of one call, plain-Python budget) of the generated function ``name`` (``jac``, ``dparams``): the
+        budget is the estimated cost of compiling it, or None (compiled from the start) when numba's cache already
+        has it or it is arithmetic only."""
+        if name not in self._budgets:
+            from ._llvm import straight_line_body
+            source = self.path.read_text()
+            work, lines = function_size(source, f"{name}_into")
+            fast = not lines or straight_line_body(_function_body(source, f"{name}_into"), min_lines=0) is not None
+            cached = _numba_cache_exists(self.path, f"{name}_into")
+            self._budgets[name] = (work, None if fast or cached else COMPILE_WORK_PER_LINE * lines)
+        return self._budgets[name]
 
     @property
     def is_compiled(self) -> bool:
@@ -369,7 +435,8 @@ def _derivative_module(system):
 
         header = f"kind: {system.kind} (derivatives)\nmodel: {dict(system.model.describe())}\nkey: {key}"
         module, _ = load_cached_module(key, lambda: generate_source(_derivative_specs(system), system.state,
-                                                                    system.params, header=header))
+                                                                    system.params, header=header),
+                                       plain_first=system.kind == "ode")
     return module
 
 

@@ -20,7 +20,7 @@ import ast
 import linecache
 import re
 
-__all__ = ["wrap_njit", "straight_line_source"]
+__all__ = ["wrap_njit", "straight_line_source", "straight_line_body"]
 
 #: Kernels considered for the direct lowering (the generated ``<name>_into`` functions).
 _KERNEL_NAME = re.compile(r"^[a-z][a-z0-9_]*_into$")
@@ -48,8 +48,18 @@ def straight_line_source(func) -> str | None:
         start += 1  # past the decorator
     if start >= len(lines) or not lines[start].startswith(f"def {code.co_name}("):
         return None
+    body = straight_line_body(lines[start + 1:])
+    if body is None:
+        return None
+    return "".join(lines[start:start + 1]) + "\n".join(body) + "\n"
+
+
+def straight_line_body(lines, min_lines: int = MIN_LINES) -> list[str] | None:
+    """The body of a kernel (``lines``: its file's lines after the ``def`` line, to the end of the function) without
+    blank lines, if every line is a plain assignment or the final ``return out`` and there are at least
+    ``min_lines``; else None (numba compiles it with its own type inference)."""
     body = []
-    for line in lines[start + 1:]:
+    for line in lines:
         if not line.startswith("    ") and line.strip():
             break
         line = line.rstrip("\n")
@@ -58,9 +68,9 @@ def straight_line_source(func) -> str | None:
         if not _LINE.match(line) or _REJECT.search(line):
             return None
         body.append(line)
-    if len(body) < MIN_LINES or body[-1] != "    return out":
+    if len(body) < min_lines or not body or body[-1] != "    return out":
         return None
-    return "".join(lines[start:start + 1]) + "\n".join(body) + "\n"
+    return body
 
 
 class _Unsupported(Exception):
