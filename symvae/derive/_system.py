@@ -62,9 +62,11 @@ class DerivedSystem:
     def table(self) -> SymbolTable:
         return SymbolTable(self.model)
 
-    @property
+    @functools.cached_property
     def time_dependent(self) -> bool:
-        return any(t in e.free_symbols for e in self.rhs)
+        """Whether t appears in the right-hand sides (computed once: a traversal of every expression, and the
+        numerics ask at every call of ``as_compiled``)."""
+        return any(e.has(t) for e in self.rhs)
 
     @functools.cached_property
     def _derivatives(self) -> sp.Matrix:

@@ -335,7 +335,7 @@ def _printer():
                 return f"(mpf(1)/({b})**{-n})"
             return super()._print_Pow(e, rational=rational)
 
-    return _IntervalPrinter({"fully_qualified_modules": False, "inline": True})
+    return _IntervalPrinter({"fully_qualified_modules": False, "inline": True, "order": "none"})
 
 
 @dataclasses.dataclass(frozen=True)
