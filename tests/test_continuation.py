@@ -142,6 +142,21 @@ def test_transcritical_branch_point_and_switch():
     assert np.allclose(b.x[:, 0], b.p - 1, atol=1e-12)
 
 
+def test_the_tangent_exactly_at_a_branch_point_is_a_kernel_vector():
+    """At (x, p) = (0, 1) of x' = x (p - 1) - x^2 the bordered matrix is exactly singular for the border (0, 1): the
+    tangent is then the kernel vector of [F_x F_p] closest to the border, not a LinAlgError."""
+    from symvae.codegen import compile_system
+    from symvae.numerics._continuation import _Problem
+    from symvae.numerics._newton import Counter
+    from symvae.numerics._subspaces import invariant_subspace
+    from symvae.numerics._systems import ParameterPoint
+    system = _synthetic(lambda x, p: [x * (p - 1) - x ** 2])
+    compiled = compile_system(system)
+    prob = _Problem(compiled, ParameterPoint(system, {"p": 1.0}), "p", invariant_subspace(system, []), Counter())
+    t, A, _ = prob.tangent(np.array([0.0, 1.0]), np.array([0.0, 1.0]))
+    assert np.allclose(A, 0) and np.allclose(np.abs(t), [0.0, 1.0])
+
+
 def test_pitchfork_on_an_invariant_subspace():
     system = _synthetic(lambda x, y, p: [x * (p - x ** 2 - y), -y + x ** 2], state=("x", "y"))
     b = continue_branch(system, np.zeros(2), {"p": -1.0}, "p", 2.0)

@@ -214,7 +214,16 @@ class _Problem:
         B = np.vstack([A, border])
         rhs = np.zeros(len(u))
         rhs[-1] = 1.0
-        z = np.linalg.solve(B, rhs)
+        try:
+            z = np.linalg.solve(B, rhs)
+        except np.linalg.LinAlgError:
+            # exactly singular: u is (to the last bit) a branch point, where the kernel of A is two-dimensional;
+            # its vector closest to the border still continues the branch
+            _, _, Vh = np.linalg.svd(A)
+            kernel = Vh[-2:] if len(Vh) >= 2 else Vh[-1:]
+            z = kernel.T @ (kernel @ np.asarray(border, dtype=float))
+            if not np.any(z):
+                z = Vh[-1]
         return z / np.linalg.norm(z), A, J
 
     def correct(self, u_pred, t, *, tol, max_iter=10):
