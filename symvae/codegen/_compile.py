@@ -56,9 +56,9 @@ def _main_specs(system: DerivedSystem) -> list[FunctionSpec]:
 def _derivative_specs(system: DerivedSystem) -> list[FunctionSpec]:
     from ._generate import FunctionSpec
 
-    specs = [FunctionSpec("jac", system.jacobian)]
+    specs = [FunctionSpec("jac", system.jacobian, repeated_only=True)]
     if system.params:
-        specs.append(FunctionSpec("dparams", system.param_jacobian))
+        specs.append(FunctionSpec("dparams", system.param_jacobian, repeated_only=True))
     return specs
 
 
