@@ -112,22 +112,29 @@ def test_a_point_no_swap_fixes_is_not_split(relu3, collapsed):
     assert symmetry_adapted_blocks(system, sub, x, J) == sub.blocks
 
 
-def test_the_double_mode_of_three_relu_latents_is_located_and_certified(relu3, relu3_threshold):
-    """The collapse of the ReLU encoder at M = 3 (before: an unlocated loss of stability) is found on the odd part
-    and certified; at the collapsed point the finite-difference signal block has two eigenvalues within 1e-7 of zero
-    at beta_c, and two more unstable eigenvalues at beta_c (1 - 1e-3) than at beta_c (1 + 1e-3)."""
-    t = relu3_threshold
+@pytest.mark.parametrize("acts", [{"encoder_activation": "relu"}, {"decoder_activation": "relu"}],
+                         ids=["relu-encoder", "relu-decoder"])
+def test_the_double_mode_of_three_relu_latents_is_located_and_certified(acts, request):
+    """The collapse at M = 3 of a ReLU encoder (before: an unlocated loss of stability) and of a ReLU decoder (before:
+    a certified but wrong 0.588887204445, where the symmetric mode crosses, the collapsed point being unstable there
+    already) is found on the odd part and certified; at the collapsed point the finite-difference signal block has
+    two eigenvalues within 1e-7 of zero at beta_c, none unstable at beta_c (1 + 1e-3) and two at beta_c (1 - 1e-3)."""
+    if "encoder_activation" in acts:
+        compiled, t = request.getfixturevalue("relu3"), request.getfixturevalue("relu3_threshold")
+    else:
+        compiled = compile_system(derive_dynamics(symvae.make_model("base", M=M, M_star=1, **acts)))
+        t = threshold("collapse", compiled, PARAMS, digits=12)
     assert t.status == "verified" and t.certified, t.message
     assert "odd under the swap of latents 1, 2" in t.special_point.block.describe()
     beta_c = float(t.value)
-    sig = _signal(relu3.system)
+    sig = _signal(compiled.system)
     unstable = {}
     for factor in (1 - 1e-3, 1.0, 1 + 1e-3):
-        x = _collapsed(relu3, beta_c * factor)
-        lam = np.linalg.eigvals(_fd_jacobian(relu3, x, {**PARAMS, "beta": beta_c * factor})[np.ix_(sig, sig)])
+        x = _collapsed(compiled, beta_c * factor)
+        lam = np.linalg.eigvals(_fd_jacobian(compiled, x, {**PARAMS, "beta": beta_c * factor})[np.ix_(sig, sig)])
         if factor == 1.0:
             assert np.sum(np.abs(lam) < 1e-7) == 2, lam
         unstable[factor] = int(np.sum(lam.real > 1e-9))
-    assert unstable[1 - 1e-3] == unstable[1 + 1e-3] + 2, unstable
+    assert unstable[1 + 1e-3] == 0 and unstable[1 - 1e-3] == 2, unstable
     readme = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert f"β_c = {t.text} at M = 3" in readme  # the value the README states is the engine's
