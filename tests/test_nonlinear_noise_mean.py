@@ -398,3 +398,7 @@ def test_a_crossing_without_a_sign_change_is_reported_where_it_happened():
     assert "between beta = 1.9 and 1.95" in text and "in pairs" in text
     assert _unseen_crossing(SimpleNamespace(stable=np.array([True, True]), p=np.array([2.0, 1.0])), "beta") == ""
     assert _unseen_crossing(None, "beta") == ""
+    # a branch point located at 1.7 is not the collapse threshold when the branch was unstable above it already;
+    # one located at 1.9 is (the unstable points below it are its own crossing)
+    assert "between beta = 1.9 and 1.95" in _unseen_crossing(branch, "beta", above=1.7)
+    assert _unseen_crossing(branch, "beta", above=1.9) == ""

@@ -8,6 +8,7 @@ together with the symmetric mode (even part). Checked here against finite differ
 side, which the threshold solver does not use.
 """
 import pathlib
+import re
 
 import numpy as np
 import pytest
@@ -138,3 +139,16 @@ def test_the_double_mode_of_three_relu_latents_is_located_and_certified(acts, re
     assert unstable[1 + 1e-3] == 0 and unstable[1 - 1e-3] == 2, unstable
     readme = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert f"β_c = {t.text} at M = 3" in readme  # the value the README states is the engine's
+
+
+def test_without_the_parts_the_unseen_double_crossing_is_reported_not_a_lower_branch_point(monkeypatch):
+    """The ReLU decoder at M = 3 with the whole block's determinant as the only test function (the parts switched
+    off): the double crossing at 1.451 goes unseen and a simple one is located at 0.589, where the collapsed point is
+    already unstable; that point is not returned as the threshold: the failure says where stability was lost."""
+    import symvae.numerics._continuation as continuation
+    monkeypatch.setattr(continuation, "symmetry_adapted_blocks", lambda system, subspace, x, J: subspace.blocks)
+    compiled = compile_system(derive_dynamics(symvae.make_model("base", M=M, M_star=1, decoder_activation="relu")))
+    t = threshold("collapse", compiled, PARAMS, digits=12)
+    assert t.value is None and t.status != "verified", t.message
+    lo, hi = (float(v) for v in re.search(r"between beta = ([0-9.]+) and ([0-9.]+)", t.message).groups())
+    assert lo < 1.4512 < hi and "in pairs" in t.message, t.message

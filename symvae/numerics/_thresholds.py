@@ -230,7 +230,11 @@ def collapse_from_above(compiled, pp: ParameterPoint, parameter: str, lo: float,
         cands = [s for s in branch.special_points if s.kind == "BP" and s.block is not None and
                  s.block.label == "signal" and s.stabilising]
         if cands:
-            return branch, max(cands, key=lambda s: s.value), None
+            best = max(cands, key=lambda s: s.value)
+            # the collapsed point must be stable all the way down to it: a loss of stability above it that no test
+            # function saw would make it a wrong answer (the collapsed point already unstable there)
+            unseen = _unseen_crossing(branch, parameter, above=best.value)
+            return (branch, None, unseen) if unseen else (branch, best, None)
     unseen = _unseen_crossing(branch, parameter)
     if unseen:
         return branch, None, unseen
@@ -239,19 +243,27 @@ def collapse_from_above(compiled, pp: ParameterPoint, parameter: str, lo: float,
                           f"{lo:g}): no collapse threshold in range")
 
 
-def _unseen_crossing(branch, parameter: str) -> str:
+#: relative distance above a located branch point within which an unstable branch point is its own crossing
+UNSEEN_MARGIN = 1e-6
+
+
+def _unseen_crossing(branch, parameter: str, above: float | None = None) -> str:
     """Why no branch point was found although the branch, stable at its start, loses stability further on (or ""):
-    eigenvalues crossing zero in pairs leave every block determinant's sign unchanged."""
+    eigenvalues crossing zero in pairs leave every block determinant's sign unchanged. ``above``: only a loss of
+    stability above this value counts (the branch point located below it would otherwise be taken)."""
     if branch is None or branch.stable is None or len(branch.stable) < 2 or not bool(branch.stable[0]):
         return ""
-    lost = np.flatnonzero(~np.asarray(branch.stable, dtype=bool))
+    unstable = ~np.asarray(branch.stable, dtype=bool)
+    if above is not None:
+        unstable &= np.asarray(branch.p, dtype=float) > above + UNSEEN_MARGIN * max(1.0, abs(above))
+    lost = np.flatnonzero(unstable)
     if not lost.size:
         return ""
     k = int(lost[0])
     return (f"the collapsed point loses stability between {parameter} = {branch.p[k]:.10g} and "
             f"{branch.p[k - 1]:.10g}, but no block determinant changes sign there: eigenvalues cross zero in pairs "
-            f"(exchangeable latents on spikes of equal strength have each signal eigenvalue twice when their blocks "
-            f"couple), which the test functions cannot locate or refine")
+            f"(exchangeable latents or spikes of equal strength repeat an eigenvalue when their blocks couple and no "
+            f"swap that fixes the branch splits them), which the test functions cannot locate or refine")
 
 
 def _choose_collapse(compiled, pp, parameter, lo, hi):
