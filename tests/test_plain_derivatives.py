@@ -1,6 +1,7 @@
-"""The Jacobian module of an ODE system with calls (an activation) runs in plain Python until its work reaches the
-estimated cost of compiling it (``CompiledSystem._derivative``), then compiled; a function numba compiled in an
-earlier run, or one of arithmetic only (the linear model), runs compiled from the start."""
+"""The Jacobian module of a large ODE system with calls (an activation) runs in plain Python until its work reaches
+the estimated cost of compiling it (``CompiledSystem._derivative``), then compiled; a function numba compiled in an
+earlier run, or one of arithmetic only (the linear model), runs compiled from the start; a module below
+``PLAIN_FIRST_MIN_LINES`` is compiled at its first call."""
 import importlib
 import sys
 
@@ -17,6 +18,7 @@ def _fresh(tmp_path, monkeypatch, **acts):
     """A compiled system (M = 1) whose modules live in an empty cache (nothing compiled by numba yet)."""
     monkeypatch.setenv("SYMVAE_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(compile_module, "_LOADED", {})
+    monkeypatch.setattr(compile_module, "PLAIN_FIRST_MIN_LINES", 0)  # plain first at any size (small and fast here)
     system = derive_dynamics(symvae.make_model("base", **acts), cache=False)
     compiled = compile_system(system)
     # the numba load of this file, if another test of this process has one, would stand in for compiling it here
@@ -66,3 +68,11 @@ def test_arithmetic_only_derivatives_are_compiled_from_the_start(tmp_path, monke
     y, p = _point(linear)
     linear.jac(0.0, y, p)
     assert linear.derivatives.is_compiled
+
+
+def test_a_small_derivative_module_is_compiled_at_its_first_call(tmp_path, monkeypatch):
+    """Below ``PLAIN_FIRST_MIN_LINES`` statements (an erf encoder at M = 1) there is no plain-Python phase."""
+    small = _fresh(tmp_path, monkeypatch, encoder_activation="erf")
+    monkeypatch.setattr(compile_module, "PLAIN_FIRST_MIN_LINES", 1000)
+    small._derivatives = None
+    assert not isinstance(small.derivatives, compile_module.PlainFirstModule)

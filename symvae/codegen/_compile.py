@@ -106,7 +106,8 @@ class CompiledSystem:
         ``_derivative_module``) runs the function in plain Python until the work spent on it reaches the estimated
         cost of compiling it (``COMPILE_WORK_PER_LINE`` x its statements), then compiles: a threshold's few hundred
         Jacobians never wait for numba (most of a cold run at M = 3 was compiling them), a long sweep compiles
-        once. A function numba already compiled in an earlier run (its cache) runs compiled from the start."""
+        once. A function numba already compiled in an earlier run (its cache), or one of arithmetic only, runs
+        compiled from the start."""
         module = self.derivatives
         t, y, p = float(t), np.ascontiguousarray(y, dtype=float), np.ascontiguousarray(p, dtype=float)
         if isinstance(module, PlainFirstModule) and not module.is_compiled:
@@ -295,6 +296,10 @@ def _function_body(source: str, name: str) -> list[str]:
 #: 0.76 ms per call), on the 2-core machine of bench/. Arithmetic-only functions compile fast (``_llvm``) and are
 #: compiled from the start.
 COMPILE_WORK_PER_LINE = 50_000
+#: An ODE system's derivative module runs plain Python first (``CompiledSystem._derivative``) from this many
+#: statements of its Jacobian on (compiling it takes 20 s and more); a smaller one is compiled at its first call, as
+#: the plain-Python load (rewriting the module's syntax tree) and phase would cost about what they save.
+PLAIN_FIRST_MIN_LINES = 1000
 
 
 def _numba_cache_exists(path: pathlib.Path, function: str) -> bool:
@@ -434,9 +439,10 @@ def _derivative_module(system):
         from ._generate import generate_source
 
         header = f"kind: {system.kind} (derivatives)\nmodel: {dict(system.model.describe())}\nkey: {key}"
-        module, _ = load_cached_module(key, lambda: generate_source(_derivative_specs(system), system.state,
-                                                                    system.params, header=header),
-                                       plain_first=system.kind == "ode")
+        module, path = load_cached_module(key, lambda: generate_source(_derivative_specs(system), system.state,
+                                                                       system.params, header=header))
+        if system.kind == "ode" and function_size(path.read_text(), "jac_into")[1] >= PLAIN_FIRST_MIN_LINES:
+            return load_plain_first(path, module.__name__)  # its numba load is ``module`` (imported, not compiled)
     return module
 
 
