@@ -125,7 +125,8 @@ def test_derived_systems_jacobian_is_sympys(enc, dec, M, tmp_path):
     theirs = F.jacobian(sp.Matrix(system.state)).row_join(F.jacobian(sp.Matrix(system.params)))
     module = _module([FunctionSpec("ours", ours, ("numpy",)), FunctionSpec("theirs", theirs, ("numpy",))], system,
                      tmp_path, f"jacobians_{enc}_{dec}_{M}")
-    diagonal = {s for name in ("Q", "Q_tilde") for s in np.diag(system.table.matrices()[name])} | set(system.blocks["D"])
+    mats = system.table.matrices()
+    diagonal = {s for name in ("Q", "Q_tilde") for s in np.diag(mats[name])} | set(system.blocks["D"])
     rng = np.random.default_rng(3)
     for _ in range(4):
         y = np.array([rng.uniform(0.8, 1.4) if s in diagonal else rng.uniform(-0.3, 0.3) for s in system.state])
