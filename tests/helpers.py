@@ -100,3 +100,20 @@ def ode_simulation_rms(system, rhs, sim, params, init, times):
     squares = [((sim.per_seed[k] - np.moveaxis(ode[k], -1, 0)[None]) ** 2).reshape(sim.seeds, -1)
                for k in ("m", "m_tilde", "Q", "Q_tilde", "R", "D")]
     return float(np.sqrt(np.mean(np.concatenate(squares, axis=1))))
+
+
+def signal_indices(system):
+    """State indices of the signal overlaps (m, m_tilde)."""
+    return [i for i, s in enumerate(system.state) if s.name.startswith(("m_", "m_tilde_"))]
+
+
+def fd_jacobian(compiled, x, params, h=1e-6):
+    """Central differences of the compiled right-hand side (not the generated Jacobian); ``params`` by name."""
+    import numpy as np
+    p = compiled.system.param_vector(params)
+    J = np.empty((len(x), len(x)))
+    for j in range(len(x)):
+        e = np.zeros(len(x))
+        e[j] = h
+        J[:, j] = (compiled.rhs(0.0, x + e, p) - compiled.rhs(0.0, x - e, p)) / (2 * h)
+    return J

@@ -13,7 +13,7 @@ from symvae.numerics._certify import interval_asin
 from symvae.numerics._fixed_points import fixed_point
 from symvae.numerics._thresholds import threshold
 
-from helpers import run_cli, run_cli_json
+from helpers import fd_jacobian, signal_indices, run_cli, run_cli_json
 
 PARAMS = dict(beta=1.0, eta=1.0, lam=0.0, rho=1.0, tau=0.1)
 
@@ -26,22 +26,6 @@ def erf_decoder():
 @pytest.fixture(scope="module")
 def erf_threshold(erf_decoder):
     return threshold("collapse", erf_decoder, PARAMS, digits=25)
-
-
-def _signal(system):
-    return [i for i, s in enumerate(system.state) if s.name.startswith(("m_", "m_tilde_"))]
-
-
-def _fd_jacobian(compiled, x, params, h=1e-6):
-    """Central differences of the compiled right-hand side (not the generated Jacobian)."""
-    p = np.array([params[s.name] for s in compiled.system.params], dtype=float)
-    n = len(x)
-    J = np.empty((n, n))
-    for j in range(n):
-        e = np.zeros(n)
-        e[j] = h
-        J[:, j] = (compiled.rhs(0.0, x + e, p) - compiled.rhs(0.0, x - e, p)) / (2 * h)
-    return J
 
 
 def test_interval_asin_encloses_asin_and_refuses_outside_its_domain():
@@ -80,14 +64,14 @@ def test_at_beta_c_the_signal_block_has_a_zero_eigenvalue_by_finite_differences(
     beta_c (1 +- 1e-2)), which changes sign across beta_c: stable above, unstable below."""
     sysd = erf_decoder.system
     beta_c = float(erf_threshold.value)
-    sig = _signal(sysd)
+    sig = signal_indices(sysd)
     lead = {}
     for factor in (1 - 1e-2, 1.0, 1 + 1e-2):
         params = {**PARAMS, "beta": beta_c * factor}
         x0 = np.array([float(erf_threshold.state[s.name]) for s in sysd.state])
         pt = fixed_point(erf_decoder, x0, params)
         assert np.all(pt.x[sig] == 0) and np.max(np.abs(pt.x - x0)) < 0.05
-        J = _fd_jacobian(erf_decoder, pt.x, params)
+        J = fd_jacobian(erf_decoder, pt.x, params)
         lead[factor] = max(np.linalg.eigvals(J[np.ix_(sig, sig)]).real)
     assert abs(lead[1.0]) < 1e-8
     assert lead[1 - 1e-2] > 1e-4 and lead[1 + 1e-2] < -1e-4, lead
@@ -98,7 +82,7 @@ def test_the_learned_point_shrinks_into_the_collapsed_point_at_beta_c(erf_decode
     start at beta_c (1 - 1e-2) and (1 - 1e-3): m^2 in the ratio 10, and its residual is zero by the RHS)."""
     beta_c = float(erf_threshold.value)
     sysd = erf_decoder.system
-    sig = _signal(sysd)
+    sig = signal_indices(sysd)
     start = sysd.pack(dict(m=[[0.3]], m_tilde=[[0.3]], Q=[[0.2]], Q_tilde=[[0.1]], R=[[0.1]], D=[1.0]))
     m = {}
     for d in (1e-2, 1e-3):
@@ -117,7 +101,7 @@ def test_the_ode_learns_just_below_beta_c_and_collapses_just_above(erf_decoder, 
     beta_c (1 - 1e-2) m settles at the learned point, at beta_c (1 + 1e-2) it decays by orders of magnitude."""
     beta_c = float(erf_threshold.value)
     sysd = erf_decoder.system
-    sig = _signal(sysd)
+    sig = signal_indices(sysd)
     x0 = np.array([float(erf_threshold.state[s.name]) for s in sysd.state])
     x0[sig] = 0.05
     learned = fixed_point(erf_decoder, sysd.pack(dict(m=[[0.3]], m_tilde=[[0.3]], Q=[[0.2]], Q_tilde=[[0.1]],

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import symvae
+from helpers import fd_jacobian, signal_indices
 from symvae.codegen import compile_system
 from symvae.derive import derive_dynamics
 from symvae.numerics import integrate
@@ -41,17 +42,6 @@ def relu3_threshold(relu3):
     return threshold("collapse", relu3, PARAMS, digits=12)
 
 
-def _fd_jacobian(compiled, x, params, h=1e-6):
-    """Central differences of the compiled right-hand side (not the generated Jacobian)."""
-    p = compiled.system.param_vector(params)
-    J = np.empty((len(x), len(x)))
-    for j in range(len(x)):
-        e = np.zeros(len(x))
-        e[j] = h
-        J[:, j] = (compiled.rhs(0.0, x + e, p) - compiled.rhs(0.0, x - e, p)) / (2 * h)
-    return J
-
-
 def _collapsed(compiled, beta):
     """The collapsed point at ``beta``: the ODE integrated from exchangeable latents with m = m~ = 0 (the signal
     overlaps stay exactly zero: an invariant subspace)."""
@@ -64,10 +54,6 @@ def _collapsed(compiled, beta):
     return x
 
 
-def _signal(system):
-    return [i for i, s in enumerate(system.state) if s.name.startswith(("m_", "m_tilde_"))]
-
-
 def test_the_parts_hold_the_whole_spectrum_of_the_shared_block(relu3, collapsed):
     """At the collapsed point (beta = 1.1) the signal block is one block with non-zero cross overlaps; its parts even
     and odd under the swap of latents 1, 2 have together exactly its eigenvalues (finite differences, 1e-6), and the
@@ -75,10 +61,10 @@ def test_the_parts_hold_the_whole_spectrum_of_the_shared_block(relu3, collapsed)
     system, x = relu3.system, collapsed
     roles = {s.name: k for k, s in enumerate(system.state)}
     assert abs(x[roles["Q_12"]]) > 1e-5 and abs(x[roles["R_12"]]) > 1e-5  # coupled latents (measured -1.5e-4)
-    sub = invariant_subspace(system, _signal(system))
+    sub = invariant_subspace(system, signal_indices(system))
     (shared,) = [b for b in sub.blocks if b.label == "signal"]
-    assert shared.latent is None and sorted(shared.indices) == sorted(_signal(system))
-    J = _fd_jacobian(relu3, x, {**PARAMS, "beta": 1.1})
+    assert shared.latent is None and sorted(shared.indices) == sorted(signal_indices(system))
+    J = fd_jacobian(relu3, x, {**PARAMS, "beta": 1.1})
     parts = [b for b in symmetry_adapted_blocks(system, sub, x, J) if b.label == "signal"]
     assert [b.part for b in parts] == ["even under the swap of latents 1, 2", "odd under the swap of latents 1, 2"]
     idx = list(shared.indices)
@@ -103,13 +89,13 @@ def test_a_point_no_swap_fixes_is_not_split(relu3, collapsed):
     roles = {s.name: k for k, s in enumerate(system.state)}
     x = collapsed.copy()
     x[roles["D_1"]] += 0.1
-    sub = invariant_subspace(system, _signal(system))
-    J = _fd_jacobian(relu3, x, {**PARAMS, "beta": 1.1})
+    sub = invariant_subspace(system, signal_indices(system))
+    J = fd_jacobian(relu3, x, {**PARAMS, "beta": 1.1})
     assert [b.part for b in symmetry_adapted_blocks(system, sub, x, J) if b.label == "signal"] == [
         "even under the swap of latents 2, 3", "odd under the swap of latents 2, 3"]
     x[roles["D_3"]] += 0.1
-    sub = invariant_subspace(system, _signal(system))
-    J = _fd_jacobian(relu3, x, {**PARAMS, "beta": 1.1})
+    sub = invariant_subspace(system, signal_indices(system))
+    J = fd_jacobian(relu3, x, {**PARAMS, "beta": 1.1})
     assert symmetry_adapted_blocks(system, sub, x, J) == sub.blocks
 
 
@@ -131,11 +117,11 @@ def test_the_double_mode_of_three_relu_latents_is_located_and_certified(acts, re
     assert t.status == "verified" and t.certified, t.message
     assert "odd under the swap of latents 1, 2" in t.special_point.block.describe()
     beta_c = float(t.value)
-    sig = _signal(compiled.system)
+    sig = signal_indices(compiled.system)
     unstable = {}
     for factor in (1 - 1e-3, 1.0, 1 + 1e-3):
         x = _collapsed(compiled, beta_c * factor)
-        lam = np.linalg.eigvals(_fd_jacobian(compiled, x, {**PARAMS, "beta": beta_c * factor})[np.ix_(sig, sig)])
+        lam = np.linalg.eigvals(fd_jacobian(compiled, x, {**PARAMS, "beta": beta_c * factor})[np.ix_(sig, sig)])
         if factor == 1.0:
             assert np.sum(np.abs(lam) < 1e-7) == 2, lam
         unstable[factor] = int(np.sum(lam.real > 1e-9))
