@@ -157,6 +157,8 @@ def test_cli_derive_committee(capsys):
     assert code == 0 and "dR_{11}" in out and "dQ_{11}" in out
     code, out, err = run_cli(capsys, "derive", "--model", "committee", "--K", "0")
     assert code == 2 and len(err.strip().splitlines()) == 1
+    code, out, err = run_cli(capsys, "derive", "--model", "committee", "--plateau", "0.5", "--format", "latex")
+    assert code == 2 and err.strip().splitlines() == ["symvae: error: --plateau prints markdown or json, not latex"]
 
 
 def test_symmetric_plateau_of_saad_and_solla():
@@ -174,3 +176,61 @@ def test_symmetric_plateau_of_saad_and_solla():
         assert abs(float(sp.diff(e, tau).subs(tau, 0).subs(point))) < 1e-14
     eg = float(system.observables["eg"].subs(point))
     assert abs(eg - K / np.pi * (np.pi / 6 - K * np.arcsin(1 / (2 * K)))) < 1e-14
+
+
+@pytest.mark.parametrize("flags,machine", [((), SAAD_SOLLA),
+                                           (("--M-teacher", "1", "--both-layers"),
+                                            CommitteeMachine(K=2, M_teacher=1, train_second_layer=True))],
+                         ids=["first_layer_K2_M2", "both_layers_K2_M1"])
+def test_cli_json_equations_are_the_published_odes(capsys, flags, machine):
+    """`symvae derive --model committee --format json`: its equation texts, read back by SymPy here, equal the
+    published right-hand sides at random points; `--format python` carries the same texts."""
+    import json
+
+    from helpers import run_cli
+    code, out, err = run_cli(capsys, "derive", "--model", "committee", "--K", "2", "--M-teacher", "2", *flags,
+                             "--format", "json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["model"] == "committee" and data["K"] == 2 and data["train_second_layer"] == machine.train_second_layer
+    names = data["state"] + data["params"]
+    local = {n: sp.Symbol(n, real=True) for n in names}
+    exprs = {k: sp.parse_expr(v, local_dict=local) for k, v in data["equations"].items()}
+    f = sp.lambdify([local[n] for n in names], [exprs[s] for s in data["state"]], modules="numpy")
+    rng = np.random.default_rng(7)
+    K, M = machine.K, machine.M_teacher
+    for _ in range(3):
+        Q, R, T, v, A, tau, tau_v = _values(machine, rng)
+        dQ, dR, dv = published_rhs(Q, R, T, v, A, tau, tau_v, machine.train_second_layer)
+        values = {s.name: x for s, x in _subs(machine, Q, R, T, v, A, tau, tau_v).items()}
+        got = dict(zip(data["state"], f(*[values[n] for n in names])))
+        want = {machine.Q(i, k).name: dQ[i, k] for i in range(K) for k in range(i, K)}
+        want.update({machine.R(i, n).name: dR[i, n] for i in range(K) for n in range(M)})
+        if machine.train_second_layer:
+            want.update({machine.v[i].name: dv[i] for i in range(K)})
+        assert set(got) == set(want)
+        for name, value in want.items():
+            assert abs(got[name] - value) < 1e-12 * (1 + abs(value)), name
+    code, py, err = run_cli(capsys, "derive", "--model", "committee", "--K", "2", "--M-teacher", "2", *flags,
+                            "--format", "python")
+    assert code == 0 and all(repr(text) in py for text in data["equations"].values())
+
+
+def test_cli_plateau_json(capsys):
+    """`--plateau TAU --format json`: at small tau the plateau is the published symmetric point (Q_ik = 1/(2K - 1),
+    R_in = 1/sqrt(K(2K - 1)), eg as in test_symmetric_plateau_of_saad_and_solla) and lambda/tau approaches
+    (2/pi) K / (sqrt(2K - 1)(2K + 1)^(3/2))."""
+    import json
+
+    from helpers import run_cli
+    code, out, err = run_cli(capsys, "derive", "--model", "committee", "--K", "2", "--M-teacher", "2", "--plateau",
+                             "1e-4", "--format", "json")
+    assert code == 0, err
+    p = json.loads(out)
+    K = 2
+    assert p["Q_ii"] == pytest.approx(1 / (2 * K - 1), abs=1e-3) and p["Q_ik"] == pytest.approx(1 / 3, abs=1e-3)
+    assert p["R_in"] == pytest.approx(1 / np.sqrt(K * (2 * K - 1)), abs=1e-3)
+    assert p["eg"] == pytest.approx(K / np.pi * (np.pi / 6 - K * np.arcsin(1 / (2 * K))), abs=1e-5)
+    published = 2 / np.pi * K / (np.sqrt(2 * K - 1) * (2 * K + 1) ** 1.5)
+    assert p["escape_rate"] / 1e-4 == pytest.approx(published, rel=1e-2)
+    assert p["plateau_length_per_decade"] == pytest.approx(np.log(10) / p["escape_rate"], rel=1e-12)

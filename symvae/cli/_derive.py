@@ -57,17 +57,15 @@ def run(args: argparse.Namespace) -> int:
     if args.model == "committee":  # issue 11: the Gaussian-expectation engine on a non-VAE model
         from ..derive._committee import derive_committee
         from ..model._committee import CommitteeMachine
-        from ..report._nonlinear_export import committee_markdown
-        if args.format != "markdown":
-            raise InvalidInputError("--model committee prints markdown only")
+        from ..report._nonlinear_export import render_committee
         for flag, value in (("--K", args.K), ("--M-teacher", args.M_teacher)):
             if value > M_MAX and not args.force:
                 raise InvalidInputError(f"{flag} {value} exceeds the limit {M_MAX}; pass --force to run anyway")
         machine = CommitteeMachine(K=args.K, M_teacher=args.M_teacher, train_second_layer=args.both_layers)
         if args.plateau is not None:
-            sys.stdout.write(_plateau_markdown(machine, args.plateau))
+            sys.stdout.write(_plateau_text(machine, args.plateau, args.format))
             return 0
-        sys.stdout.write(committee_markdown(derive_committee(machine)))
+        sys.stdout.write(render_committee(derive_committee(machine), args.format))
         return 0
     if args.plateau is not None:
         raise InvalidInputError("--plateau needs --model committee")
@@ -88,15 +86,23 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _plateau_markdown(machine, tau: float) -> str:
-    """The symmetric plateau of a committee machine (``symvae.analysis._plateau``) as Markdown."""
+def _plateau_text(machine, tau: float, fmt: str) -> str:
+    """The symmetric plateau of a committee machine (``symvae.analysis._plateau``) as Markdown or JSON."""
+    import json
     import math
 
     from ..analysis._plateau import small_tau_escape_rate, symmetric_plateau
+    if fmt not in ("markdown", "json"):
+        raise InvalidInputError(f"--plateau prints markdown or json, not {fmt}")
     if not (math.isfinite(tau) and tau > 0):
         raise InvalidInputError(f"--plateau must be a finite step > 0, got {tau!r}")
     p = symmetric_plateau(machine, tau)
     K = machine.K
+    if fmt == "json":
+        return json.dumps({"model": "committee", "K": K, "M_teacher": machine.M_teacher, "tau": tau, "Q_ii": p.q,
+                           "Q_ik": p.c, "R_in": p.r, "eg": p.eg, "escape_rate": p.escape_rate,
+                           "plateau_length_per_decade": math.log(10) / p.escape_rate,
+                           "small_tau_escape_rate_over_tau": small_tau_escape_rate(K)}, indent=1) + "\n"
     return (f"# Symmetric plateau — soft committee machine, K = M = {K}, T = I, tau = {tau:g}\n\n"
             f"| quantity | value |\n|---|---|\n"
             f"| Q_ii | {p.q:.12g} |\n| Q_ik (i != k) | {p.c:.12g} |\n| R_in | {p.r:.12g} |\n"

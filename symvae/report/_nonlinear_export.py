@@ -146,3 +146,27 @@ def committee_markdown(system) -> str:
         lines += ["$$", rf"\frac{{d{sp.latex(sym)}}}{{dt}} = {latex(rhs)}", "$$", ""]
     lines += ["## Generalisation error", "", "$$", latex(system.observables["eg"]), "$$", ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _committee_command(mach) -> str:
+    return (f"symvae derive --model committee --K {mach.K} --M-teacher {mach.M_teacher}"
+            + (" --both-layers" if mach.train_second_layer else ""))
+
+
+def render_committee(system, fmt: str) -> str:
+    """A committee machine's derived ODEs: ``markdown`` (LaTeX display blocks; ``latex`` is the same), ``python``
+    (SymPy text) or ``json`` (state, parameters, equations and the generalisation error as SymPy text)."""
+    if fmt == "markdown" or fmt == "latex":
+        return committee_markdown(system)
+    mach = system.machine
+    equations = {s.name: sp.sstr(e) for s, e in zip(system.state, system.rhs)}
+    if fmt == "json":
+        return json.dumps({"setting": "dynamics", "model": "committee", "K": mach.K, "M_teacher": mach.M_teacher,
+                           "train_second_layer": mach.train_second_layer,
+                           "teacher_second_layer": mach.teacher_second_layer, "activation": mach.activation,
+                           "state": [s.name for s in system.state], "params": [p.name for p in system.params],
+                           "equations": equations,
+                           "observables": {k: sp.sstr(v) for k, v in system.observables.items()}}, indent=1) + "\n"
+    return "\n".join(["# " + _committee_command(mach) + " --format python", "EQUATIONS = {"]
+                     + [f"    {k!r}: {v!r}," for k, v in equations.items()] + ["}"]) + "\n"
+
