@@ -2,8 +2,9 @@
 section 3).
 
 Setting of Saad & Solla (1995): K = M, orthonormal teacher (T = I), first layer trained with step tau, v = A = 1. The
-symmetric (unspecialised) fixed point has Q_ii = q, Q_ik = c (i != k), R_in = r for all i, n; it is found by Newton's
-method on the derived flow restricted to that subspace, with the Jacobian of the derived right-hand sides. Its escape
+symmetric (unspecialised) fixed point has Q_ii = q, Q_ik = c (i != k), R_in = r for all i, n, with q > c at finite
+tau; it is found by Newton's method on the derived flow restricted to that subspace (``symmetric_plateau`` says how
+the identical-students point q = c is kept out), and followed in tau. Its escape
 rate is the largest real part among the eigenvalues of the full Jacobian there: a permutation-breaking perturbation of
 size delta0 grows like delta0 exp(lambda t), so the time spent near the plateau is T(delta0) = ln(1/delta0)/lambda + c.
 ``plateau_length`` measures T(delta0) by integrating the derived ODEs and fits the slope of T against ln(1/delta0).
@@ -133,52 +134,191 @@ class Plateau:
     eigenvalues: np.ndarray
     residual: float
 
+    @property
+    def unstable(self) -> int:
+        """Eigenvalues with positive real part: 1 at the plateau (its escape direction)."""
+        scale = max(1.0, float(np.max(np.abs(self.eigenvalues))))
+        return int(np.sum(self.eigenvalues.real > 1e-12 * scale))
+
+
+#: the largest step size whose plateau is found by Newton's method from the small-tau closed form directly; beyond
+#: it the plateau is followed from there in tau
+DIRECT_TAU = 0.25
+#: how negative the smallest eigenvalue of the plateau's field covariance may be (relative): as tau -> 0 the plateau
+#: tends to the rank-deficient Q = q 11^T, R = r 11^T; the unphysical roots Newton's method can find have -0.01 to -0.07
+GRAM_TOLERANCE = 1e-6
+
 
 def symmetric_plateau(machine, tau: float, *, tol: float = 1e-14, max_iter: int = 50) -> Plateau:
     """The symmetric plateau of ``machine`` (K = M, T = I, first layer) at step ``tau`` (see the module docstring).
 
+    The plateau has Q_ii = q, Q_ik = c, R_in = r. At finite tau, q > c: the SGD noise (the tau^2 terms) feeds the
+    students' norms but not their overlaps, so q - c = O(tau). The subspace q = c (identical students) is invariant,
+    and it holds a second symmetric fixed point, which Newton's method on (q, c, r) finds from the closed form q = c:
+    that point is unstable inside the symmetric subspace too (two more unstable directions, O(tau^2)), so trajectories
+    do not sit there. Since F_Q11 - F_Q12 vanishes on q = c at every tau, it is (q - c) H; the plateau is solved for
+    in the unknowns (c, s, r), q = c + tau s, with the equations F_Q12 / tau, F_R11 / tau and H / tau^2 =
+    (F_Q11 - F_Q12) / (tau^3 s), which are regular as tau -> 0 (H = O(tau^2) + O(tau) (q - c)) and exclude q = c. Up
+    to ``DIRECT_TAU`` Newton's method starts from the small-tau closed form (s = 1/10); beyond, the plateau is continued in
+    tau from there (adaptive steps, each Newton solve started from the last plateau). The covariance of the fields
+    [[Q, R], [R^T, T]] must come out positive semi-definite (a Gram matrix).
+
     Raises:
-        InvalidInputError: another setting or tau <= 0. SymvaeError: Newton's method did not converge.
+        InvalidInputError: another setting or tau <= 0. SymvaeError: Newton's method did not converge, the
+        continuation stalled, or the root found is not a Gram matrix.
     """
     _check_setting(machine)
     if not (isinstance(tau, (int, float)) and math.isfinite(tau) and tau > 0):
         raise InvalidInputError(f"tau must be a finite number > 0, got {tau!r}")
     flow, K = committee_flow(machine), machine.K
+    r0 = 1 / math.sqrt(K * (2 * K - 1))
+    v = np.array([1 / (2 * K - 1), 0.1, r0]) if K > 1 else np.array([1.0, 1.0])
+    at = min(tau, DIRECT_TAU)
+    v = _plateau_newton(machine, at, v, tol, max_iter)
+    step = at / 2
+    while at < tau:
+        nxt = min(tau, at + step)
+        try:
+            v, at = _plateau_newton(machine, nxt, v, tol, 8), nxt
+            step *= 1.5
+        except SymvaeError:
+            step /= 4
+            if step < 1e-9 * max(1.0, at):
+                q, c, r = _qcr(machine, v, at)
+                raise SymvaeError(f"the symmetric plateau could not be followed in tau beyond {at:g}, where "
+                                  f"Q_ii = {q:.4g}, Q_ik = {c:.4g}, R_in = {r:.4g} (Newton's method fails for every "
+                                  f"step: the branch ends there, or runs off to infinity where these overlaps are "
+                                  f"large; for K = 2 it runs off near tau = 3.6)") from None
+    q, c, r = _qcr(machine, v, tau)
+    y = symmetric_start(machine, q, c, r, r)
     params = _teacher_params(machine, tau)
-    rows = [flow.index(machine.Q(0, 0).name), flow.index(machine.Q(0, 1).name) if K > 1 else None,
-            flow.index(machine.R(0, 0).name)]
-    rows = [r for r in rows if r is not None]
-    # d state / d (q, c, r): the tangent of the symmetric subspace
-    E = np.stack([symmetric_start(machine, *e) for e in ((1, 0, 0, 0), (0, 1, 0, 0), (0, 0, 1, 1))], axis=1)
-    if K == 1:
-        E = E[:, [0, 2]]
-    u = np.array([1 / (2 * K - 1), 1 / (2 * K - 1), 1 / math.sqrt(K * (2 * K - 1))])
-    if K == 1:
-        u = u[[0, 2]]
-    unpack = (lambda u: symmetric_start(machine, u[0], u[1], u[2], u[2])) if K > 1 else \
-        (lambda u: symmetric_start(machine, u[0], 0.0, u[1], u[1]))
-    # The flow is O(tau) and one direction of the subspace is only O(tau^2)-stiff at small tau, so convergence is
-    # judged by the residual relative to tau, not by the step.
-    for _ in range(max_iter):
-        y = unpack(u)
-        F = flow.rhs(y, params)[rows]
-        if np.max(np.abs(F)) <= tol * tau:
-            break
-        J = flow.jacobian(y, params)[rows] @ E
-        u = u - np.linalg.solve(J, F)
-    else:
-        raise SymvaeError(f"Newton's method for the symmetric plateau did not converge at tau = {tau:g}")
-    y = unpack(u)
     residual = float(np.max(np.abs(flow.rhs(y, params))))
     if not residual <= 1e-10 * tau:
         raise SymvaeError(f"the symmetric plateau at tau = {tau:g} is not a fixed point of the full flow "
                           f"(max |F| = {residual:.2e})")
+    _check_gram(machine, (q, c, r), tau)
     w, V = np.linalg.eig(flow.jacobian(y, params))
     top = int(np.argmax(w.real))
     vec = np.real(V[:, top])
-    return Plateau(tau=float(tau), q=float(u[0]), c=float(u[1]) if K > 1 else 0.0, r=float(u[-1]), state=y,
-                   eg=flow.eg(y, params), escape_rate=float(w[top].real), escape_vector=vec / np.linalg.norm(vec),
-                   eigenvalues=w, residual=residual)
+    return Plateau(tau=float(tau), q=float(q), c=float(c), r=float(r), state=y, eg=flow.eg(y, params),
+                   escape_rate=float(w[top].real), escape_vector=vec / np.linalg.norm(vec), eigenvalues=w,
+                   residual=residual)
+
+
+def _qcr(machine, v, tau: float) -> tuple:
+    """(q, c, r) from the unknowns: (c, s, r) with q = c + tau s for K >= 2, (q, r) for K = 1."""
+    if machine.K == 1:
+        return v[0], 0.0, v[1]
+    return v[0] + tau * v[1], v[0], v[2]
+
+
+def _plateau_equations(machine, tau, v, f) -> list:
+    """F_Q12 / tau, F_R11 / tau, (F_Q11 - F_Q12) / (tau^3 s) at (c, s, r) (K = 1: F_Q11 / tau, F_R11 / tau at
+    (q, r)), with ``f`` the right-hand side lambdified for float64/complex (numpy) or for mpmath numbers; complex
+    ``v`` for complex-step derivatives."""
+    flow, K = committee_flow(machine), machine.K
+    q, c, r = _qcr(machine, v, tau)
+    y = [None] * len(flow.names)
+    for i in range(K):
+        for k in range(i, K):
+            y[flow.index(machine.Q(i, k).name)] = q if i == k else c
+        for n in range(machine.M_teacher):
+            y[flow.index(machine.R(i, n).name)] = r
+    params = _teacher_params(machine, tau)
+    F = f(*y, *[tau if p.name == "tau" else params[p.name] for p in flow.system.params])
+    F = {name: F[flow.index(name)] for name in (machine.Q(0, 0).name, machine.Q(0, 1).name if K > 1 else None,
+                                                 machine.R(0, 0).name) if name is not None}
+    if K == 1:
+        return [F[machine.Q(0, 0).name] / tau, F[machine.R(0, 0).name] / tau]
+    return [F[machine.Q(0, 1).name] / tau, F[machine.R(0, 0).name] / tau,
+            (F[machine.Q(0, 0).name] - F[machine.Q(0, 1).name]) / (tau ** 3 * v[1])]
+
+
+@functools.lru_cache(maxsize=8)
+def _mpmath_rhs(machine):
+    """The committee's right-hand side lambdified for mpmath numbers (real or complex)."""
+    import sympy as sp
+    system = committee_flow(machine).system
+    return sp.lambdify(list(system.state) + list(system.params), list(system.rhs), modules="mpmath", cse=True)
+
+
+#: below this step size the plateau's first Newton solve runs in mpmath: q - c = O(tau), and the third equation's
+#: float64 rounding grows like 1e-16 / tau^2
+MPMATH_TAU = 1e-2
+
+
+def _plateau_newton(machine, tau: float, v: np.ndarray, tol: float, max_iter: int) -> np.ndarray:
+    """Newton's method on ``_plateau_equations`` at ``tau`` from ``v``, the Jacobian by complex steps; in mpmath at
+    20 + 2 log10(1/tau) digits below ``MPMATH_TAU`` (the Jacobian by central differences there; converged at steps
+    of 1e-15, the third equation's rounding floor being 10^-dps / tau^2 = 1e-20). Converged when the residual is within ``tol``, the step within
+    rounding of v, or (float64) the steps stop shrinking quadratically while below 1e-8 (v): the rounding floor of the
+    third equation (the caller checks the full flow's residual)."""
+    import mpmath
+    n = len(v)
+    if tau < MPMATH_TAU:
+        dps = 20 + 2 * math.ceil(math.log10(1 / tau))
+        with mpmath.workdps(dps):
+            f, h, eps = _mpmath_rhs(machine), mpmath.mpf(10) ** (-(dps // 3)), mpmath.mpf(10) ** -15
+            t, x = mpmath.mpf(tau), [mpmath.mpf(float(a)) for a in v]
+            for _ in range(max_iter):
+                G = _plateau_equations(machine, t, x, f)
+                J = mpmath.matrix(n, n)
+                for j in range(n):  # central differences (mpmath's complex asin loses a complex step's part)
+                    up, down = list(x), list(x)
+                    up[j] += h
+                    down[j] -= h
+                    col = [(a - b) / (2 * h) for a, b in zip(_plateau_equations(machine, t, up, f),
+                                                             _plateau_equations(machine, t, down, f))]
+                    for i in range(n):
+                        J[i, j] = col[i]
+                try:
+                    dx = mpmath.lu_solve(J, mpmath.matrix(G))
+                except ZeroDivisionError:
+                    break
+                x = [a - d for a, d in zip(x, dx)]
+                if max(abs(d) for d in dx) <= eps * (1 + max(abs(a) for a in x)):
+                    return np.array([float(a) for a in x])
+        raise SymvaeError(f"Newton's method for the symmetric plateau did not converge at tau = {tau:g} "
+                          f"({dps} digits)")
+    h, f = 1e-30, committee_flow(machine)._f
+    v = np.asarray(v, dtype=float)
+    last = math.inf
+    with np.errstate(all="ignore"):
+        for _ in range(max_iter):
+            G = np.array(_plateau_equations(machine, tau, v, f), dtype=float)
+            if not np.all(np.isfinite(G)):
+                break
+            if np.max(np.abs(G)) <= tol:
+                return v
+            J = np.empty((n, n))
+            for j in range(n):
+                z = v.astype(complex)
+                z[j] += h * 1j
+                J[:, j] = np.imag(np.array(_plateau_equations(machine, tau, z, f), dtype=complex)) / h
+            try:
+                dv = np.linalg.solve(J, G)
+            except np.linalg.LinAlgError:
+                break
+            v = v - dv
+            size = float(np.max(np.abs(dv)) / (1 + np.max(np.abs(v))))
+            if not math.isfinite(size):
+                break
+            if size <= 1e-14 or (size <= 1e-8 and size > 0.5 * last):
+                return v
+            last = size
+    raise SymvaeError(f"Newton's method for the symmetric plateau did not converge at tau = {tau:g}")
+
+
+def _check_gram(machine, qcr: tuple, tau: float) -> None:
+    """Refuse a plateau whose overlaps are no Gram matrix: [[Q, R], [R^T, I]] must be positive semi-definite."""
+    K = machine.K
+    q, c, r = qcr
+    Q = np.full((K, K), c) + (q - c) * np.eye(K)
+    C = np.block([[Q, np.full((K, K), r)], [np.full((K, K), r), np.eye(K)]])
+    low = float(np.linalg.eigvalsh(C)[0])
+    if low < -GRAM_TOLERANCE * max(1.0, float(np.max(np.abs(C)))):
+        raise SymvaeError(f"the symmetric fixed point found at tau = {tau:g} is not physical: the covariance of the "
+                          f"fields [[Q, R], [R^T, T]] has the eigenvalue {low:.3g} < 0")
 
 
 @dataclasses.dataclass(frozen=True)
