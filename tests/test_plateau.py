@@ -19,9 +19,9 @@ def _closed_form_eg(K):
 
 
 def test_small_tau_plateau_and_escape_rate_equal_the_published_closed_forms():
-    """tau -> 0 (tau = 1e-6): q = c = 1/3 (q - c = O(tau)), r = 1/sqrt(6), eg = 0.0116108..., and the largest eigenvalue of the
-    Jacobian of the derived flow there, divided by tau, equals (2/pi) K / (sqrt(2K - 1)(2K + 1)^(3/2)) = 0.0657498...
-    (Saad & Solla 1995) up to the O(tau) correction."""
+    """tau -> 0 (tau = 1e-6): q = c = 1/3 (q - c = O(tau)), r = 1/sqrt(6), eg = 0.0116108..., and the largest
+    eigenvalue of the Jacobian of the derived flow there, divided by tau, equals (2/pi) K / (sqrt(2K - 1)
+    (2K + 1)^(3/2)) = 0.0657498... (Saad & Solla 1995) up to the O(tau) correction."""
     tau = 1e-6
     p = symmetric_plateau(SAAD_SOLLA, tau)
     assert abs(p.q - 1 / 3) < 1e-5 and abs(p.c - 1 / 3) < 1e-5 and abs(p.r - 1 / math.sqrt(6)) < 1e-5

@@ -158,10 +158,10 @@ def symmetric_plateau(machine, tau: float, *, tol: float = 1e-14, max_iter: int 
     that point is unstable inside the symmetric subspace too (two more unstable directions, O(tau^2)), so trajectories
     do not sit there. Since F_Q11 - F_Q12 vanishes on q = c at every tau, it is (q - c) H; the plateau is solved for
     in the unknowns (c, s, r), q = c + tau s, with the equations F_Q12 / tau, F_R11 / tau and H / tau^2 =
-    (F_Q11 - F_Q12) / (tau^3 s), which are regular as tau -> 0 (H = O(tau^2) + O(tau) (q - c)) and exclude q = c. Up
-    to ``DIRECT_TAU`` Newton's method starts from the small-tau closed form (s = 1/10); beyond, the plateau is continued in
-    tau from there (adaptive steps, each Newton solve started from the last plateau). The covariance of the fields
-    [[Q, R], [R^T, T]] must come out positive semi-definite (a Gram matrix).
+    (F_Q11 - F_Q12) / (tau^3 s), which are regular as tau -> 0 (H = O(tau^2) + O(tau) (q - c)) and exclude q = c.
+    Up to ``DIRECT_TAU`` Newton's method starts from the small-tau closed form (s = 1/10); beyond, the plateau is
+    continued in tau from there (adaptive steps, each Newton solve started from the last plateau). The covariance of
+    the fields [[Q, R], [R^T, T]] must come out positive semi-definite (a Gram matrix).
 
     Raises:
         InvalidInputError: another setting or tau <= 0. SymvaeError: Newton's method did not converge, the
@@ -250,9 +250,9 @@ MPMATH_TAU = 1e-2
 def _plateau_newton(machine, tau: float, v: np.ndarray, tol: float, max_iter: int) -> np.ndarray:
     """Newton's method on ``_plateau_equations`` at ``tau`` from ``v``, the Jacobian by complex steps; in mpmath at
     20 + 2 log10(1/tau) digits below ``MPMATH_TAU`` (the Jacobian by central differences there; converged at steps
-    of 1e-15, the third equation's rounding floor being 10^-dps / tau^2 = 1e-20). Converged when the residual is within ``tol``, the step within
-    rounding of v, or (float64) the steps stop shrinking quadratically while below 1e-8 (v): the rounding floor of the
-    third equation (the caller checks the full flow's residual)."""
+    of 1e-15, the third equation's rounding floor being 10^-dps / tau^2 = 1e-20). In float64, converged when the
+    residual is within ``tol``, the step within rounding of v, or the steps stop shrinking quadratically while below
+    1e-8 (v): the rounding floor of the third equation (the caller checks the full flow's residual)."""
     import mpmath
     n = len(v)
     if tau < MPMATH_TAU:
