@@ -234,3 +234,4 @@ def test_cli_plateau_json(capsys):
     published = 2 / np.pi * K / (np.sqrt(2 * K - 1) * (2 * K + 1) ** 1.5)
     assert p["escape_rate"] / 1e-4 == pytest.approx(published, rel=1e-2)
     assert p["plateau_length_per_decade"] == pytest.approx(np.log(10) / p["escape_rate"], rel=1e-12)
+    assert p["unstable_directions"] == 1

@@ -101,12 +101,14 @@ def _plateau_text(machine, tau: float, fmt: str) -> str:
     if fmt == "json":
         return json.dumps({"model": "committee", "K": K, "M_teacher": machine.M_teacher, "tau": tau, "Q_ii": p.q,
                            "Q_ik": p.c, "R_in": p.r, "eg": p.eg, "escape_rate": p.escape_rate,
+                           "unstable_directions": p.unstable,
                            "plateau_length_per_decade": math.log(10) / p.escape_rate,
                            "small_tau_escape_rate_over_tau": small_tau_escape_rate(K)}, indent=1) + "\n"
     return (f"# Symmetric plateau — soft committee machine, K = M = {K}, T = I, tau = {tau:g}\n\n"
             f"| quantity | value |\n|---|---|\n"
             f"| Q_ii | {p.q:.12g} |\n| Q_ik (i != k) | {p.c:.12g} |\n| R_in | {p.r:.12g} |\n"
             f"| eg | {p.eg:.12g} |\n| escape rate lambda | {p.escape_rate:.12g} |\n"
+            f"| unstable directions | {p.unstable} |\n"
             f"| plateau length per decade of initial asymmetry, ln(10)/lambda | {math.log(10) / p.escape_rate:.6g} |\n"
             f"| small-tau lambda/tau, (2/pi) K/(sqrt(2K-1)(2K+1)^(3/2)) | {small_tau_escape_rate(K):.12g} |\n")
 
