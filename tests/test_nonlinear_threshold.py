@@ -341,3 +341,24 @@ def test_a_degenerate_branch_point_is_named_when_its_refinement_fails():
         point = SimpleNamespace(block=Block((1, 2, 3), ("a", "b", "c"), "signal", None), x=np.zeros(4))
         text = _degenerate(point, compiled, SimpleNamespace(values={}))
         assert (expected in text) if expected else text == "", text
+
+
+def test_fixed_points_of_the_erf_decoder_with_closed_forms_asked_for(erf_decoder):
+    """The erf decoder's equations hold arcsines, which SymPy's solver does not take: the closed-form search skips
+    them (it used to expand them for over 15 minutes before solving). The points found are roots of the compiled
+    right-hand side, the same as without the closed-form search, and the learned one is stable below beta_c."""
+    from symvae.numerics._fixed_points import _closed_form_candidates, find_fixed_points
+    from symvae.numerics._systems import ParameterPoint
+    params = dict(rho=2.0, eta=1.0, beta=1.0, lam=0.0, tau=0.1)
+    with_cf = find_fixed_points(erf_decoder, params, closed_forms=True)
+    without = find_fixed_points(erf_decoder, params, closed_forms=False)
+    assert with_cf.status == "ok" and len(with_cf.points) == len(without.points) >= 2
+    p = erf_decoder.system.param_vector(params)
+    for a, b in zip(with_cf.points, without.points):
+        assert np.max(np.abs(erf_decoder.rhs(0.0, a.x, p))) < 1e-10 and np.allclose(a.x, b.x, atol=1e-9)
+    learned = [q for q in with_cf.points if q.stability == "stable"]
+    assert learned and abs(learned[0].order_parameters()["m"][0, 0]) > 0.1
+    for q in with_cf.points:
+        assert q.closed_form is None
+        assert _closed_form_candidates(erf_decoder.system, q.subspace, ParameterPoint(erf_decoder.system, params),
+                                       1.0) == []
