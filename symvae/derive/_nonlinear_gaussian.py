@@ -23,10 +23,12 @@ x the fields (zero mean, covariance C) and l, k, q linear forms with field-free 
    1/16 plus the path node of ``path_integrand("orthant")`` (Plackett's identity). erf and step factors together, and
    five or more steps, raise ``NoClosedForm``. (Parity zeros are not used when steps are present.)
 
-6. numerical fallback (``quadrature=True``) for a smooth term without closed form: Stein's lemma removes bare field
-   factors, then a rule written out as an explicit expression of the covariance: the 1-D trapezoidal rule for one
-   Gaussian direction (``QUADRATURE_NOTE``), and for two directions the symbolic Cholesky whitening and a tensor-product
-   trapezoidal rule (``QUADRATURE2_NOTE``; tanh at M = 2, erf on both sides of a VAE at M = 1). With rule nodes
+6. numerical fallback (``quadrature=True``) for a smooth term without closed form: bare field factors are split into
+   their regression on the functions' directions and independent remainders (Wick; ``_projected``; Stein's lemma where
+   a function's argument is not linear), then a rule written out as an explicit expression of the covariance: the
+   1-D trapezoidal rule for one Gaussian direction (``QUADRATURE_NOTE``), and for two directions the symbolic
+   Cholesky whitening and a tensor-product trapezoidal rule (``QUADRATURE2_NOTE``; tanh at M = 2, erf on both sides
+   of a VAE at M = 1). With rule nodes
    (``nodes=True``), a term of more directions whose extra fields are each independent of all other fields (the
    reparametrisation noise eps_k of a VAE with erf on both sides at M >= 2) is integrated in two levels: the factors
    of each independent field become its expectation over that field, a ``NoiseMean`` node inside the integrand of
@@ -273,8 +275,10 @@ _NOT_SMOOTH = (Relu, Step, sp.Heaviside, sp.Abs, sp.Max, sp.Min, sp.Piecewise, s
 
 
 def _quadrature_term(F: sp.Expr, engine: _Engine, why: str) -> sp.Expr:
-    """E[F] for a product F of functions of the fields with no closed form: Stein's lemma removes each bare-field
-    factor of F (while F stays differentiable), then the numerical rule in the one direction F depends on."""
+    """E[F] for a product F of functions of the fields with no closed form: each bare-field factor of F is split into
+    its regression on the functions' directions and an independent remainder (``_projected``), or, where a function's
+    argument is not linear, Stein's lemma removes it (while F stays differentiable); then the numerical rule in the
+    directions F depends on."""
     if F.has(Relu, Step):  # a kink: the noise's in closed form, then a split at the encoder's (``_half_space``)
         reduced = noise_kink_means(F, engine.index, engine.C)
         if reduced is not None:
@@ -284,6 +288,10 @@ def _quadrature_term(F: sp.Expr, engine: _Engine, why: str) -> sp.Expr:
             return half_space_term(F, engine, why)
     if any(F.has(f) for f in _NOT_SMOOTH):
         raise NoClosedForm(f"{why}; it is not smooth, so no numerical fallback either")
+    projected = _projected(F, engine)
+    if projected is not None:
+        directions, parts = projected
+        return sp.Add(*[c * _rule_term(F, engine, why, directions, G) for c, G in parts])
     fields = engine.index
     calls = [c for c in F.atoms(sp.Function) if c.free_symbols & fields.keys()]
     inside = set().union(*[c.free_symbols & fields.keys() for c in calls])
@@ -306,6 +314,12 @@ def _quadrature_term(F: sp.Expr, engine: _Engine, why: str) -> sp.Expr:
                 engine.stein_depth -= 1
             return total
     directions, G = _directions(F, engine)
+    return _rule_term(F, engine, why, directions, G)
+
+
+def _rule_term(F: sp.Expr, engine: _Engine, why: str, directions: list, G: sp.Expr) -> sp.Expr:
+    """E[F] = E[G(u)], u_j = directions[j] . x, by the numerical rule (a node, a deferred placeholder or the explicit
+    sum), with its independent fields integrated inside where there are more than two directions."""
     used = []
     if len(directions) > QUADRATURE_MAX_DIM and engine.nodes:  # integrate independent fields inside: NoiseMean
         inner = _noise_means(F, engine)
@@ -331,6 +345,107 @@ def _quadrature_term(F: sp.Expr, engine: _Engine, why: str) -> sp.Expr:
 
 
 _U = tuple(sp.Dummy(f"u{k}", real=True) for k in range(4))
+
+
+def _projected(F: sp.Expr, engine: _Engine) -> tuple[list, list] | None:
+    """(directions, [(c_1, G_1), ...]) with E[F] = sum_k c_k E[G_k(u)] when F is a product of bare field factors and
+    functions whose field arguments are linear forms k_1 .. k_d (d <= 2) of the fields, every other field occurrence
+    inside those functions; else None. Each bare field is split into its
+    regression on u = (k_j . x) and a remainder independent of u: x_a = beta_a . u + r_a, beta_a = S^-1 Cov(u, x_a),
+    Cov(r_a, r_b) = C_ab - Cov(x_a, u) S^-1 Cov(u, x_b); so E[prod_a x_a^n_a H(u)] = E_u[H(u) P(u)] with
+    P(u) = E_r[prod_a (beta_a . u + r_a)^n_a] by Wick's theorem (``_regression_polynomial``, in symbols for beta and
+    Cov(r)), and E[H P] = sum_alpha p_alpha E[u^alpha H(u)]: the coefficients p_alpha (expressions of the
+    covariance) stay outside the rule's nodes, so a term that vanishes on a subspace (m = 0) vanishes there
+    symbolically, as with Stein's lemma. Exact, and unlike Stein's lemma it differentiates nothing (the derivatives
+    of x/(1 + exp(-x)) multiplied out for minutes)."""
+    fields = engine.index
+    calls = sorted([c for c in F.atoms(sp.Function) if c.free_symbols & fields.keys()], key=sp.default_sort_key)
+    if not calls:
+        return None
+    forms: list[tuple] = []
+    replaced = {}
+    for call in calls:
+        args = []
+        for arg in call.args:
+            if not arg.free_symbols & fields.keys():
+                args.append(arg)
+                continue
+            if not _linear_arguments(call, fields):
+                return None
+            form = _linear_form(arg, fields, "argument")
+            j, scale = _proportional(form, forms)
+            if j is None:
+                forms.append(form)
+                j, scale = len(forms) - 1, sp.Integer(1)
+            if len(forms) > QUADRATURE_MAX_DIM:
+                return None
+            args.append(scale * _U[j])
+        replaced[call] = call.func(*args)
+    bare: dict = {}
+    rest = []
+    for factor in sp.Mul.make_args(F):
+        base, exp = factor.as_base_exp()
+        if base in fields and exp.is_Integer and exp > 0:
+            bare[base] = bare.get(base, 0) + int(exp)
+        elif factor.xreplace({c: sp.Dummy() for c in calls}).free_symbols & fields.keys():
+            return None  # a field outside the functions in a non-polynomial way
+        else:
+            rest.append(factor)
+    H = sp.Mul(*rest).xreplace(replaced)
+    if H.free_symbols & fields.keys():
+        return None
+    d = len(forms)
+    if not bare:
+        return forms, [(sp.Integer(1), H)]
+    S = sp.Matrix(d, d, lambda i, j: engine.cov(forms[i], forms[j], ()))
+    Sinv = S.inv() if d == 2 else sp.Matrix([[1 / S[0, 0]]])
+    names = sorted(bare, key=lambda f: fields[f])
+    unit = {f: tuple(sp.Integer(int(j == fields[f])) for j in range(len(fields))) for f in names}
+    cross = {f: sp.Matrix([engine.cov(unit[f], k, ()) for k in forms]) for f in names}
+    values = {}
+    for a, f in enumerate(names):
+        beta = Sinv * cross[f]
+        values.update({_regression_symbol("b", a, j): beta[j] for j in range(d)})
+        for b in range(a, len(names)):
+            g = names[b]
+            values[_regression_symbol("c", a, b)] = engine.cov(unit[f], unit[g], ()) - \
+                (cross[f].T * Sinv * cross[g])[0, 0]
+    P = _regression_polynomial(tuple(bare[f] for f in names), d)
+    parts = []
+    for monomial, coefficient in sp.Poly(P, *_U[:d]).terms():
+        c = coefficient.xreplace(values)
+        if c != 0:
+            parts.append((c, sp.Mul(*[_U[j] ** k for j, k in enumerate(monomial)]) * H))
+    return forms, parts
+
+
+def _proportional(form: tuple, forms: list) -> tuple:
+    """(j, c) with form = c forms[j] (exp(u) and exp(-u) are one direction: two would make S singular), else
+    (None, None)."""
+    for j, other in enumerate(forms):
+        k = next(i for i, x in enumerate(other) if x != 0)
+        c = sp.cancel(form[k] / other[k])
+        if c != 0 and all(sp.expand(a - c * b) == 0 for a, b in zip(form, other)):
+            return j, c
+    return None, None
+
+
+def _regression_symbol(kind: str, a: int, b: int) -> sp.Symbol:
+    """``_b<a>_<j>``: beta_a,j; ``_c<a>_<b>``: Cov(r_a, r_b) (a <= b). Fixed names (never user names, which cannot
+    start with ``_``), so integrands agree across processes."""
+    return sp.Symbol(f"_{kind}{a}_{b}", real=True)
+
+
+@functools.lru_cache(maxsize=1024)
+def _regression_polynomial(powers: tuple, d: int) -> sp.Expr:
+    """E_r[prod_a (sum_j b_aj u_j + r_a)^n_a] over Gaussian r with Cov(r_a, r_b) = c_ab, a polynomial in u_1..u_d
+    (``_U``) with the symbols of ``_regression_symbol``, by Wick's theorem."""
+    n = len(powers)
+    r = [sp.Symbol(f"_r{a}", real=True) for a in range(n)]
+    poly = sp.Mul(*[(sp.Add(*[_regression_symbol("b", a, j) * _U[j] for j in range(d)]) + r[a]) ** k
+                    for a, k in enumerate(powers)])
+    cov = lambda i, j: _regression_symbol("c", min(i, j), max(i, j))  # noqa: E731
+    return sp.expand(nonlinear_expectation(poly, r, cov))
 
 
 def _noise_means(F: sp.Expr, engine: _Engine) -> sp.Expr | None:
