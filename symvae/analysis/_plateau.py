@@ -248,65 +248,49 @@ MPMATH_TAU = 1e-2
 
 
 def _plateau_newton(machine, tau: float, v: np.ndarray, tol: float, max_iter: int) -> np.ndarray:
-    """Newton's method on ``_plateau_equations`` at ``tau`` from ``v``, the Jacobian by complex steps; in mpmath at
-    20 + 2 log10(1/tau) digits below ``MPMATH_TAU`` (the Jacobian by central differences there; converged at steps
-    of 1e-15, the third equation's rounding floor being 10^-dps / tau^2 = 1e-20). In float64, converged when the
-    residual is within ``tol``, the step within rounding of v, or the steps stop shrinking quadratically while below
-    1e-8 (v): the rounding floor of the third equation (the caller checks the full flow's residual)."""
+    """The project's Newton (``symvae.numerics._newton.newton``, full steps) on ``_plateau_equations`` at ``tau`` from
+    ``v``: in float64 with complex-step Jacobians, and below ``MPMATH_TAU`` in mpmath at 20 + 2 log10(1/tau) digits
+    with central differences (mpmath's complex asin loses a complex step's part). Converged at residual ``tol`` or a
+    relative step of 1e-14 (mpmath: 1e-15); also accepted when the steps stop shrinking quadratically below 1e-8: the
+    third equation's rounding floor (about 1e-16 / tau^2 in float64, 10^-dps / tau^2 = 1e-20 in mpmath), after which
+    the caller checks the full flow's residual."""
     import mpmath
+
+    from ..numerics._context import FLOAT64, MpContext
+    from ..numerics._newton import newton
     n = len(v)
     if tau < MPMATH_TAU:
         dps = 20 + 2 * math.ceil(math.log10(1 / tau))
-        with mpmath.workdps(dps):
-            f, h, eps = _mpmath_rhs(machine), mpmath.mpf(10) ** (-(dps // 3)), mpmath.mpf(10) ** -15
-            t, x = mpmath.mpf(tau), [mpmath.mpf(float(a)) for a in v]
-            for _ in range(max_iter):
-                G = _plateau_equations(machine, t, x, f)
-                J = mpmath.matrix(n, n)
-                for j in range(n):  # central differences (mpmath's complex asin loses a complex step's part)
-                    up, down = list(x), list(x)
-                    up[j] += h
-                    down[j] -= h
-                    col = [(a - b) / (2 * h) for a, b in zip(_plateau_equations(machine, t, up, f),
+        ctx, f, t, xtol = MpContext(dps), _mpmath_rhs(machine), mpmath.mpf(tau), 1e-15
+
+        def jac(x):
+            h = mpmath.mpf(10) ** (-(mpmath.mp.dps // 3))
+            J = np.empty((n, n), dtype=object)
+            for j in range(n):
+                up, down = list(x), list(x)
+                up[j] += h
+                down[j] -= h
+                J[:, j] = [(a - b) / (2 * h) for a, b in zip(_plateau_equations(machine, t, up, f),
                                                              _plateau_equations(machine, t, down, f))]
-                    for i in range(n):
-                        J[i, j] = col[i]
-                try:
-                    dx = mpmath.lu_solve(J, mpmath.matrix(G))
-                except ZeroDivisionError:
-                    break
-                x = [a - d for a, d in zip(x, dx)]
-                if max(abs(d) for d in dx) <= eps * (1 + max(abs(a) for a in x)):
-                    return np.array([float(a) for a in x])
-        raise SymvaeError(f"Newton's method for the symmetric plateau did not converge at tau = {tau:g} "
-                          f"({dps} digits)")
-    h, f = 1e-30, committee_flow(machine)._f
-    v = np.asarray(v, dtype=float)
-    last = math.inf
-    with np.errstate(all="ignore"):
-        for _ in range(max_iter):
-            G = np.array(_plateau_equations(machine, tau, v, f), dtype=float)
-            if not np.all(np.isfinite(G)):
-                break
-            if np.max(np.abs(G)) <= tol:
-                return v
+            return J
+    else:
+        ctx, f, t, xtol = FLOAT64, committee_flow(machine)._f, tau, 1e-14
+
+        def jac(x):
             J = np.empty((n, n))
             for j in range(n):
-                z = v.astype(complex)
-                z[j] += h * 1j
-                J[:, j] = np.imag(np.array(_plateau_equations(machine, tau, z, f), dtype=complex)) / h
-            try:
-                dv = np.linalg.solve(J, G)
-            except np.linalg.LinAlgError:
-                break
-            v = v - dv
-            size = float(np.max(np.abs(dv)) / (1 + np.max(np.abs(v))))
-            if not math.isfinite(size):
-                break
-            if size <= 1e-14 or (size <= 1e-8 and size > 0.5 * last):
-                return v
-            last = size
-    raise SymvaeError(f"Newton's method for the symmetric plateau did not converge at tau = {tau:g}")
+                z = np.asarray(x, dtype=complex)
+                z[j] += 1e-30j
+                J[:, j] = np.imag(np.array(_plateau_equations(machine, t, z, f), dtype=complex)) / 1e-30
+            return J
+    with np.errstate(all="ignore"):
+        r = newton(ctx, lambda x: _plateau_equations(machine, t, x, f), jac, list(v), xtol=xtol, ftol=tol,
+                   max_iter=max_iter, contraction=0.5)
+    x = np.array([float(a) for a in r.x])
+    if np.all(np.isfinite(x)) and (r.converged or float(r.last_step) <= 1e-8):
+        return x
+    raise SymvaeError(f"Newton's method for the symmetric plateau did not converge at tau = {tau:g}"
+                      + (f" ({ctx.dps} digits)" if ctx is not FLOAT64 else ""))
 
 
 def _check_gram(machine, qcr: tuple, tau: float) -> None:
