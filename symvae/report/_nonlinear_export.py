@@ -102,8 +102,13 @@ def render_nonlinear(system: DerivedSystem, fmt: str) -> str:
                            "observables": {k: sp.sstr(v) for k, v in system.observables.items()},
                            "notes": list(system.notes)}, indent=1) + "\n"
     notes = [f"NOTES = {list(system.notes)!r}  # what is approximate"] if system.notes else []
-    return "\n".join(["# " + _command(system) + " --format python", "EQUATIONS = {"]
-                     + [f"    {k!r}: {v!r}," for k, v in equations.items()] + ["}"] + notes) + "\n"
+    return _python_text(_command(system), equations, notes)
+
+
+def _python_text(command: str, equations: dict, extra: list = ()) -> str:
+    """``--format python``: the command line as a comment and the equations as SymPy text in a dict."""
+    return "\n".join(["# " + command + " --format python", "EQUATIONS = {"]
+                     + [f"    {k!r}: {v!r}," for k, v in equations.items()] + ["}", *extra]) + "\n"
 
 
 def nonlinear_derivation_files() -> dict[str, str]:
@@ -167,6 +172,4 @@ def render_committee(system, fmt: str) -> str:
                            "state": [s.name for s in system.state], "params": [p.name for p in system.params],
                            "equations": equations,
                            "observables": {k: sp.sstr(v) for k, v in system.observables.items()}}, indent=1) + "\n"
-    return "\n".join(["# " + _committee_command(mach) + " --format python", "EQUATIONS = {"]
-                     + [f"    {k!r}: {v!r}," for k, v in equations.items()] + ["}"]) + "\n"
-
+    return _python_text(_committee_command(mach), equations)
