@@ -148,7 +148,7 @@ def _growth(e: sp.Expr) -> tuple[str, int]:
         return "bounded", 0
     if e == _X:
         return "polynomial", 1
-    if isinstance(e, sp.Add):
+    if isinstance(e, (sp.Add, sp.Abs, sp.Min, sp.Max)):
         parts = [_growth(a) for a in e.args]
         return _worst(*[k for k, _ in parts]), max(d for _, d in parts)
     if isinstance(e, sp.Mul):
@@ -168,9 +168,6 @@ def _growth(e: sp.Expr) -> tuple[str, int]:
         for a in e.args:
             _growth(a)
         return "bounded", 0
-    if isinstance(e, (sp.Abs, sp.Min, sp.Max)):
-        parts = [_growth(a) for a in e.args]
-        return _worst(*[k for k, _ in parts]), max(d for _, d in parts)
     if isinstance(e, sp.Piecewise):
         parts = []
         for value, cond in e.args:

@@ -438,10 +438,11 @@ def _closed_form_candidates(system: DerivedSystem, subspace: Subspace, pp: Param
     sub = dict(subspace.substitution)
     unknowns = [system.state[i] for i in subspace.free]
     out = []
-    restricted = [system.rhs[i].subs(sub).subs(zero_params) for i in subspace.free]
+    restricted = [system.rhs[i].subs(sub).subs(zero_params) for i in subspace.free] \
+        if unknowns and len(unknowns) <= LIMIT_MAX_FREE else []
     # SymPy's solver takes polynomial systems; an activated model's arcsines would only be expanded, without bound
     # (the erf decoder at M = 1: over 15 min in ``expand`` before this check)
-    if unknowns and len(unknowns) <= LIMIT_MAX_FREE and all(e.is_rational_function(*unknowns) for e in restricted):
+    if restricted and all(e.is_rational_function(*unknowns) for e in restricted):
         eqs = [sp.expand(e) for e in restricted]
         solutions = None
         if len(unknowns) <= EXACT_MAX_FREE:
